@@ -26,6 +26,7 @@ struct db_cache_ent {
     size_t len;
     uint32_t hash;
     bool busy;  /* sqlite: a db_res is using the statement */
+    bool stale; /* postgres: prepare again before the next use */
     void *val;  /* backend's prepared statement */
     int nparams;
 };

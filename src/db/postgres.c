@@ -219,7 +219,8 @@ static int pg_bind(struct pg_db *s, const db_arg *args, size_t nargs, const char
     return DB_OK;
 }
 
-/* Find or create the prepared statement for sql. *name is borrowed. */
+/* Find or create the prepared statement for sql. *name is borrowed. A
+ * cached entry marked stale is prepared again under a new name. */
 static int pg_prepare(struct pg_db *s, const char *sql, const char **name, int *nparams)
 {
     size_t len = strlen(sql);
@@ -227,9 +228,8 @@ static int pg_prepare(struct pg_db *s, const char *sql, const char **name, int *
     struct buf nb = BUF_INIT(32);
     PGresult *res;
     bool full;
-    char *owned;
 
-    if (ent) {
+    if (ent && !ent->stale) {
         *name = ent->val;
         *nparams = ent->nparams;
         return DB_OK;
@@ -237,7 +237,7 @@ static int pg_prepare(struct pg_db *s, const char *sql, const char **name, int *
     buf_reset(&s->sqlbuf);
     if (db__pg_rewrite(sql, &s->sqlbuf, nparams) != 0)
         return db__fail(&s->base, DB_ERR, "postgres: statement too long: %.200s", sql);
-    full = s->base.cache.n >= DB_CACHE_MAX;
+    full = !ent && s->base.cache.n >= DB_CACHE_MAX;
     if (full) {
         (void)buf_puts(&nb, ""); /* the unnamed statement, replaced on each use */
     } else {
@@ -257,11 +257,27 @@ static int pg_prepare(struct pg_db *s, const char *sql, const char **name, int *
         *name = "";
         return DB_OK;
     }
-    owned = buf_detach(&nb, NULL);
-    ent = db__cache_put(&s->base.cache, sql, len, owned);
+    if (ent) {
+        /* The old server-side statement is left to the session: DEALLOCATE
+         * would cost a round trip and fail inside an aborted transaction. */
+        free(ent->val);
+        ent->val = buf_detach(&nb, NULL);
+        ent->stale = false;
+    } else {
+        ent = db__cache_put(&s->base.cache, sql, len, buf_detach(&nb, NULL));
+    }
     ent->nparams = *nparams;
-    *name = owned;
+    *name = ent->val;
     return DB_OK;
+}
+
+/* 0A000 "cached plan must not change result type" (the table changed under
+ * a prepared SELECT *) and 26000 "prepared statement does not exist" are
+ * cured by preparing again. */
+static bool stale_statement(const PGresult *res)
+{
+    const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    return st && (!strcmp(st, "0A000") || !strcmp(st, "26000"));
 }
 
 /* Run one parameterised statement; on success *out holds the result. */
@@ -302,6 +318,17 @@ static int pg_run(struct pg_db *s, const char *sql, const db_arg *args, size_t n
             continue;
         }
         rc = pg_fail(s, res, sql);
+        if (stale_statement(res)) {
+            struct db_cache_ent *ent = db__cache_get(&s->base.cache, sql, strlen(sql));
+            if (ent)
+                ent->stale = true;
+            if (attempt == 0 && !s->base.in_tx) {
+                PQclear(res);
+                continue;
+            }
+            if (s->base.in_tx) /* the transaction is lost; db_tx's retry prepares afresh */
+                rc = DB_EBUSY;
+        }
         PQclear(res);
         return rc;
     }

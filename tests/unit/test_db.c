@@ -676,6 +676,43 @@ static void test_pg_tx(void **state)
     db_close(db);
 }
 
+static int tx_select_star(struct db *db, void *p)
+{
+    struct tx_arg *a = p;
+    struct db_res *r;
+    int rc;
+    a->calls++;
+    if ((rc = db_query(db, "SELECT * FROM sp", DB_NOARGS, &r)) != DB_OK)
+        return rc;
+    a->ret = db_ncols(r);
+    db_res_free(r);
+    return 0;
+}
+
+static void test_pg_stale_plan(void **state)
+{
+    struct db *db = open_pg_or_skip();
+    struct db_res *r;
+    struct tx_arg a = {0};
+    UNUSED(state);
+    EXEC_OK(db, "DROP TABLE IF EXISTS sp; CREATE TABLE sp (a INTEGER); INSERT INTO sp VALUES (1)");
+    assert_int_equal(db_query(db, "SELECT * FROM sp", DB_NOARGS, &r), DB_OK);
+    assert_int_equal(db_ncols(r), 1);
+    db_res_free(r);
+    EXEC_OK(db, "ALTER TABLE sp ADD COLUMN b INTEGER");
+    /* outside a transaction: prepared again and retried at once */
+    assert_int_equal(db_query(db, "SELECT * FROM sp", DB_NOARGS, &r), DB_OK);
+    assert_int_equal(db_ncols(r), 2);
+    db_res_free(r);
+    EXEC_OK(db, "ALTER TABLE sp ADD COLUMN c INTEGER");
+    /* inside one: the transaction is lost, db_tx runs fn again */
+    assert_int_equal(db_tx(db, DB_TX_READ, tx_select_star, &a), 0);
+    assert_int_equal(a.calls, 2);
+    assert_int_equal(a.ret, 3);
+    EXEC_OK(db, "DROP TABLE sp");
+    db_close(db);
+}
+
 static void test_pg_constraint(void **state)
 {
     struct db *db = open_pg_or_skip();
@@ -735,6 +772,7 @@ int main(void)
         cmocka_unit_test(test_pg_types),
         cmocka_unit_test(test_pg_cache),
         cmocka_unit_test(test_pg_tx),
+        cmocka_unit_test(test_pg_stale_plan),
         cmocka_unit_test(test_pg_constraint),
         cmocka_unit_test(test_pg_deadline),
         cmocka_unit_test(test_pg_reconnect),
