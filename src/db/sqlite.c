@@ -13,6 +13,10 @@
  * db_query steps once before returning, so errors (constraint, busy,
  * timeout) surface from db_query and the statistics cover the first row.
  *
+ * Busy: our busy handler waits up to busy_timeout_ms, but never past the
+ * deadline; SQLITE_BUSY then comes back as DB_EBUSY (db_tx retries, and its
+ * next BEGIN fails with DB_ETIMEOUT once the deadline has passed).
+ *
  * Deadline: a progress handler (every SQLITE_PROGRESS_OPS VM ops) interrupts
  * the statement once db->deadline_ms has passed; the SQLITE_INTERRUPT it
  * causes is reported as DB_ETIMEOUT.
@@ -31,6 +35,7 @@ struct sq_db {
     struct db base;
     sqlite3 *h;
     bool timed_out; /* set by the progress handler */
+    int64_t busy_since_ms;
 };
 
 struct sq_res {
@@ -77,6 +82,28 @@ static int on_progress(void *arg)
         return 1;
     }
     return 0;
+}
+
+/* Busy handler: like sqlite3_busy_timeout (sleep 1, 2, 5, ... ms until
+ * busy_timeout_ms), but it also gives up once the deadline has passed. */
+static int on_busy(void *arg, int count)
+{
+    static const int delays_ms[] = {1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100};
+    struct sq_db *s = arg;
+    int64_t now = time_mono_ms(), sleep_ms;
+    if (count == 0)
+        s->busy_since_ms = now;
+    if (now - s->busy_since_ms >= s->base.opt.busy_timeout_ms)
+        return 0;
+    if (s->base.deadline_ms > 0 && now >= s->base.deadline_ms)
+        return 0;
+    sleep_ms = delays_ms[count < (int)ARRAY_LEN(delays_ms) ? count : (int)ARRAY_LEN(delays_ms) - 1];
+    if (sleep_ms > s->base.opt.busy_timeout_ms - (now - s->busy_since_ms))
+        sleep_ms = s->base.opt.busy_timeout_ms - (now - s->busy_since_ms);
+    if (s->base.deadline_ms > 0 && sleep_ms > s->base.deadline_ms - now)
+        sleep_ms = s->base.deadline_ms - now;
+    sqlite3_sleep((int)(sleep_ms > 0 ? sleep_ms : 1));
+    return 1;
 }
 
 static void sq_deadline_changed(struct db *db)
@@ -370,7 +397,7 @@ struct db *db__sqlite_open(const char *path, const struct db_options *opt, struc
         goto fail;
     }
     sqlite3_extended_result_codes(s->h, 1);
-    sqlite3_busy_timeout(s->h, s->base.opt.busy_timeout_ms);
+    sqlite3_busy_handler(s->h, on_busy, s);
     if (sq_exec_script(&s->base, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")) {
         if (err)
             (void)buf_printf(err, "%s", db_errmsg(&s->base));

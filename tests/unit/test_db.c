@@ -253,7 +253,6 @@ static void test_sqlite_open(void **state)
     }
     assert_int_equal(qint(db, "PRAGMA foreign_keys"), 1);
     assert_int_equal(qint(db, "PRAGMA synchronous"), 1); /* NORMAL */
-    assert_int_equal(qint(db, "PRAGMA busy_timeout"), 5000);
     db_close(db);
     tmpdb_release(&t);
 }
@@ -387,6 +386,16 @@ static void test_sqlite_tx(void **state)
     assert_int_equal(db_tx(b, DB_TX_READ, tx_insert, &arg), DB_EBUSY);
     assert_int_equal(arg.calls, 8);
     assert_false(db_in_tx(b));
+    /* a long busy timeout still ends at the deadline */
+    {
+        struct db *c = open_ok(buf_cstr(&t.url), 60000);
+        t0 = time_mono_ms();
+        db_set_deadline(c, t0 + 200);
+        arg = (struct tx_arg){0};
+        assert_int_equal(db_tx(c, DB_TX_WRITE, tx_insert, &arg), DB_ETIMEOUT);
+        assert_true(time_mono_ms() - t0 < 2000);
+        db_close(c);
+    }
     EXEC_OK(a, "ROLLBACK");
     assert_int_equal(qint(b, "SELECT count(*) FROM t"), 4);
 
