@@ -1,0 +1,54 @@
+/*
+ * config.h — settings from the environment (and an optional .env file whose
+ * values never override the real environment), validated once at start.
+ * A bad value is an error naming the variable; main() exits 2 with it.
+ */
+#ifndef TEMEL_CONFIG_H
+#define TEMEL_CONFIG_H
+
+#include "core/buf.h"
+
+enum temel_env { ENV_DEVELOPMENT, ENV_PRODUCTION, ENV_TEST };
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+enum log_format { LOG_JSON, LOG_TEXT };
+
+/* Rate-limit classes (API.md §1). RL_NONE routes are never limited. */
+enum rl_class { RL_READ, RL_WRITE, RL_AUTH, RL_AI, RL_EMAIL, RL_NCLASSES, RL_NONE = RL_NCLASSES };
+
+struct rl_rule {
+    int64_t limit;    /* requests ... */
+    int64_t period_s; /* ... per this many seconds */
+};
+
+#define CONFIG_MAX_CORS 32
+
+struct config {
+    char *host;
+    int port;
+    char *database_url;
+    enum temel_env env;
+    int threads;            /* event-loop threads */
+    char *cors_origins[CONFIG_MAX_CORS];
+    int n_cors;
+    bool trust_proxy;
+    char *metrics_token;    /* NULL = open */
+    enum log_level log_level;
+    enum log_format log_format;
+    char *tls_cert, *tls_key;
+    int64_t request_timeout_ms;
+    struct rl_rule rate[RL_NCLASSES];
+    char *data_dir;         /* for disk checks, secrets; default "data" */
+};
+
+extern const char *const rl_class_names[RL_NCLASSES]; /* "read", "write", ... */
+
+/* Load .env from path (missing file is fine) into the process environment
+ * without overriding variables already set. Malformed lines are an error. */
+int config_load_dotenv(const char *path, struct buf *err) WARN_UNUSED;
+/* Fill c from the environment; 0, or -1 with "VAR: reason" in err. */
+int config_from_env(struct config *c, struct buf *err) WARN_UNUSED;
+void config_free(struct config *c);
+/* Parse "N/S" (N requests per S seconds). */
+int config_parse_rate(const char *s, struct rl_rule *out) WARN_UNUSED;
+
+#endif

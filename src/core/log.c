@@ -1,0 +1,169 @@
+/* log.c — structured log lines, see log.h. */
+#include "core/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "core/timeutil.h"
+
+#include "core/banned.h"
+
+static enum log_level g_min = LOG_INFO;
+static _Thread_local struct buf *tls_buf;
+static _Thread_local void (*tls_kick)(void *);
+static _Thread_local void *tls_kick_arg;
+#define LOG_BATCH_MAX (64u << 10)
+static enum log_format g_fmt = LOG_JSON;
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void log_init(enum log_level min, enum log_format fmt)
+{
+    g_min = min;
+    g_fmt = fmt;
+}
+
+bool log_enabled(enum log_level lvl) { return lvl >= g_min; }
+
+bool log_begin(struct log_line *l, enum log_level lvl, const char *msg)
+{
+    char ts[TIME_RFC3339_LEN + 1];
+    if (lvl < g_min)
+        return false;
+    l->level = lvl;
+    buf_init(&l->b, BUF_MAX_LOG_LINE);
+    time_format_rfc3339(time_now_ms(), ts);
+    if (g_fmt == LOG_JSON) {
+        jw_init(&l->w, &l->b);
+        jw_obj_begin(&l->w);
+        jw_key(&l->w, "ts");
+        jw_cstr(&l->w, ts);
+        jw_key(&l->w, "level");
+        jw_cstr(&l->w, level_names[lvl]);
+        jw_key(&l->w, "msg");
+        jw_cstr(&l->w, msg);
+    } else {
+        (void)buf_printf(&l->b, "%s %-5s %s", ts, level_names[lvl], msg);
+    }
+    return true;
+}
+
+static void text_key(struct log_line *l, const char *key)
+{
+    (void)buf_putc(&l->b, ' ');
+    (void)buf_puts(&l->b, key);
+    (void)buf_putc(&l->b, '=');
+}
+
+void log_str(struct log_line *l, const char *key, str_t v)
+{
+    if (g_fmt == LOG_JSON) {
+        jw_key(&l->w, key);
+        jw_str(&l->w, v);
+    } else {
+        text_key(l, key);
+        (void)buf_putc(&l->b, '"');
+        json_escape(&l->b, v);
+        (void)buf_putc(&l->b, '"');
+    }
+}
+
+void log_cstr(struct log_line *l, const char *key, const char *v)
+{
+    if (v) {
+        log_str(l, key, str_c(v));
+    } else if (g_fmt == LOG_JSON) {
+        jw_key(&l->w, key);
+        jw_null(&l->w);
+    } else {
+        text_key(l, key);
+        (void)buf_puts(&l->b, "null");
+    }
+}
+
+void log_int(struct log_line *l, const char *key, int64_t v)
+{
+    if (g_fmt == LOG_JSON) {
+        jw_key(&l->w, key);
+        jw_int(&l->w, v);
+    } else {
+        text_key(l, key);
+        (void)buf_put_i64(&l->b, v);
+    }
+}
+
+void log_double(struct log_line *l, const char *key, double v)
+{
+    if (g_fmt == LOG_JSON) {
+        jw_key(&l->w, key);
+        jw_double(&l->w, v);
+    } else {
+        text_key(l, key);
+        (void)buf_printf(&l->b, "%.3f", v);
+    }
+}
+
+static void write_all(const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(STDERR_FILENO, p, n);
+        if (w <= 0)
+            break;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+void log_thread_buffer(struct buf *buf, void (*kick)(void *), void *arg)
+{
+    tls_buf = buf;
+    tls_kick = kick;
+    tls_kick_arg = arg;
+}
+
+void log_flush_thread(void)
+{
+    if (tls_buf && tls_buf->len) {
+        write_all(tls_buf->ptr, tls_buf->len);
+        buf_reset(tls_buf);
+    }
+}
+
+void log_end(struct log_line *l)
+{
+    if (g_fmt == LOG_JSON)
+        jw_obj_end(&l->w);
+    (void)buf_putc(&l->b, '\n');
+    if (buf_ok(&l->b) && tls_buf) {
+        bool was_empty = tls_buf->len == 0;
+        if (tls_buf->len + l->b.len > LOG_BATCH_MAX)
+            log_flush_thread();
+        if (buf_append(tls_buf, l->b.ptr, l->b.len) != BUF_OK) {
+            buf_reset(tls_buf);
+            write_all(l->b.ptr, l->b.len);
+        } else if (was_empty && tls_kick) {
+            tls_kick(tls_kick_arg);
+        }
+    } else if (buf_ok(&l->b)) {
+        write_all(l->b.ptr, l->b.len);
+    } else {
+        static const char msg[] = "{\"level\":\"error\",\"msg\":\"log line too long, dropped\"}\n";
+        (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    }
+    buf_free(&l->b);
+}
+
+void log_msg(enum log_level lvl, const char *fmt, ...)
+{
+    struct log_line l;
+    struct buf m = BUF_INIT(BUF_MAX_LOG_LINE / 2);
+    va_list ap;
+    if (lvl < g_min)
+        return;
+    va_start(ap, fmt);
+    (void)buf_vprintf(&m, fmt, ap);
+    va_end(ap);
+    if (log_begin(&l, lvl, buf_cstr(&m)))
+        log_end(&l);
+    buf_free(&m);
+}

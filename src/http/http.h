@@ -1,0 +1,156 @@
+/*
+ * http.h — what a handler sees: the route table entry it was declared in,
+ * and the per-request context `struct req`.
+ *
+ * A handler is synchronous against its thread's own database and returns:
+ *   0            the response is in r->status / r->out (JSON written via r->w)
+ *   HTTP_EFAIL   an error was recorded with http_fail()/http_db_fail(); the
+ *                server turns it into problem+json — handlers never write an
+ *                error body themselves (API.md §1, one error path).
+ * All request memory comes from r->pool (h2o's per-request arena).
+ */
+#ifndef TEMEL_HTTP_H
+#define TEMEL_HTTP_H
+
+#define H2O_USE_EPOLL 1
+#include <h2o.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/json.h"
+
+struct req;
+struct db;
+
+typedef int (*http_handler)(struct req *r);
+
+enum { HTTP_OK = 0, HTTP_EFAIL = -1 };
+
+/* Who may call a route. The identity module installs the authenticator. */
+enum route_auth { AUTH_NONE = 0, AUTH_OPTIONAL, AUTH_USER, AUTH_STAFF, AUTH_ADMIN };
+
+enum route_flags {
+    ROUTE_TEST_ONLY = 1 << 0, /* registered only when TEMEL_ENV=test */
+    ROUTE_NO_BODY = 1 << 1,   /* a body is refused (415 if it has a type, 413 if large) */
+    ROUTE_RAW_BODY = 1 << 2,  /* body passed through unparsed (r->h->entity) */
+    ROUTE_PAGINATED = 1 << 3, /* page/limit query parameters validated before the handler */
+    ROUTE_HIDDEN = 1 << 4,    /* left out of the OpenAPI document */
+};
+
+#define ROUTE_MAX_PARAMS 8
+#define HTTP_BODY_DEFAULT (64u << 10)  /* 64 KiB unless a route says otherwise */
+#define HTTP_BODY_MAX (16u << 20)      /* h2o's global cap: the largest route limit */
+
+struct route {
+    const char *method;  /* "GET", "POST", "PUT", "PATCH", "DELETE" */
+    const char *pattern; /* "/api/v1/things/{id}" — {name} matches one segment */
+    http_handler handler;
+    enum route_auth auth;
+    enum rl_class rl;    /* RL_NONE: not rate limited */
+    size_t body_max;     /* 0 = HTTP_BODY_DEFAULT */
+    const struct json_schema *input; /* JSON body schema (NULL = no JSON body) */
+    const char *summary; /* OpenAPI */
+    const char *tag;     /* OpenAPI grouping */
+    unsigned flags;
+    /* filled by the router */
+    int id;
+};
+
+/* Register a module's routes (before server start). The array must live
+ * for the whole process. Duplicate method+pattern is a BUG(). */
+void router_add(struct route *routes, size_t n);
+/* Freeze the table: build the matcher, assign ids. Called once by the server. */
+void router_freeze(bool include_test_routes);
+size_t router_count(void);
+const struct route *router_get(size_t id);
+
+enum match_rc { MATCH_OK = 0, MATCH_NOT_FOUND = -1, MATCH_BAD_METHOD = -2, MATCH_BAD_PATH = -3 };
+struct route_match {
+    const struct route *route;
+    str_t params[ROUTE_MAX_PARAMS];   /* percent-decoded, pool memory */
+    const char *names[ROUTE_MAX_PARAMS];
+    int nparams;
+    unsigned allow_mask;              /* methods allowed on this path (for 405 Allow / CORS) */
+};
+/* Match a raw path (no query). pool may be NULL when no decoding is needed
+ * (tests), in which case params point into the path when possible. */
+int router_match(str_t method, str_t path, h2o_mem_pool_t *pool, struct route_match *m);
+/* "GET, POST" for an allow mask, written into b. */
+void router_allow_header(unsigned mask, struct buf *b);
+
+/* ---- query strings ---- */
+#define QUERY_MAX_PARAMS 64
+struct query_param {
+    str_t key, value; /* decoded, NUL-terminated */
+};
+struct query {
+    struct query_param p[QUERY_MAX_PARAMS];
+    int n;
+};
+enum query_rc { QUERY_OK = 0, QUERY_EBAD = -1, QUERY_ETOOMANY = -2 };
+/* Parse "a=1&b=x%20y" (without the '?'). Decoding: %XX and '+' as space;
+ * bad escapes, NUL, invalid UTF-8 → QUERY_EBAD. alloc(ud, n) gives memory. */
+typedef void *(*query_alloc_fn)(void *ud, size_t n);
+int query_parse(str_t qs, struct query *q, query_alloc_fn alloc, void *ud) WARN_UNUSED;
+/* Decode one component; out must hold in.len+1 bytes. Returns decoded length or -1. */
+long url_decode(str_t in, char *out, bool plus_is_space);
+const str_t *query_get(const struct query *q, const char *key);
+
+/* ---- the request ---- */
+struct req {
+    h2o_req_t *h;
+    h2o_mem_pool_t *pool;
+    const struct route *route;
+    struct route_match m;
+    struct query q;
+    json_t *body;        /* validated JSON body or NULL */
+    struct db *db;       /* this thread's connection */
+    const struct config *cfg;
+    struct thread_ctx *thr;
+    int64_t start_us, deadline_ms;
+    char request_id[72];
+    size_t request_id_len;
+    /* caller identity (set by the authenticator) */
+    str_t user_id;
+    str_t role;
+    /* pagination (ROUTE_PAGINATED) */
+    int64_t page, limit;
+    /* response */
+    int status;
+    struct buf out;
+    struct jw w;
+    const char *content_type; /* default application/json */
+    /* recorded error */
+    struct {
+        int status;
+        const char *code;
+        struct buf detail;
+        struct json_verr errs[JSON_VERR_MAX];
+        int nerrs;
+        int64_t retry_after_s; /* 429/503 */
+    } err;
+};
+
+/* Path parameter by name (view, decoded), or an empty view. */
+str_t req_param(const struct req *r, const char *name);
+const str_t *req_query(const struct req *r, const char *key);
+/* Add a response header (name lower-case; both copied into the pool). */
+void req_header(struct req *r, const char *name, str_t value);
+/* A request header's value, or STR_NULL. */
+str_t req_header_get(const struct req *r, const char *name_lower);
+
+/* Record an error; returns HTTP_EFAIL for `return http_fail(...)`. */
+int http_fail(struct req *r, int status, const char *code, const char *fmt, ...) PRINTF_LIKE(4, 5);
+/* Add a field error to a 422 (call http_fail afterwards or use http_invalid). */
+void http_field_error(struct req *r, const char *field, const char *message);
+int http_invalid(struct req *r, const char *field, const char *message);
+/* Map a db_rc to 409/503/500, logging the database's message with the request id. */
+int http_db_fail(struct req *r, int db_rc);
+
+/* Authenticator installed by the identity module: fill r->user_id/role from the
+ * request, return 0, or http_fail(401). NULL means no identity module: routes
+ * needing a user answer 401. */
+typedef int (*http_authenticator)(struct req *r, enum route_auth need);
+void http_set_authenticator(http_authenticator fn);
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * query.c — query-string parsing and percent-decoding (untrusted input:
+ * fuzzed by tests/fuzz/fuzz_query.c).
+ */
+#include "http/http.h"
+
+#include "core/banned.h"
+
+static int hexv(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+long url_decode(str_t in, char *out, bool plus_is_space)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < in.len; i++) {
+        unsigned char c = (unsigned char)in.p[i];
+        if (c == '%') {
+            int hi, lo;
+            if (in.len - i < 3)
+                return -1;
+            hi = hexv((unsigned char)in.p[i + 1]);
+            lo = hexv((unsigned char)in.p[i + 2]);
+            if (hi < 0 || lo < 0)
+                return -1;
+            c = (unsigned char)(hi << 4 | lo);
+            i += 2;
+            if (c == 0)
+                return -1;
+        } else if (c == '+' && plus_is_space) {
+            c = ' ';
+        } else if (c == 0) {
+            return -1;
+        }
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    if (!utf8_valid(str_make(out, o)))
+        return -1;
+    return (long)o;
+}
+
+int query_parse(str_t qs, struct query *q, query_alloc_fn alloc, void *ud)
+{
+    size_t i = 0;
+    q->n = 0;
+    while (i < qs.len) {
+        size_t s = i, eq = SIZE_MAX;
+        while (i < qs.len && qs.p[i] != '&') {
+            if (qs.p[i] == '=' && eq == SIZE_MAX)
+                eq = i;
+            i++;
+        }
+        size_t e = i;
+        i++; /* skip '&' */
+        if (e == s)
+            continue; /* "a=1&&b=2" */
+        if (q->n == QUERY_MAX_PARAMS)
+            return QUERY_ETOOMANY;
+        str_t rk = eq == SIZE_MAX ? str_make(qs.p + s, e - s) : str_make(qs.p + s, eq - s);
+        str_t rv = eq == SIZE_MAX ? str_make("", 0) : str_make(qs.p + eq + 1, e - eq - 1);
+        char *k = alloc(ud, rk.len + 1), *v = alloc(ud, rv.len + 1);
+        long kl = url_decode(rk, k, true), vl = url_decode(rv, v, true);
+        if (kl < 0 || vl < 0 || kl == 0)
+            return QUERY_EBAD;
+        q->p[q->n].key = str_make(k, (size_t)kl);
+        q->p[q->n].value = str_make(v, (size_t)vl);
+        q->n++;
+    }
+    return QUERY_OK;
+}
+
+const str_t *query_get(const struct query *q, const char *key)
+{
+    str_t k = str_c(key);
+    for (int i = 0; i < q->n; i++)
+        if (str_eq(q->p[i].key, k))
+            return &q->p[i].value;
+    return NULL;
+}

@@ -1,0 +1,107 @@
+/*
+ * testroutes.c — routes that exist only with TEMEL_ENV=test. They exercise
+ * the core machinery (strict bodies, path/query parsing, pagination,
+ * deadlines, UUIDv7) through the real server before domain modules exist.
+ * Never registered in development or production (router_freeze drops them).
+ */
+#include "core/uuid.h"
+#include "db/db.h"
+#include "http/http.h"
+#include "http/server.h"
+
+#include "core/banned.h"
+
+static const struct json_field echo_fields[] = {
+    {.name = "name", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 100},
+    {.name = "count", .type = JF_INT, .min = 0, .max = 1000},
+    {.name = "tags", .type = JF_ARRAY_STR, .min = 0, .max = 20},
+    {.name = "meta", .type = JF_OBJECT},
+    {0},
+};
+static const struct json_schema echo_schema = {.fields = echo_fields};
+
+static int echo(struct req *r)
+{
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "data");
+    jw_json(&r->w, r->body);
+    jw_obj_end(&r->w);
+    return 0;
+}
+
+static int item(struct req *r)
+{
+    str_t id = req_param(r, "id");
+    if (!uuid_valid(id))
+        return http_invalid(r, "id", "must be a UUID");
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "data");
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "id");
+    jw_str(&r->w, id);
+    jw_key(&r->w, "page");
+    jw_int(&r->w, r->page);
+    jw_key(&r->w, "limit");
+    jw_int(&r->w, r->limit);
+    jw_key(&r->w, "query");
+    jw_obj_begin(&r->w);
+    for (int i = 0; i < r->q.n; i++) {
+        jw_key_str(&r->w, r->q.p[i].key);
+        jw_str(&r->w, r->q.p[i].value);
+    }
+    jw_obj_end(&r->w);
+    jw_obj_end(&r->w);
+    jw_obj_end(&r->w);
+    return 0;
+}
+
+static int slow(struct req *r)
+{
+    int64_t n = 0;
+    bool found;
+    /* a query that runs for minutes unless the deadline interrupts it */
+    int rc = db_query_int(r->db,
+                          "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 10000000000) "
+                          "SELECT count(*) FROM c",
+                          DB_NOARGS, &n, &found);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "count");
+    jw_int(&r->w, n);
+    jw_obj_end(&r->w);
+    return 0;
+}
+
+static int uuids(struct req *r)
+{
+    int64_t n = 10;
+    const str_t *q = req_query(r, "n");
+    char u[UUID_STR_LEN + 1];
+    if (q && parse_i64(*q, 1, 1000, &n))
+        return http_invalid(r, "n", "must be an integer between 1 and 1000");
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "data");
+    jw_arr_begin(&r->w);
+    for (int64_t i = 0; i < n; i++) {
+        uuid7_str(u);
+        jw_str(&r->w, str_make(u, UUID_STR_LEN));
+    }
+    jw_arr_end(&r->w);
+    jw_obj_end(&r->w);
+    return 0;
+}
+
+static struct route routes[] = {
+    {.method = "POST", .pattern = "/api/v1/_test/echo", .handler = echo, .rl = RL_WRITE, .body_max = 64u << 10,
+     .input = &echo_schema, .summary = "Echo a validated body (test only)", .tag = "test", .flags = ROUTE_TEST_ONLY},
+    {.method = "GET", .pattern = "/api/v1/_test/items/{id}", .handler = item, .rl = RL_READ,
+     .summary = "Path, query and pagination parsing (test only)", .tag = "test",
+     .flags = ROUTE_TEST_ONLY | ROUTE_PAGINATED},
+    {.method = "GET", .pattern = "/api/v1/_test/slow", .handler = slow, .rl = RL_READ,
+     .summary = "A query slower than the request deadline (test only)", .tag = "test", .flags = ROUTE_TEST_ONLY},
+    {.method = "GET", .pattern = "/api/v1/_test/uuid", .handler = uuids, .rl = RL_READ,
+     .summary = "UUIDv7 sequence (test only)", .tag = "test", .flags = ROUTE_TEST_ONLY},
+};
+
+void testroutes_register(void) { router_add(routes, ARRAY_LEN(routes)); }

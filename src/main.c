@@ -1,0 +1,144 @@
+/*
+ * main.c — the command line. Thin: every command is a call into src/.
+ *
+ *   temel [serve]                 migrate up, then serve HTTP until SIGTERM
+ *   temel migrate up|down [N]|status
+ *   temel openapi                 print the OpenAPI document
+ *   temel version
+ *
+ * Exit codes: 0 ok, 1 runtime failure, 2 bad configuration or usage.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "db/db.h"
+#include "db/migrate.h"
+#include "http/server.h"
+
+#include "core/banned.h"
+
+static void usage(void)
+{
+    fputs("usage: temel [serve | migrate up|down [N]|status | openapi | version]\n", stderr);
+}
+
+static int load_config(struct config *cfg)
+{
+    struct buf err = BUF_INIT(1024);
+    if (config_load_dotenv(".env", &err) || config_from_env(cfg, &err)) {
+        fprintf(stderr, "temel: config: %s\n", buf_cstr(&err));
+        buf_free(&err);
+        return -1;
+    }
+    buf_free(&err);
+    log_init(cfg->log_level, cfg->log_format);
+    return 0;
+}
+
+static struct db *open_db(const struct config *cfg)
+{
+    struct buf err = BUF_INIT(1024);
+    struct db_options o = {.busy_timeout_ms = 5000, .statement_timeout_ms = 0};
+    struct db *db = db_open(cfg->database_url, &o, &err);
+    if (!db)
+        fprintf(stderr, "temel: database: %s\n", buf_cstr(&err));
+    buf_free(&err);
+    return db;
+}
+
+static int cmd_migrate(const struct config *cfg, int argc, char **argv)
+{
+    struct buf out = BUF_INIT(1u << 20);
+    int64_t steps = 0;
+    int rc;
+    if (argc < 1) {
+        usage();
+        return 2;
+    }
+    if (argc >= 2 && parse_i64(str_c(argv[1]), 1, 100000, &steps)) {
+        fprintf(stderr, "temel: migrate: N must be a positive integer\n");
+        return 2;
+    }
+    struct db *db = open_db(cfg);
+    if (!db)
+        return 1;
+    if (!strcmp(argv[0], "up"))
+        rc = migrate_up(db, (int)steps, &out);
+    else if (!strcmp(argv[0], "down"))
+        rc = migrate_down(db, steps ? (int)steps : 1, &out);
+    else if (!strcmp(argv[0], "status"))
+        rc = migrate_status(db, &out);
+    else {
+        db_close(db);
+        usage();
+        return 2;
+    }
+    fputs(buf_cstr(&out), stdout);
+    if (rc != DB_OK)
+        fprintf(stderr, "temel: migrate %s failed: %s\n", argv[0], db_errmsg(db));
+    db_close(db);
+    buf_free(&out);
+    return rc == DB_OK ? 0 : 1;
+}
+
+static int cmd_serve(const struct config *cfg)
+{
+    struct buf out = BUF_INIT(1u << 20);
+    struct db *db = open_db(cfg);
+    if (!db)
+        return 1;
+    int rc = migrate_up(db, 0, &out);
+    if (rc != DB_OK) {
+        fprintf(stderr, "temel: migrations failed: %s\n%s", db_errmsg(db), buf_cstr(&out));
+        db_close(db);
+        buf_free(&out);
+        return 1;
+    }
+    if (out.len)
+        log_info("migrations: %.*s", (int)(out.len && out.ptr[out.len - 1] == '\n' ? out.len - 1 : out.len),
+                 buf_cstr(&out));
+    buf_free(&out);
+    db_close(db);
+    server_init(cfg);
+    return server_run();
+}
+
+int main(int argc, char **argv)
+{
+    struct config cfg;
+    const char *cmd = argc > 1 ? argv[1] : "serve";
+    int rc;
+
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        puts("temel " TEMEL_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage();
+        return 0;
+    }
+    if (strcmp(cmd, "serve") && strcmp(cmd, "migrate") && strcmp(cmd, "openapi")) {
+        usage();
+        return 2;
+    }
+    if (load_config(&cfg)) {
+        config_free(&cfg);
+        return 2;
+    }
+    if (!strcmp(cmd, "serve")) {
+        rc = cmd_serve(&cfg);
+    } else if (!strcmp(cmd, "migrate")) {
+        rc = cmd_migrate(&cfg, argc - 2, argv + 2);
+    } else {
+        server_init(&cfg);
+        str_t doc = ops_openapi_json();
+        fwrite(doc.p, 1, doc.len, stdout);
+        fputc('\n', stdout);
+        rc = 0;
+    }
+    config_free(&cfg);
+    return rc;
+}
