@@ -220,6 +220,8 @@ void jw_double(struct jw *w, double v)
         if (strtod(tmp, NULL) != v)
             snprintf(tmp, sizeof(tmp), "%.17g", v);
         (void)buf_puts(w->b, tmp);
+        if (!strpbrk(tmp, ".e")) /* keep a real a real: 3e10 -> 30000000000.0 */
+            (void)buf_append(w->b, ".0", 2);
     }
 }
 
