@@ -1,0 +1,302 @@
+#!/usr/bin/env bash
+# bench/run.sh — HTTP throughput of temel against an nginx `return 200` reference.
+#
+# Starts temel (fresh temp dir, free port, SQLite) and nginx (private prefix, free port), warms both
+# up, then runs wrk against each scenario of bench/scenarios at each connection count, alternating
+# which target goes first, and prints one table: req/s, p50, p99 and the ratio temel/nginx.
+# Every process it starts is stopped on exit. Usage: bench/run.sh   (or: make bench)
+#
+# Environment (all optional):
+#   BENCH_SECONDS=10          duration of each measured wrk run
+#   BENCH_WARMUP=3            seconds of wrk warm-up per target and scenario before measuring (0: none)
+#   BENCH_CONNS="64 256"      connection counts
+#   BENCH_THREADS=2           wrk threads
+#   BENCH_ROUNDS=1            repeat the whole matrix; the table shows the median of the rounds
+#   BENCH_SCENARIOS="live"    scenario names to run (default: every line of the scenario file)
+#   BENCH_SCENARIO_FILE=bench/scenarios
+#   BENCH_TEMEL_VARIANTS="TEMEL_LOG_LEVEL=info"
+#                             space-separated temel variants to start side by side; each is a
+#                             comma-separated list of VAR=VALUE, e.g.
+#                             "TEMEL_LOG_LEVEL=info TEMEL_LOG_LEVEL=warn TEMEL_THREADS=1,TEMEL_LOG_LEVEL=warn"
+#                             Each variant logs (stderr, the access log at info) to a file in its temp dir.
+#   BENCH_NGINX=1             0: no nginx reference (no ratio column)
+#   BENCH_HEADERS             extra request headers for temel, one "Name: value" per line
+#   BENCH_SETUP               shell command run once per temel instance after it is up, with
+#                             BENCH_URL=http://127.0.0.1:PORT; each stdout line "Name: value" becomes a
+#                             request header for that instance (e.g. log in and print a Bearer token)
+#   BENCH_RAW=FILE            also write the raw per-run results there
+#   BENCH_KEEP=1              keep the temp dir (logs, configs) and print its path
+#   TEMEL_BIN, NGINX_BIN, WRK_BIN   override the binaries
+# Any TEMEL_* variable already in the environment is passed to temel as well.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+
+BENCH_SECONDS=${BENCH_SECONDS:-10}
+BENCH_WARMUP=${BENCH_WARMUP:-3}
+BENCH_CONNS=${BENCH_CONNS:-64 256}
+BENCH_THREADS=${BENCH_THREADS:-2}
+BENCH_ROUNDS=${BENCH_ROUNDS:-1}
+BENCH_SCENARIOS=${BENCH_SCENARIOS:-}
+BENCH_SCENARIO_FILE=${BENCH_SCENARIO_FILE:-$here/scenarios}
+BENCH_TEMEL_VARIANTS=${BENCH_TEMEL_VARIANTS:-TEMEL_LOG_LEVEL=info}
+BENCH_NGINX=${BENCH_NGINX:-1}
+BENCH_HEADERS=${BENCH_HEADERS:-}
+BENCH_SETUP=${BENCH_SETUP:-}
+TEMEL_BIN=${TEMEL_BIN:-$root/build/temel}
+NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
+WRK_BIN=${WRK_BIN:-/usr/bin/wrk}
+
+die() { echo "bench: $*" >&2; exit 1; }
+note() { echo "bench: $*" >&2; }
+
+is_uint() { case $1 in '' | *[!0-9]*) return 1 ;; *) return 0 ;; esac; }
+for v in BENCH_SECONDS BENCH_WARMUP BENCH_THREADS BENCH_ROUNDS; do
+    is_uint "${!v}" || die "$v must be a non-negative integer, got '${!v}'"
+done
+[ "$BENCH_SECONDS" -gt 0 ] && [ "$BENCH_ROUNDS" -gt 0 ] && [ "$BENCH_THREADS" -gt 0 ] ||
+    die "BENCH_SECONDS, BENCH_ROUNDS and BENCH_THREADS must be > 0"
+for c in $BENCH_CONNS; do is_uint "$c" && [ "$c" -gt 0 ] || die "BENCH_CONNS: bad count '$c'"; done
+
+[ -x "$TEMEL_BIN" ] || die "no temel binary at $TEMEL_BIN (run make)"
+[ -x "$WRK_BIN" ] || die "no wrk at $WRK_BIN (apt-get install wrk)"
+[ "$BENCH_NGINX" = 0 ] || [ -x "$NGINX_BIN" ] || die "no nginx at $NGINX_BIN (apt-get install nginx-light)"
+[ -r "$BENCH_SCENARIO_FILE" ] || die "no scenario file $BENCH_SCENARIO_FILE"
+command -v curl >/dev/null || die "curl is required"
+command -v python3 >/dev/null || die "python3 is required (free port lookup)"
+
+# ---- scenarios -------------------------------------------------------------------------------
+# parallel arrays: name, ref, method, path, body
+sc_name=() sc_ref=() sc_method=() sc_path=() sc_body=()
+while read -r name ref method path body; do
+    case $name in '' | '#'*) continue ;; esac
+    [ -n "$path" ] || die "$BENCH_SCENARIO_FILE: scenario '$name' needs: name ref method path [body]"
+    if [ -n "$BENCH_SCENARIOS" ]; then
+        case " $BENCH_SCENARIOS " in *" $name "*) ;; *) continue ;; esac
+    fi
+    case $body in
+    @*)
+        f=$here/${body#@}
+        [ -r "$f" ] || die "scenario '$name': body file $f not readable"
+        body=$(cat "$f")
+        ;;
+    esac
+    sc_name+=("$name") sc_ref+=("$ref") sc_method+=("$method") sc_path+=("$path") sc_body+=("$body")
+done <"$BENCH_SCENARIO_FILE"
+[ ${#sc_name[@]} -gt 0 ] || die "no scenario selected (BENCH_SCENARIOS='$BENCH_SCENARIOS')"
+for s in $BENCH_SCENARIOS; do
+    found=0
+    for n in "${sc_name[@]}"; do [ "$n" = "$s" ] && found=1; done
+    [ $found = 1 ] || die "unknown scenario '$s' (see $BENCH_SCENARIO_FILE)"
+done
+
+# ---- process bookkeeping ---------------------------------------------------------------------
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/temel-bench.XXXXXX")
+pids=()
+cleanup() {
+    local rc=$? pid i
+    trap - EXIT INT TERM
+    for pid in "${pids[@]:-}"; do
+        [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${pids[@]:-}"; do
+        [ -n "$pid" ] || continue
+        for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        if kill -0 "$pid" 2>/dev/null; then
+            note "pid $pid did not stop on SIGTERM; killing"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then
+        note "kept $tmp"
+    else
+        rm -rf "$tmp"
+    fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_http NAME PID URL LOGFILE: poll URL until 2xx; fail clearly if the process dies or 10 s pass
+wait_http() {
+    local i
+    for i in $(seq 100); do
+        if ! kill -0 "$2" 2>/dev/null; then
+            tail -n 20 "$4" >&2 2>/dev/null || true
+            die "$1 exited during start-up (log above: $4)"
+        fi
+        curl -sf -o /dev/null --max-time 1 "$3" && return 0
+        sleep 0.1
+    done
+    tail -n 20 "$4" >&2 2>/dev/null || true
+    die "$1 did not answer $3 within 10 s"
+}
+
+# ---- targets ---------------------------------------------------------------------------------
+# parallel arrays: label, base url, headers
+tg_label=() tg_url=() tg_headers=()
+
+start_nginx() {
+    local dir=$tmp/nginx port user="" i
+    mkdir -p "$dir/logs" "$dir/tmp"
+    port=$(free_port)
+    [ "$(id -u)" = 0 ] && user="user nobody nogroup;"
+    {
+        cat <<EOF
+$user
+worker_processes 2;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    keepalive_timeout 65;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$port reuseport;
+EOF
+        for i in "${!sc_name[@]}"; do
+            [ "${sc_ref[$i]}" = nginx ] || continue
+            printf '        location = %s { default_type application/json; return 200 %s; }\n' \
+                "${sc_path[$i]%%\?*}" "'{\"status\":\"ok\"}'"
+        done
+        echo "    }"
+        echo "}"
+    } >"$dir/nginx.conf"
+    "$NGINX_BIN" -t -q -p "$dir" -e "$dir/logs/error.log" -c "$dir/nginx.conf" 2>"$dir/logs/test.log" ||
+        { cat "$dir/logs/test.log" >&2; die "nginx rejected $dir/nginx.conf"; }
+    "$NGINX_BIN" -p "$dir" -e "$dir/logs/error.log" -c "$dir/nginx.conf" >"$dir/logs/stdout.log" 2>&1 &
+    pids+=($!)
+    wait_http nginx $! "http://127.0.0.1:$port/health/live" "$dir/logs/error.log"
+    tg_label+=(nginx) tg_url+=("http://127.0.0.1:$port") tg_headers+=("")
+}
+
+# start_temel INDEX VARIANT
+start_temel() {
+    local dir=$tmp/temel$1 port label vars=() kv hdrs
+    mkdir -p "$dir"
+    port=$(free_port)
+    IFS=, read -r -a vars <<<"$2"
+    for kv in "${vars[@]}"; do
+        case $kv in [A-Z_]*=*) ;; *) die "BENCH_TEMEL_VARIANTS: bad assignment '$kv' in '$2'" ;; esac
+    done
+    label="temel[$(echo "$2" | sed 's/TEMEL_//g')]"
+    local envs=(PORT="$port" HOST=127.0.0.1 DATABASE_URL="sqlite://$dir/temel.db" TEMEL_DATA_DIR="$dir"
+        TEMEL_RATE_LIMIT_READ=1000000000/1 "${vars[@]}")
+    env "${envs[@]}" "$TEMEL_BIN" migrate up >"$dir/migrate.log" 2>&1 ||
+        { cat "$dir/migrate.log" >&2; die "$label: temel migrate up failed"; }
+    env "${envs[@]}" "$TEMEL_BIN" serve >"$dir/stdout.log" 2>"$dir/temel.log" &
+    pids+=($!)
+    wait_http "$label" $! "http://127.0.0.1:$port/health/live" "$dir/temel.log"
+    hdrs=$BENCH_HEADERS
+    if [ -n "$BENCH_SETUP" ]; then
+        local out
+        out=$(BENCH_URL="http://127.0.0.1:$port" sh -c "$BENCH_SETUP") || die "$label: BENCH_SETUP failed"
+        hdrs=$(printf '%s\n%s' "$hdrs" "$out")
+    fi
+    tg_label+=("$label") tg_url+=("http://127.0.0.1:$port") tg_headers+=("$hdrs")
+}
+
+# Both servers and wrk share the machine's cores: anything else running skews the numbers.
+busy_pct() {
+    local a b
+    a=$(awk '/^cpu /{print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat)
+    sleep 1
+    b=$(awk '/^cpu /{print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat)
+    echo "$a $b" | awk '{d = $4 - $2; print (d > 0 ? int(100 * ($3 - $1) / d) : 0)}'
+}
+if [ -r /proc/stat ]; then
+    busy=$(busy_pct)
+    [ "$busy" -lt 10 ] || note "warning: CPU already ${busy}% busy before the run; numbers will be low and noisy"
+fi
+
+[ "$BENCH_NGINX" = 0 ] || start_nginx
+vi=0
+for variant in $BENCH_TEMEL_VARIANTS; do
+    start_temel $vi "$variant"
+    vi=$((vi + 1))
+done
+[ $vi -gt 0 ] || die "BENCH_TEMEL_VARIANTS is empty"
+
+# ---- measuring -------------------------------------------------------------------------------
+raw=$tmp/results   # round scenario conns label rps p50_us p99_us errors scenario_idx target_idx
+: >"$raw"
+
+# run_wrk TARGET_INDEX SCENARIO_INDEX CONNS SECONDS → prints the WRK_RESULT line
+run_wrk() {
+    local t=$1 s=$2 out
+    if [ "${sc_ref[$s]}" != nginx ] && [ "${tg_label[$t]}" = nginx ]; then return 1; fi
+    out=$(WRK_METHOD="${sc_method[$s]}" WRK_BODY="${sc_body[$s]}" WRK_HEADERS="${tg_headers[$t]}" \
+        "$WRK_BIN" -t "$BENCH_THREADS" -c "$3" -d "${4}s" -s "$here/report.lua" \
+        "${tg_url[$t]}${sc_path[$s]}" 2>&1) || { echo "$out" >&2; die "wrk failed against ${tg_label[$t]}"; }
+    echo "$out" | grep '^WRK_RESULT ' || { echo "$out" >&2; die "no WRK_RESULT line from wrk"; }
+}
+
+field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+
+ntg=${#tg_label[@]}
+if [ "$BENCH_WARMUP" -gt 0 ]; then
+    for s in "${!sc_name[@]}"; do
+        for ((t = 0; t < ntg; t++)); do run_wrk $t "$s" 64 "$BENCH_WARMUP" >/dev/null || true; done
+    done
+fi
+
+k=0
+for ((r = 1; r <= BENCH_ROUNDS; r++)); do
+    for s in "${!sc_name[@]}"; do
+        for c in $BENCH_CONNS; do
+            order=()
+            for ((t = 0; t < ntg; t++)); do
+                if [ $((k % 2)) = 0 ]; then order+=($t); else order=($t "${order[@]}"); fi
+            done
+            k=$((k + 1))
+            for t in "${order[@]}"; do
+                line=$(run_wrk "$t" "$s" "$c" "$BENCH_SECONDS") || continue
+                errs=$(($(field "$line" err_connect) + $(field "$line" err_read) + $(field "$line" err_write) +
+                    $(field "$line" err_status) + $(field "$line" err_timeout)))
+                rps=$(field "$line" rps) p50=$(field "$line" p50_us) p99=$(field "$line" p99_us)
+                echo "$r ${sc_name[$s]} $c ${tg_label[$t]} $rps $p50 $p99 $errs $s $t" >>"$raw"
+                note "$(printf 'round %d %-6s c=%-4s %-34s %10.0f req/s  p50 %6d us  p99 %6d us  errors %d' \
+                    "$r" "${sc_name[$s]}" "$c" "${tg_label[$t]}" "$rps" "$p50" "$p99" "$errs")"
+            done
+        done
+    done
+done
+[ -z "${BENCH_RAW:-}" ] || cp "$raw" "$BENCH_RAW"
+
+# ---- table: median over rounds, ratio to nginx of the same scenario and connection count --------
+echo
+printf 'wrk -t%s, %ss per run, %s round(s), median shown; %s\n' "$BENCH_THREADS" "$BENCH_SECONDS" \
+    "$BENCH_ROUNDS" "$(date -u +%Y-%m-%dT%H:%MZ)"
+awk '
+function median(key,   n, i, j, v, a) {
+    n = split(vals[key], a, " ")
+    for (i = 2; i <= n; i++) { v = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > v; j--) a[j + 1] = a[j]; a[j + 1] = v }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+{
+    k = $2 SUBSEP $3 SUBSEP $4
+    if (!(k in seen)) { seen[k] = 1; order[++n] = k }
+    vals[k "rps"] = vals[k "rps"] " " $5; vals[k "p50"] = vals[k "p50"] " " $6; vals[k "p99"] = vals[k "p99"] " " $7
+    errs[k] += $8
+}
+END {
+    printf "%-8s %-36s %6s %11s %9s %9s %8s %7s\n", "scenario", "target", "conns", "req/s", "p50 ms", "p99 ms", "ratio", "errors"
+    for (i = 1; i <= n; i++) {
+        k = order[i]; split(k, f, SUBSEP)
+        rps = median(k "rps"); ref = f[1] SUBSEP f[2] SUBSEP "nginx"
+        ratio = (ref in seen && f[3] != "nginx") ? sprintf("%.2f", rps / median(ref "rps")) : "-"
+        printf "%-8s %-36s %6s %11.0f %9.3f %9.3f %8s %7d\n", f[1], f[3], f[2], rps,
+            median(k "p50") / 1000, median(k "p99") / 1000, ratio, errs[k]
+    }
+}' <(sort -s -k9,9n -k3,3n -k10,10n "$raw")
