@@ -1,7 +1,7 @@
 /*
  * main.c — the command line. Thin: every command is a call into src/.
  *
- *   temel [serve]                 migrate up, then serve HTTP until SIGTERM
+ *   temel serve                   migrate up, then serve HTTP until SIGTERM
  *   temel migrate up|down [N]|status
  *   temel openapi                 print the OpenAPI document
  *   temel version
@@ -22,7 +22,7 @@
 
 static void usage(void)
 {
-    fputs("usage: temel [serve | migrate up|down [N]|status | openapi | version]\n", stderr);
+    fputs("usage: temel serve | migrate up|down [N]|status | openapi | version\n", stderr);
 }
 
 static int load_config(struct config *cfg)
@@ -109,7 +109,7 @@ static int cmd_serve(const struct config *cfg)
 int main(int argc, char **argv)
 {
     struct config cfg;
-    const char *cmd = argc > 1 ? argv[1] : "serve";
+    const char *cmd = argc > 1 ? argv[1] : "";
     int rc;
 
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {

@@ -215,7 +215,7 @@ void metrics_render(struct buf *o)
         (void)buf_printf(o, "temel_rate_limit_refusals_total{class=\"%s\"} %llu\n", rl_class_names[i],
                          (unsigned long long)rl[i]);
     (void)buf_printf(o,
-                     "# HELP temel_http_connections_open Open client connections (sampled each second).\n"
+                     "# HELP temel_http_connections_open Open client connections.\n"
                      "# TYPE temel_http_connections_open gauge\ntemel_http_connections_open %llu\n"
                      "# HELP temel_process_resident_memory_bytes Resident set size.\n"
                      "# TYPE temel_process_resident_memory_bytes gauge\n"

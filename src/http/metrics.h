@@ -20,7 +20,7 @@ struct metrics_shard *metrics_shard_new(void);
 /* method: the request's method (used for unmatched requests). */
 void metrics_request(struct metrics_shard *s, int route_id, str_t method, int status, int64_t dur_us);
 void metrics_rl_refusal(struct metrics_shard *s, enum rl_class cls);
-/* Periodic snapshot from the owning thread. */
+/* Snapshots from the owning thread (at accept/close, after each request). */
 void metrics_set_conns(struct metrics_shard *s, int64_t open);
 void metrics_set_db(struct metrics_shard *s, const struct db_stats *st);
 

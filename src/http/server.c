@@ -23,6 +23,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -60,6 +61,7 @@ struct thread_ctx {
     h2o_timeout_entry_t drain_tick; /* 100 ms while shutting down */
     h2o_timeout_entry_t log_flush;  /* end of loop iteration */
     struct buf logbuf;
+    int64_t conns; /* open client connections (owner thread only) */
     bool shutting_down, exit;
     int64_t shutdown_at_ms, last_req_ms;
 };
@@ -73,6 +75,7 @@ static struct thread_ctx *g_threads;
 static http_authenticator g_auth;
 static _Thread_local struct thread_ctx *tls_thr;
 static pthread_barrier_t g_ready; /* loop threads + main: receivers registered */
+static sem_t g_done;              /* posted by each loop thread when drained */
 
 const struct config *server_config(void) { return g_cfg; }
 int64_t server_uptime_s(void) { return (time_now_ms() - g_started_ms) / 1000; }
@@ -314,6 +317,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *h)
         goto respond;
     }
 
+    /* RFC 9112 §3.2: an HTTP/1.1 request without Host is 400. h2o fills in
+     * the default host's authority when Host is missing; detect that. */
+    if (h->version == 0x101 && h->input.authority.base == h->hostconf->authority.hostport.base) {
+        rc = http_fail(r, 400, "BAD_REQUEST", "HTTP/1.1 requests need a Host header");
+        goto respond;
+    }
+
     mrc = router_match(method, path, r->pool, &r->m);
     r->route = r->m.route;
 
@@ -478,6 +488,7 @@ respond:;
 
     int64_t dur_us = time_mono_us() - r->start_us;
     metrics_request(t->metrics, r->route ? r->route->id : -1, method, status, dur_us);
+    metrics_set_db(t->metrics, db_stats(t->db));
     struct log_line l;
     if (log_begin(&l, LOG_INFO, "request")) {
         log_str(&l, "request_id", str_make(r->request_id, r->request_id_len));
@@ -501,14 +512,11 @@ respond:;
 
 /* ---- per-thread loop ---- */
 
-static int64_t count_conns(h2o_context_t *ctx)
+static void on_conn_close(void *data)
 {
-    int64_t n = 0;
-    for (h2o_linklist_t *l = ctx->http1._conns.next; l != &ctx->http1._conns; l = l->next)
-        n++;
-    for (h2o_linklist_t *l = ctx->http2._conns.next; l != &ctx->http2._conns; l = l->next)
-        n++;
-    return n;
+    struct thread_ctx *t = data;
+    t->conns--;
+    metrics_set_conns(t->metrics, t->conns);
 }
 
 static void on_log_flush(h2o_timeout_entry_t *e)
@@ -527,7 +535,6 @@ static void log_kick(void *arg)
 static void on_tick(h2o_timeout_entry_t *e)
 {
     struct thread_ctx *t = H2O_STRUCT_FROM_MEMBER(struct thread_ctx, tick, e);
-    metrics_set_conns(t->metrics, count_conns(&t->ctx));
     metrics_set_db(t->metrics, db_stats(t->db));
     h2o_timeout_link(t->ctx.loop, &t->ctx.one_sec_timeout, &t->tick);
 }
@@ -536,7 +543,7 @@ static void on_drain_tick(h2o_timeout_entry_t *e)
 {
     struct thread_ctx *t = H2O_STRUCT_FROM_MEMBER(struct thread_ctx, drain_tick, e);
     int64_t now = time_mono_ms(), since = now - t->shutdown_at_ms;
-    if (count_conns(&t->ctx) == 0 || since >= SHUTDOWN_DEADLINE_MS ||
+    if (t->conns == 0 || since >= SHUTDOWN_DEADLINE_MS ||
         (since >= 1000 && now - t->last_req_ms >= 500)) {
         t->exit = true;
         return;
@@ -575,6 +582,10 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     for (int i = 0; i < 64; i++) {
         if (!(sock = h2o_evloop_socket_accept(listener)))
             break;
+        t->conns++;
+        metrics_set_conns(t->metrics, t->conns);
+        sock->on_close.cb = on_conn_close;
+        sock->on_close.data = t;
         h2o_accept(&t->accept, sock);
     }
 }
@@ -606,6 +617,14 @@ static void *thread_main(void *arg)
     log_flush_thread();
     log_thread_buffer(NULL, NULL, NULL);
     buf_free(&t->logbuf);
+    db_close(t->db);
+    t->db = NULL;
+    /* Report done and park: the process exits with this thread alive, so
+     * h2o's thread-local recycle caches stay reachable (not leaks) and no
+     * connection memory is torn down under a socket h2o still owns. */
+    sem_post(&g_done);
+    for (;;)
+        pause();
     return NULL;
 }
 
@@ -651,7 +670,8 @@ static int setup_tls(const struct config *cfg, struct buf *err)
         (void)buf_puts(err, "TEMEL_TLS_KEY: cannot load the key or it does not match the certificate");
         return -1;
     }
-    h2o_ssl_register_alpn_protocols(g_ssl, h2o_http2_alpn_protocols);
+    static const h2o_iovec_t alpn[] = {{H2O_STRLIT("h2")}, {H2O_STRLIT("http/1.1")}, {NULL, 0}};
+    h2o_ssl_register_alpn_protocols(g_ssl, alpn);
     return 0;
 }
 
@@ -706,6 +726,7 @@ int server_run(void)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     pthread_barrier_init(&g_ready, NULL, (unsigned)cfg->threads + 1);
+    sem_init(&g_done, 0, 0);
     for (int i = 0; i < cfg->threads; i++)
         pthread_create(&g_threads[i].tid, NULL, thread_main, &g_threads[i]);
     pthread_barrier_wait(&g_ready);
@@ -718,11 +739,9 @@ int server_run(void)
         h2o_multithread_message_t *m = xcalloc(1, sizeof(*m));
         h2o_multithread_send_message(&g_threads[i].shutdown_rx, m);
     }
-    for (int i = 0; i < cfg->threads; i++) {
-        pthread_join(g_threads[i].tid, NULL);
-        db_close(g_threads[i].db);
-        g_threads[i].db = NULL;
-    }
+    for (int i = 0; i < cfg->threads; i++)
+        while (sem_wait(&g_done) != 0)
+            ;
     log_info("stopped");
     rc = 0;
     goto out;
