@@ -14,6 +14,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/module.h"
 #include "db/db.h"
 #include "db/migrate.h"
 #include "http/server.h"
@@ -84,24 +85,41 @@ static int cmd_migrate(const struct config *cfg, int argc, char **argv)
     return rc == DB_OK ? 0 : 1;
 }
 
-static int cmd_serve(const struct config *cfg)
+/* Migrate up, register module jobs, run module init hooks. */
+static int prepare(const struct config *cfg)
 {
     struct buf out = BUF_INIT(1u << 20);
     struct db *db = open_db(cfg);
+    int rc = 1;
     if (!db)
         return 1;
-    int rc = migrate_up(db, 0, &out);
-    if (rc != DB_OK) {
+    if (migrate_up(db, 0, &out) != DB_OK) {
         fprintf(stderr, "temel: migrations failed: %s\n%s", db_errmsg(db), buf_cstr(&out));
-        db_close(db);
-        buf_free(&out);
-        return 1;
+        goto out;
     }
     if (out.len)
-        log_info("migrations: %.*s", (int)(out.len && out.ptr[out.len - 1] == '\n' ? out.len - 1 : out.len),
-                 buf_cstr(&out));
+        log_info("migrations: %.*s", (int)(out.ptr[out.len - 1] == '\n' ? out.len - 1 : out.len), buf_cstr(&out));
+    for (const struct module *const *m = temel_modules; *m; m++)
+        if ((*m)->register_jobs)
+            (*m)->register_jobs();
+    for (const struct module *const *m = temel_modules; *m; m++) {
+        buf_reset(&out);
+        if ((*m)->init && (*m)->init(cfg, db, &out)) {
+            fprintf(stderr, "temel: %s: %s\n", (*m)->name, buf_cstr(&out));
+            goto out;
+        }
+    }
+    rc = 0;
+out:
     buf_free(&out);
     db_close(db);
+    return rc;
+}
+
+static int cmd_serve(const struct config *cfg)
+{
+    if (prepare(cfg))
+        return 1;
     server_init(cfg);
     return server_run();
 }

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/module.h"
 #include "core/timeutil.h"
 #include "core/uuid.h"
 #include "db/db.h"
@@ -680,6 +681,9 @@ void server_init(const struct config *cfg)
     g_cfg = cfg;
     g_started_ms = time_now_ms();
     ops_register();
+    for (const struct module *const *m = temel_modules; *m; m++)
+        if ((*m)->register_routes)
+            (*m)->register_routes();
     if (cfg->env == ENV_TEST)
         testroutes_register();
     router_freeze(cfg->env == ENV_TEST);
