@@ -139,6 +139,9 @@ void req_header(struct req *r, const char *name, str_t value);
 /* A request header's value, or STR_NULL. */
 str_t req_header_get(const struct req *r, const char *name_lower);
 
+/* Client address: the peer, or with TEMEL_TRUST_PROXY the last X-Forwarded-For entry. */
+str_t req_client_ip(struct req *r);
+
 /* Record an error; returns HTTP_EFAIL for `return http_fail(...)`. */
 int http_fail(struct req *r, int status, const char *code, const char *fmt, ...) PRINTF_LIKE(4, 5);
 /* Add a field error to a 422 (call http_fail afterwards or use http_invalid). */

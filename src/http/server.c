@@ -144,7 +144,7 @@ static void set_request_id(struct req *r)
 
 /* Client address: the peer, or with TEMEL_TRUST_PROXY the last address in
  * X-Forwarded-For (the one our own proxy appended). */
-static str_t client_ip(struct req *r)
+str_t req_client_ip(struct req *r)
 {
     if (g_cfg->trust_proxy) {
         str_t xff = req_header_get(r, "x-forwarded-for");
@@ -367,7 +367,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *h)
     if (is_api) {
         enum rl_class cls = r->route ? r->route->rl : RL_READ;
         if (cls != RL_NONE) {
-            str_t key = r->user_id.len ? r->user_id : client_ip(r);
+            str_t key = r->user_id.len ? r->user_id : req_client_ip(r);
             if (g_rl->take(g_rl, cls, key, &g_cfg->rate[cls], time_now_ms(), &rl) == 0) {
                 rl_checked = true;
                 if (!rl.allowed) {
