@@ -18,6 +18,7 @@
 #                             space-separated temel variants to start side by side; each is a
 #                             comma-separated list of VAR=VALUE, e.g.
 #                             "TEMEL_LOG_LEVEL=info TEMEL_LOG_LEVEL=warn TEMEL_THREADS=1,TEMEL_LOG_LEVEL=warn"
+#                             NAME=label sets the table label, BIN=path another temel binary (A/B of builds).
 #                             Each variant logs (stderr, the access log at info) to a file in its temp dir.
 #   BENCH_NGINX=1             0: no nginx reference (no ratio column)
 #   BENCH_HEADERS             extra request headers for temel, one "Name: value" per line
@@ -140,8 +141,19 @@ wait_http() {
 }
 
 # ---- targets ---------------------------------------------------------------------------------
-# parallel arrays: label, base url, headers
-tg_label=() tg_url=() tg_headers=()
+# parallel arrays: label, base url, headers, server pid
+tg_label=() tg_url=() tg_headers=() tg_pid=()
+
+# cpu_ticks PID: user+system CPU ticks of PID and its direct children (nginx workers), threads included
+cpu_ticks() {
+    local p t=0 v
+    for p in "$1" $(ps -o pid= --ppid "$1" 2>/dev/null); do
+        v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) || continue
+        t=$((t + ${v:-0}))
+    done
+    echo $t
+}
+clk_tck=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
 start_nginx() {
     local dir=$tmp/nginx port user="" i
@@ -178,33 +190,41 @@ EOF
     "$NGINX_BIN" -p "$dir" -e "$dir/logs/error.log" -c "$dir/nginx.conf" >"$dir/logs/stdout.log" 2>&1 &
     pids+=($!)
     wait_http nginx $! "http://127.0.0.1:$port/health/live" "$dir/logs/error.log"
-    tg_label+=(nginx) tg_url+=("http://127.0.0.1:$port") tg_headers+=("")
+    tg_label+=(nginx) tg_url+=("http://127.0.0.1:$port") tg_headers+=("") tg_pid+=("${pids[-1]}")
 }
 
 # start_temel INDEX VARIANT
 start_temel() {
-    local dir=$tmp/temel$1 port label vars=() kv hdrs
+    local dir=$tmp/temel$1 port label="" bin=$TEMEL_BIN vars=() kv hdrs all=()
     mkdir -p "$dir"
     port=$(free_port)
-    IFS=, read -r -a vars <<<"$2"
-    for kv in "${vars[@]}"; do
-        case $kv in [A-Z_]*=*) ;; *) die "BENCH_TEMEL_VARIANTS: bad assignment '$kv' in '$2'" ;; esac
+    IFS=, read -r -a all <<<"$2"
+    for kv in "${all[@]}"; do
+        case $kv in
+        NAME=?*) label=${kv#NAME=} ;;
+        BIN=?*) bin=${kv#BIN=} ;;
+        [A-Z_]*=*) vars+=("$kv") ;;
+        *) die "BENCH_TEMEL_VARIANTS: bad assignment '$kv' in '$2'" ;;
+        esac
     done
-    label="temel[$(echo "$2" | sed 's/TEMEL_//g')]"
+    [ -x "$bin" ] || die "variant '$2': no executable $bin"
+    [ -n "$label" ] || label="temel[$(IFS=,; echo "${vars[*]:-default}" | sed 's/TEMEL_//g')]"
+    label=${label// /_}
     local envs=(PORT="$port" HOST=127.0.0.1 DATABASE_URL="sqlite://$dir/temel.db" TEMEL_DATA_DIR="$dir"
         TEMEL_RATE_LIMIT_READ=1000000000/1 "${vars[@]}")
-    env "${envs[@]}" "$TEMEL_BIN" migrate up >"$dir/migrate.log" 2>&1 ||
+    env "${envs[@]}" "$bin" migrate up >"$dir/migrate.log" 2>&1 ||
         { cat "$dir/migrate.log" >&2; die "$label: temel migrate up failed"; }
-    env "${envs[@]}" "$TEMEL_BIN" serve >"$dir/stdout.log" 2>"$dir/temel.log" &
-    pids+=($!)
-    wait_http "$label" $! "http://127.0.0.1:$port/health/live" "$dir/temel.log"
+    env "${envs[@]}" "$bin" serve >"$dir/stdout.log" 2>"$dir/temel.log" &
+    local spid=$!
+    pids+=($spid)
+    wait_http "$label" $spid "http://127.0.0.1:$port/health/live" "$dir/temel.log"
     hdrs=$BENCH_HEADERS
     if [ -n "$BENCH_SETUP" ]; then
         local out
         out=$(BENCH_URL="http://127.0.0.1:$port" sh -c "$BENCH_SETUP") || die "$label: BENCH_SETUP failed"
         hdrs=$(printf '%s\n%s' "$hdrs" "$out")
     fi
-    tg_label+=("$label") tg_url+=("http://127.0.0.1:$port") tg_headers+=("$hdrs")
+    tg_label+=("$label") tg_url+=("http://127.0.0.1:$port") tg_headers+=("$hdrs") tg_pid+=("$spid")
 }
 
 # Both servers and wrk share the machine's cores: anything else running skews the numbers.
@@ -229,7 +249,7 @@ done
 [ $vi -gt 0 ] || die "BENCH_TEMEL_VARIANTS is empty"
 
 # ---- measuring -------------------------------------------------------------------------------
-raw=$tmp/results   # round scenario conns label rps p50_us p99_us errors scenario_idx target_idx
+raw=$tmp/results   # round scenario conns label rps p50_us p99_us errors scenario_idx target_idx cpu_us_per_req
 : >"$raw"
 
 # run_wrk TARGET_INDEX SCENARIO_INDEX CONNS SECONDS → prints the WRK_RESULT line
@@ -251,8 +271,8 @@ if [ "$BENCH_WARMUP" -gt 0 ]; then
     done
 fi
 
-k=0
 for ((r = 1; r <= BENCH_ROUNDS; r++)); do
+    k=$r # which target goes first flips from one step to the next and from one round to the next
     for s in "${!sc_name[@]}"; do
         for c in $BENCH_CONNS; do
             order=()
@@ -261,13 +281,17 @@ for ((r = 1; r <= BENCH_ROUNDS; r++)); do
             done
             k=$((k + 1))
             for t in "${order[@]}"; do
+                c0=$(cpu_ticks "${tg_pid[$t]}")
                 line=$(run_wrk "$t" "$s" "$c" "$BENCH_SECONDS") || continue
+                c1=$(cpu_ticks "${tg_pid[$t]}")
+                nreq=$(field "$line" requests)
+                cpu=$(awk -v d=$((c1 - c0)) -v n="$nreq" -v hz="$clk_tck" 'BEGIN { printf "%.2f", (n > 0 ? d * 1e6 / hz / n : 0) }')
                 errs=$(($(field "$line" err_connect) + $(field "$line" err_read) + $(field "$line" err_write) +
                     $(field "$line" err_status) + $(field "$line" err_timeout)))
                 rps=$(field "$line" rps) p50=$(field "$line" p50_us) p99=$(field "$line" p99_us)
-                echo "$r ${sc_name[$s]} $c ${tg_label[$t]} $rps $p50 $p99 $errs $s $t" >>"$raw"
-                note "$(printf 'round %d %-6s c=%-4s %-34s %10.0f req/s  p50 %6d us  p99 %6d us  errors %d' \
-                    "$r" "${sc_name[$s]}" "$c" "${tg_label[$t]}" "$rps" "$p50" "$p99" "$errs")"
+                echo "$r ${sc_name[$s]} $c ${tg_label[$t]} $rps $p50 $p99 $errs $s $t $cpu" >>"$raw"
+                note "$(printf 'round %d %-6s c=%-4s %-34s %10.0f req/s  p50 %6d us  p99 %6d us  cpu %5.2f us/req  errors %d' \
+                    "$r" "${sc_name[$s]}" "$c" "${tg_label[$t]}" "$rps" "$p50" "$p99" "$cpu" "$errs")"
             done
         done
     done
@@ -287,16 +311,16 @@ function median(key,   n, i, j, v, a) {
 {
     k = $2 SUBSEP $3 SUBSEP $4
     if (!(k in seen)) { seen[k] = 1; order[++n] = k }
-    vals[k "rps"] = vals[k "rps"] " " $5; vals[k "p50"] = vals[k "p50"] " " $6; vals[k "p99"] = vals[k "p99"] " " $7
+    vals[k "rps"] = vals[k "rps"] " " $5; vals[k "p50"] = vals[k "p50"] " " $6; vals[k "p99"] = vals[k "p99"] " " $7; vals[k "cpu"] = vals[k "cpu"] " " $11
     errs[k] += $8
 }
 END {
-    printf "%-8s %-36s %6s %11s %9s %9s %8s %7s\n", "scenario", "target", "conns", "req/s", "p50 ms", "p99 ms", "ratio", "errors"
+    printf "%-8s %-30s %6s %10s %8s %8s %6s %11s %6s\n", "scenario", "target", "conns", "req/s", "p50 ms", "p99 ms", "ratio", "cpu us/req", "errors"
     for (i = 1; i <= n; i++) {
         k = order[i]; split(k, f, SUBSEP)
         rps = median(k "rps"); ref = f[1] SUBSEP f[2] SUBSEP "nginx"
         ratio = (ref in seen && f[3] != "nginx") ? sprintf("%.2f", rps / median(ref "rps")) : "-"
-        printf "%-8s %-36s %6s %11.0f %9.3f %9.3f %8s %7d\n", f[1], f[3], f[2], rps,
-            median(k "p50") / 1000, median(k "p99") / 1000, ratio, errs[k]
+        printf "%-8s %-30s %6s %10.0f %8.3f %8.3f %6s %11.2f %6d\n", f[1], f[3], f[2], rps,
+            median(k "p50") / 1000, median(k "p99") / 1000, ratio, median(k "cpu"), errs[k]
     }
 }' <(sort -s -k9,9n -k3,3n -k10,10n "$raw")
