@@ -130,39 +130,52 @@ def test_no_args_nonzero(run_cli):
 
 
 def _status_lines(p):
-    return [l for l in p.stdout_text.splitlines() if re.match(r"^\s*0001\b", l)]
+    """Lines like "0001 init applied 2026-...Z" / "0003 users pending", in order."""
+    return [l.strip() for l in p.stdout_text.splitlines() if re.match(r"^\s*\d{4}\s", l)]
 
 
 def test_migrate_cycle(run_cli, db_factory, tmp_path):
     url = db_factory.new_url(str(tmp_path))
     p = run_cli("migrate", "status", db_url=url)
     assert p.returncode == 0, p.stderr_text
-    l = _status_lines(p)
-    assert l and "init" in l[0] and "pending" in l[0], p.stdout_text
+    lines = _status_lines(p)
+    assert lines and lines[0].startswith("0001 init"), p.stdout_text
+    assert all("pending" in l for l in lines), p.stdout_text
+    n = len(lines)
 
     p = run_cli("migrate", "up", db_url=url)
     assert p.returncode == 0, p.stderr_text
     assert db_factory.table_exists(url, "schema_migrations")
     rows = db_factory.query(url, "SELECT version FROM schema_migrations ORDER BY version")
-    assert rows and int(rows[0][0]) == 1, rows
+    assert len(rows) == n and int(rows[0][0]) == 1, rows
 
     p = run_cli("migrate", "status", db_url=url)
-    l = _status_lines(p)
-    assert l and "applied" in l[0], p.stdout_text
+    lines = _status_lines(p)
+    assert len(lines) == n and all("applied" in l for l in lines), p.stdout_text
 
     p = run_cli("migrate", "up", db_url=url)  # idempotent
     assert p.returncode == 0, p.stderr_text
-    assert len(db_factory.query(url, "SELECT version FROM schema_migrations")) == len(rows)
+    assert len(db_factory.query(url, "SELECT version FROM schema_migrations")) == n
 
     p = run_cli("migrate", "down", "1", db_url=url)
     assert p.returncode == 0, p.stderr_text
     remaining = db_factory.query(url, "SELECT version FROM schema_migrations ORDER BY version") \
         if db_factory.table_exists(url, "schema_migrations") else []
-    assert len(remaining) == len(rows) - 1, (rows, remaining)
+    assert [r[0] for r in remaining] == [r[0] for r in rows[:-1]], (rows, remaining)
 
     p = run_cli("migrate", "status", db_url=url)
     assert p.returncode == 0
-    assert [l for l in _status_lines(p) if "pending" in l], p.stdout_text
+    lines = _status_lines(p)
+    assert "pending" in lines[-1], p.stdout_text
+    assert all("applied" in l for l in lines[:-1]), p.stdout_text
+
+    p = run_cli("migrate", "down", str(n), db_url=url)  # back to nothing, then up again
+    assert p.returncode == 0, p.stderr_text
+    p = run_cli("migrate", "status", db_url=url)
+    assert all("pending" in l for l in _status_lines(p)), p.stdout_text
+    p = run_cli("migrate", "up", db_url=url)
+    assert p.returncode == 0, p.stderr_text
+    assert len(db_factory.query(url, "SELECT version FROM schema_migrations")) == n
 
 
 def test_serve_migrates_on_start(make_server, db_factory):
