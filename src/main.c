@@ -8,6 +8,7 @@
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 bad configuration or usage.
  */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -130,6 +131,10 @@ int main(int argc, char **argv)
     const char *cmd = argc > 1 ? argv[1] : "";
     int rc;
 
+    if (sodium_init() < 0) {
+        fputs("temel: libsodium failed to initialise\n", stderr);
+        return 1;
+    }
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         puts("temel " TEMEL_VERSION);
         return 0;

@@ -254,6 +254,26 @@ int config_from_env(struct config *c, struct buf *err)
         }
     }
     c->data_dir = xstrdup(env_or("TEMEL_DATA_DIR", "data"));
+
+    c->jwt_secret = dup_or_null(getenv("TEMEL_JWT_SECRET"));
+    if (c->jwt_secret && strlen(c->jwt_secret) < 32) {
+        (void)buf_puts(err, "TEMEL_JWT_SECRET: must be at least 32 characters");
+        return -1;
+    }
+    if (!c->jwt_secret && c->env == ENV_PRODUCTION) {
+        (void)buf_puts(err, "TEMEL_JWT_SECRET: required when TEMEL_ENV=production");
+        return -1;
+    }
+    if (env_int("TEMEL_ACCESS_TTL_S", 900, 30, 86400, &c->access_ttl_s, err) ||
+        env_int("TEMEL_REFRESH_TTL_S", 7 * 86400, 60, 90 * 86400, &c->refresh_ttl_s, err))
+        return -1;
+    c->admin_email = dup_or_null(getenv("TEMEL_ADMIN_EMAIL"));
+    c->admin_password = dup_or_null(getenv("TEMEL_ADMIN_PASSWORD"));
+    if (!!c->admin_email != !!c->admin_password) {
+        (void)buf_puts(err, c->admin_email ? "TEMEL_ADMIN_PASSWORD: required when TEMEL_ADMIN_EMAIL is set"
+                                           : "TEMEL_ADMIN_EMAIL: required when TEMEL_ADMIN_PASSWORD is set");
+        return -1;
+    }
     return 0;
 }
 
@@ -267,5 +287,12 @@ void config_free(struct config *c)
     free(c->tls_cert);
     free(c->tls_key);
     free(c->data_dir);
+    if (c->jwt_secret)
+        memset(c->jwt_secret, 0, strlen(c->jwt_secret));
+    free(c->jwt_secret);
+    free(c->admin_email);
+    if (c->admin_password)
+        memset(c->admin_password, 0, strlen(c->admin_password));
+    free(c->admin_password);
     memset(c, 0, sizeof(*c));
 }

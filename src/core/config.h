@@ -38,6 +38,11 @@ struct config {
     int64_t request_timeout_ms;
     struct rl_rule rate[RL_NCLASSES];
     char *data_dir;         /* for disk checks, secrets; default "data" */
+    /* identity */
+    char *jwt_secret;       /* TEMEL_JWT_SECRET (>= 32 bytes); required in production,
+                               else generated once into <data_dir>/jwt.secret */
+    int64_t access_ttl_s, refresh_ttl_s;
+    char *admin_email, *admin_password; /* bootstrap admin on first start */
 };
 
 extern const char *const rl_class_names[RL_NCLASSES]; /* "read", "write", ... */

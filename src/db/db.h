@@ -9,6 +9,11 @@
  * them to $1..$n when it prepares (outside quoted strings and comments).
  * Where the dialects differ, pick the text with db_pick(db, sqlite, pg).
  *
+ * Timestamps are integer UTC ms on SQLite and timestamptz on PostgreSQL
+ * (ARCHITECTURE §2). Write `ms_ts(?)` with an epoch-ms argument and read
+ * `ts_ms(col)` to get epoch ms back: both functions exist on both engines
+ * (SQLite: registered at connect as the identity; PostgreSQL: migration 0003).
+ *
  * Return convention (STYLE §7): 0 is OK, negative enum db_rc is an error.
  * db_errmsg() describes the last error for the log — never for a client.
  */

@@ -385,6 +385,15 @@ static const struct db_ops sqlite_ops = {
     .close = sq_close,
 };
 
+/* ts_ms(x) and ms_ts(x): the identity on SQLite, where timestamps are
+ * integer UTC ms. PostgreSQL defines the same names over timestamptz
+ * (migration 0003), so one SQL text serves both dialects. */
+static void fn_identity(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    sqlite3_result_value(ctx, argv[0]);
+}
+
 struct db *db__sqlite_open(const char *path, const struct db_options *opt, struct buf *err)
 {
     struct sq_db *s = xcalloc(1, sizeof(*s));
@@ -398,6 +407,8 @@ struct db *db__sqlite_open(const char *path, const struct db_options *opt, struc
     }
     sqlite3_extended_result_codes(s->h, 1);
     sqlite3_busy_handler(s->h, on_busy, s);
+    sqlite3_create_function(s->h, "ts_ms", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, fn_identity, NULL, NULL);
+    sqlite3_create_function(s->h, "ms_ts", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, fn_identity, NULL, NULL);
     if (sq_exec_script(&s->base, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")) {
         if (err)
             (void)buf_printf(err, "%s", db_errmsg(&s->base));

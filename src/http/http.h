@@ -35,6 +35,7 @@ enum route_flags {
     ROUTE_RAW_BODY = 1 << 2,  /* body passed through unparsed (r->h->entity) */
     ROUTE_PAGINATED = 1 << 3, /* page/limit query parameters validated before the handler */
     ROUTE_HIDDEN = 1 << 4,    /* left out of the OpenAPI document */
+    ROUTE_BODY_OPTIONAL = 1 << 5, /* an empty body is allowed (r->body stays NULL) */
 };
 
 #define ROUTE_MAX_PARAMS 8
@@ -113,6 +114,8 @@ struct req {
     /* caller identity (set by the authenticator) */
     str_t user_id;
     str_t role;
+    str_t session_id; /* JWT callers: the session (refresh family) */
+    str_t api_key_id; /* API-key callers */
     /* pagination (ROUTE_PAGINATED) */
     int64_t page, limit;
     /* response */

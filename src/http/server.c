@@ -214,6 +214,8 @@ static int check_body(struct req *r)
             return http_fail(r, 400, "BAD_REQUEST", "this endpoint does not take a request body");
         return 0;
     }
+    if (e.len == 0 && (rt->flags & ROUTE_BODY_OPTIONAL))
+        return 0;
     str_t ct = req_header_get(r, "content-type");
     if (!ct.p || !content_type_is_json(ct))
         return http_fail(r, 415, "UNSUPPORTED_MEDIA_TYPE", "the request body must be application/json");

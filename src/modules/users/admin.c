@@ -1,0 +1,236 @@
+/*
+ * admin.c — admin user management (API.md §3 "Admin"): list with filters,
+ * read, change role/status/name, delete. Every change is audited inside the
+ * transaction that makes it, with before/after JSON.
+ */
+#include "core/timeutil.h"
+#include "modules/audit/audit.h"
+#include "modules/users/users_internal.h"
+
+#include "core/banned.h"
+
+static json_t *user_json(struct db *db, str_t id, int *rc)
+{
+    struct buf b = BUF_INIT(16u << 10);
+    struct jw w;
+    bool found;
+    json_t *v = NULL;
+    jw_init(&w, &b);
+    *rc = users__write_user_by_id(db, id, &w, &found);
+    if (*rc == DB_OK && found && buf_ok(&b) && json_parse_strict(buf_str(&b), &v, NULL) != JSON_IN_OK)
+        v = NULL;
+    buf_free(&b);
+    return v;
+}
+
+static int h_list(struct req *r)
+{
+    const str_t *role = req_query(r, "role"), *status = req_query(r, "status"), *q = req_query(r, "q");
+    struct buf where = BUF_INIT(512), like = BUF_INIT(512), sql = BUF_INIT(2048);
+    db_arg args[8];
+    size_t n = 0;
+    int rc;
+    for (int i = 0; i < r->q.n; i++) {
+        str_t k = r->q.p[i].key;
+        if (!str_is(k, "role") && !str_is(k, "status") && !str_is(k, "q") && !str_is(k, "page") && !str_is(k, "limit"))
+            return http_invalid(r, r->q.p[i].key.p, "is not a filter here (allowed: role, status, q, page, limit)");
+    }
+    (void)buf_puts(&where, " WHERE 1 = 1");
+    if (role) {
+        if (!str_is(*role, "admin") && !str_is(*role, "moderator") && !str_is(*role, "user") && !str_is(*role, "guest"))
+            return http_invalid(r, "role", "must be admin, moderator, user or guest");
+        (void)buf_puts(&where, " AND role = ?");
+        args[n++] = DBA_TEXT(*role);
+    }
+    if (status) {
+        if (!str_is(*status, "active") && !str_is(*status, "banned"))
+            return http_invalid(r, "status", "must be active or banned");
+        (void)buf_puts(&where, " AND status = ?");
+        args[n++] = DBA_TEXT(*status);
+    }
+    if (q && q->len) {
+        /* case-insensitive contains over email and name; % and _ in the input are literal */
+        (void)buf_putc(&like, '%');
+        for (size_t i = 0; i < q->len && i < 100; i++) {
+            char c = q->p[i];
+            if (c == '%' || c == '_' || c == '\\')
+                (void)buf_putc(&like, '\\');
+            (void)buf_putc(&like, (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c);
+        }
+        (void)buf_putc(&like, '%');
+        (void)buf_puts(&where, " AND (lower(coalesce(email, '')) LIKE ? ESCAPE '\\' OR lower(name) LIKE ? ESCAPE '\\')");
+        args[n++] = DBA_TEXT(buf_str(&like));
+        args[n++] = DBA_TEXT(buf_str(&like));
+    }
+    int64_t total = 0;
+    bool found;
+    (void)buf_printf(&sql, "SELECT count(*) FROM users%s", buf_cstr(&where));
+    rc = db_query_int(r->db, buf_cstr(&sql), args, n, &total, &found);
+    if (rc != DB_OK)
+        goto fail;
+    buf_reset(&sql);
+    (void)buf_printf(&sql, "SELECT " USER_COLS " FROM users%s ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+                     buf_cstr(&where));
+    args[n++] = DBA_INT(r->limit);
+    args[n++] = DBA_INT((r->page - 1) * r->limit);
+    struct db_res *res;
+    rc = db_query(r->db, buf_cstr(&sql), args, n, &res);
+    if (rc != DB_OK)
+        goto fail;
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "data");
+    jw_arr_begin(&r->w);
+    while ((rc = db_next(res)) == 1)
+        users__write_user(&r->w, res);
+    jw_arr_end(&r->w);
+    db_res_free(res);
+    if (rc < 0)
+        goto fail;
+    jw_key(&r->w, "meta");
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "total");
+    jw_int(&r->w, total);
+    jw_key(&r->w, "page");
+    jw_int(&r->w, r->page);
+    jw_key(&r->w, "limit");
+    jw_int(&r->w, r->limit);
+    jw_key(&r->w, "pages");
+    jw_int(&r->w, (total + r->limit - 1) / r->limit);
+    jw_obj_end(&r->w);
+    jw_obj_end(&r->w);
+    buf_free(&where);
+    buf_free(&like);
+    buf_free(&sql);
+    return 0;
+fail:
+    buf_free(&where);
+    buf_free(&like);
+    buf_free(&sql);
+    buf_reset(&r->out);
+    return http_db_fail(r, rc);
+}
+
+static int h_get(struct req *r)
+{
+    bool found;
+    int rc = users__write_user_by_id(r->db, req_param(r, "id"), &r->w, &found);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    if (!found)
+        return http_fail(r, 404, "NOT_FOUND", "no such user");
+    return 0;
+}
+
+struct admin_ctx {
+    struct req *r;
+    str_t id;
+    bool del;
+    int outcome; /* 0 ok, 1 not found, 2 refused (self) */
+};
+
+static int tx_admin_change(struct db *db, void *arg)
+{
+    struct admin_ctx *c = arg;
+    struct req *r = c->r;
+    int rc;
+    json_t *before = user_json(db, c->id, &rc), *after = NULL;
+    if (rc != DB_OK)
+        return rc;
+    if (!before) {
+        c->outcome = 1;
+        return 0;
+    }
+    const json_t *role = c->del ? NULL : json_object_get(r->body, "role"),
+                 *status = c->del ? NULL : json_object_get(r->body, "status"),
+                 *name = c->del ? NULL : json_object_get(r->body, "name");
+    /* an admin cannot lock themselves out */
+    if (str_eq(c->id, r->user_id) && (c->del || (role && strcmp(json_string_value(role), "admin")) ||
+                                      (status && strcmp(json_string_value(status), "active")))) {
+        json_decref(before);
+        c->outcome = 2;
+        return 0;
+    }
+    int64_t now = time_now_ms();
+    if (c->del) {
+        rc = db_exec(db, "DELETE FROM users WHERE id = ?", DB_ARGS(DBA_TEXT(c->id)), NULL);
+    } else {
+        rc = DB_OK;
+        if (role)
+            rc = db_exec(db, "UPDATE users SET role = ? WHERE id = ?", DB_ARGS(DBA_CSTR(json_string_value(role)), DBA_TEXT(c->id)),
+                         NULL);
+        if (rc == DB_OK && status)
+            rc = db_exec(db, "UPDATE users SET status = ? WHERE id = ?",
+                         DB_ARGS(DBA_CSTR(json_string_value(status)), DBA_TEXT(c->id)), NULL);
+        if (rc == DB_OK && name)
+            rc = db_exec(db, "UPDATE users SET name = ? WHERE id = ?",
+                         DB_ARGS(DBA_TEXT(str_make(json_string_value(name), json_string_length(name))), DBA_TEXT(c->id)),
+                         NULL);
+        if (rc == DB_OK)
+            rc = db_exec(db, "UPDATE users SET updated_at = ms_ts(?) WHERE id = ?", DB_ARGS(DBA_INT(now), DBA_TEXT(c->id)),
+                         NULL);
+        /* a ban ends every session at once */
+        if (rc == DB_OK && status && !strcmp(json_string_value(status), "banned"))
+            rc = users__revoke_all_sessions(db, c->id);
+        if (rc == DB_OK)
+            after = user_json(db, c->id, &rc);
+    }
+    if (rc == DB_OK) {
+        const char *action = c->del ? "user.delete"
+                             : role ? "user.role_change"
+                             : status ? (!strcmp(json_string_value(status), "banned") ? "user.ban" : "user.status_change")
+                                      : "user.update";
+        struct audit_entry e = {.action = action,
+                                .category = "users",
+                                .target_type = "user",
+                                .target_id = c->id,
+                                .before = before,
+                                .after = after,
+                                .success = true};
+        rc = audit_record_req(r, &e);
+    }
+    if (rc == DB_OK && after) {
+        jw_json(&r->w, after);
+    }
+    json_decref(before);
+    json_decref(after);
+    c->outcome = 0;
+    return rc;
+}
+
+static int admin_change(struct req *r, bool del)
+{
+    struct admin_ctx c = {r, req_param(r, "id"), del, 0};
+    int rc = db_tx(r->db, DB_TX_WRITE, tx_admin_change, &c);
+    if (rc != DB_OK) {
+        buf_reset(&r->out);
+        return http_db_fail(r, rc);
+    }
+    if (c.outcome == 1)
+        return http_fail(r, 404, "NOT_FOUND", "no such user");
+    if (c.outcome == 2)
+        return http_fail(r, 409, "CONFLICT", "admins cannot demote, ban or delete themselves");
+    if (del)
+        r->status = 204;
+    return 0;
+}
+
+static int h_patch(struct req *r) { return admin_change(r, false); }
+static int h_delete(struct req *r) { return admin_change(r, true); }
+
+static const char *const roles[] = {"admin", "moderator", "user", "guest", NULL};
+static const char *const statuses[] = {"active", "banned", NULL};
+static const struct json_field patch_f[] = {
+    {.name = "role", .type = JF_STRING, .enum_values = roles},
+    {.name = "status", .type = JF_STRING, .enum_values = statuses},
+    {.name = "name", .type = JF_STRING, .min = 1, .max = 100},
+    {0}};
+static const struct json_schema patch_s = {patch_f, false};
+
+static struct route routes[] = {
+    {.method = "GET", .pattern = "/api/v1/users", .handler = h_list, .auth = AUTH_ADMIN, .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "List users (filters: role, status, q)", .tag = "admin"},
+    {.method = "GET", .pattern = "/api/v1/users/{id}", .handler = h_get, .auth = AUTH_ADMIN, .rl = RL_READ, .summary = "One user", .tag = "admin"},
+    {.method = "PATCH", .pattern = "/api/v1/users/{id}", .handler = h_patch, .auth = AUTH_ADMIN, .rl = RL_WRITE, .input = &patch_s, .summary = "Change role, status (active|banned) or name; audited", .tag = "admin"},
+    {.method = "DELETE", .pattern = "/api/v1/users/{id}", .handler = h_delete, .auth = AUTH_ADMIN, .rl = RL_WRITE, .summary = "Delete a user; audited", .tag = "admin"},
+};
+
+void users__register_admin_routes(void) { router_add(routes, ARRAY_LEN(routes)); }

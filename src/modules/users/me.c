@@ -1,0 +1,376 @@
+/*
+ * me.c — the caller's own account: /me (GET, PATCH, DELETE), export,
+ * complete-profile, sessions and API keys (API.md §3).
+ */
+#include <sodium.h>
+
+#include "auth/crypto.h"
+#include "core/timeutil.h"
+#include "core/uuid.h"
+#include "modules/users/users_internal.h"
+
+#include "core/banned.h"
+
+static int h_me(struct req *r)
+{
+    bool found;
+    int rc = users__write_user_by_id(r->db, r->user_id, &r->w, &found);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    if (!found)
+        return http_fail(r, 404, "NOT_FOUND", "no such user");
+    return 0;
+}
+
+/* PATCH /me and POST /me/complete-profile share this: only the fields in the
+ * schema can arrive (anything else was a 422 before the handler ran). */
+struct patch_ctx {
+    struct req *r;
+    bool complete;
+};
+
+static int tx_patch_me(struct db *db, void *arg)
+{
+    struct patch_ctx *c = arg;
+    struct req *r = c->r;
+    int64_t now = time_now_ms();
+    const json_t *name = json_object_get(r->body, "name"), *phone = json_object_get(r->body, "phone"),
+                 *locale = json_object_get(r->body, "locale"), *profile = json_object_get(r->body, "profile");
+    int rc = DB_OK;
+    if (name)
+        rc = db_exec(db, "UPDATE users SET name = ? WHERE id = ?",
+                     DB_ARGS(DBA_TEXT(str_make(json_string_value(name), json_string_length(name))), DBA_TEXT(r->user_id)),
+                     NULL);
+    if (rc == DB_OK && phone)
+        rc = db_exec(db, "UPDATE users SET phone = ? WHERE id = ?",
+                     DB_ARGS(json_is_null(phone) ? DBA_NULL : DBA_TEXT(str_make(json_string_value(phone), json_string_length(phone))),
+                             DBA_TEXT(r->user_id)),
+                     NULL);
+    if (rc == DB_OK && locale)
+        rc = db_exec(db, "UPDATE users SET locale = ? WHERE id = ?", DB_ARGS(DBA_CSTR(json_string_value(locale)), DBA_TEXT(r->user_id)),
+                     NULL);
+    if (rc == DB_OK && profile) {
+        struct buf pj = BUF_INIT(16u << 10);
+        struct jw w;
+        jw_init(&w, &pj);
+        jw_json(&w, profile);
+        rc = buf_ok(&pj) ? db_exec(db, "UPDATE users SET profile = ? WHERE id = ?",
+                                   DB_ARGS(DBA_TEXT(buf_str(&pj)), DBA_TEXT(r->user_id)), NULL)
+                         : DB_ERR;
+        buf_free(&pj);
+    }
+    if (rc == DB_OK && c->complete)
+        rc = db_exec(db, "UPDATE users SET profile_complete = ? WHERE id = ?",
+                     DB_ARGS(DBA_BOOL(true), DBA_TEXT(r->user_id)), NULL);
+    if (rc == DB_OK)
+        rc = db_exec(db, "UPDATE users SET updated_at = ms_ts(?) WHERE id = ?",
+                     DB_ARGS(DBA_INT(now), DBA_TEXT(r->user_id)), NULL);
+    return rc;
+}
+
+static int patch_me(struct req *r, bool complete)
+{
+    const json_t *phone = json_object_get(r->body, "phone");
+    if (phone && !json_is_null(phone) &&
+        !users__phone_ok(str_make(json_string_value(phone), json_string_length(phone))))
+        return http_invalid(r, "phone", "must be an E.164 number like +905551234567");
+    struct patch_ctx c = {r, complete};
+    int rc = db_tx(r->db, DB_TX_WRITE, tx_patch_me, &c);
+    if (rc == DB_ECONSTRAINT)
+        return http_fail(r, 409, "CONFLICT", "this phone number belongs to another account");
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    return h_me(r);
+}
+
+static int h_patch_me(struct req *r) { return patch_me(r, false); }
+static int h_complete_profile(struct req *r) { return patch_me(r, true); }
+
+static int tx_delete_me(struct db *db, void *arg)
+{
+    struct req *r = arg;
+    const struct user_data_hooks *const *hooks;
+    size_t n = users__hooks(&hooks);
+    int rc;
+    for (size_t i = 0; i < n; i++)
+        if (hooks[i]->delete_data && (rc = hooks[i]->delete_data(db, r->user_id)) != DB_OK)
+            return rc;
+    /* sessions, refresh tokens, API keys, OTP-less tokens cascade */
+    return db_exec(db, "DELETE FROM users WHERE id = ?", DB_ARGS(DBA_TEXT(r->user_id)), NULL);
+}
+
+static int h_delete_me(struct req *r)
+{
+    int rc = db_tx(r->db, DB_TX_WRITE, tx_delete_me, r);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    r->status = 204;
+    return 0;
+}
+
+static int write_sessions(struct req *r, struct db *db, struct jw *w)
+{
+    struct db_res *res;
+    int rc = db_query(db,
+                      "SELECT id, user_agent, ip, ts_ms(created_at), ts_ms(last_used_at), ts_ms(expires_at) FROM sessions "
+                      "WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ms_ts(?) ORDER BY created_at DESC",
+                      DB_ARGS(DBA_TEXT(r->user_id), DBA_INT(time_now_ms())), &res);
+    if (rc != DB_OK)
+        return rc;
+    jw_arr_begin(w);
+    while ((rc = db_next(res)) == 1) {
+        jw_obj_begin(w);
+        jw_key(w, "id");
+        jw_str(w, db_text(res, 0));
+        jw_key(w, "user_agent");
+        jw_str(w, db_text(res, 1));
+        jw_key(w, "ip");
+        jw_str(w, db_text(res, 2));
+        jw_key(w, "created_at");
+        jw_time(w, db_int(res, 3));
+        jw_key(w, "last_used_at");
+        jw_time(w, db_int(res, 4));
+        jw_key(w, "expires_at");
+        jw_time(w, db_int(res, 5));
+        jw_key(w, "current");
+        jw_bool(w, str_eq(db_text(res, 0), r->session_id));
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+    db_res_free(res);
+    return rc < 0 ? rc : DB_OK;
+}
+
+static int write_api_keys(struct req *r, struct db *db, struct jw *w)
+{
+    struct db_res *res;
+    int rc = db_query(db,
+                      "SELECT id, name, prefix, scopes, ts_ms(created_at), ts_ms(last_used_at) FROM api_keys "
+                      "WHERE user_id = ? ORDER BY created_at DESC",
+                      DB_ARGS(DBA_TEXT(r->user_id)), &res);
+    if (rc != DB_OK)
+        return rc;
+    jw_arr_begin(w);
+    while ((rc = db_next(res)) == 1) {
+        jw_obj_begin(w);
+        jw_key(w, "id");
+        jw_str(w, db_text(res, 0));
+        jw_key(w, "name");
+        jw_str(w, db_text(res, 1));
+        jw_key(w, "prefix");
+        jw_str(w, db_text(res, 2));
+        jw_key(w, "scopes");
+        jw_raw(w, db_text(res, 3));
+        jw_key(w, "created_at");
+        jw_time(w, db_int(res, 4));
+        jw_key(w, "last_used_at");
+        if (db_isnull(res, 5))
+            jw_null(w);
+        else
+            jw_time(w, db_int(res, 5));
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+    db_res_free(res);
+    return rc < 0 ? rc : DB_OK;
+}
+
+static int tx_export(struct db *db, void *arg)
+{
+    struct req *r = arg;
+    struct jw *w = &r->w;
+    bool found;
+    const struct user_data_hooks *const *hooks;
+    size_t n = users__hooks(&hooks);
+    int rc;
+    jw_obj_begin(w);
+    jw_key(w, "exported_at");
+    jw_time(w, time_now_ms());
+    jw_key(w, "user");
+    if ((rc = users__write_user_by_id(db, r->user_id, w, &found)) != DB_OK)
+        return rc;
+    if (!found)
+        jw_null(w);
+    jw_key(w, "sessions");
+    if ((rc = write_sessions(r, db, w)) != DB_OK)
+        return rc;
+    jw_key(w, "api_keys");
+    if ((rc = write_api_keys(r, db, w)) != DB_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        if (!hooks[i]->export_data)
+            continue;
+        jw_key(w, hooks[i]->name);
+        if ((rc = hooks[i]->export_data(db, r->user_id, w)) != DB_OK)
+            return rc;
+    }
+    jw_obj_end(w);
+    return 0;
+}
+
+static int h_export(struct req *r)
+{
+    int rc = db_tx(r->db, DB_TX_READ, tx_export, r);
+    if (rc != DB_OK) {
+        buf_reset(&r->out);
+        return http_db_fail(r, rc);
+    }
+    req_header(r, "content-disposition", STRLIT("attachment; filename=\"temel-export.json\""));
+    return 0;
+}
+
+static int h_sessions(struct req *r)
+{
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "data");
+    int rc = write_sessions(r, r->db, &r->w);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    jw_obj_end(&r->w);
+    return 0;
+}
+
+static int h_delete_session(struct req *r)
+{
+    int64_t changed = 0;
+    /* only the caller's own: another user's id is simply not found */
+    int rc = db_exec(r->db, "UPDATE sessions SET revoked_at = ms_ts(?) WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
+                     DB_ARGS(DBA_INT(time_now_ms()), DBA_TEXT(req_param(r, "id")), DBA_TEXT(r->user_id)), &changed);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    if (changed != 1)
+        return http_fail(r, 404, "NOT_FOUND", "no such session");
+    r->status = 204;
+    return 0;
+}
+
+static const char *const known_scopes[] = {"read", "write", "ai", "admin", NULL};
+
+static int h_create_key(struct req *r)
+{
+    const json_t *name = json_object_get(r->body, "name"), *scopes = json_object_get(r->body, "scopes");
+    struct buf key = BUF_INIT(128), sj = BUF_INIT(1024);
+    struct jw w;
+    char hash[65], id[UUID_STR_LEN + 1];
+    size_t i;
+    json_t *s;
+    int64_t now = time_now_ms();
+    if (identity_is_guest(r))
+        return http_fail(r, 403, "FORBIDDEN", "guests cannot create API keys");
+    jw_init(&w, &sj);
+    jw_arr_begin(&w);
+    if (scopes) {
+        json_array_foreach(scopes, i, s)
+        {
+            bool ok = false;
+            for (const char *const *k = known_scopes; *k; k++)
+                ok |= strcmp(*k, json_string_value(s)) == 0;
+            if (!ok) {
+                buf_free(&sj);
+                return http_invalid(r, "scopes", "contains an unknown scope (known: read, write, ai, admin)");
+            }
+            if (!strcmp(json_string_value(s), "admin") && !identity_is_admin(r)) {
+                buf_free(&sj);
+                return http_fail(r, 403, "FORBIDDEN", "only admins may create admin-scoped keys");
+            }
+            jw_cstr(&w, json_string_value(s));
+        }
+    }
+    jw_arr_end(&w);
+    token_random(&key, "tml_", 32);
+    sha256_hex(buf_str(&key), hash);
+    uuid7_str(id);
+    int rc = db_exec(r->db,
+                     "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, scopes, created_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ms_ts(?))",
+                     DB_ARGS(DBA_CSTR(id), DBA_TEXT(r->user_id),
+                             DBA_TEXT(str_make(json_string_value(name), json_string_length(name))),
+                             DBA_TEXT(str_make(key.ptr, 12)), DBA_CSTR(hash), DBA_TEXT(buf_str(&sj)), DBA_INT(now)),
+                     NULL);
+    if (rc != DB_OK) {
+        sodium_memzero(key.ptr, key.len);
+        buf_free(&key);
+        buf_free(&sj);
+        return http_db_fail(r, rc);
+    }
+    r->status = 201;
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "id");
+    jw_cstr(&r->w, id);
+    jw_key(&r->w, "name");
+    jw_str(&r->w, str_make(json_string_value(name), json_string_length(name)));
+    jw_key(&r->w, "prefix");
+    jw_str(&r->w, str_make(key.ptr, 12));
+    jw_key(&r->w, "scopes");
+    jw_raw(&r->w, buf_str(&sj));
+    jw_key(&r->w, "created_at");
+    jw_time(&r->w, now);
+    jw_key(&r->w, "key"); /* shown once; only its hash is stored */
+    jw_str(&r->w, buf_str(&key));
+    jw_obj_end(&r->w);
+    sodium_memzero(key.ptr, key.len);
+    buf_free(&key);
+    buf_free(&sj);
+    return 0;
+}
+
+static int h_list_keys(struct req *r)
+{
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "data");
+    int rc = write_api_keys(r, r->db, &r->w);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    jw_obj_end(&r->w);
+    return 0;
+}
+
+static int h_delete_key(struct req *r)
+{
+    int64_t changed = 0;
+    int rc = db_exec(r->db, "DELETE FROM api_keys WHERE id = ? AND user_id = ?",
+                     DB_ARGS(DBA_TEXT(req_param(r, "id")), DBA_TEXT(r->user_id)), &changed);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    if (changed != 1)
+        return http_fail(r, 404, "NOT_FOUND", "no such API key");
+    r->status = 204;
+    return 0;
+}
+
+static const char *const locales[] = {"en", "tr", "pl", NULL};
+static const struct json_field patch_f[] = {
+    {.name = "name", .type = JF_STRING, .min = 1, .max = 100},
+    {.name = "phone", .type = JF_STRING, .flags = JF_NULLABLE, .min = 8, .max = 20},
+    {.name = "locale", .type = JF_STRING, .enum_values = locales},
+    {.name = "profile", .type = JF_OBJECT, .description = "free-form profile data (max 16 KiB)"},
+    {0}};
+static const struct json_schema patch_s = {patch_f, false};
+static const struct json_field complete_f[] = {
+    {.name = "name", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 100},
+    {.name = "phone", .type = JF_STRING, .flags = JF_NULLABLE, .min = 8, .max = 20},
+    {.name = "locale", .type = JF_STRING, .enum_values = locales},
+    {.name = "profile", .type = JF_OBJECT},
+    {0}};
+static const struct json_schema complete_s = {complete_f, false};
+static const struct json_field key_f[] = {
+    {.name = "name", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 100},
+    {.name = "scopes", .type = JF_ARRAY_STR, .min = 0, .max = 8},
+    {0}};
+static const struct json_schema key_s = {key_f, false};
+
+static struct route routes[] = {
+    {.method = "GET", .pattern = "/api/v1/me", .handler = h_me, .auth = AUTH_USER, .rl = RL_READ, .summary = "The caller's account", .tag = "me"},
+    {.method = "GET", .pattern = "/api/v1/users/me", .handler = h_me, .auth = AUTH_USER, .rl = RL_READ, .summary = "Alias of GET /api/v1/me", .tag = "me"},
+    {.method = "PATCH", .pattern = "/api/v1/me", .handler = h_patch_me, .auth = AUTH_USER, .rl = RL_WRITE, .input = &patch_s, .body_max = 32u << 10, .summary = "Update name, phone, locale, profile", .tag = "me"},
+    {.method = "DELETE", .pattern = "/api/v1/me", .handler = h_delete_me, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Delete the account and its personal data", .tag = "me"},
+    {.method = "GET", .pattern = "/api/v1/me/export", .handler = h_export, .auth = AUTH_USER, .rl = RL_READ, .summary = "All personal data as JSON", .tag = "me"},
+    {.method = "POST", .pattern = "/api/v1/me/complete-profile", .handler = h_complete_profile, .auth = AUTH_USER, .rl = RL_WRITE, .input = &complete_s, .body_max = 32u << 10, .summary = "Finish an OTP-created account", .tag = "me"},
+    {.method = "GET", .pattern = "/api/v1/me/sessions", .handler = h_sessions, .auth = AUTH_USER, .rl = RL_READ, .summary = "Live sessions of the caller", .tag = "me"},
+    {.method = "DELETE", .pattern = "/api/v1/me/sessions/{id}", .handler = h_delete_session, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "End one session", .tag = "me"},
+    {.method = "POST", .pattern = "/api/v1/me/api-keys", .handler = h_create_key, .auth = AUTH_USER, .rl = RL_WRITE, .input = &key_s, .summary = "Create an API key (the key is shown once)", .tag = "me"},
+    {.method = "GET", .pattern = "/api/v1/me/api-keys", .handler = h_list_keys, .auth = AUTH_USER, .rl = RL_READ, .summary = "The caller's API keys (without secrets)", .tag = "me"},
+    {.method = "DELETE", .pattern = "/api/v1/me/api-keys/{id}", .handler = h_delete_key, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Revoke an API key", .tag = "me"},
+};
+
+void users__register_me_routes(void) { router_add(routes, ARRAY_LEN(routes)); }

@@ -1,0 +1,59 @@
+/* users_internal.h — shared by the files of the users module only. */
+#ifndef TEMEL_USERS_INTERNAL_H
+#define TEMEL_USERS_INTERNAL_H
+
+#include "auth/jwt.h"
+#include "db/db.h"
+#include "modules/users/identity.h"
+
+#define REFRESH_REUSE_GRACE_MS 10000 /* a lost refresh response may be retried this long */
+#define OTP_TTL_MS (5 * 60 * 1000)
+#define OTP_MAX_ATTEMPTS 5
+#define OTP_RESEND_MS (60 * 1000)
+#define RESET_TTL_MS (30 * 60 * 1000)
+#define VERIFY_TTL_MS (48 * 3600 * 1000)
+#define LOGIN_MAX_FAILURES 5
+
+/* Columns of USER_COLS, in order. */
+#define USER_COLS "id, email, phone, name, role, status, locale, profile, email_verified, profile_complete, ts_ms(created_at)"
+enum { UC_ID, UC_EMAIL, UC_PHONE, UC_NAME, UC_ROLE, UC_STATUS, UC_LOCALE, UC_PROFILE, UC_EVERIFIED, UC_PCOMPLETE,
+       UC_CREATED };
+
+const struct jwt_key *users__jwt_key(void);
+const unsigned char *users__otp_key(void); /* 32 bytes, derived from the JWT secret */
+
+/* Write a user object from a row selected with USER_COLS. */
+void users__write_user(struct jw *w, struct db_res *res);
+/* Load and write a user by id; DB_OK with *found false when missing. */
+int users__write_user_by_id(struct db *db, str_t id, struct jw *w, bool *found);
+
+/* Normalise an email (trim, lower-case domain) into out; -1 if invalid. */
+int users__normalize_email(str_t in, struct buf *out);
+/* E.164-ish phone: "+" and 8–15 digits. */
+bool users__phone_ok(str_t phone);
+
+/* Create a session + refresh token and write the token response object:
+ * {"user":{...},"access_token","refresh_token","token_type","expires_in"}.
+ * Runs inside the caller's db_tx. */
+int users__issue_tokens(struct req *r, struct db *db, str_t user_id, str_t role, str_t session_id_or_empty);
+
+/* Revoke one session / all of a user's sessions (inside a tx). */
+int users__revoke_session(struct db *db, str_t session_id);
+int users__revoke_all_sessions(struct db *db, str_t user_id);
+
+/* Registered personal-data hooks. */
+size_t users__hooks(const struct user_data_hooks *const **out);
+
+/* Deliver a templated mail / an SMS as a job inside the caller's tx. */
+int users__send_mail(struct db *db, const char *to, const char *tmpl, json_t *vars);
+int users__send_sms(struct db *db, const char *to, const char *text);
+
+/* The session id of the caller's access token (empty for API keys). */
+str_t users__session_of(const struct req *r);
+
+void users__register_auth_routes(void);
+void users__register_me_routes(void);
+void users__register_admin_routes(void);
+void users__register_templates(void);
+
+#endif
