@@ -36,6 +36,13 @@ import urllib3
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
+try:  # keep hypothesis' cache out of the repository
+    import hypothesis.configuration
+    hypothesis.configuration.set_hypothesis_home_dir(
+        os.path.join(tempfile.gettempdir(), "temel-hypothesis"))
+except ImportError:
+    pass
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENGINE = os.environ.get("TEMEL_TEST_DB", "sqlite")
 ASAN = os.environ.get("TEMEL_ASAN", "") == "1"

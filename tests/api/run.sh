@@ -13,5 +13,13 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 TEMEL_TEST_DB=$engine
 export TEMEL_TEST_DB
-# The Debian interpreter: it has python3-pytest, -requests, -psycopg2.
-exec /usr/bin/python3 -m pytest -c tests/api/pytest.ini --rootdir tests/api tests/api "$@"
+# Without a test path among the arguments, run the whole directory.
+target=tests/api
+for a in "$@"; do
+    case "$a" in
+        tests/api/*|*.py|*.py::*) target= ;;
+    esac
+done
+# The Debian interpreter: it has python3-pytest, -requests, -psycopg2, -hypothesis.
+# shellcheck disable=SC2086
+exec /usr/bin/python3 -m pytest -c tests/api/pytest.ini --rootdir tests/api $target "$@"

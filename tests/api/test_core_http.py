@@ -49,6 +49,11 @@ def test_http11(server):
     ("POST", "/api/v1/_test/echo", {"json": {"name": "x"}}),
     ("POST", "/api/v1/_test/echo", {"data": b"{", "headers": {"Content-Type": "application/json"}}),
     ("GET", "/api/v1/openapi.json", {}),
+    ("POST", "/api/v1/_test/echo", {"data": b'{"name":"a"}', "headers": {"Content-Type": "text/plain"}}),
+    ("POST", "/api/v1/_test/echo", {"data": b'{"name":"' + b"x" * 70000 + b'"}',
+                                    "headers": {"Content-Type": "application/json"}}),
+    ("GET", "/api/docs", {}),
+    ("GET", "/api/v1/_test/uuid?n=3", {}),
 ])
 def test_security_headers_on_every_response(server, method, path, kw):
     r = server.request(method, path, **kw)
@@ -229,6 +234,12 @@ def test_uuid_v7_batch_strictly_increasing(server):
     for a, b in zip(data, data[1:]):
         assert a < b, f"not strictly increasing: {a} !< {b}"
     assert len(set(data)) == 100
+
+
+@pytest.mark.parametrize("n", ["0", "-1", "abc", "1.5", "100000"])
+def test_uuid_bad_n_is_422(server, n):
+    body = assert_problem(server.get(f"/api/v1/_test/uuid?n={n}"), 422, "VALIDATION_ERROR")
+    assert "n" in error_fields(body), body
 
 
 def test_uuid_v7_timestamp_is_now(server):

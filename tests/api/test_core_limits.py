@@ -286,8 +286,12 @@ def deadline_server(make_server):
 
 def test_slow_query_hits_deadline_503(deadline_server):
     s = deadline_server
-    r = s.get("/api/v1/_test/slow", timeout=30)
+    r = s.get("/api/v1/_test/slow", timeout=30, headers={"X-Request-Id": "slow-1"})
     assert_problem(r, 503, "SERVICE_UNAVAILABLE")
+    assert r.headers.get("X-Request-Id") == "slow-1"
+    assert r.headers.get("X-Content-Type-Options") == "nosniff"
+    line = s.wait_log(lambda l: l.get("request_id") == "slow-1" and l.get("msg") == "request")
+    assert line is not None and line["status"] == 503 and line["route"] == "/api/v1/_test/slow", line
     s.assert_healthy()
 
 

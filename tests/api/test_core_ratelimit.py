@@ -57,6 +57,8 @@ def test_read_limit_counts_down_then_429(make_server):
     assert ra is not None and ra.isdigit() and 1 <= int(ra) <= 60, ra
     h = rl_headers(r)
     assert h["X-RateLimit-Remaining"] == 0 and h["X-RateLimit-Limit"] == 5
+    assert r.headers.get("X-Content-Type-Options") == "nosniff"
+    assert r.headers.get("X-Frame-Options") == "DENY"
     # operational endpoints are not limited
     for _ in range(10):
         assert s.get("/health/live").status_code == 200
