@@ -265,7 +265,8 @@ int config_from_env(struct config *c, struct buf *err)
         return -1;
     }
     if (env_int("TEMEL_ACCESS_TTL_S", 900, 30, 86400, &c->access_ttl_s, err) ||
-        env_int("TEMEL_REFRESH_TTL_S", 7 * 86400, 60, 90 * 86400, &c->refresh_ttl_s, err))
+        env_int("TEMEL_REFRESH_TTL_S", 7 * 86400, 60, 90 * 86400, &c->refresh_ttl_s, err) ||
+        env_int("TEMEL_REFRESH_REUSE_GRACE_MS", 10000, 0, 60000, &c->refresh_grace_ms, err))
         return -1;
     c->admin_email = dup_or_null(getenv("TEMEL_ADMIN_EMAIL"));
     c->admin_password = dup_or_null(getenv("TEMEL_ADMIN_PASSWORD"));

@@ -42,6 +42,7 @@ struct config {
     char *jwt_secret;       /* TEMEL_JWT_SECRET (>= 32 bytes); required in production,
                                else generated once into <data_dir>/jwt.secret */
     int64_t access_ttl_s, refresh_ttl_s;
+    int64_t refresh_grace_ms; /* a used refresh token may be retried this long (lost response) */
     char *admin_email, *admin_password; /* bootstrap admin on first start */
 };
 

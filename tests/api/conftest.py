@@ -52,9 +52,15 @@ HTTP_TIMEOUT = 10.0  # hang guard for every request a test makes, never a timing
 
 # A generous limit for the shared server so that the whole suite never runs into it;
 # rate-limit behaviour is tested on dedicated servers.
+ADMIN_EMAIL = "shared-admin@example.com"
+ADMIN_PASSWORD = "shared admin password 1"
 SHARED_ENV = {
     "TEMEL_RATE_LIMIT_READ": "1000000/60",
     "TEMEL_RATE_LIMIT_WRITE": "1000000/60",
+    "TEMEL_RATE_LIMIT_AUTH": "1000000/60",
+    "TEMEL_RATE_LIMIT_EMAIL": "1000000/60",
+    "TEMEL_ADMIN_EMAIL": ADMIN_EMAIL,
+    "TEMEL_ADMIN_PASSWORD": ADMIN_PASSWORD,
     "TEMEL_CORS_ORIGINS": "https://app.example.com,http://localhost:3000",
 }
 CORS_ORIGIN = "https://app.example.com"
@@ -261,6 +267,9 @@ class Server:
                 self.env[k] = str(v)
         if "PORT" in (env or {}) and env["PORT"] is not None:
             self.port = int(env["PORT"])
+        # mail and SMS land in files under the server's own directory
+        self.env.setdefault("TEMEL_MAIL_URL", f"file://{self.dir}/mail")
+        self.env.setdefault("TEMEL_SMS_URL", f"file://{self.dir}/sms")
         if dotenv is not None:
             (self.dir / ".env").write_text(dotenv)
         self.tls = bool(self.env.get("TEMEL_TLS_CERT"))
@@ -723,3 +732,35 @@ def run_cli(db_factory, tmp_path):
     yield run
     for u in urls:
         db_factory.drop(u)
+
+
+# ---- identity fixtures (for every module's tests) ----
+
+def login_headers(server, email, password):
+    r = requests.post(server.url("/api/v1/auth/login"), json={"email": email, "password": password},
+                      timeout=HTTP_TIMEOUT, verify=False)
+    assert r.status_code == 200, f"login failed: {r.status_code} {r.text[:300]}"
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def new_user_headers(server, prefix="user"):
+    """Register a fresh user on server; returns (headers, user JSON)."""
+    import uuid
+    email = f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
+    r = requests.post(server.url("/api/v1/auth/register"),
+                      json={"email": email, "password": "correct horse battery staple", "name": prefix},
+                      timeout=HTTP_TIMEOUT, verify=False)
+    assert r.status_code == 201, f"register failed: {r.status_code} {r.text[:300]}"
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}, r.json()["user"]
+
+
+@pytest.fixture
+def admin_headers(server):
+    """Authorization headers of the shared server's bootstrap admin."""
+    return login_headers(server, ADMIN_EMAIL, ADMIN_PASSWORD)
+
+
+@pytest.fixture
+def user_headers(server):
+    """Authorization headers of a freshly registered ordinary user on the shared server."""
+    return new_user_headers(server)[0]

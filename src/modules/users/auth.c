@@ -3,7 +3,7 @@
  * detection), logout, password reset, email verification, OTP, guests.
  *
  * Refresh tokens (GoTrue-style rotation): each is single use. Presenting a
- * used one within REFRESH_REUSE_GRACE_MS (a client that lost the response)
+ * used one within TEMEL_REFRESH_REUSE_GRACE_MS (default 10 s) (a client that lost the response)
  * rotates again inside the same family; later, it is treated as theft and
  * the whole family (the session) is revoked.
  */
@@ -241,7 +241,7 @@ static int tx_refresh(struct db *db, void *arg)
         c->outcome = 1;
         return 0;
     }
-    if (used && now - used_at > REFRESH_REUSE_GRACE_MS) {
+    if (used && now - used_at > c->r->cfg->refresh_grace_ms) {
         /* reuse of a rotated token: assume theft, end the whole family */
         c->outcome = 2;
         return users__revoke_session(db, str_c(sid));

@@ -443,7 +443,7 @@ int identity_create_user(struct db *db, const char *email, const char *password,
     struct buf e = BUF_INIT(320);
     char hash[PASSWORD_HASH_MAX], id[UUID_STR_LEN + 1];
     const char *why;
-    int rc = -1;
+    int rc = 1; /* invalid input until proven otherwise */
     if (users__normalize_email(str_c(email), &e)) {
         (void)buf_puts(err, "email: must be a valid email address");
         goto out;

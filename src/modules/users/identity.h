@@ -47,7 +47,8 @@ void identity_register_user_data(const struct user_data_hooks *h);
 
 extern const struct module users_module;
 
-/* For `temel user create`: create a user (role admin|moderator|user). */
+/* For `temel user create`: create a user (role admin|moderator|user).
+ * 0 ok, 1 invalid input (err says which), < 0 a db_rc (DB_ECONSTRAINT: exists). */
 int identity_create_user(struct db *db, const char *email, const char *password, const char *name, const char *role,
                          struct buf *err) WARN_UNUSED;
 

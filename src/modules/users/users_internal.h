@@ -6,7 +6,6 @@
 #include "db/db.h"
 #include "modules/users/identity.h"
 
-#define REFRESH_REUSE_GRACE_MS 10000 /* a lost refresh response may be retried this long */
 #define OTP_TTL_MS (5 * 60 * 1000)
 #define OTP_MAX_ATTEMPTS 5
 #define OTP_RESEND_MS (60 * 1000)
