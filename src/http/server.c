@@ -409,7 +409,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *h)
         if (qrc != QUERY_OK) {
             rc = http_fail(r, 400, "BAD_REQUEST",
                            qrc == QUERY_ETOOMANY ? "too many query parameters (max 64)"
-                                                 : "the query string has invalid percent-encoding");
+                                                 : "the query string is malformed (bad percent-encoding, NUL, invalid UTF-8 or an empty name)");
             goto respond;
         }
     }
