@@ -11,6 +11,9 @@
 
 static enum log_level g_min = LOG_INFO;
 static _Thread_local struct buf *tls_buf;
+static _Thread_local struct buf tls_spare;      /* a line buffer kept between lines: no malloc per line */
+static _Thread_local int64_t tls_ts_sec = -1;   /* the second tls_ts was formatted for */
+static _Thread_local char tls_ts[TIME_RFC3339_LEN + 1];
 static _Thread_local void (*tls_kick)(void *);
 static _Thread_local void *tls_kick_arg;
 #define LOG_BATCH_MAX (64u << 10)
@@ -25,14 +28,36 @@ void log_init(enum log_level min, enum log_format fmt)
 
 bool log_enabled(enum log_level lvl) { return lvl >= g_min; }
 
+/* RFC 3339 now, reformatting the date part only when the second changes. */
+static const char *now_ts(void)
+{
+    int64_t ms = time_now_ms();
+    if (ms / 1000 != tls_ts_sec) {
+        time_format_rfc3339(ms, tls_ts);
+        tls_ts_sec = ms / 1000;
+    }
+    int frac = (int)(ms % 1000);
+    tls_ts[20] = (char)('0' + frac / 100);
+    tls_ts[21] = (char)('0' + frac / 10 % 10);
+    tls_ts[22] = (char)('0' + frac % 10);
+    return tls_ts;
+}
+
 bool log_begin(struct log_line *l, enum log_level lvl, const char *msg)
 {
-    char ts[TIME_RFC3339_LEN + 1];
+    const char *ts;
     if (lvl < g_min)
         return false;
     l->level = lvl;
-    buf_init(&l->b, BUF_MAX_LOG_LINE);
-    time_format_rfc3339(time_now_ms(), ts);
+    if (tls_spare.ptr) { /* borrow the thread's spare buffer */
+        l->b = tls_spare;
+        tls_spare = BUF_INIT(0);
+        buf_reset(&l->b);
+    } else {
+        buf_init(&l->b, BUF_MAX_LOG_LINE);
+        (void)buf_reserve(&l->b, 512);
+    }
+    ts = now_ts();
     if (g_fmt == LOG_JSON) {
         jw_init(&l->w, &l->b);
         jw_obj_begin(&l->w);
@@ -89,6 +114,22 @@ void log_int(struct log_line *l, const char *key, int64_t v)
     } else {
         text_key(l, key);
         (void)buf_put_i64(&l->b, v);
+    }
+}
+
+void log_ms(struct log_line *l, const char *key, int64_t us)
+{
+    char tmp[32];
+    int n;
+    if (us < 0)
+        us = 0;
+    n = snprintf(tmp, sizeof(tmp), "%lld.%03d", (long long)(us / 1000), (int)(us % 1000));
+    if (g_fmt == LOG_JSON) {
+        jw_key(&l->w, key);
+        jw_raw(&l->w, str_make(tmp, (size_t)n));
+    } else {
+        text_key(l, key);
+        (void)buf_append(&l->b, tmp, (size_t)n);
     }
 }
 
@@ -149,6 +190,10 @@ void log_end(struct log_line *l)
     } else {
         static const char msg[] = "{\"level\":\"error\",\"msg\":\"log line too long, dropped\"}\n";
         (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    }
+    if (!tls_spare.ptr && l->b.cap <= 4096) { /* keep small buffers for the next line */
+        tls_spare = l->b;
+        l->b = BUF_INIT(0);
     }
     buf_free(&l->b);
 }

@@ -29,6 +29,8 @@ void log_str(struct log_line *l, const char *key, str_t v);
 void log_cstr(struct log_line *l, const char *key, const char *v); /* NULL -> null */
 void log_int(struct log_line *l, const char *key, int64_t v);
 void log_double(struct log_line *l, const char *key, double v);
+/* A duration given in µs, written in ms with three decimals (no floating point). */
+void log_ms(struct log_line *l, const char *key, int64_t us);
 void log_end(struct log_line *l);
 
 /* Per-thread batching (event-loop threads): lines are appended to buf and

@@ -498,7 +498,7 @@ respond:;
         log_str(&l, "method", method);
         log_cstr(&l, "route", r->route ? r->route->pattern : "unmatched");
         log_int(&l, "status", status);
-        log_double(&l, "dur_ms", (double)dur_us / 1000.0);
+        log_ms(&l, "dur_ms", dur_us);
         log_int(&l, "bytes", (int64_t)body.len);
         if (r->user_id.len)
             log_str(&l, "user_id", r->user_id);
