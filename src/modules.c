@@ -5,9 +5,11 @@
 #include <stddef.h>
 
 #include "core/module.h"
+#include "modules/audit/audit.h"
 
 #include "core/banned.h"
 
 const struct module *const temel_modules[] = {
+    &audit_module,
     NULL,
 };

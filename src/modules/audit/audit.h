@@ -39,7 +39,67 @@ int audit_record(struct db *db, const struct audit_entry *e) WARN_UNUSED;
  * request id from the request. */
 int audit_record_req(struct req *r, struct audit_entry *e) WARN_UNUSED;
 
-/* Module descriptor (routes: GET /api/v1/admin/audit-logs, .../verify). */
+/*
+ * Limits: text fields are cut to AUDIT_MAX_TEXT bytes (user agent and
+ * endpoint included) on a UTF-8 boundary, and control bytes or invalid UTF-8
+ * become '?', before hashing — what is stored is exactly what was hashed.
+ * before/after are written through the JSON writer (canonical escaping, the
+ * object's own key order) and stored as that text; more than
+ * AUDIT_MAX_JSON bytes of it is DB_ERR (the change must not commit unaudited).
+ * audit_record() outside a transaction is a BUG().
+ */
+#define AUDIT_MAX_TEXT 512
+#define AUDIT_MAX_JSON (256u << 10)
+
+/* ---- the chain (exposed for verify, the CLI and tests) ---- */
+
+#define AUDIT_HASH_HEX 64
+/* prev_hash of seq 1: 64 '0' characters. */
+extern const char audit_genesis_hash[AUDIT_HASH_HEX + 1];
+
+/* One stored entry as hashed. A view with p == NULL is SQL NULL (actor_id,
+ * target_type, target_id, before_json, after_json may be NULL; the others
+ * are never NULL, possibly empty). */
+struct audit_row {
+    int64_t seq;
+    str_t id;
+    int64_t created_at_ms; /* UTC epoch ms */
+    str_t actor_id, action, category, target_type, target_id;
+    str_t before_json, after_json;
+    str_t ip, user_agent, endpoint, request_id;
+    bool success;
+    str_t prev_hash;
+};
+
+/* The canonical, unambiguous encoding that is hashed: the tag
+ * "temel.audit.v1\n", then every field in the order of struct audit_row with
+ * prev_hash FIRST: a string as 'S' <decimal byte length> ':' <bytes>, NULL as
+ * 'N', an integer (seq, created_at_ms, success 0/1) as 'I' <decimal> ';'.
+ * Appends to out (check buf_ok()). */
+void audit_canonical(const struct audit_row *row, struct buf *out);
+/* hash = lower-case hex SHA-256 (libsodium) of audit_canonical(row). */
+void audit_hash_hex(const struct audit_row *row, char out[AUDIT_HASH_HEX + 1]);
+
+struct audit_verify {
+    bool ok;
+    int64_t entries;  /* entries checked (the head's seq when ok) */
+    /* when !ok: the first broken link */
+    int64_t broken_seq;
+    char broken_id[40]; /* "" when there is no row at broken_seq */
+    const char *reason; /* "hash mismatch", "seq gap", "prev_hash mismatch", "head mismatch" */
+};
+/* Walk the chain in seq order in batches (bounded memory) up to the head
+ * read at the start (appends racing with verify are not checked). Each row:
+ * seq must be the previous seq + 1 ("seq gap"), prev_hash the previous hash
+ * ("prev_hash mismatch"), hash the recomputed hash ("hash mismatch"). At the
+ * end the head must name the last row: rows missing from the end are a
+ * "seq gap" at the first missing seq (broken_id ""), a different hash is a
+ * "head mismatch" at the head's seq.
+ * Not inside a transaction of the caller's. 0 or a db_rc. */
+int audit_verify(struct db *db, struct audit_verify *out) WARN_UNUSED;
+
+/* Module descriptor (routes: GET /api/v1/admin/audit-logs, .../verify; with
+ * TEMEL_ENV=test also POST /api/v1/_test/audit, which records one entry). */
 extern const struct module audit_module;
 
 #endif

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS audit_head;
+DROP TABLE IF EXISTS audit_logs;

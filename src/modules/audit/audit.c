@@ -1,0 +1,676 @@
+/*
+ * audit.c — the append-only, hash-chained audit log (API.md §12, audit.h).
+ *
+ * Design:
+ *   - audit_logs holds the entries; audit_head (one row) holds the last seq
+ *     and hash. An append reads the head (FOR UPDATE on PostgreSQL; SQLite
+ *     writers are serialised by BEGIN IMMEDIATE), inserts seq = head.seq + 1
+ *     with prev_hash = head.hash, and moves the head — all inside the
+ *     caller's transaction, so the entry exists iff the audited change commits.
+ *   - hash = SHA-256 over audit_canonical(): length-prefixed fields, so no two
+ *     different rows encode alike. Every text is cleaned (bounded, valid
+ *     UTF-8, no control bytes) BEFORE hashing and stored as hashed; before/
+ *     after are stored as the exact JSON text the writer produced.
+ *   - There is no UPDATE or DELETE of audit_logs anywhere in the code; the
+ *     migration adds triggers that refuse them (and TRUNCATE on PostgreSQL).
+ *   - Verify streams the chain in seq order in batches (bounded memory) up
+ *     to the head read at its start.
+ */
+#include <sodium.h>
+
+#include "core/log.h"
+#include "core/module.h"
+#include "core/timeutil.h"
+#include "core/uuid.h"
+#include "db/db.h"
+#include "http/http.h"
+#include "modules/audit/audit.h"
+
+#include "core/banned.h"
+
+#define VERIFY_BATCH 256
+
+const char audit_genesis_hash[AUDIT_HASH_HEX + 1] = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/* ---- canonical encoding ------------------------------------------------- */
+
+/* The encoding goes either into a buffer (audit_canonical) or straight into
+ * a SHA-256 state (audit_hash_hex), so hashing never depends on a size cap. */
+struct canon_sink {
+    struct buf *b;
+    crypto_hash_sha256_state *h;
+};
+
+static void sink_put(struct canon_sink *s, const void *p, size_t n)
+{
+    if (n == 0)
+        return;
+    if (s->b)
+        (void)buf_append(s->b, p, n);
+    else
+        crypto_hash_sha256_update(s->h, p, n);
+}
+
+static void canon_i64(struct canon_sink *s, char tag, int64_t v)
+{
+    char tmp[24];
+    size_t n = sizeof(tmp);
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[--n] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        tmp[--n] = '-';
+    sink_put(s, &tag, 1);
+    sink_put(s, tmp + n, sizeof(tmp) - n);
+}
+
+static void canon_int(struct canon_sink *s, int64_t v)
+{
+    canon_i64(s, 'I', v);
+    sink_put(s, ";", 1);
+}
+
+static void canon_str(struct canon_sink *s, str_t v)
+{
+    if (!v.p) {
+        sink_put(s, "N", 1);
+        return;
+    }
+    canon_i64(s, 'S', (int64_t)v.len);
+    sink_put(s, ":", 1);
+    sink_put(s, v.p, v.len);
+}
+
+static void canon_write(struct canon_sink *s, const struct audit_row *row)
+{
+    sink_put(s, "temel.audit.v1\n", 15);
+    canon_str(s, row->prev_hash);
+    canon_int(s, row->seq);
+    canon_str(s, row->id);
+    canon_int(s, row->created_at_ms);
+    canon_str(s, row->actor_id);
+    canon_str(s, row->action);
+    canon_str(s, row->category);
+    canon_str(s, row->target_type);
+    canon_str(s, row->target_id);
+    canon_str(s, row->before_json);
+    canon_str(s, row->after_json);
+    canon_str(s, row->ip);
+    canon_str(s, row->user_agent);
+    canon_str(s, row->endpoint);
+    canon_str(s, row->request_id);
+    canon_int(s, row->success ? 1 : 0);
+}
+
+void audit_canonical(const struct audit_row *row, struct buf *out)
+{
+    struct canon_sink s = {out, NULL};
+    canon_write(&s, row);
+}
+
+void audit_hash_hex(const struct audit_row *row, char out[AUDIT_HASH_HEX + 1])
+{
+    crypto_hash_sha256_state st;
+    unsigned char h[crypto_hash_sha256_BYTES];
+    struct canon_sink s = {NULL, &st};
+    crypto_hash_sha256_init(&st);
+    canon_write(&s, row);
+    crypto_hash_sha256_final(&st, h);
+    sodium_bin2hex(out, AUDIT_HASH_HEX + 1, h, sizeof(h));
+}
+
+/* ---- recording ---------------------------------------------------------- */
+
+/* Append s to out cut to max bytes on a character boundary; control bytes,
+ * DEL and invalid UTF-8 become '?'. */
+static void clean_text(struct buf *out, str_t s, size_t max)
+{
+    size_t i = 0, used = 0;
+    while (i < s.len) {
+        unsigned char c = (unsigned char)s.p[i];
+        size_t n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+        bool ok = n == 1 ? (c >= 0x20 && c != 0x7F) : n > 1 && i + n <= s.len && utf8_valid(str_make(s.p + i, n));
+        size_t width = ok ? n : 1; /* an invalid byte is skipped alone and written as one '?' */
+        if (used + width > max)
+            break;
+        if (ok)
+            (void)buf_append(out, s.p + i, n);
+        else
+            (void)buf_putc(out, '?');
+        used += width;
+        i += width;
+    }
+}
+
+enum { T_ACTOR, T_ACTION, T_CATEGORY, T_TTYPE, T_TID, T_IP, T_UA, T_ENDPOINT, T_REQID, T_COUNT };
+
+static db_arg arg_opt(str_t s) { return s.p ? DBA_TEXT(s) : DBA_NULL; }
+
+/* The one append path: audit_record() and the test route. */
+static int record(struct db *db, const struct audit_entry *e, int64_t *seq_out, char id_out[UUID_STR_LEN + 1])
+{
+    struct buf t[T_COUNT], before = BUF_INIT(AUDIT_MAX_JSON), after = BUF_INIT(AUDIT_MAX_JSON);
+    str_t in[T_COUNT] = {
+        [T_ACTOR] = e->actor_id,
+        [T_ACTION] = str_c(e->action),
+        [T_CATEGORY] = str_c(e->category),
+        [T_TTYPE] = str_c(e->target_type),
+        [T_TID] = e->target_id,
+        [T_IP] = e->ip,
+        [T_UA] = e->user_agent,
+        [T_ENDPOINT] = e->endpoint,
+        [T_REQID] = e->request_id,
+    };
+    str_t v[T_COUNT];
+    struct audit_row row;
+    char prev[AUDIT_HASH_HEX + 1], hash[AUDIT_HASH_HEX + 1], id[UUID_STR_LEN + 1];
+    struct db_res *res = NULL;
+    int rc;
+
+    if (!db_in_tx(db))
+        BUG("audit_record() outside a transaction");
+    if (!e->action || !*e->action || !e->category || !*e->category)
+        BUG("audit entry without action or category");
+
+    for (int i = 0; i < T_COUNT; i++) {
+        buf_init(&t[i], AUDIT_MAX_TEXT + 8);
+        clean_text(&t[i], in[i], AUDIT_MAX_TEXT);
+        v[i] = buf_str(&t[i]);
+    }
+    /* empty actor (system), target type and target id are stored as NULL */
+    if (!v[T_ACTOR].len)
+        v[T_ACTOR] = STR_NULL;
+    if (!v[T_TTYPE].len)
+        v[T_TTYPE] = STR_NULL;
+    if (!v[T_TID].len)
+        v[T_TID] = STR_NULL;
+    if (e->before) {
+        struct jw w;
+        jw_init(&w, &before);
+        jw_json(&w, e->before);
+    }
+    if (e->after) {
+        struct jw w;
+        jw_init(&w, &after);
+        jw_json(&w, e->after);
+    }
+    if (!buf_ok(&before) || !buf_ok(&after)) {
+        log_error("audit: before/after JSON of %s exceeds %u bytes", e->action, AUDIT_MAX_JSON);
+        rc = DB_ERR;
+        goto out;
+    }
+
+    rc = db_query(db,
+                  db_pick(db, "SELECT seq, hash FROM audit_head WHERE id = 1",
+                          "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"),
+                  DB_NOARGS, &res);
+    if (rc != DB_OK)
+        goto out;
+    rc = db_next(res);
+    if (rc != 1) {
+        if (rc == 0) {
+            log_error("audit: audit_head has no row");
+            rc = DB_ERR;
+        }
+        goto out;
+    }
+    row.seq = db_int(res, 0) + 1;
+    if (str_copy(prev, db_text(res, 1).p, sizeof(prev)) != AUDIT_HASH_HEX) {
+        log_error("audit: audit_head hash is malformed");
+        rc = DB_ERR;
+        goto out;
+    }
+    db_res_free(res);
+    res = NULL;
+
+    uuid7_str(id);
+    row.id = str_make(id, UUID_STR_LEN);
+    row.created_at_ms = time_now_ms();
+    row.actor_id = v[T_ACTOR];
+    row.action = v[T_ACTION];
+    row.category = v[T_CATEGORY];
+    row.target_type = v[T_TTYPE];
+    row.target_id = v[T_TID];
+    row.before_json = e->before ? buf_str(&before) : STR_NULL;
+    row.after_json = e->after ? buf_str(&after) : STR_NULL;
+    row.ip = v[T_IP];
+    row.user_agent = v[T_UA];
+    row.endpoint = v[T_ENDPOINT];
+    row.request_id = v[T_REQID];
+    row.success = e->success;
+    row.prev_hash = str_make(prev, AUDIT_HASH_HEX);
+    audit_hash_hex(&row, hash);
+
+    rc = db_exec(db,
+                 "INSERT INTO audit_logs (id, seq, actor_id, action, category, target_type, target_id, before_json, "
+                 "after_json, ip, user_agent, endpoint, request_id, success, created_at, prev_hash, hash) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ms_ts(?), ?, ?)",
+                 DB_ARGS(DBA_TEXT(row.id), DBA_INT(row.seq), arg_opt(row.actor_id), DBA_TEXT(row.action),
+                         DBA_TEXT(row.category), arg_opt(row.target_type), arg_opt(row.target_id),
+                         arg_opt(row.before_json), arg_opt(row.after_json), DBA_TEXT(row.ip), DBA_TEXT(row.user_agent),
+                         DBA_TEXT(row.endpoint), DBA_TEXT(row.request_id), DBA_BOOL(row.success),
+                         DBA_INT(row.created_at_ms), DBA_TEXT(row.prev_hash), DBA_TEXT(str_make(hash, AUDIT_HASH_HEX))),
+                 NULL);
+    if (rc != DB_OK)
+        goto out;
+    int64_t changes = 0;
+    rc = db_exec(db, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1 AND seq = ?",
+                 DB_ARGS(DBA_INT(row.seq), DBA_TEXT(str_make(hash, AUDIT_HASH_HEX)), DBA_INT(row.seq - 1)), &changes);
+    if (rc == DB_OK && changes != 1) {
+        log_error("audit: audit_head moved under a locked append");
+        rc = DB_ERR;
+    }
+    if (rc == DB_OK) {
+        if (seq_out)
+            *seq_out = row.seq;
+        if (id_out)
+            memcpy(id_out, id, sizeof(id));
+    }
+out:
+    if (res)
+        db_res_free(res);
+    for (int i = 0; i < T_COUNT; i++)
+        buf_free(&t[i]);
+    buf_free(&before);
+    buf_free(&after);
+    return rc;
+}
+
+int audit_record(struct db *db, const struct audit_entry *e) { return record(db, e, NULL, NULL); }
+
+/* Fill the request context into e; endpoint memory comes from r->pool. */
+static void fill_from_req(struct req *r, struct audit_entry *e)
+{
+    if (!e->actor_id.len)
+        e->actor_id = r->user_id;
+    e->ip = req_client_ip(r);
+    e->user_agent = req_header_get(r, "user-agent");
+    if (!e->user_agent.p)
+        e->user_agent = STRLIT("");
+    if (r->route) {
+        size_t ml = strlen(r->route->method), pl = strlen(r->route->pattern);
+        char *p = h2o_mem_alloc_pool(r->pool, st_add(st_add(ml, pl), 2));
+        memcpy(p, r->route->method, ml);
+        p[ml] = ' ';
+        memcpy(p + ml + 1, r->route->pattern, pl);
+        p[ml + 1 + pl] = '\0';
+        e->endpoint = str_make(p, ml + 1 + pl);
+    } else {
+        e->endpoint = STRLIT("");
+    }
+    e->request_id = str_make(r->request_id, r->request_id_len);
+}
+
+int audit_record_req(struct req *r, struct audit_entry *e)
+{
+    fill_from_req(r, e);
+    return record(r->db, e, NULL, NULL);
+}
+
+/* ---- verify ------------------------------------------------------------- */
+
+#define ROW_COLS                                                                                                       \
+    "seq, id, ts_ms(created_at), actor_id, action, category, target_type, target_id, before_json, after_json, ip, "   \
+    "user_agent, endpoint, request_id, success, prev_hash, hash"
+
+static str_t col_opt(const struct db_res *res, int c) { return db_isnull(res, c) ? STR_NULL : db_text(res, c); }
+
+/* Read a row selected with ROW_COLS; *stored_hash gets column 16. */
+static void row_read(const struct db_res *res, struct audit_row *row, str_t *stored_hash)
+{
+    row->seq = db_int(res, 0);
+    row->id = db_text(res, 1);
+    row->created_at_ms = db_int(res, 2);
+    row->actor_id = col_opt(res, 3);
+    row->action = db_text(res, 4);
+    row->category = db_text(res, 5);
+    row->target_type = col_opt(res, 6);
+    row->target_id = col_opt(res, 7);
+    row->before_json = col_opt(res, 8);
+    row->after_json = col_opt(res, 9);
+    row->ip = db_text(res, 10);
+    row->user_agent = db_text(res, 11);
+    row->endpoint = db_text(res, 12);
+    row->request_id = db_text(res, 13);
+    row->success = db_int(res, 14) != 0;
+    row->prev_hash = db_text(res, 15);
+    *stored_hash = db_text(res, 16);
+}
+
+static void broken(struct audit_verify *out, int64_t seq, str_t id, const char *reason)
+{
+    out->ok = false;
+    out->broken_seq = seq;
+    out->broken_id[0] = '\0';
+    if (id.p && id.len < sizeof(out->broken_id)) {
+        memcpy(out->broken_id, id.p, id.len);
+        out->broken_id[id.len] = '\0';
+    }
+    out->reason = reason;
+}
+
+int audit_verify(struct db *db, struct audit_verify *out)
+{
+    char prev[AUDIT_HASH_HEX + 1], head_hash[AUDIT_HASH_HEX + 1];
+    int64_t head_seq, last = 0;
+    struct db_res *res;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    out->ok = true;
+    rc = db_query(db, "SELECT seq, hash FROM audit_head WHERE id = 1", DB_NOARGS, &res);
+    if (rc != DB_OK)
+        return rc;
+    rc = db_next(res);
+    if (rc != 1) {
+        db_res_free(res);
+        return rc == 0 ? DB_ERR : rc;
+    }
+    head_seq = db_int(res, 0);
+    if (str_copy(head_hash, db_text(res, 1).p, sizeof(head_hash)) < 0)
+        head_hash[0] = '\0'; /* too long: cannot match, reported below */
+    db_res_free(res);
+    memcpy(prev, audit_genesis_hash, sizeof(prev));
+
+    for (;;) {
+        int n = 0;
+        rc = db_query(db, "SELECT " ROW_COLS " FROM audit_logs WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                      DB_ARGS(DBA_INT(last), DBA_INT(head_seq), DBA_INT(VERIFY_BATCH)), &res);
+        if (rc != DB_OK)
+            return rc;
+        while ((rc = db_next(res)) == 1) {
+            struct audit_row row;
+            str_t stored;
+            char h[AUDIT_HASH_HEX + 1];
+            n++;
+            row_read(res, &row, &stored);
+            if (row.seq != last + 1) {
+                broken(out, row.seq, row.id, "seq gap");
+                break;
+            }
+            if (!str_eq(row.prev_hash, str_make(prev, AUDIT_HASH_HEX))) {
+                broken(out, row.seq, row.id, "prev_hash mismatch");
+                break;
+            }
+            audit_hash_hex(&row, h);
+            if (!str_eq(stored, str_make(h, AUDIT_HASH_HEX))) {
+                broken(out, row.seq, row.id, "hash mismatch");
+                break;
+            }
+            memcpy(prev, h, sizeof(prev));
+            last = row.seq;
+            out->entries++;
+        }
+        db_res_free(res);
+        if (rc < 0)
+            return rc;
+        if (!out->ok)
+            return DB_OK;
+        if (n < VERIFY_BATCH)
+            break;
+    }
+    if (last < head_seq)
+        broken(out, last + 1, STR_NULL, "seq gap");
+    else if (strcmp(head_hash, prev) != 0)
+        broken(out, head_seq, STR_NULL, "head mismatch");
+    return DB_OK;
+}
+
+/* ---- routes ------------------------------------------------------------- */
+
+static void write_entry(struct jw *w, const struct db_res *res)
+{
+    struct audit_row row;
+    str_t hash;
+    row_read(res, &row, &hash);
+    jw_obj_begin(w);
+    jw_key(w, "id");
+    jw_str(w, row.id);
+    jw_key(w, "seq");
+    jw_int(w, row.seq);
+    jw_key(w, "actor_id");
+    row.actor_id.p ? jw_str(w, row.actor_id) : jw_null(w);
+    jw_key(w, "action");
+    jw_str(w, row.action);
+    jw_key(w, "category");
+    jw_str(w, row.category);
+    jw_key(w, "target_type");
+    row.target_type.p ? jw_str(w, row.target_type) : jw_null(w);
+    jw_key(w, "target_id");
+    row.target_id.p ? jw_str(w, row.target_id) : jw_null(w);
+    const str_t js[2] = {row.before_json, row.after_json};
+    const char *const names[2] = {"before", "after"};
+    for (int i = 0; i < 2; i++) {
+        json_t *tmp = NULL;
+        jw_key(w, names[i]);
+        if (!js[i].p)
+            jw_null(w);
+        else if (json_parse_strict(js[i], &tmp, NULL) == JSON_IN_OK)
+            jw_raw(w, js[i]); /* the stored canonical text, byte for byte */
+        else
+            jw_str(w, js[i]); /* edited in the database into non-JSON: shown, not trusted */
+        json_decref(tmp);
+    }
+    jw_key(w, "ip");
+    jw_str(w, row.ip);
+    jw_key(w, "user_agent");
+    jw_str(w, row.user_agent);
+    jw_key(w, "endpoint");
+    jw_str(w, row.endpoint);
+    jw_key(w, "request_id");
+    jw_str(w, row.request_id);
+    jw_key(w, "success");
+    jw_bool(w, row.success);
+    jw_key(w, "created_at");
+    jw_time(w, row.created_at_ms);
+    jw_key(w, "prev_hash");
+    jw_str(w, row.prev_hash);
+    jw_key(w, "hash");
+    jw_str(w, hash);
+    jw_obj_end(w);
+}
+
+static const char *const eq_filters[] = {"actor_id", "action", "category", "target_type", "target_id"};
+#define LIST_MAX_ARGS 12
+
+static int h_list(struct req *r)
+{
+    struct buf where = BUF_INIT(1024), sql = BUF_INIT(2048);
+    db_arg args[LIST_MAX_ARGS];
+    size_t n = 0;
+    int rc;
+
+    for (int i = 0; i < r->q.n; i++) {
+        str_t k = r->q.p[i].key;
+        bool known = str_is(k, "page") || str_is(k, "limit") || str_is(k, "success") || str_is(k, "created_at[gte]") ||
+                     str_is(k, "created_at[lte]");
+        for (size_t j = 0; !known && j < ARRAY_LEN(eq_filters); j++)
+            known = str_eq(k, str_c(eq_filters[j]));
+        if (!known)
+            return http_invalid(r, k.p,
+                                "is not a filter here (allowed: actor_id, action, category, target_type, target_id, "
+                                "success, created_at[gte], created_at[lte], page, limit)");
+    }
+    (void)buf_puts(&where, " WHERE 1 = 1");
+    for (size_t j = 0; j < ARRAY_LEN(eq_filters); j++) {
+        const str_t *v = req_query(r, eq_filters[j]);
+        if (!v)
+            continue;
+        if (v->len > AUDIT_MAX_TEXT) {
+            buf_free(&where);
+            return http_invalid(r, eq_filters[j], "is too long");
+        }
+        (void)buf_printf(&where, " AND %s = ?", eq_filters[j]); /* name from the whitelist above */
+        args[n++] = DBA_TEXT(*v);
+    }
+    const str_t *succ = req_query(r, "success");
+    if (succ) {
+        if (!str_is(*succ, "true") && !str_is(*succ, "false")) {
+            buf_free(&where);
+            return http_invalid(r, "success", "must be true or false");
+        }
+        (void)buf_puts(&where, " AND success = ?");
+        args[n++] = DBA_BOOL(str_is(*succ, "true"));
+    }
+    static const char *const time_keys[2] = {"created_at[gte]", "created_at[lte]"};
+    static const char *const time_ops[2] = {">=", "<="};
+    for (int j = 0; j < 2; j++) {
+        const str_t *v = req_query(r, time_keys[j]);
+        int64_t ms;
+        if (!v)
+            continue;
+        if (time_parse_rfc3339(*v, &ms)) {
+            buf_free(&where);
+            return http_invalid(r, time_keys[j], "must be an RFC 3339 date or time");
+        }
+        (void)buf_printf(&where, " AND created_at %s ms_ts(?)", time_ops[j]);
+        args[n++] = DBA_INT(ms);
+    }
+
+    int64_t total = 0;
+    bool found;
+    (void)buf_printf(&sql, "SELECT count(*) FROM audit_logs%s", buf_cstr(&where));
+    rc = buf_ok(&sql) ? db_query_int(r->db, buf_cstr(&sql), args, n, &total, &found) : DB_ERR;
+    if (rc != DB_OK)
+        goto fail;
+    buf_reset(&sql);
+    (void)buf_printf(&sql, "SELECT " ROW_COLS " FROM audit_logs%s ORDER BY seq DESC LIMIT ? OFFSET ?", buf_cstr(&where));
+    args[n++] = DBA_INT(r->limit);
+    args[n++] = DBA_INT((r->page - 1) * r->limit);
+    struct db_res *res;
+    rc = buf_ok(&sql) ? db_query(r->db, buf_cstr(&sql), args, n, &res) : DB_ERR;
+    if (rc != DB_OK)
+        goto fail;
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "data");
+    jw_arr_begin(&r->w);
+    while ((rc = db_next(res)) == 1)
+        write_entry(&r->w, res);
+    jw_arr_end(&r->w);
+    db_res_free(res);
+    if (rc < 0)
+        goto fail;
+    jw_key(&r->w, "meta");
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "total");
+    jw_int(&r->w, total);
+    jw_key(&r->w, "page");
+    jw_int(&r->w, r->page);
+    jw_key(&r->w, "limit");
+    jw_int(&r->w, r->limit);
+    jw_key(&r->w, "pages");
+    jw_int(&r->w, (total + r->limit - 1) / r->limit);
+    jw_obj_end(&r->w);
+    jw_obj_end(&r->w);
+    buf_free(&where);
+    buf_free(&sql);
+    return 0;
+fail:
+    buf_free(&where);
+    buf_free(&sql);
+    buf_reset(&r->out);
+    return http_db_fail(r, rc);
+}
+
+static int h_verify(struct req *r)
+{
+    struct audit_verify v;
+    int rc = audit_verify(r->db, &v);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "ok");
+    jw_bool(&r->w, v.ok);
+    jw_key(&r->w, "entries");
+    jw_int(&r->w, v.entries);
+    if (!v.ok) {
+        jw_key(&r->w, "broken_at");
+        jw_obj_begin(&r->w);
+        jw_key(&r->w, "seq");
+        jw_int(&r->w, v.broken_seq);
+        jw_key(&r->w, "id");
+        v.broken_id[0] ? jw_cstr(&r->w, v.broken_id) : jw_null(&r->w);
+        jw_obj_end(&r->w);
+        jw_key(&r->w, "reason");
+        jw_cstr(&r->w, v.reason);
+    }
+    jw_obj_end(&r->w);
+    return 0;
+}
+
+/* POST /api/v1/_test/audit (TEMEL_ENV=test only): one entry through the same
+ * path a module uses (request context + append in a write transaction). */
+struct test_ctx {
+    struct req *r;
+    struct audit_entry e;
+    int64_t seq;
+    char id[UUID_STR_LEN + 1];
+};
+
+static int tx_test_record(struct db *db, void *arg)
+{
+    struct test_ctx *c = arg;
+    return record(db, &c->e, &c->seq, c->id);
+}
+
+static const json_t *json_or_null(const json_t *v) { return v && !json_is_null(v) ? v : NULL; }
+
+static int h_test_record(struct req *r)
+{
+    const json_t *b = r->body, *tid = json_object_get(b, "target_id"), *succ = json_object_get(b, "success");
+    struct test_ctx c = {.r = r};
+    c.e.action = json_string_value(json_object_get(b, "action"));
+    c.e.category = json_string_value(json_object_get(b, "category"));
+    c.e.target_type = json_string_value(json_object_get(b, "target_type"));
+    if (tid)
+        c.e.target_id = str_make(json_string_value(tid), json_string_length(tid));
+    c.e.before = json_or_null(json_object_get(b, "before"));
+    c.e.after = json_or_null(json_object_get(b, "after"));
+    c.e.success = succ ? json_is_true(succ) : true;
+    fill_from_req(r, &c.e);
+    int rc = db_tx(r->db, DB_TX_WRITE, tx_test_record, &c);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    r->status = 201;
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "id");
+    jw_cstr(&r->w, c.id);
+    jw_key(&r->w, "seq");
+    jw_int(&r->w, c.seq);
+    jw_obj_end(&r->w);
+    return 0;
+}
+
+static const struct json_field test_fields[] = {
+    {.name = "action", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 100},
+    {.name = "category", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 100},
+    {.name = "target_type", .type = JF_STRING, .min = 0, .max = 100},
+    {.name = "target_id", .type = JF_STRING, .min = 0, .max = 200},
+    {.name = "before", .type = JF_ANY, .flags = JF_NULLABLE},
+    {.name = "after", .type = JF_ANY, .flags = JF_NULLABLE},
+    {.name = "success", .type = JF_BOOL},
+    {0},
+};
+static const struct json_schema test_schema = {.fields = test_fields};
+
+static struct route routes[] = {
+    {.method = "GET", .pattern = "/api/v1/admin/audit-logs", .handler = h_list, .auth = AUTH_ADMIN, .rl = RL_READ,
+     .flags = ROUTE_PAGINATED,
+     .summary = "Audit log, newest first (filters: actor_id, action, category, target_type, target_id, success, "
+                "created_at[gte], created_at[lte])",
+     .tag = "admin"},
+    {.method = "GET", .pattern = "/api/v1/admin/audit-logs/verify", .handler = h_verify, .auth = AUTH_ADMIN,
+     .rl = RL_READ, .summary = "Verify the audit hash chain; the first broken link if any", .tag = "admin"},
+    {.method = "POST", .pattern = "/api/v1/_test/audit", .handler = h_test_record, .auth = AUTH_OPTIONAL,
+     .rl = RL_WRITE, .body_max = 300u << 10, .input = &test_schema, .summary = "Record one audit entry (test only)",
+     .tag = "test", .flags = ROUTE_TEST_ONLY},
+};
+
+static void register_routes(void) { router_add(routes, ARRAY_LEN(routes)); }
+
+const struct module audit_module = {
+    .name = "audit",
+    .register_routes = register_routes,
+};
