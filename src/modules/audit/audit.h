@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "core/buf.h"
 #include "core/common.h"
 
 struct db;
