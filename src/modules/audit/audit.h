@@ -34,7 +34,11 @@ struct audit_entry {
     str_t ip, user_agent, endpoint, request_id;
 };
 
-/* Append one entry (call inside db_tx). 0 or a db_rc. */
+/* Append one entry (call inside db_tx). 0 or a db_rc.
+ * Call it LAST in the transaction, after the audited change: it locks the
+ * chain head until commit (PostgreSQL), so every audited transaction takes
+ * its own row locks first and the head last — one lock order, no deadlock,
+ * and the head is held only for the commit. */
 int audit_record(struct db *db, const struct audit_entry *e) WARN_UNUSED;
 /* Same, taking actor, IP, user agent, endpoint ("PATCH /api/v1/users/{id}") and
  * request id from the request. */
