@@ -44,6 +44,16 @@ struct config {
     int64_t access_ttl_s, refresh_ttl_s;
     int64_t refresh_grace_ms; /* a used refresh token may be retried this long (lost response) */
     char *admin_email, *admin_password; /* bootstrap admin on first start */
+    /* ---- delivery (src/jobs: http_client, mail, sms) ---- */
+    char *mail_url;       /* TEMEL_MAIL_URL: smtp[s]://[user:pass@]host[:port] or file:///dir;
+                             default file://<data_dir>/mail */
+    char *mail_from;      /* TEMEL_MAIL_FROM: "Name <addr>" or addr; default "temel <noreply@localhost>" */
+    char *sms_url;        /* TEMEL_SMS_URL: file:///dir or https://[user:pass@]provider/...;
+                             default file://<data_dir>/sms */
+    char *sms_from;       /* TEMEL_SMS_FROM: sender number/name; required with an HTTP provider */
+    char *outbound_allow; /* TEMEL_OUTBOUND_ALLOW: hosts, IPs, CIDRs the outbound client may reach
+                             although private/loopback/link-local; NULL = none */
+    /* ---- end delivery ---- */
 };
 
 extern const char *const rl_class_names[RL_NCLASSES]; /* "read", "write", ... */

@@ -1,0 +1,277 @@
+/*
+ * delivery.c — registration of the delivery jobs, their settings, and the
+ * file helpers the mail and SMS transports share (see delivery.h).
+ */
+#include "jobs/delivery.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "core/uuid.h"
+#include "http/http.h" /* url_decode */
+#include "jobs/http_client.h"
+#include "jobs/jobs.h"
+#include "jobs/mail.h"
+#include "jobs/sms.h"
+
+#include "core/banned.h"
+
+void delivery_register_jobs(void)
+{
+    static const struct job_kind kinds[] = {
+        {.kind = "mail.send", .handler = mail_job_send, .queue = "delivery", .timeout_ms = 90000},
+        {.kind = "sms.send", .handler = sms_job_send, .queue = "delivery", .timeout_ms = 60000},
+    };
+    httpc_global_init();
+    for (size_t i = 0; i < ARRAY_LEN(kinds); i++)
+        jobs_register(&kinds[i]);
+}
+
+/* ------------------------------------------------------------ URL bits */
+
+int delivery_split_userinfo(const char *url, char **user, char **pass, char **bare)
+{
+    *user = *pass = *bare = NULL;
+    const char *sep = strstr(url, "://");
+    if (!sep)
+        return -1;
+    const char *auth = sep + 3;
+    size_t alen = strcspn(auth, "/?#");
+    const char *at = NULL;
+    for (const char *p = auth; p < auth + alen; p++)
+        if (*p == '@')
+            at = p; /* the last '@' of the authority */
+    if (!at) {
+        *bare = xstrdup(url);
+        return 0;
+    }
+    const char *colon = memchr(auth, ':', (size_t)(at - auth));
+    str_t u = str_make(auth, (size_t)((colon ? colon : at) - auth));
+    str_t pw = colon ? str_make(colon + 1, (size_t)(at - colon - 1)) : STR_NULL;
+    char *ud = xmalloc(u.len + 1), *pd = xmalloc(pw.len + 1);
+    long ul = url_decode(u, ud, false), pl = colon ? url_decode(pw, pd, false) : 0;
+    if (ul < 0 || pl < 0 || ul == 0 || memchr(ud, '\0', (size_t)ul) || (colon && memchr(pd, '\0', (size_t)pl))) {
+        sodium_memzero(pd, pw.len + 1);
+        free(ud);
+        free(pd);
+        return -1;
+    }
+    ud[ul] = '\0';
+    pd[pl] = '\0';
+    *user = ud;
+    if (colon)
+        *pass = pd;
+    else
+        free(pd);
+    struct buf b = BUF_INIT(8192);
+    (void)buf_append(&b, url, (size_t)(auth - url));
+    (void)buf_puts(&b, at + 1);
+    *bare = buf_detach(&b, NULL);
+    return 0;
+}
+
+char *delivery_file_dir(const char *url)
+{
+    if (!url || strncmp(url, "file://", 7) != 0 || !url[7])
+        return NULL;
+    return xstrdup(url + 7); /* "file:///abs" → "/abs", "file://data/mail" → "data/mail" */
+}
+
+/* ---------------------------------------------------------------- files */
+
+static int mkdir_p(const char *dir)
+{
+    char *d = xstrdup(dir);
+    int rc = 0;
+    for (char *p = d + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(d, 0750) != 0 && errno != EEXIST)
+            rc = -1;
+        *p = '/';
+    }
+    if (mkdir(d, 0750) != 0 && errno != EEXIST)
+        rc = -1;
+    free(d);
+    return rc;
+}
+
+int delivery_write_atomic(const char *dir, const char *name, str_t data, struct buf *err)
+{
+    struct buf tmp = BUF_INIT(4096), dst = BUF_INIT(4096);
+    char rnd[UUID_STR_LEN + 1];
+    int fd = -1, rc = -1;
+    if (strchr(name, '/') || name[0] == '.') {
+        (void)buf_puts(err, "bad file name");
+        goto out;
+    }
+    if (mkdir_p(dir)) {
+        (void)buf_printf(err, "cannot create %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    uuid7_str(rnd);
+    (void)buf_printf(&tmp, "%s/.%s.tmp", dir, rnd); /* hidden: readers globbing *.eml / * never see it */
+    (void)buf_printf(&dst, "%s/%s", dir, name);
+    if (!buf_ok(&tmp) || !buf_ok(&dst)) {
+        (void)buf_puts(err, "path too long");
+        goto out;
+    }
+    fd = open(buf_cstr(&tmp), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        (void)buf_printf(err, "cannot create a file in %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    for (size_t off = 0; off < data.len;) {
+        ssize_t n = write(fd, data.p + off, data.len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            (void)buf_printf(err, "write failed: %s", strerror(errno));
+            goto out;
+        }
+        off += (size_t)n;
+    }
+    if (fsync(fd) != 0) {
+        (void)buf_printf(err, "fsync failed: %s", strerror(errno));
+        goto out;
+    }
+    close(fd);
+    fd = -1;
+    if (rename(buf_cstr(&tmp), buf_cstr(&dst)) != 0) {
+        (void)buf_printf(err, "rename failed: %s", strerror(errno));
+        goto out;
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd); /* the rename itself is durable */
+        close(dfd);
+    }
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (rc != 0 && tmp.len)
+        (void)unlink(buf_cstr(&tmp));
+    buf_free(&tmp);
+    buf_free(&dst);
+    return rc;
+}
+
+/* --------------------------------------------------------------- config */
+
+static char *env_dup(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v ? xstrdup(v) : NULL;
+}
+
+static int check_transport(const char *var, const char *url, bool mail, struct buf *err)
+{
+    char *user = NULL, *pass = NULL, *bare = NULL;
+    int rc = -1;
+    if (strchr(url, '\r') || strchr(url, '\n') || strchr(url, ' ')) {
+        (void)buf_printf(err, "%s: must not contain spaces or line breaks", var);
+        return -1;
+    }
+    if (!strncmp(url, "file://", 7)) {
+        if (!url[7] || strchr(url + 7, '?') || strchr(url + 7, '#')) {
+            (void)buf_printf(err, "%s: file:// needs a directory (file:///abs/dir or file://rel/dir)", var);
+            return -1;
+        }
+        return 0;
+    }
+    if (delivery_split_userinfo(url, &user, &pass, &bare)) {
+        (void)buf_printf(err, "%s: malformed credentials in the URL", var);
+        goto out;
+    }
+    const char *hostp = strstr(bare, "://") + 3;
+    if (mail) {
+        if (strncmp(url, "smtp://", 7) && strncmp(url, "smtps://", 8)) {
+            (void)buf_printf(err, "%s: must be smtp://host[:port], smtps://host[:port] or file:///dir", var);
+            goto out;
+        }
+    } else if (strncmp(url, "https://", 8) && strncmp(url, "http://", 7)) {
+        (void)buf_printf(err, "%s: must be file:///dir or an http(s):// provider URL", var);
+        goto out;
+    }
+    if (!*hostp || *hostp == '/' || *hostp == ':') {
+        (void)buf_printf(err, "%s: needs a host", var);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (pass)
+        sodium_memzero(pass, strlen(pass));
+    free(user);
+    free(pass);
+    free(bare);
+    return rc;
+}
+
+int delivery_config_check(struct config *c, struct buf *err)
+{
+    const char *data = c->data_dir ? c->data_dir : "data";
+    struct buf def = BUF_INIT(4096);
+
+    c->mail_url = env_dup("TEMEL_MAIL_URL");
+    if (!c->mail_url) {
+        (void)buf_printf(&def, "file://%s/mail", data);
+        c->mail_url = buf_detach(&def, NULL);
+    }
+    if (check_transport("TEMEL_MAIL_URL", c->mail_url, true, err))
+        return -1;
+
+    c->mail_from = env_dup("TEMEL_MAIL_FROM");
+    if (!c->mail_from)
+        c->mail_from = xstrdup("temel <noreply@localhost>");
+    char *n = NULL, *a = NULL;
+    int bad = mail_parse_from(c->mail_from, &n, &a);
+    free(n);
+    free(a);
+    if (bad) {
+        (void)buf_puts(err, "TEMEL_MAIL_FROM: must be an address or \"Name <address>\"");
+        return -1;
+    }
+
+    c->sms_url = env_dup("TEMEL_SMS_URL");
+    if (!c->sms_url) {
+        buf_reset(&def);
+        (void)buf_printf(&def, "file://%s/sms", data);
+        c->sms_url = buf_detach(&def, NULL);
+    }
+    buf_free(&def);
+    if (check_transport("TEMEL_SMS_URL", c->sms_url, false, err))
+        return -1;
+    c->sms_from = env_dup("TEMEL_SMS_FROM");
+    if (c->sms_from) {
+        for (const char *p = c->sms_from; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+                (void)buf_puts(err, "TEMEL_SMS_FROM: must not contain control characters");
+                return -1;
+            }
+    } else if (strncmp(c->sms_url, "file://", 7) != 0) {
+        (void)buf_puts(err, "TEMEL_SMS_FROM: required when TEMEL_SMS_URL is an HTTP provider");
+        return -1;
+    } else {
+        c->sms_from = xstrdup("temel");
+    }
+
+    c->outbound_allow = env_dup("TEMEL_OUTBOUND_ALLOW");
+    struct httpc_allow al;
+    struct buf aerr = BUF_INIT(256);
+    if (httpc_allow_parse(c->outbound_allow, &al, &aerr)) {
+        (void)buf_printf(err, "TEMEL_OUTBOUND_ALLOW: %s", buf_cstr(&aerr));
+        buf_free(&aerr);
+        return -1;
+    }
+    httpc_allow_free(&al);
+    buf_free(&aerr);
+    return 0;
+}
