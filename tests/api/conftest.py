@@ -353,6 +353,15 @@ class Server:
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
 
+    def patch(self, path, **kw):
+        return self.request("PATCH", path, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    def put(self, path, **kw):
+        return self.request("PUT", path, **kw)
+
     def post(self, path, **kw):
         return self.request("POST", path, **kw)
 

@@ -9,6 +9,17 @@
 
 #include "core/banned.h"
 
+/* The audited view of a user: id, role, status, name. The audit log is
+ * immutable, so it must not keep personal data (email, phone, profile) that
+ * DELETE /me has to be able to erase. */
+static json_t *audit_view(const json_t *u)
+{
+    if (!u)
+        return NULL;
+    return json_pack("{s:O?,s:O?,s:O?,s:O?}", "id", json_object_get(u, "id"), "role", json_object_get(u, "role"),
+                     "status", json_object_get(u, "status"), "name", json_object_get(u, "name"));
+}
+
 static json_t *user_json(struct db *db, str_t id, int *rc)
 {
     struct buf b = BUF_INIT(16u << 10);
@@ -179,14 +190,17 @@ static int tx_admin_change(struct db *db, void *arg)
                              : role ? "user.role_change"
                              : status ? (!strcmp(json_string_value(status), "banned") ? "user.ban" : "user.status_change")
                                       : "user.update";
+        json_t *ab = audit_view(before), *aa = audit_view(after);
         struct audit_entry e = {.action = action,
                                 .category = "users",
                                 .target_type = "user",
                                 .target_id = c->id,
-                                .before = before,
-                                .after = after,
+                                .before = ab,
+                                .after = aa,
                                 .success = true};
         rc = audit_record_req(r, &e);
+        json_decref(ab);
+        json_decref(aa);
     }
     if (rc == DB_OK && after) {
         jw_json(&r->w, after);

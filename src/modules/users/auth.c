@@ -180,9 +180,11 @@ static int h_login(struct req *r)
         return http_fail(r, 403, "FORBIDDEN", "this account is banned");
     if (password_needs_rehash(hash)) {
         char nh[PASSWORD_HASH_MAX];
-        if (password_hash(pw, nh) == 0)
-            (void)db_exec(r->db, "UPDATE users SET password_hash = ? WHERE id = ?", DB_ARGS(DBA_CSTR(nh), DBA_TEXT(id)),
-                          NULL);
+        /* best effort: a failed upgrade leaves the old (still valid) hash */
+        if (password_hash(pw, nh) == 0 &&
+            db_exec(r->db, "UPDATE users SET password_hash = ? WHERE id = ?", DB_ARGS(DBA_CSTR(nh), DBA_TEXT(id)),
+                    NULL) != DB_OK)
+            log_warn("password rehash not stored: %s", db_errmsg(r->db));
     }
     struct login_ctx c = {r, id, str_c(rolebuf)};
     rc = db_tx(r->db, DB_TX_WRITE, tx_login_ok, &c);
@@ -251,9 +253,10 @@ static int tx_refresh(struct db *db, void *arg)
                  DB_ARGS(DBA_INT(now), DBA_CSTR(sid), DBA_CSTR(tid)), NULL);
     if (rc != DB_OK)
         return rc;
-    if (used) /* keep the first use time so the grace window does not slide */
-        (void)db_exec(db, "UPDATE refresh_tokens SET used_at = ms_ts(?) WHERE id = ?",
-                      DB_ARGS(DBA_INT(used_at), DBA_CSTR(tid)), NULL);
+    /* keep the first use time so the grace window does not slide */
+    if (used && (rc = db_exec(db, "UPDATE refresh_tokens SET used_at = ms_ts(?) WHERE id = ?",
+                              DB_ARGS(DBA_INT(used_at), DBA_CSTR(tid)), NULL)) != DB_OK)
+        return rc;
     c->outcome = 0;
     return users__issue_tokens(c->r, db, str_c(uid), str_c(role), str_c(sid));
 }

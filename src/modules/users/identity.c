@@ -404,9 +404,10 @@ static int authenticate(struct req *r, enum route_auth need)
         db_res_free(res);
         if (banned)
             return http_fail(r, 403, "FORBIDDEN", "this account is banned");
-        if (now - last > 60000) /* at most one write a minute per key */
-            (void)db_exec(r->db, "UPDATE api_keys SET last_used_at = ms_ts(?) WHERE id = ?",
-                          DB_ARGS(DBA_INT(now), DBA_TEXT(r->api_key_id)), NULL);
+        /* at most one write a minute per key; a failure only delays last_used_at */
+        if (now - last > 60000 && db_exec(r->db, "UPDATE api_keys SET last_used_at = ms_ts(?) WHERE id = ?",
+                                          DB_ARGS(DBA_INT(now), DBA_TEXT(r->api_key_id)), NULL) != DB_OK)
+            log_warn("api key last_used_at not stored: %s", db_errmsg(r->db));
         return check_role(r, need);
     }
 
