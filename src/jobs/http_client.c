@@ -308,29 +308,36 @@ bool httpc_allow_addr(const struct httpc_allow *a, const struct sockaddr *sa)
     return false;
 }
 
+/* Parsed lists by spec text. A process has one spec (its configuration);
+ * tests may use several. Entries are never freed: a request on another
+ * thread may still be reading one. */
+struct allow_cache {
+    char *spec;
+    struct httpc_allow allow;
+    struct allow_cache *next;
+};
 static pthread_mutex_t g_allow_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct httpc_allow g_allow;
-static char *g_allow_spec; /* what g_allow was parsed from */
+static struct allow_cache *g_allow;
 
 const struct httpc_allow *httpc_allow_from_config(const struct config *cfg)
 {
     const char *spec = cfg && cfg->outbound_allow ? cfg->outbound_allow : "";
+    struct allow_cache *c;
     pthread_mutex_lock(&g_allow_mu);
-    if (!g_allow_spec || strcmp(g_allow_spec, spec) != 0) {
+    for (c = g_allow; c && strcmp(c->spec, spec) != 0; c = c->next) {
+    }
+    if (!c) {
         struct buf err = BUF_INIT(BUF_MAX_SMALL);
-        struct httpc_allow a;
-        if (httpc_allow_parse(spec, &a, &err) != 0) /* validated at start: cannot happen */
+        c = xcalloc(1, sizeof(*c));
+        if (httpc_allow_parse(spec, &c->allow, &err) != 0) /* validated at start: cannot happen */
             FATAL("TEMEL_OUTBOUND_ALLOW: %s", buf_cstr(&err));
         buf_free(&err);
-        /* the old list may still be read by a request in flight on another
-         * thread: keep it (changes only happen in tests) */
-        g_allow = a;
-        free(g_allow_spec);
-        g_allow_spec = xstrdup(spec);
+        c->spec = xstrdup(spec);
+        c->next = g_allow;
+        g_allow = c;
     }
-    const struct httpc_allow *r = &g_allow;
     pthread_mutex_unlock(&g_allow_mu);
-    return r;
+    return &c->allow;
 }
 
 /* ------------------------------------------------------------- transfer */
