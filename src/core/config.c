@@ -244,6 +244,17 @@ int config_from_env(struct config *c, struct buf *err)
 
     if (env_int("TEMEL_REQUEST_TIMEOUT_MS", 10000, 50, 600000, &c->request_timeout_ms, err))
         return -1;
+    /* ---- jobs (src/jobs: queue, runner, scheduler) ---- */
+    if (env_int("TEMEL_JOB_THREADS", 2, 0, 64, &v, err))
+        return -1;
+    c->job_threads = (int)v;
+    if (env_int("TEMEL_JOB_POLL_MS", 200, 10, 60000, &c->job_poll_ms, err) ||
+        env_int("TEMEL_JOB_LEASE_MARGIN_MS", 5000, 100, 3600000, &c->job_lease_margin_ms, err) ||
+        env_int("TEMEL_JOB_BACKOFF_MS", 5000, 1, 3600000, &c->job_backoff_ms, err) ||
+        env_int("TEMEL_JOB_RETENTION_DAYS", 7, 1, 3650, &c->job_retention_days, err) ||
+        env_int("TEMEL_JOB_DRAIN_MS", 10000, 0, 600000, &c->job_drain_ms, err))
+        return -1;
+    /* ---- end jobs ---- */
 
     for (int i = 0; i < RL_NCLASSES; i++) {
         const char *r = getenv(rl_env_names[i]);

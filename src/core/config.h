@@ -36,6 +36,14 @@ struct config {
     enum log_format log_format;
     char *tls_cert, *tls_key;
     int64_t request_timeout_ms;
+    /* ---- jobs (src/jobs: queue, runner, scheduler) ---- */
+    int job_threads;             /* TEMEL_JOB_THREADS: runner threads in serve (default 2, 0 = none) */
+    int64_t job_poll_ms;         /* TEMEL_JOB_POLL_MS: idle poll for jobs enqueued elsewhere (200) */
+    int64_t job_lease_margin_ms; /* TEMEL_JOB_LEASE_MARGIN_MS: lease = job timeout + this (5000) */
+    int64_t job_backoff_ms;      /* TEMEL_JOB_BACKOFF_MS: retry backoff base (5000) */
+    int64_t job_retention_days;  /* TEMEL_JOB_RETENTION_DAYS: purge succeeded/cancelled after (7) */
+    int64_t job_drain_ms;        /* TEMEL_JOB_DRAIN_MS: shutdown wait for running jobs (10000) */
+    /* ---- end jobs ---- */
     struct rl_rule rate[RL_NCLASSES];
     char *data_dir;         /* for disk checks, secrets; default "data" */
     /* identity */
