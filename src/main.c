@@ -1,13 +1,16 @@
 /*
  * main.c — the command line. Thin: every command is a call into src/.
  *
- *   temel serve                   migrate up, then serve HTTP until SIGTERM
+ *   temel serve                   migrate up, then serve HTTP (and run jobs) until SIGTERM
+ *   temel worker                  migrate up, then run jobs only (no HTTP) until SIGTERM
  *   temel migrate up|down [N]|status
  *   temel openapi                 print the OpenAPI document
  *   temel version
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 bad configuration or usage.
  */
+#include <pthread.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,15 +19,17 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/module.h"
+#include "core/timeutil.h"
 #include "db/db.h"
 #include "db/migrate.h"
 #include "http/server.h"
+#include "jobs/jobs.h"
 
 #include "core/banned.h"
 
 static void usage(void)
 {
-    fputs("usage: temel serve | migrate up|down [N]|status | openapi | version\n", stderr);
+    fputs("usage: temel serve | worker | migrate up|down [N]|status | openapi | version\n", stderr);
 }
 
 static int load_config(struct config *cfg)
@@ -117,12 +122,63 @@ out:
     return rc;
 }
 
+/* ---- jobs: runner inside serve, `temel worker` (src/jobs/jobs.h) ---- */
+/* Block SIGTERM/SIGINT in this thread before any thread starts, so every
+ * thread inherits the mask and only sigwait() sees them. */
+static void block_stop_signals(sigset_t *sigs)
+{
+    sigemptyset(sigs);
+    sigaddset(sigs, SIGTERM);
+    sigaddset(sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, sigs, NULL);
+}
+
+static struct jobs_runner *start_runner(const struct config *cfg, int threads)
+{
+    struct buf err = BUF_INIT(1024);
+    struct jobs_runner *r = jobs_runner_start(cfg, threads, &err);
+    if (!r)
+        fprintf(stderr, "temel: job runner: %s\n", buf_cstr(&err));
+    buf_free(&err);
+    return r;
+}
+
+static int cmd_worker(const struct config *cfg)
+{
+    sigset_t sigs;
+    int sig = 0;
+    if (cfg->job_threads < 1) {
+        fputs("temel: worker: TEMEL_JOB_THREADS must be at least 1\n", stderr);
+        return 2;
+    }
+    if (prepare(cfg))
+        return 1;
+    block_stop_signals(&sigs);
+    struct jobs_runner *r = start_runner(cfg, cfg->job_threads);
+    if (!r)
+        return 1;
+    sigwait(&sigs, &sig);
+    log_info("signal %d: stopping the job runner", sig);
+    jobs_runner_stop(r, time_mono_ms() + cfg->job_drain_ms);
+    return 0;
+}
+/* ---- end jobs ---- */
+
 static int cmd_serve(const struct config *cfg)
 {
+    struct jobs_runner *jr = NULL;
+    sigset_t sigs;
     if (prepare(cfg))
         return 1;
     server_init(cfg);
-    return server_run();
+    if (cfg->job_threads > 0) {
+        block_stop_signals(&sigs); /* runner threads must not take SIGTERM */
+        if (!(jr = start_runner(cfg, cfg->job_threads)))
+            return 1;
+    }
+    int rc = server_run();
+    jobs_runner_stop(jr, time_mono_ms() + cfg->job_drain_ms);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -143,7 +199,7 @@ int main(int argc, char **argv)
         usage();
         return 0;
     }
-    if (strcmp(cmd, "serve") && strcmp(cmd, "migrate") && strcmp(cmd, "openapi")) {
+    if (strcmp(cmd, "serve") && strcmp(cmd, "worker") && strcmp(cmd, "migrate") && strcmp(cmd, "openapi")) {
         usage();
         return 2;
     }
@@ -153,6 +209,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "serve")) {
         rc = cmd_serve(&cfg);
+    } else if (!strcmp(cmd, "worker")) {
+        rc = cmd_worker(&cfg);
     } else if (!strcmp(cmd, "migrate")) {
         rc = cmd_migrate(&cfg, argc - 2, argv + 2);
     } else {

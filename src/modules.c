@@ -5,11 +5,13 @@
 #include <stddef.h>
 
 #include "core/module.h"
+#include "jobs/jobs.h"
 #include "modules/audit/audit.h"
 
 #include "core/banned.h"
 
 const struct module *const temel_modules[] = {
     &audit_module,
+    &jobs_module,
     NULL,
 };

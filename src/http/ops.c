@@ -12,6 +12,7 @@
 #include "http/http.h"
 #include "http/metrics.h"
 #include "http/server.h"
+#include "jobs/jobs.h"
 
 #include "core/banned.h"
 
@@ -68,6 +69,27 @@ static bool health_body(struct req *r)
     jw_key(w, "pending_migrations");
     jw_int(w, pending);
     jw_obj_end(w);
+    /* ---- jobs: the queue service ---- */
+    struct jobs_counts jc;
+    bool q_up = db_up && jobs_counts(r->db, &jc) == DB_OK;
+    jw_key(w, "queue");
+    jw_obj_begin(w);
+    jw_key(w, "status");
+    jw_cstr(w, q_up ? "up" : "down");
+    if (q_up) {
+        jw_key(w, "pending");
+        jw_int(w, jc.available + jc.scheduled + jc.retryable);
+        jw_key(w, "running");
+        jw_int(w, jc.running);
+        jw_key(w, "failed");
+        jw_int(w, jc.failed);
+        jw_key(w, "dead");
+        jw_int(w, jc.dead);
+    }
+    jw_key(w, "runner_threads");
+    jw_int(w, r->cfg->job_threads);
+    jw_obj_end(w);
+    /* ---- end jobs ---- */
     jw_key(w, "disk");
     jw_obj_begin(w);
     jw_key(w, "status");
@@ -121,6 +143,7 @@ static int metrics(struct req *r)
     }
     r->out.max = BUF_MAX_METRICS;
     metrics_render(&r->out);
+    jobs_metrics_render(r->db, &r->out); /* jobs: outcomes, durations, queue depth */
     r->content_type = "text/plain; version=0.0.4; charset=utf-8";
     return 0;
 }

@@ -9,8 +9,28 @@
  * handler runs on a runner thread with that thread's own DB connection; it
  * returns JOB_OK (succeeded; `result` may hold JSON), JOB_RETRY (failed, try
  * again with backoff until max_attempts, then dead), or JOB_FAIL (failed for
- * good: dead at once — bad payload, permanent 4xx). `error` gets a short
+ * good at once — bad payload, permanent 4xx: state `failed`, which is a dead
+ * letter like `dead`, only the reason differs). `error` gets a short
  * message for last_error (never a secret).
+ *
+ * States: available (ready) · scheduled (run_at in the future at enqueue) ·
+ * running (leased) · retryable (waiting for its backoff) · succeeded ·
+ * failed (JOB_FAIL) · dead (attempts used up, or lease expired on the last
+ * attempt) · cancelled (admin). available/scheduled/retryable are claimable
+ * once run_at has passed; the last four are final (admin may retry
+ * failed/dead/cancelled).
+ *
+ * Timeouts and leases: a claim sets locked_until = now + timeout + lease
+ * margin (TEMEL_JOB_LEASE_MARGIN_MS). Handlers MUST honour
+ * j->deadline_mono_ms (pass it to outbound calls; the thread's DB
+ * connection already has it as its statement deadline): the runner cannot
+ * interrupt a handler, a handler that returns after its deadline is counted
+ * as a failed attempt whatever it returned, and once its lease has expired
+ * another worker may reclaim and run the job again. Delivery is therefore
+ * at-least-once; make handlers idempotent.
+ *
+ * Backoff after a failed attempt n: base * 2^(n-1), capped at 1 h, with
+ * "equal jitter" (half fixed, half random); base = TEMEL_JOB_BACKOFF_MS.
  */
 #ifndef TEMEL_JOBS_H
 #define TEMEL_JOBS_H
@@ -38,7 +58,8 @@ struct job_opts {
  * payload must be a JSON object text. id_out (may be NULL) receives the
  * UUIDv7 (37 bytes). With a unique_key already held by an unfinished job,
  * returns JOBS_EDUPLICATE and id_out gets the existing job's id. */
-enum { JOBS_OK = 0, JOBS_EDUPLICATE = 1 };
+enum { JOBS_OK = 0, JOBS_EDUPLICATE = 1, JOBS_EINVAL = -16 /* unknown kind, payload not an object, bad opts */ };
+/* Other negative values are enum db_rc from the database. */
 int jobs_enqueue(struct db *db, const char *kind, str_t payload, const struct job_opts *opts, char *id_out) WARN_UNUSED;
 
 enum job_result { JOB_OK = 0, JOB_RETRY = -1, JOB_FAIL = -2 };
@@ -66,21 +87,48 @@ struct job_kind {
      * marks it (e.g. refund credit). May be NULL. */
     int (*on_dead)(struct db *db, const char *job_id, json_t *payload);
 };
-/* Register before the runner starts (module register_jobs hooks). */
+/* Register before the runner starts (module register_jobs hooks). The
+ * struct must live for the whole process; registering a kind twice is a BUG(). */
 void jobs_register(const struct job_kind *k);
 
-/* Record progress 0..100 (own short transaction). */
+/* Per-queue concurrency: at most `max` jobs of `queue` run at once in one
+ * runner (per process, not cluster-wide). Unlisted queues are limited only
+ * by the thread count. Call before the runner starts. */
+void jobs_queue_limit(const char *queue, int max);
+
+/* Record progress 0..100 (own short transaction; ignored once the lease is lost). */
 int job_progress(struct job *j, int pct);
 
-/* Cron: 5-field expression (min hour dom mon dow; *, lists, ranges, steps).
- * Each tick enqueues `kind` with `payload` (unique per entry and tick). */
+/* Cron: 5-field expression (min hour dom mon dow; *, lists, ranges, steps;
+ * dow 0 and 7 are Sunday; when both dom and dow are restricted a day
+ * matches either, as in Vixie cron), evaluated in UTC. Each tick enqueues
+ * `kind` with `payload` (unique per entry and tick). With several instances
+ * exactly one fires a tick (row lock on job_cron + advisory lock on
+ * PostgreSQL). After downtime a missed entry fires once, not once per missed
+ * tick. A malformed expression is a BUG() (entries are code, not input).
+ * Strings are copied. */
 void cron_register(const char *name, const char *expr, const char *kind, const char *payload_json);
+
+/* Maintenance hooks: the built-in `jobs.maintenance` job (hourly) runs each
+ * hook after purging finished jobs older than TEMEL_JOB_RETENTION_DAYS,
+ * outside any transaction (open your own; keep each one short, e.g. delete
+ * in batches); *removed gets the number of rows deleted. A hook returning
+ * non-zero makes the job retry later. For
+ * modules' purges (expired rate-limit and idempotency rows, tokens, ...). */
+typedef int (*jobs_purge_fn)(struct db *db, int64_t now_ms, int64_t *removed);
+void jobs_maintenance_register(const char *name, jobs_purge_fn fn);
 
 /* The runner: `threads` worker threads plus the scheduler, each with its
  * own DB connection. Stop waits for running jobs until the deadline; jobs
  * still running then keep their lease and are reclaimed after it expires. */
 struct jobs_runner;
+/* NULL with a message in err when a DB connection cannot be opened. The
+ * caller must have blocked the signals it waits for (the threads inherit
+ * the mask). */
 struct jobs_runner *jobs_runner_start(const struct config *cfg, int threads, struct buf *err);
+/* deadline_ms is CLOCK_MONOTONIC ms (time_mono_ms() + budget). No new job is
+ * claimed after the call. Threads still running a handler at the deadline
+ * are abandoned (the process is about to exit) and r is not freed. */
 void jobs_runner_stop(struct jobs_runner *r, int64_t deadline_ms);
 
 /* Counts for /health and /metrics (cheap query). */
@@ -88,7 +136,15 @@ struct jobs_counts {
     int64_t available, scheduled, running, retryable, succeeded, failed, dead, cancelled;
 };
 int jobs_counts(struct db *db, struct jobs_counts *out) WARN_UNUSED;
-/* Prometheus lines for job metrics (appended to /metrics). */
-void jobs_metrics_render(struct buf *out);
+/* Prometheus lines for job metrics (appended to /metrics): outcomes by
+ * queue and the duration histogram of jobs run by this process, and queue
+ * depth by queue and state from the database (db may be NULL: no depth).
+ * (Signature change from the first draft: the depth gauge needs a connection.) */
+void jobs_metrics_render(struct db *db, struct buf *out);
+
+/* The jobs subsystem as a module (src/modules.c): admin routes, the
+ * built-in maintenance kind and cron entry, test kinds when TEMEL_ENV=test. */
+struct module;
+extern const struct module jobs_module;
 
 #endif

@@ -1,0 +1,2 @@
+DROP TABLE job_cron;
+DROP TABLE jobs;
