@@ -249,8 +249,8 @@ static void tx_backoff(int attempt)
 int db_tx(struct db *db, enum db_tx_mode mode, db_tx_fn fn, void *arg)
 {
     int rc = DB_EBUSY;
-    if (db->in_tx)
-        BUG("nested db_tx");
+    if (db->in_tx) /* join the enclosing transaction; it owns commit and retry */
+        return fn(db, arg);
     for (int attempt = 0; attempt < TX_MAX_ATTEMPTS; attempt++) {
         int64_t t0;
         if (attempt > 0)

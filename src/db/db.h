@@ -109,7 +109,10 @@ typedef int (*db_tx_fn)(struct db *db, void *arg);
  * (that value is returned). When fn or COMMIT fails with DB_EBUSY the whole
  * transaction is rolled back and fn runs again (up to 8 times, with a short
  * randomised backoff); fn must therefore keep no side effects outside the
- * database. Nested calls are a BUG(). */
+ * database. A db_tx() inside a transaction joins it: fn runs in the outer
+ * transaction, and its non-zero result makes the outer one roll back (the
+ * outer fn should return it). The idempotency layer relies on this to put a
+ * whole handler and its stored response into one transaction. */
 int db_tx(struct db *db, enum db_tx_mode mode, db_tx_fn fn, void *arg);
 bool db_in_tx(const struct db *db);
 

@@ -38,6 +38,7 @@
 #include "db/db.h"
 #include "db/migrate.h"
 #include "http/http.h"
+#include "http/idempotency.h"
 #include "http/metrics.h"
 #include "http/problem.h"
 #include "http/ratelimit.h"
@@ -419,7 +420,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *h)
         goto respond;
 
     db_set_deadline(r->db, r->deadline_ms);
-    rc = r->route->handler(r);
+    str_t idem_key = (r->route->flags & ROUTE_IDEMPOTENT) ? req_header_get(r, "idempotency-key") : STR_NULL;
+    rc = idem_key.p ? idempotency_run(r, idem_key) : r->route->handler(r);
     db_set_deadline(r->db, 0);
 
 respond:;

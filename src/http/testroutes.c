@@ -92,7 +92,61 @@ static int uuids(struct req *r)
     return 0;
 }
 
+/* A counter in app_meta: proves a handler ran (or did not) under Idempotency-Key. */
+static const struct json_field counter_fields[] = {
+    {.name = "amount", .type = JF_INT, .flags = JF_REQUIRED, .min = 1, .max = 1000},
+    {.name = "fail", .type = JF_BOOL},
+    {0},
+};
+static const struct json_schema counter_schema = {.fields = counter_fields};
+
+static int counter(struct req *r)
+{
+    int64_t amount = json_integer_value(json_object_get(r->body, "amount")), v = 0;
+    bool found;
+    int rc = db_exec(r->db,
+                     db_pick(r->db,
+                             "INSERT INTO app_meta (key, value) VALUES ('test_counter', ?) ON CONFLICT (key) DO UPDATE "
+                             "SET value = CAST(CAST(app_meta.value AS INTEGER) + excluded.value AS TEXT)",
+                             "INSERT INTO app_meta (key, value) VALUES ('test_counter', ?) ON CONFLICT (key) DO UPDATE "
+                             "SET value = (app_meta.value::bigint + excluded.value::bigint)::text"),
+                     DB_ARGS(DBA_INT(amount)), NULL);
+    if (rc == DB_OK)
+        rc = db_query_int(r->db, "SELECT CAST(value AS INTEGER) FROM app_meta WHERE key = 'test_counter'", DB_NOARGS, &v,
+                          &found);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    if (json_is_true(json_object_get(r->body, "fail")))
+        return http_fail(r, 409, "CONFLICT", "asked to fail after writing");
+    r->status = 201;
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "counter");
+    jw_int(&r->w, v);
+    jw_obj_end(&r->w);
+    return 0;
+}
+
+static int counter_get(struct req *r)
+{
+    int64_t v = 0;
+    bool found;
+    int rc = db_query_int(r->db, "SELECT CAST(value AS INTEGER) FROM app_meta WHERE key = 'test_counter'", DB_NOARGS,
+                          &v, &found);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "counter");
+    jw_int(&r->w, v);
+    jw_obj_end(&r->w);
+    return 0;
+}
+
 static struct route routes[] = {
+    {.method = "POST", .pattern = "/api/v1/_test/counter", .handler = counter, .auth = AUTH_OPTIONAL, .rl = RL_WRITE,
+     .input = &counter_schema, .summary = "Add to a counter; honours Idempotency-Key (test only)", .tag = "test",
+     .flags = ROUTE_TEST_ONLY | ROUTE_IDEMPOTENT},
+    {.method = "GET", .pattern = "/api/v1/_test/counter", .handler = counter_get, .rl = RL_READ,
+     .summary = "Read the counter (test only)", .tag = "test", .flags = ROUTE_TEST_ONLY},
     {.method = "POST", .pattern = "/api/v1/_test/echo", .handler = echo, .rl = RL_WRITE, .body_max = 64u << 10,
      .input = &echo_schema, .summary = "Echo a validated body (test only)", .tag = "test", .flags = ROUTE_TEST_ONLY},
     {.method = "GET", .pattern = "/api/v1/_test/items/{id}", .handler = item, .rl = RL_READ,
