@@ -6,6 +6,9 @@
  *   register_routes()   before the route table is frozen (serve only)
  *   register_jobs()     job handlers and cron entries (serve and worker)
  *   init()              once, main thread, after migrations, with a DB connection
+ * `temel seed` (after migrations and init): seed() loads the module's demo
+ * data. It must be idempotent (running it twice changes nothing) and may
+ * write human-readable notes (such as demo credentials) to out.
  * Every hook may be NULL.
  */
 #ifndef TEMEL_MODULE_H
@@ -21,6 +24,7 @@ struct module {
     void (*register_routes)(void);
     void (*register_jobs)(void);
     int (*init)(const struct config *cfg, struct db *db, struct buf *err);
+    int (*seed)(struct db *db, struct buf *out); /* 0, or -1 with the reason in out */
 };
 
 /* NULL-terminated, in src/modules.c */

@@ -36,6 +36,13 @@ enum route_flags {
     ROUTE_PAGINATED = 1 << 3, /* page/limit query parameters validated before the handler */
     ROUTE_HIDDEN = 1 << 4,    /* left out of the OpenAPI document */
     ROUTE_BODY_OPTIONAL = 1 << 5, /* an empty body is allowed (r->body stays NULL) */
+    ROUTE_IDEMPOTENT = 1 << 6,    /* honours Idempotency-Key (http/idempotency.h) */
+};
+
+/* Parts of an OpenAPI operation a route's openapi hook may add to. */
+enum openapi_part {
+    OPENAPI_PARAMS,   /* append parameter objects (the "parameters" array is open) */
+    OPENAPI_RESPONSE, /* write one JSON schema value: the 2XX response body */
 };
 
 #define ROUTE_MAX_PARAMS 8
@@ -53,6 +60,11 @@ struct route {
     const char *summary; /* OpenAPI */
     const char *tag;     /* OpenAPI grouping */
     unsigned flags;
+    /* Optional, for generic handlers such as the resource engine: data the
+     * handler reads as r->route->ctx, and a hook that adds query parameters
+     * and the response schema to the route's OpenAPI operation. */
+    const void *ctx;
+    void (*openapi)(const struct route *rt, struct jw *w, enum openapi_part part);
     /* filled by the router */
     int id;
 };

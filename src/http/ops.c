@@ -275,6 +275,8 @@ static void write_operation(struct jw *w, const struct route *rt, const struct c
         jw_raw(w, STRLIT("{\"name\":\"limit\",\"in\":\"query\",\"schema\":{\"type\":\"integer\",\"minimum\":1,"
                          "\"maximum\":100,\"default\":20}}"));
     }
+    if (rt->openapi)
+        rt->openapi(rt, w, OPENAPI_PARAMS);
     jw_arr_end(w);
     if (rt->input) {
         jw_key(w, "requestBody");
@@ -314,8 +316,29 @@ static void write_operation(struct jw *w, const struct route *rt, const struct c
         jw_raw(w, STRLIT("[{\"bearerAuth\":[]}]"));
     }
     jw_key(w, "responses");
-    jw_raw(w, STRLIT("{\"2XX\":{\"description\":\"Success\"},\"default\":{\"description\":\"Error\",\"content\":{"
-                     "\"application/problem+json\":{\"schema\":{\"$ref\":\"#/components/schemas/Problem\"}}}}}"));
+    if (rt->openapi) { /* {"2XX":{"description","content":{"application/json":{"schema":<hook>}}},"default":...} */
+        jw_obj_begin(w);
+        jw_key(w, "2XX");
+        jw_obj_begin(w);
+        jw_key(w, "description");
+        jw_cstr(w, "Success");
+        jw_key(w, "content");
+        jw_obj_begin(w);
+        jw_key(w, "application/json");
+        jw_obj_begin(w);
+        jw_key(w, "schema");
+        rt->openapi(rt, w, OPENAPI_RESPONSE);
+        jw_obj_end(w);
+        jw_obj_end(w);
+        jw_obj_end(w);
+        jw_key(w, "default");
+        jw_raw(w, STRLIT("{\"description\":\"Error\",\"content\":{\"application/problem+json\":{\"schema\":{\"$ref\":"
+                         "\"#/components/schemas/Problem\"}}}}"));
+        jw_obj_end(w);
+    } else {
+        jw_raw(w, STRLIT("{\"2XX\":{\"description\":\"Success\"},\"default\":{\"description\":\"Error\",\"content\":{"
+                         "\"application/problem+json\":{\"schema\":{\"$ref\":\"#/components/schemas/Problem\"}}}}}"));
+    }
     jw_obj_end(w);
 }
 
