@@ -1,0 +1,360 @@
+/*
+ * test_resource.c — the resource engine's filter lexer/parser/compiler
+ * (golden SQL + arguments, both dialects), sort, bracket filters, and the
+ * career ATS scorer (deterministic scores, Turkish casing).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "modules/career/ats.h"
+#include "modules/career/career.h"
+#include "resource/resource.h"
+
+#include "core/banned.h"
+
+/* ---- a descriptor to compile against ---- */
+
+static const char *const st_values[] = {"draft", "published", NULL};
+static const struct rfield t_fields[] = {
+    {.name = "title", .type = RF_TEXT, .flags = RF_FILTER | RF_SORT},
+    {.name = "price", .type = RF_MONEY, .flags = RF_FILTER | RF_SORT},
+    {.name = "active", .type = RF_BOOL, .flags = RF_FILTER},
+    {.name = "status", .type = RF_ENUM, .values = st_values, .flags = RF_FILTER},
+    {.name = "published_at", .type = RF_TIME, .flags = RF_FILTER | RF_SORT | RF_NULLABLE},
+    {.name = "tags", .type = RF_STRLIST, .flags = RF_FILTER},
+    {.name = "owner_id", .type = RF_TEXT, .flags = RF_FILTER | RF_READONLY},
+    {.name = "secret", .type = RF_TEXT},
+    {0}};
+static const struct resource t_res = {.name = "things", .singular = "thing", .path = "/api/v1/things",
+                                      .table = "things", .fields = t_fields, .owner = "owner_id",
+                                      .read = RP_OWNER, .create = RP_AUTH, .update = RP_OWNER, .del = RP_OWNER};
+
+/* a tiny arena for decoded literals */
+struct arena {
+    void *p[256];
+    size_t n;
+};
+static void *arena_alloc(void *ud, size_t n)
+{
+    struct arena *a = ud;
+    assert_true(a->n < 256);
+    return a->p[a->n++] = xmalloc(n ? n : 1);
+}
+static void arena_free(struct arena *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        free(a->p[i]);
+    a->n = 0;
+}
+
+struct fx {
+    struct arena a;
+    struct rq q;
+};
+
+static void fx_begin(struct fx *f, enum db_kind kind)
+{
+    memset(f, 0, sizeof(*f));
+    rq_init(&f->q, &t_res, kind, STRLIT("user-1"), 1700000000000, arena_alloc, &f->a);
+}
+static void fx_end(struct fx *f)
+{
+    rq_release(&f->q);
+    arena_free(&f->a);
+}
+
+static void expect_expr(enum db_kind kind, const char *expr, const char *sql)
+{
+    struct fx f;
+    fx_begin(&f, kind);
+    int rc = rq_filter_expr(&f.q, str_c(expr));
+    if (rc)
+        fail_msg("%s: %s", expr, buf_cstr(&f.q.err_msg));
+    assert_string_equal(buf_cstr(&f.q.sql), sql);
+    fx_end(&f);
+}
+
+static void expect_error(const char *expr, int status, const char *field)
+{
+    struct fx f;
+    fx_begin(&f, DB_SQLITE);
+    assert_int_equal(rq_filter_expr(&f.q, str_c(expr)), -1);
+    assert_int_equal(f.q.err_status, status);
+    if (field)
+        assert_string_equal(f.q.err_field, field);
+    assert_string_equal(buf_cstr(&f.q.sql), ""); /* nothing half-written */
+    assert_int_equal(f.q.nargs, 0);
+    fx_end(&f);
+}
+
+static void test_expr_golden(void **state)
+{
+    (void)state;
+    expect_expr(DB_SQLITE, "title = 'a'", " AND (t.title = ?)");
+    expect_expr(DB_SQLITE, "price >= 100 && price < 200", " AND (t.price >= ? AND t.price < ?)");
+    expect_expr(DB_SQLITE, "(status = 'draft' || status = \"published\") && active = true",
+                " AND ((t.status = ? OR t.status = ?) AND t.active = ?)");
+    expect_expr(DB_SQLITE, "title != 'x'", " AND (t.title IS NOT ?)");
+    expect_expr(DB_POSTGRES, "title != 'x'", " AND (t.title IS DISTINCT FROM ?)");
+    expect_expr(DB_SQLITE, "title ~ 'ab'", " AND (t.title LIKE ? ESCAPE '\\')");
+    expect_expr(DB_POSTGRES, "title ~ 'ab'", " AND (t.title ILIKE ? ESCAPE '\\')");
+    expect_expr(DB_SQLITE, "title !~ 'ab'", " AND ((t.title IS NULL OR NOT (t.title LIKE ? ESCAPE '\\')))");
+    expect_expr(DB_SQLITE, "published_at = null", " AND (t.published_at IS NULL)");
+    expect_expr(DB_SQLITE, "published_at != null", " AND (t.published_at IS NOT NULL)");
+    expect_expr(DB_SQLITE, "published_at <= @now", " AND (t.published_at <= ms_ts(?))");
+    expect_expr(DB_SQLITE, "owner_id = @me", " AND (t.owner_id = ?)");
+    expect_expr(DB_SQLITE, "tags ~ 'go'", " AND (t.tags LIKE ? ESCAPE '\\')");
+    expect_expr(DB_SQLITE, "  ", "");
+}
+
+static void test_expr_args(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_begin(&f, DB_SQLITE);
+    assert_int_equal(rq_filter_expr(&f.q, STRLIT("title ~ '50%_\\'off' && price > -5 && published_at > '2024-01-02' "
+                                                 "&& owner_id = @me && active = false")),
+                     0);
+    assert_int_equal(f.q.nargs, 5);
+    assert_int_equal(f.q.args[0].type, DB_T_TEXT);
+    assert_true(str_eq(f.q.args[0].v.s, STRLIT("%50\\%\\_'off%")));
+    assert_int_equal(f.q.args[1].type, DB_T_INT);
+    assert_int_equal(f.q.args[1].v.i, -5);
+    assert_int_equal(f.q.args[2].v.i, 1704153600000); /* 2024-01-02T00:00:00Z */
+    assert_true(str_eq(f.q.args[3].v.s, STRLIT("user-1")));
+    assert_int_equal(f.q.args[4].type, DB_T_BOOL);
+    assert_int_equal(f.q.args[4].v.i, 0);
+    fx_end(&f);
+    /* @now is the clock given to rq_init */
+    fx_begin(&f, DB_POSTGRES);
+    assert_int_equal(rq_filter_expr(&f.q, STRLIT("published_at < @now")), 0);
+    assert_int_equal(f.q.args[0].v.i, 1700000000000);
+    fx_end(&f);
+}
+
+static void test_expr_errors(void **state)
+{
+    (void)state;
+    expect_error("nope = 1", 422, "nope");
+    expect_error("secret = 'x'", 422, "secret"); /* a field that is not filterable */
+    expect_error("title = 'a", 400, "filter");   /* unterminated string */
+    expect_error("title = ", 400, "filter");
+    expect_error("title 'a'", 400, "filter");
+    expect_error("(title = 'a'", 400, "filter");
+    expect_error("title = 'a')", 400, "filter");
+    expect_error("title = 'a' &&", 400, "filter");
+    expect_error("title = 'a' & price = 1", 400, "filter");
+    expect_error("price = 'x'", 422, "price");
+    expect_error("price = 1.5", 422, "price");
+    expect_error("price ~ '1'", 422, "price");
+    expect_error("active = 'yes'", 422, "active");
+    expect_error("active > true", 422, "active");
+    expect_error("status = 'gone'", 422, "status");
+    expect_error("published_at > 'yesterday'", 422, "published_at");
+    expect_error("title > null", 422, "title");
+    expect_error("title = @now", 422, "title");
+    expect_error("title = @you", 400, "filter");
+    expect_error("title = 'a'; DROP TABLE things", 400, "filter");
+    expect_error("1 = 1", 400, "filter");
+    /* depth and size limits */
+    struct buf b = BUF_INIT(8192);
+    for (int i = 0; i < 40; i++)
+        (void)buf_putc(&b, '(');
+    (void)buf_puts(&b, "title = 'a'");
+    for (int i = 0; i < 40; i++)
+        (void)buf_putc(&b, ')');
+    expect_error(buf_cstr(&b), 400, "filter");
+    buf_reset(&b);
+    for (int i = 0; i < 41; i++)
+        (void)buf_printf(&b, "%stitle = 'a'", i ? " || " : "");
+    expect_error(buf_cstr(&b), 422, "filter");
+    buf_reset(&b);
+    for (int i = 0; i < 3000; i++)
+        (void)buf_putc(&b, ' ');
+    expect_error(buf_cstr(&b), 422, "filter");
+    buf_free(&b);
+}
+
+static void test_bracket(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_begin(&f, DB_SQLITE);
+    assert_int_equal(rq_filter_bracket(&f.q, STRLIT("title"), STRLIT("a")), 0);
+    assert_int_equal(rq_filter_bracket(&f.q, STRLIT("price[gte]"), STRLIT("10")), 0);
+    assert_int_equal(rq_filter_bracket(&f.q, STRLIT("price[lt]"), STRLIT("20")), 0);
+    assert_int_equal(rq_filter_bracket(&f.q, STRLIT("status[in]"), STRLIT("draft,published")), 0);
+    assert_int_equal(rq_filter_bracket(&f.q, STRLIT("title[like]"), STRLIT("x_y")), 0);
+    assert_int_equal(rq_filter_bracket(&f.q, STRLIT("title[ne]"), STRLIT("z")), 0);
+    assert_int_equal(rq_filter_bracket(&f.q, STRLIT("published_at[gt]"), STRLIT("2024-01-01")), 0);
+    assert_int_equal(rq_filter_bracket(&f.q, STRLIT("active"), STRLIT("true")), 0);
+    assert_string_equal(buf_cstr(&f.q.sql),
+                        " AND t.title = ? AND t.price >= ? AND t.price < ? AND t.status IN (?, ?) AND t.title LIKE ? "
+                        "ESCAPE '\\' AND t.title IS NOT ? AND t.published_at > ms_ts(?) AND t.active = ?");
+    assert_int_equal(f.q.nargs, 9);
+    assert_true(str_eq(f.q.args[5].v.s, STRLIT("%x\\_y%")));
+    /* errors leave nothing behind */
+    size_t len = f.q.sql.len;
+    assert_int_equal(rq_filter_bracket(&f.q, STRLIT("nope"), STRLIT("1")), -1);
+    assert_int_equal(f.q.err_status, 422);
+    assert_string_equal(f.q.err_field, "nope");
+    assert_int_equal(f.q.sql.len, len);
+    fx_end(&f);
+    fx_begin(&f, DB_SQLITE);
+    assert_int_equal(rq_filter_bracket(&f.q, STRLIT("price[between]"), STRLIT("1")), -1);
+    assert_int_equal(f.q.err_status, 422);
+    fx_end(&f);
+    fx_begin(&f, DB_SQLITE);
+    assert_int_equal(rq_filter_bracket(&f.q, STRLIT("price[in]"), STRLIT("1,x")), -1);
+    assert_int_equal(f.q.err_status, 422);
+    assert_string_equal(buf_cstr(&f.q.sql), "");
+    assert_int_equal(f.q.nargs, 0);
+    fx_end(&f);
+    fx_begin(&f, DB_SQLITE);
+    assert_int_equal(rq_filter_bracket(&f.q, STRLIT("price[gt"), STRLIT("1")), -1);
+    assert_int_equal(f.q.err_status, 400);
+    fx_end(&f);
+}
+
+static void test_sort(void **state)
+{
+    (void)state;
+    struct fx f;
+    struct buf o = BUF_INIT(1024);
+    fx_begin(&f, DB_SQLITE);
+    assert_int_equal(rq_sort(&f.q, STR_NULL, &o), 0);
+    assert_string_equal(buf_cstr(&o), " ORDER BY t.created_at DESC, t.id DESC");
+    buf_reset(&o);
+    assert_int_equal(rq_sort(&f.q, STRLIT("price:desc,title"), &o), 0);
+    assert_string_equal(buf_cstr(&o), " ORDER BY t.price DESC, t.title ASC, t.id ASC");
+    buf_reset(&o);
+    assert_int_equal(rq_sort(&f.q, STRLIT("tags"), &o), -1);
+    assert_int_equal(f.q.err_status, 422);
+    assert_string_equal(f.q.err_field, "sort");
+    fx_end(&f);
+    fx_begin(&f, DB_POSTGRES);
+    buf_reset(&o);
+    assert_int_equal(rq_sort(&f.q, STRLIT("published_at:asc"), &o), 0);
+    assert_string_equal(buf_cstr(&o), " ORDER BY t.published_at ASC NULLS FIRST, t.id ASC");
+    buf_reset(&o);
+    assert_int_equal(rq_sort(&f.q, STRLIT("title:sideways"), &o), -1);
+    fx_end(&f);
+    fx_begin(&f, DB_SQLITE);
+    buf_reset(&o);
+    assert_int_equal(rq_sort(&f.q, STRLIT("title;DROP TABLE x"), &o), -1);
+    assert_int_equal(f.q.err_status, 422);
+    fx_end(&f);
+    buf_free(&o);
+}
+
+/* ---- ATS ---- */
+
+static void test_ats_normalize_turkish(void **state)
+{
+    (void)state;
+    struct buf b = BUF_INIT(1024);
+    ats_normalize(STRLIT("İSTANBUL IŞIK ığdır ŞĞÜÖÇ şğüöç Ärger"), &b);
+    assert_string_equal(buf_cstr(&b), "istanbul işik iğdir şğüöç şğüöç ärger");
+    buf_free(&b);
+    struct ats_list l = {0};
+    ats_tokenize(STRLIT("C++ ve C# ile Node.js, İngilizce; the API."), false, &l);
+    assert_int_equal(l.n, 5);
+    assert_string_equal(l.v[0], "c++");
+    assert_string_equal(l.v[1], "c#");
+    assert_string_equal(l.v[2], "node.js");
+    assert_string_equal(l.v[3], "ingilizce");
+    assert_string_equal(l.v[4], "api");
+    ats_list_free(&l);
+    /* invalid UTF-8 is a separator, never a crash */
+    ats_tokenize(STRLIT("py\xffthon \xc3"), false, &l);
+    assert_int_equal(l.n, 2);
+    ats_list_free(&l);
+}
+
+static void test_ats_analyze(void **state)
+{
+    (void)state;
+    struct ats_analysis a;
+    ats_analyze(STRLIT("Senior Python developer: Django, PostgreSQL, Docker and Kubernetes on AWS. "
+                       "Python, Python, microservices. Payments payments."),
+                &a);
+    assert_int_equal(a.skills.n, 7);
+    assert_string_equal(a.skills.v[0], "AWS");
+    assert_string_equal(a.skills.v[6], "Python");
+    assert_string_equal(a.seniority, "senior");
+    assert_true(a.keywords.n >= 1);
+    assert_string_equal(a.keywords.v[0], "payments"); /* the most frequent non-skill word */
+    ats_analysis_free(&a);
+    ats_analyze(STRLIT("Stajyer arıyoruz: Excel ve İNGİLİZCE bilen, makine öğrenmesi meraklısı."), &a);
+    assert_string_equal(a.seniority, "junior");
+    assert_true(ats_list_has(&a.skills, "Excel"));
+    assert_true(ats_list_has(&a.skills, "English"));
+    assert_true(ats_list_has(&a.skills, "Machine Learning"));
+    ats_analysis_free(&a);
+    ats_analyze(STRLIT("3 yıl deneyim"), &a);
+    assert_string_equal(a.seniority, "mid");
+    ats_analysis_free(&a);
+    ats_analyze(STRLIT(""), &a);
+    assert_int_equal(a.skills.n, 0);
+    assert_string_equal(a.seniority, "unspecified");
+    ats_analysis_free(&a);
+}
+
+static void test_ats_score(void **state)
+{
+    (void)state;
+    const str_t job = STRLIT("Python developer with PostgreSQL and Docker; payments platform");
+    struct ats_result s1, s2;
+    ats_score(STRLIT("I build payments software in Python with PostgreSQL."), job, &s1);
+    ats_score(STRLIT("I build payments software in Python with PostgreSQL."), job, &s2);
+    /* job terms: skills Docker, PostgreSQL, Python (2 each); keywords developer, payments, platform (1 each) */
+    assert_int_equal(s1.matched_skills.n, 2);
+    assert_string_equal(s1.missing_skills.v[0], "Docker");
+    assert_true(ats_list_has(&s1.matched_keywords, "payments"));
+    assert_int_equal(s1.score, 56); /* (4 + 1) / 9 = 55.6 → 56 */
+    assert_int_equal(s1.score, s2.score); /* deterministic */
+    ats_result_free(&s1);
+    ats_result_free(&s2);
+    /* Turkish casing: İ/I/ı/i all match */
+    ats_score(STRLIT("İLERİ DÜZEY İNGİLİZCE, SQL"), STRLIT("ingilizce ve sql, ileri düzey"), &s1);
+    assert_int_equal(s1.score, 100);
+    ats_result_free(&s1);
+    ats_score(STRLIT("anything"), STRLIT("the and of"), &s1);
+    assert_int_equal(s1.score, 0);
+    ats_result_free(&s1);
+    ats_score(STRLIT(""), STRLIT("Kubernetes"), &s1);
+    assert_int_equal(s1.score, 0);
+    assert_string_equal(s1.missing_skills.v[0], "Kubernetes");
+    ats_result_free(&s1);
+}
+
+static void test_transitions(void **state)
+{
+    (void)state;
+    assert_true(career_transition_ok(STRLIT("saved"), STRLIT("applied")));
+    assert_true(career_transition_ok(STRLIT("applied"), STRLIT("interview")));
+    assert_true(career_transition_ok(STRLIT("interview"), STRLIT("offer")));
+    assert_true(career_transition_ok(STRLIT("saved"), STRLIT("withdrawn")));
+    assert_true(career_transition_ok(STRLIT("offer"), STRLIT("rejected")));
+    assert_false(career_transition_ok(STRLIT("saved"), STRLIT("offer")));
+    assert_false(career_transition_ok(STRLIT("applied"), STRLIT("saved")));
+    assert_false(career_transition_ok(STRLIT("rejected"), STRLIT("applied")));
+    assert_false(career_transition_ok(STRLIT("withdrawn"), STRLIT("rejected")));
+    assert_false(career_transition_ok(STRLIT("applied"), STRLIT("applied")));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_expr_golden),     cmocka_unit_test(test_expr_args),
+        cmocka_unit_test(test_expr_errors),     cmocka_unit_test(test_bracket),
+        cmocka_unit_test(test_sort),            cmocka_unit_test(test_ats_normalize_turkish),
+        cmocka_unit_test(test_ats_analyze),     cmocka_unit_test(test_ats_score),
+        cmocka_unit_test(test_transitions),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
