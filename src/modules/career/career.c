@@ -1,0 +1,806 @@
+/*
+ * career.c — the browser-extension backend (API.md §8): resumes, jobs and
+ * applications as resource-engine descriptors, plus the behaviour that is
+ * more than data: the application status workflow with history, the ATS
+ * scorer endpoints, share links, and the caller's overview.
+ *
+ * Every row belongs to one user (owner column user_id, policy RP_OWNER):
+ * another user's row is 404 everywhere, and never listed or found.
+ */
+#include <sodium.h>
+
+#include "auth/crypto.h"
+#include "core/timeutil.h"
+#include "core/uuid.h"
+#include "modules/career/career.h"
+#include "modules/career/ats.h"
+#include "modules/users/identity.h"
+
+#include "core/banned.h"
+
+/* ---- descriptors ---- */
+
+static const char *const resume_status[] = {"draft", "active", "archived", NULL};
+static const struct rfield resume_fields[] = {
+    {.name = "title", .type = RF_TEXT, .flags = RF_REQUIRED | RF_FILTER | RF_SORT | RF_SEARCH, .min = 1, .max = 200},
+    {.name = "summary", .type = RF_TEXT, .flags = RF_FILTER | RF_SEARCH, .max = 5000, .def = "\"\""},
+    {.name = "content", .type = RF_TEXT, .flags = RF_SEARCH, .max = 100000, .def = "\"\"",
+     .description = "the resume body (plain text or Markdown)"},
+    {.name = "skills", .type = RF_STRLIST, .flags = RF_FILTER | RF_SEARCH, .max = 100, .def = "[]"},
+    {.name = "status", .type = RF_ENUM, .values = resume_status, .flags = RF_FILTER | RF_SORT, .def = "\"draft\""},
+    {.name = "ats_score", .type = RF_INT, .flags = RF_READONLY | RF_NULLABLE | RF_FILTER | RF_SORT,
+     .description = "the last score from POST /jobs/{id}/match"},
+    {0}};
+const struct resource career_resumes = {
+    .name = "resumes", .singular = "resume", .path = "/api/v1/resumes", .table = "career_resumes",
+    .tag = "career", .fields = resume_fields, .owner = "user_id",
+    .read = RP_OWNER, .create = RP_AUTH, .update = RP_OWNER, .del = RP_OWNER,
+    .soft_delete = true, .title_field = "title"};
+
+static const char *const job_status[] = {"open", "closed", NULL};
+static const struct rfield job_fields[] = {
+    {.name = "title", .type = RF_TEXT, .flags = RF_REQUIRED | RF_FILTER | RF_SORT | RF_SEARCH, .min = 1, .max = 200},
+    {.name = "company", .type = RF_TEXT, .flags = RF_FILTER | RF_SORT | RF_SEARCH, .max = 200, .def = "\"\""},
+    {.name = "location", .type = RF_TEXT, .flags = RF_FILTER | RF_SORT | RF_SEARCH, .max = 200, .def = "\"\""},
+    {.name = "description", .type = RF_TEXT, .flags = RF_SEARCH, .max = 50000, .def = "\"\""},
+    {.name = "url", .type = RF_TEXT, .flags = RF_NULLABLE | RF_FILTER, .max = 2000, .check = RC_URL},
+    {.name = "status", .type = RF_ENUM, .values = job_status, .flags = RF_FILTER | RF_SORT, .def = "\"open\""},
+    {0}};
+const struct resource career_jobs = {
+    .name = "jobs", .singular = "job", .path = "/api/v1/jobs", .table = "career_jobs", .tag = "career",
+    .fields = job_fields, .owner = "user_id",
+    .read = RP_OWNER, .create = RP_AUTH, .update = RP_OWNER, .del = RP_OWNER, .title_field = "title"};
+
+static const char *const app_status[] = {"saved", "applied", "interview", "offer", "rejected", "withdrawn", NULL};
+static const struct rfield app_fields[] = {
+    {.name = "job_id", .type = RF_REF, .ref = &career_jobs, .flags = RF_REQUIRED | RF_FILTER},
+    {.name = "resume_id", .type = RF_REF, .ref = &career_resumes, .flags = RF_NULLABLE | RF_FILTER},
+    {.name = "status", .type = RF_ENUM, .values = app_status, .flags = RF_READONLY | RF_FILTER | RF_SORT,
+     .def = "\"saved\"", .description = "changed only by PATCH /applications/{id}/status"},
+    {.name = "notes", .type = RF_TEXT, .flags = RF_SEARCH | RF_FILTER, .max = 10000, .def = "\"\""},
+    {.name = "history", .type = RF_JSON, .flags = RF_READONLY, .def = "[]",
+     .description = "[{status, at}] oldest first"},
+    {0}};
+
+static int app_after_write(struct req *r, struct db *db, const struct resource *res, enum raction act, str_t id);
+
+const struct resource career_applications = {
+    .name = "applications", .singular = "application", .path = "/api/v1/applications",
+    .table = "career_applications", .tag = "career", .fields = app_fields, .owner = "user_id",
+    .read = RP_OWNER, .create = RP_AUTH, .update = RP_OWNER, .del = RP_OWNER, .title_field = "notes",
+    .after_write = app_after_write};
+
+/* ---- application status workflow ---- */
+
+static void history_entry(struct jw *w, str_t status, int64_t at)
+{
+    jw_obj_begin(w);
+    jw_key(w, "status");
+    jw_str(w, status);
+    jw_key(w, "at");
+    jw_time(w, at);
+    jw_obj_end(w);
+}
+
+/* A new application starts its history with its first status. */
+static int app_after_write(struct req *r, struct db *db, const struct resource *res, enum raction act, str_t id)
+{
+    (void)r;
+    (void)res;
+    if (act != RA_CREATE)
+        return DB_OK;
+    struct buf h = BUF_INIT(256);
+    struct jw w;
+    jw_init(&w, &h);
+    jw_arr_begin(&w);
+    history_entry(&w, STRLIT("saved"), time_now_ms());
+    jw_arr_end(&w);
+    int rc = db_exec(db, "UPDATE career_applications SET history = ? WHERE id = ?",
+                     DB_ARGS(DBA_TEXT(buf_str(&h)), DBA_TEXT(id)), NULL);
+    buf_free(&h);
+    return rc;
+}
+
+struct status_ctx {
+    struct req *r;
+    str_t id, to;
+    int fail; /* 404, 412, 422 */
+    char from[16];
+};
+
+static int tx_status(struct db *db, void *arg)
+{
+    struct status_ctx *c = arg;
+    struct req *r = c->r;
+    struct db_res *res;
+    c->fail = 0;
+    int rc = db_query(db, "SELECT status, history, version FROM career_applications WHERE id = ? AND user_id = ?",
+                      DB_ARGS(DBA_TEXT(c->id), DBA_TEXT(r->user_id)), &res);
+    if (rc != DB_OK)
+        return rc;
+    if ((rc = db_next(res)) != 1) {
+        db_res_free(res);
+        if (rc < 0)
+            return rc;
+        c->fail = 404;
+        return HTTP_EFAIL;
+    }
+    str_t from = db_text(res, 0);
+    int64_t version = db_int(res, 2);
+    (void)str_copy(c->from, from.p, sizeof(c->from));
+    if (!resource_if_match(r, &career_applications, version)) {
+        db_res_free(res);
+        c->fail = 412;
+        return HTTP_EFAIL;
+    }
+    if (!career_transition_ok(from, c->to)) {
+        db_res_free(res);
+        c->fail = 422;
+        return HTTP_EFAIL;
+    }
+    /* history: the stored array plus one entry */
+    struct buf h = BUF_INIT(1u << 20);
+    struct jw w;
+    json_t *old = json_loadb(db_text(res, 1).p, db_text(res, 1).len, 0, NULL);
+    int64_t now = time_now_ms();
+    db_res_free(res);
+    jw_init(&w, &h);
+    jw_arr_begin(&w);
+    if (json_is_array(old)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(old, i, e) jw_json(&w, e);
+    }
+    json_decref(old);
+    history_entry(&w, c->to, now);
+    jw_arr_end(&w);
+    int64_t changed = 0;
+    rc = buf_ok(&h) ? db_exec(db,
+                              "UPDATE career_applications SET status = ?, history = ?, version = version + 1, "
+                              "updated_at = ms_ts(?) WHERE id = ? AND version = ?",
+                              DB_ARGS(DBA_TEXT(c->to), DBA_TEXT(buf_str(&h)), DBA_INT(now), DBA_TEXT(c->id),
+                                      DBA_INT(version)),
+                              &changed)
+                    : DB_ERR;
+    buf_free(&h);
+    if (rc == DB_OK && changed != 1) {
+        c->fail = 412;
+        return HTTP_EFAIL;
+    }
+    return rc;
+}
+
+static int h_app_status(struct req *r)
+{
+    const json_t *st = json_object_get(r->body, "status");
+    struct status_ctx c = {.r = r, .id = req_param(r, "id"),
+                           .to = str_make(json_string_value(st), json_string_length(st))};
+    if (!uuid_valid(c.id))
+        return http_fail(r, 404, "NOT_FOUND", "no such application");
+    int rc = db_tx(r->db, DB_TX_WRITE, tx_status, &c);
+    if (c.fail == 404)
+        return http_fail(r, 404, "NOT_FOUND", "no such application");
+    if (c.fail == 412)
+        return http_fail(r, 412, "PRECONDITION_FAILED", "the application changed since it was read (If-Match)");
+    if (c.fail == 422) {
+        http_field_error(r, "status", "is not a valid next status");
+        return http_fail(r, 422, "VALIDATION_ERROR", "an application cannot go from %s to %.*s", c.from,
+                         STR_FMT(c.to));
+    }
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    return resource_respond(r, &career_applications, c.id, 200);
+}
+
+/* ---- ATS endpoints ---- */
+
+/* The scoring text of a visible resume or job; *found false when not visible. */
+static int load_text(struct req *r, const struct resource *res, str_t id, struct buf *out, bool *found)
+{
+    bool vis = false;
+    int rc = resource_visible(r, r->db, res, id, &vis);
+    *found = vis;
+    if (rc != DB_OK || !vis)
+        return rc;
+    const char *sql = res == &career_resumes
+                          ? "SELECT title, summary, content, skills FROM career_resumes WHERE id = ?"
+                          : "SELECT title, description, '', '' FROM career_jobs WHERE id = ?";
+    struct db_res *dr;
+    if ((rc = db_query(r->db, sql, DB_ARGS(DBA_TEXT(id)), &dr)) != DB_OK)
+        return rc;
+    if ((rc = db_next(dr)) == 1)
+        for (int i = 0; i < 4; i++) {
+            (void)buf_put(out, db_text(dr, i));
+            (void)buf_putc(out, '\n');
+        }
+    db_res_free(dr);
+    return rc < 0 ? rc : DB_OK;
+}
+
+static void write_list(struct jw *w, const char *key, const struct ats_list *l)
+{
+    jw_key(w, key);
+    jw_arr_begin(w);
+    for (size_t i = 0; i < l->n; i++)
+        jw_cstr(w, l->v[i]);
+    jw_arr_end(w);
+}
+
+static void write_result(struct jw *w, const struct ats_result *s)
+{
+    jw_key(w, "score");
+    jw_int(w, s->score);
+    write_list(w, "matched_keywords", &s->matched_keywords);
+    write_list(w, "missing_keywords", &s->missing_keywords);
+    write_list(w, "matched_skills", &s->matched_skills);
+    write_list(w, "missing_skills", &s->missing_skills);
+}
+
+/* Score resume_id against job_id for the caller; optionally store it on the resume. */
+static int score_pair(struct req *r, str_t resume_id, str_t job_id, bool store)
+{
+    struct buf rt = BUF_INIT(ATS_MAX_TEXT), jt = BUF_INIT(ATS_MAX_TEXT);
+    bool found;
+    int rc = load_text(r, &career_resumes, resume_id, &rt, &found);
+    if (rc == DB_OK && !found) {
+        buf_free(&rt);
+        buf_free(&jt);
+        return http_fail(r, 404, "NOT_FOUND", "no such resume");
+    }
+    if (rc == DB_OK)
+        rc = load_text(r, &career_jobs, job_id, &jt, &found);
+    if (rc == DB_OK && !found) {
+        buf_free(&rt);
+        buf_free(&jt);
+        return http_fail(r, 404, "NOT_FOUND", "no such job");
+    }
+    if (rc != DB_OK) {
+        buf_free(&rt);
+        buf_free(&jt);
+        return http_db_fail(r, rc);
+    }
+    struct ats_result s;
+    ats_score(buf_str(&rt), buf_str(&jt), &s);
+    buf_free(&rt);
+    buf_free(&jt);
+    if (store)
+        rc = db_exec(r->db,
+                     "UPDATE career_resumes SET ats_score = ?, version = version + 1, updated_at = ms_ts(?) "
+                     "WHERE id = ? AND user_id = ?",
+                     DB_ARGS(DBA_INT(s.score), DBA_INT(time_now_ms()), DBA_TEXT(resume_id), DBA_TEXT(r->user_id)),
+                     NULL);
+    if (rc != DB_OK) {
+        ats_result_free(&s);
+        return http_db_fail(r, rc);
+    }
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "resume_id");
+    jw_str(&r->w, resume_id);
+    jw_key(&r->w, "job_id");
+    jw_str(&r->w, job_id);
+    write_result(&r->w, &s);
+    jw_obj_end(&r->w);
+    ats_result_free(&s);
+    return 0;
+}
+
+static int h_resume_score(struct req *r)
+{
+    const str_t *job = req_query(r, "job_id");
+    if (!job || !job->len)
+        return http_invalid(r, "job_id", "is required");
+    for (int i = 0; i < r->q.n; i++)
+        if (!str_is(r->q.p[i].key, "job_id"))
+            return http_invalid(r, "query", "only job_id is accepted");
+    return score_pair(r, req_param(r, "id"), *job, false);
+}
+
+static int h_job_match(struct req *r)
+{
+    const json_t *rid = json_object_get(r->body, "resume_id");
+    return score_pair(r, str_make(json_string_value(rid), json_string_length(rid)), req_param(r, "id"), true);
+}
+
+static int h_job_analyze(struct req *r)
+{
+    const json_t *text = json_object_get(r->body, "text");
+    struct ats_analysis a;
+    ats_analyze(str_make(json_string_value(text), json_string_length(text)), &a);
+    jw_obj_begin(&r->w);
+    write_list(&r->w, "skills", &a.skills);
+    write_list(&r->w, "keywords", &a.keywords);
+    jw_key(&r->w, "seniority");
+    jw_cstr(&r->w, a.seniority);
+    jw_obj_end(&r->w);
+    ats_analysis_free(&a);
+    return 0;
+}
+
+/* GET /jobs/recommendations: the caller's open jobs ranked by the best score
+ * any of their resumes reaches (newest 50 jobs, newest 10 resumes). */
+struct reco {
+    char *job_id, *title, *company, *location, *resume_id;
+    int score;
+    struct ats_result res;
+};
+
+static int reco_cmp(const void *a, const void *b)
+{
+    const struct reco *x = a, *y = b;
+    if (x->score != y->score)
+        return y->score - x->score;
+    return strcmp(y->job_id, x->job_id); /* newer first */
+}
+
+static int h_recommendations(struct req *r)
+{
+    struct db_res *dr;
+    char *rids[10], *rtext[10];
+    size_t nres = 0, nj = 0;
+    struct reco *recs = xcalloc(50, sizeof(*recs));
+    int rc = db_query(r->db,
+                      "SELECT id, title || '\n' || summary || '\n' || content || '\n' || skills FROM career_resumes "
+                      "WHERE user_id = ? AND deleted_at IS NULL AND status <> 'archived' ORDER BY id DESC LIMIT 10",
+                      DB_ARGS(DBA_TEXT(r->user_id)), &dr);
+    if (rc == DB_OK) {
+        while ((rc = db_next(dr)) == 1 && nres < 10) {
+            rids[nres] = xstrndup(db_text(dr, 0).p, db_text(dr, 0).len);
+            rtext[nres++] = xstrndup(db_text(dr, 1).p, db_text(dr, 1).len);
+        }
+        db_res_free(dr);
+    }
+    if (rc >= 0)
+        rc = db_query(r->db,
+                      "SELECT id, title, company, location, title || '\n' || description FROM career_jobs "
+                      "WHERE user_id = ? AND status = 'open' ORDER BY id DESC LIMIT 50",
+                      DB_ARGS(DBA_TEXT(r->user_id)), &dr);
+    if (rc >= 0) {
+        while ((rc = db_next(dr)) == 1 && nj < 50) {
+            struct reco *e = &recs[nj++];
+            e->job_id = xstrndup(db_text(dr, 0).p, db_text(dr, 0).len);
+            e->title = xstrndup(db_text(dr, 1).p, db_text(dr, 1).len);
+            e->company = xstrndup(db_text(dr, 2).p, db_text(dr, 2).len);
+            e->location = xstrndup(db_text(dr, 3).p, db_text(dr, 3).len);
+            e->score = -1;
+            for (size_t k = 0; k < nres; k++) {
+                struct ats_result s;
+                ats_score(str_c(rtext[k]), db_text(dr, 4), &s);
+                if (s.score > e->score) {
+                    if (e->score >= 0)
+                        ats_result_free(&e->res);
+                    e->score = s.score;
+                    e->res = s;
+                    e->resume_id = rids[k];
+                } else {
+                    ats_result_free(&s);
+                }
+            }
+        }
+        db_res_free(dr);
+    }
+    if (rc >= 0) {
+        qsort(recs, nj, sizeof(*recs), reco_cmp);
+        size_t from = (size_t)((r->page - 1) * r->limit);
+        jw_obj_begin(&r->w);
+        jw_key(&r->w, "data");
+        jw_arr_begin(&r->w);
+        for (size_t i = from; i < nj && i < from + (size_t)r->limit; i++) {
+            jw_obj_begin(&r->w);
+            jw_key(&r->w, "job");
+            jw_obj_begin(&r->w);
+            jw_key(&r->w, "id");
+            jw_cstr(&r->w, recs[i].job_id);
+            jw_key(&r->w, "title");
+            jw_cstr(&r->w, recs[i].title);
+            jw_key(&r->w, "company");
+            jw_cstr(&r->w, recs[i].company);
+            jw_key(&r->w, "location");
+            jw_cstr(&r->w, recs[i].location);
+            jw_obj_end(&r->w);
+            jw_key(&r->w, "resume_id");
+            jw_cstr(&r->w, recs[i].resume_id);
+            if (recs[i].score >= 0) {
+                write_result(&r->w, &recs[i].res);
+            } else {
+                jw_key(&r->w, "score");
+                jw_null(&r->w);
+            }
+            jw_obj_end(&r->w);
+        }
+        jw_arr_end(&r->w);
+        jw_key(&r->w, "meta");
+        jw_obj_begin(&r->w);
+        jw_key(&r->w, "total");
+        jw_int(&r->w, (int64_t)nj);
+        jw_key(&r->w, "page");
+        jw_int(&r->w, r->page);
+        jw_key(&r->w, "limit");
+        jw_int(&r->w, r->limit);
+        jw_key(&r->w, "pages");
+        jw_int(&r->w, ((int64_t)nj + r->limit - 1) / r->limit);
+        jw_obj_end(&r->w);
+        jw_obj_end(&r->w);
+    }
+    for (size_t i = 0; i < nj; i++) {
+        free(recs[i].job_id);
+        free(recs[i].title);
+        free(recs[i].company);
+        free(recs[i].location);
+        if (recs[i].score >= 0)
+            ats_result_free(&recs[i].res);
+    }
+    for (size_t k = 0; k < nres; k++) {
+        free(rids[k]);
+        free(rtext[k]);
+    }
+    free(recs);
+    if (rc < 0) {
+        buf_reset(&r->out);
+        return http_db_fail(r, rc);
+    }
+    return 0;
+}
+
+/* ---- share links ---- */
+
+static int h_share(struct req *r)
+{
+    str_t id = req_param(r, "id");
+    bool vis = false;
+    int rc = resource_visible(r, r->db, &career_resumes, id, &vis);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    if (!vis)
+        return http_fail(r, 404, "NOT_FOUND", "no such resume");
+    struct buf tok = BUF_INIT(128), url = BUF_INIT(256);
+    char hash[65], sid[UUID_STR_LEN + 1];
+    int64_t now = time_now_ms();
+    token_random(&tok, "", 24);
+    sha256_hex(buf_str(&tok), hash);
+    uuid7_str(sid);
+    rc = db_exec(r->db,
+                 "INSERT INTO career_resume_shares (id, resume_id, user_id, token_hash, created_at) "
+                 "VALUES (?, ?, ?, ?, ms_ts(?))",
+                 DB_ARGS(DBA_CSTR(sid), DBA_TEXT(id), DBA_TEXT(r->user_id), DBA_CSTR(hash), DBA_INT(now)), NULL);
+    if (rc != DB_OK) {
+        sodium_memzero(tok.ptr, tok.len);
+        buf_free(&tok);
+        buf_free(&url);
+        return http_db_fail(r, rc);
+    }
+    (void)buf_printf(&url, "/api/v1/shared/resumes/%s", buf_cstr(&tok));
+    r->status = 201;
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "id");
+    jw_cstr(&r->w, sid);
+    jw_key(&r->w, "resume_id");
+    jw_str(&r->w, id);
+    jw_key(&r->w, "token"); /* shown once; only its hash is stored */
+    jw_str(&r->w, buf_str(&tok));
+    jw_key(&r->w, "url");
+    jw_str(&r->w, buf_str(&url));
+    jw_key(&r->w, "created_at");
+    jw_time(&r->w, now);
+    jw_obj_end(&r->w);
+    sodium_memzero(tok.ptr, tok.len);
+    buf_free(&tok);
+    buf_free(&url);
+    return 0;
+}
+
+static int h_list_shares(struct req *r)
+{
+    str_t id = req_param(r, "id");
+    bool vis = false;
+    struct db_res *dr;
+    int rc = resource_visible(r, r->db, &career_resumes, id, &vis);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    if (!vis)
+        return http_fail(r, 404, "NOT_FOUND", "no such resume");
+    rc = db_query(r->db,
+                  "SELECT id, ts_ms(created_at), ts_ms(revoked_at) FROM career_resume_shares WHERE resume_id = ? "
+                  "AND user_id = ? ORDER BY id DESC",
+                  DB_ARGS(DBA_TEXT(id), DBA_TEXT(r->user_id)), &dr);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "data");
+    jw_arr_begin(&r->w);
+    while ((rc = db_next(dr)) == 1) {
+        jw_obj_begin(&r->w);
+        jw_key(&r->w, "id");
+        jw_str(&r->w, db_text(dr, 0));
+        jw_key(&r->w, "created_at");
+        jw_time(&r->w, db_int(dr, 1));
+        jw_key(&r->w, "revoked_at");
+        if (db_isnull(dr, 2))
+            jw_null(&r->w);
+        else
+            jw_time(&r->w, db_int(dr, 2));
+        jw_obj_end(&r->w);
+    }
+    db_res_free(dr);
+    if (rc < 0) {
+        buf_reset(&r->out);
+        return http_db_fail(r, rc);
+    }
+    jw_arr_end(&r->w);
+    jw_obj_end(&r->w);
+    return 0;
+}
+
+static int h_revoke_share(struct req *r)
+{
+    int64_t changed = 0;
+    int rc = db_exec(r->db,
+                     "UPDATE career_resume_shares SET revoked_at = ms_ts(?) WHERE id = ? AND resume_id = ? AND "
+                     "user_id = ? AND revoked_at IS NULL",
+                     DB_ARGS(DBA_INT(time_now_ms()), DBA_TEXT(req_param(r, "share_id")), DBA_TEXT(req_param(r, "id")),
+                             DBA_TEXT(r->user_id)),
+                     &changed);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    if (changed != 1)
+        return http_fail(r, 404, "NOT_FOUND", "no such share link");
+    r->status = 204;
+    return 0;
+}
+
+static int h_shared(struct req *r)
+{
+    str_t tok = req_param(r, "token");
+    char hash[65];
+    struct db_res *dr;
+    if (tok.len < 16 || tok.len > 128)
+        return http_fail(r, 404, "NOT_FOUND", "no such shared resume");
+    sha256_hex(tok, hash);
+    int rc = db_query(r->db,
+                      "SELECT c.title, c.summary, c.content, c.skills, ts_ms(c.updated_at) FROM career_resume_shares s "
+                      "JOIN career_resumes c ON c.id = s.resume_id WHERE s.token_hash = ? AND s.revoked_at IS NULL "
+                      "AND c.deleted_at IS NULL",
+                      DB_ARGS(DBA_CSTR(hash)), &dr);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    if ((rc = db_next(dr)) != 1) {
+        db_res_free(dr);
+        return rc < 0 ? http_db_fail(r, rc) : http_fail(r, 404, "NOT_FOUND", "no such shared resume");
+    }
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "title");
+    jw_str(&r->w, db_text(dr, 0));
+    jw_key(&r->w, "summary");
+    jw_str(&r->w, db_text(dr, 1));
+    jw_key(&r->w, "content");
+    jw_str(&r->w, db_text(dr, 2));
+    jw_key(&r->w, "skills");
+    jw_raw(&r->w, db_text(dr, 3));
+    jw_key(&r->w, "updated_at");
+    jw_time(&r->w, db_int(dr, 4));
+    jw_obj_end(&r->w);
+    db_res_free(dr);
+    return 0;
+}
+
+/* ---- overview ---- */
+
+static int count_by(struct req *r, const char *sql, const char *const *keys, struct jw *w, int64_t *counts)
+{
+    struct db_res *dr;
+    int rc = db_query(r->db, sql, DB_ARGS(DBA_TEXT(r->user_id)), &dr);
+    if (rc != DB_OK)
+        return rc;
+    int n = 0;
+    while (keys[n])
+        counts[n++] = 0;
+    while ((rc = db_next(dr)) == 1)
+        for (int i = 0; keys[i]; i++)
+            if (str_eq(db_text(dr, 0), str_c(keys[i])))
+                counts[i] = db_int(dr, 1);
+    db_res_free(dr);
+    if (rc < 0)
+        return rc;
+    int64_t total = 0;
+    jw_key(w, "total");
+    for (int i = 0; keys[i]; i++)
+        total += counts[i];
+    jw_int(w, total);
+    jw_key(w, "by_status");
+    jw_obj_begin(w);
+    for (int i = 0; keys[i]; i++) {
+        jw_key(w, keys[i]);
+        jw_int(w, counts[i]);
+    }
+    jw_obj_end(w);
+    return DB_OK;
+}
+
+static int h_overview(struct req *r)
+{
+    struct jw *w = &r->w;
+    int64_t rc_counts[3], jc[2], ac[6], avg = 0;
+    bool found;
+    int rc;
+    jw_obj_begin(w);
+    jw_key(w, "resumes");
+    jw_obj_begin(w);
+    rc = count_by(r, "SELECT status, count(*) FROM career_resumes WHERE user_id = ? AND deleted_at IS NULL GROUP BY status",
+                  resume_status, w, rc_counts);
+    if (rc == DB_OK)
+        rc = db_query_int(r->db,
+                          "SELECT coalesce(round(avg(ats_score)), -1) FROM career_resumes WHERE user_id = ? AND "
+                          "deleted_at IS NULL AND ats_score IS NOT NULL",
+                          DB_ARGS(DBA_TEXT(r->user_id)), &avg, &found);
+    jw_key(w, "average_ats_score");
+    if (avg >= 0)
+        jw_int(w, avg);
+    else
+        jw_null(w);
+    jw_obj_end(w);
+    jw_key(w, "jobs");
+    jw_obj_begin(w);
+    if (rc == DB_OK)
+        rc = count_by(r, "SELECT status, count(*) FROM career_jobs WHERE user_id = ? GROUP BY status", job_status, w, jc);
+    jw_obj_end(w);
+    jw_key(w, "applications");
+    jw_obj_begin(w);
+    if (rc == DB_OK)
+        rc = count_by(r, "SELECT status, count(*) FROM career_applications WHERE user_id = ? GROUP BY status",
+                      app_status, w, ac);
+    jw_obj_end(w);
+    if (rc != DB_OK) {
+        buf_reset(&r->out);
+        return http_db_fail(r, rc);
+    }
+    /* of the applications that were sent (not just saved), the share with an offer */
+    int64_t sent = ac[1] + ac[2] + ac[3] + ac[4] + ac[5];
+    jw_key(w, "success_rate");
+    jw_double(w, sent ? (double)(ac[3] * 10000 / sent) / 10000.0 : 0.0);
+    jw_key(w, "interview_rate");
+    jw_double(w, sent ? (double)((ac[2] + ac[3]) * 10000 / sent) / 10000.0 : 0.0);
+    jw_obj_end(w);
+    return 0;
+}
+
+/* ---- personal data (export, delete, guest migration) ---- */
+
+static int export_table(struct db *db, str_t user_id, const struct resource *res, struct jw *w)
+{
+    struct buf sql = BUF_INIT(1024);
+    struct db_res *dr;
+    (void)buf_printf(&sql, "SELECT id FROM %s WHERE user_id = ? ORDER BY id", res->table);
+    int rc = db_query(db, buf_cstr(&sql), DB_ARGS(DBA_TEXT(user_id)), &dr);
+    buf_free(&sql);
+    if (rc != DB_OK)
+        return rc;
+    /* ids first (one statement at a time), then each row through the engine's writer */
+    struct buf ids = BUF_INIT(16u << 20);
+    while ((rc = db_next(dr)) == 1) {
+        (void)buf_put(&ids, db_text(dr, 0));
+        (void)buf_putc(&ids, '\n');
+    }
+    db_res_free(dr);
+    if (rc < 0 || !buf_ok(&ids)) {
+        buf_free(&ids);
+        return rc < 0 ? rc : DB_ERR;
+    }
+    /* the export runs outside a request: a stand-in request as the owner */
+    struct req fake;
+    memset(&fake, 0, sizeof(fake));
+    fake.user_id = user_id;
+    fake.role = STRLIT("user");
+    h2o_mem_pool_t pool;
+    h2o_mem_init_pool(&pool);
+    fake.pool = &pool;
+    fake.db = db;
+    jw_arr_begin(w);
+    const char *p = buf_cstr(&ids), *end = p + ids.len;
+    while (rc >= 0 && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        bool found;
+        rc = resource_write(&fake, db, res, str_make(p, (size_t)(nl - p)), w, &found);
+        p = nl + 1;
+    }
+    jw_arr_end(w);
+    h2o_mem_clear_pool(&pool);
+    buf_free(&ids);
+    return rc < 0 ? rc : DB_OK;
+}
+
+static int export_data(struct db *db, str_t user_id, struct jw *w)
+{
+    int rc;
+    jw_obj_begin(w);
+    jw_key(w, "resumes");
+    if ((rc = export_table(db, user_id, &career_resumes, w)) != DB_OK)
+        return rc;
+    jw_key(w, "jobs");
+    if ((rc = export_table(db, user_id, &career_jobs, w)) != DB_OK)
+        return rc;
+    jw_key(w, "applications");
+    if ((rc = export_table(db, user_id, &career_applications, w)) != DB_OK)
+        return rc;
+    jw_obj_end(w);
+    return DB_OK;
+}
+
+static int delete_data(struct db *db, str_t user_id)
+{
+    static const char *const sqls[] = {
+        "DELETE FROM career_resume_shares WHERE user_id = ?", "DELETE FROM career_applications WHERE user_id = ?",
+        "DELETE FROM career_resumes WHERE user_id = ?", "DELETE FROM career_jobs WHERE user_id = ?"};
+    for (size_t i = 0; i < ARRAY_LEN(sqls); i++) {
+        int rc = db_exec(db, sqls[i], DB_ARGS(DBA_TEXT(user_id)), NULL);
+        if (rc != DB_OK)
+            return rc;
+    }
+    return DB_OK;
+}
+
+static int migrate_guest(struct db *db, str_t guest_id, str_t user_id)
+{
+    static const char *const sqls[] = {
+        "UPDATE career_resumes SET user_id = ? WHERE user_id = ?", "UPDATE career_jobs SET user_id = ? WHERE user_id = ?",
+        "UPDATE career_applications SET user_id = ? WHERE user_id = ?",
+        "UPDATE career_resume_shares SET user_id = ? WHERE user_id = ?"};
+    for (size_t i = 0; i < ARRAY_LEN(sqls); i++) {
+        int rc = db_exec(db, sqls[i], DB_ARGS(DBA_TEXT(user_id), DBA_TEXT(guest_id)), NULL);
+        if (rc != DB_OK)
+            return rc;
+    }
+    return DB_OK;
+}
+
+static const struct user_data_hooks career_user_data = {
+    .name = "career", .export_data = export_data, .delete_data = delete_data, .migrate_guest = migrate_guest};
+
+/* ---- routes ---- */
+
+static const struct json_field analyze_f[] = {
+    {.name = "text", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 100000,
+     .description = "the job posting"},
+    {0}};
+static const struct json_schema analyze_s = {analyze_f, false};
+static const struct json_field match_f[] = {
+    {.name = "resume_id", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 64}, {0}};
+static const struct json_schema match_s = {match_f, false};
+static const struct json_field status_f[] = {
+    {.name = "status", .type = JF_STRING, .flags = JF_REQUIRED, .enum_values = app_status}, {0}};
+static const struct json_schema status_s = {status_f, false};
+
+static struct route routes[] = {
+    {.method = "GET", .pattern = "/api/v1/resumes/{id}/score", .handler = h_resume_score, .auth = AUTH_USER, .rl = RL_READ, .summary = "ATS score of a resume against a job (?job_id=): 0-100, matched and missing keywords", .tag = "career"},
+    {.method = "POST", .pattern = "/api/v1/resumes/{id}/share", .handler = h_share, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Create a public, revocable share link (the token is shown once)", .tag = "career"},
+    {.method = "GET", .pattern = "/api/v1/resumes/{id}/shares", .handler = h_list_shares, .auth = AUTH_USER, .rl = RL_READ, .summary = "Share links of a resume (without tokens)", .tag = "career"},
+    {.method = "DELETE", .pattern = "/api/v1/resumes/{id}/shares/{share_id}", .handler = h_revoke_share, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Revoke a share link", .tag = "career"},
+    {.method = "GET", .pattern = "/api/v1/shared/resumes/{token}", .handler = h_shared, .auth = AUTH_NONE, .rl = RL_READ, .summary = "A shared resume, without authentication", .tag = "career"},
+    {.method = "POST", .pattern = "/api/v1/jobs/analyze", .handler = h_job_analyze, .auth = AUTH_USER, .rl = RL_WRITE, .input = &analyze_s, .body_max = 256u << 10, .summary = "Skills, keywords and seniority of a job posting", .tag = "career"},
+    {.method = "POST", .pattern = "/api/v1/jobs/{id}/match", .handler = h_job_match, .auth = AUTH_USER, .rl = RL_WRITE, .input = &match_s, .summary = "Score a resume against this job (stored as the resume's ats_score)", .tag = "career"},
+    {.method = "GET", .pattern = "/api/v1/jobs/recommendations", .handler = h_recommendations, .auth = AUTH_USER, .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "The caller's open jobs ranked by match with their resumes", .tag = "career"},
+    {.method = "PATCH", .pattern = "/api/v1/applications/{id}/status", .handler = h_app_status, .auth = AUTH_USER, .rl = RL_WRITE, .input = &status_s, .summary = "Move an application: saved → applied → interview → offer | rejected | withdrawn (If-Match)", .tag = "career"},
+    {.method = "GET", .pattern = "/api/v1/analytics/overview", .handler = h_overview, .auth = AUTH_USER, .rl = RL_READ, .summary = "The caller's resumes, jobs, applications by status, success rate", .tag = "career"},
+};
+
+static void register_routes(void)
+{
+    resource_register(&career_resumes);
+    resource_register(&career_jobs);
+    resource_register(&career_applications);
+    router_add(routes, ARRAY_LEN(routes));
+}
+
+static int init(const struct config *cfg, struct db *db, struct buf *err)
+{
+    (void)cfg;
+    (void)db;
+    (void)err;
+    identity_register_user_data(&career_user_data);
+    return 0;
+}
+
+const struct module career_module = {
+    .name = "career",
+    .register_routes = register_routes,
+    .init = init,
+    .seed = career__seed,
+};
