@@ -4,6 +4,7 @@
  *   temel serve                   migrate up, then serve HTTP (and run jobs) until SIGTERM
  *   temel worker                  migrate up, then run jobs only (no HTTP) until SIGTERM
  *   temel migrate up|down [N]|status
+ *   temel user create [--admin|--moderator] --email E --password P [--name N]
  *   temel openapi                 print the OpenAPI document
  *   temel version
  *
@@ -22,14 +23,19 @@
 #include "core/timeutil.h"
 #include "db/db.h"
 #include "db/migrate.h"
+#include "http/idempotency.h"
 #include "http/server.h"
+#include "jobs/delivery.h"
 #include "jobs/jobs.h"
+#include "modules/users/identity.h"
 
 #include "core/banned.h"
 
 static void usage(void)
 {
-    fputs("usage: temel serve | worker | migrate up|down [N]|status | openapi | version\n", stderr);
+    fputs("usage: temel serve | worker | migrate up|down [N]|status | seed | openapi | version\n"
+          "       temel user create [--admin|--moderator] --email E --password P [--name N]\n",
+          stderr);
 }
 
 static int load_config(struct config *cfg)
@@ -105,6 +111,8 @@ static int prepare(const struct config *cfg)
     }
     if (out.len)
         log_info("migrations: %.*s", (int)(out.ptr[out.len - 1] == '\n' ? out.len - 1 : out.len), buf_cstr(&out));
+    delivery_register_jobs(); /* mail.send, sms.send */
+    jobs_maintenance_register("idempotency_keys", idempotency_purge);
     for (const struct module *const *m = temel_modules; *m; m++)
         if ((*m)->register_jobs)
             (*m)->register_jobs();
@@ -119,6 +127,28 @@ static int prepare(const struct config *cfg)
 out:
     buf_free(&out);
     db_close(db);
+    return rc;
+}
+
+/* `temel seed`: migrate, init, then every module's idempotent seed hook. */
+static int cmd_seed(const struct config *cfg)
+{
+    struct buf out = BUF_INIT(64u << 10);
+    struct db *db;
+    int rc = 0;
+    if (prepare(cfg) || !(db = open_db(cfg)))
+        return 1;
+    for (const struct module *const *m = temel_modules; *m && rc == 0; m++) {
+        buf_reset(&out);
+        if ((*m)->seed && (*m)->seed(db, &out)) {
+            fprintf(stderr, "temel: seed %s: %s\n", (*m)->name, buf_cstr(&out));
+            rc = 1;
+        } else {
+            fputs(buf_cstr(&out), stdout);
+        }
+    }
+    db_close(db);
+    buf_free(&out);
     return rc;
 }
 
@@ -164,6 +194,56 @@ static int cmd_worker(const struct config *cfg)
 }
 /* ---- end jobs ---- */
 
+static int cmd_user(const struct config *cfg, int argc, char **argv)
+{
+    const char *email = NULL, *password = NULL, *name = "", *role = "user";
+    struct buf err = BUF_INIT(1024), out = BUF_INIT(1u << 20);
+    int rc;
+    if (argc < 1 || strcmp(argv[0], "create")) {
+        usage();
+        return 2;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--admin"))
+            role = "admin";
+        else if (!strcmp(argv[i], "--moderator"))
+            role = "moderator";
+        else if (!strcmp(argv[i], "--email") && i + 1 < argc)
+            email = argv[++i];
+        else if (!strcmp(argv[i], "--password") && i + 1 < argc)
+            password = argv[++i];
+        else if (!strcmp(argv[i], "--name") && i + 1 < argc)
+            name = argv[++i];
+        else {
+            usage();
+            return 2;
+        }
+    }
+    if (!email || !password) {
+        usage();
+        return 2;
+    }
+    struct db *db = open_db(cfg);
+    if (!db)
+        return 1;
+    if (migrate_up(db, 0, &out) != DB_OK) {
+        fprintf(stderr, "temel: migrations failed: %s\n", db_errmsg(db));
+        db_close(db);
+        buf_free(&out);
+        return 1;
+    }
+    rc = identity_create_user(db, email, password, name, role, &err);
+    if (rc)
+        fprintf(stderr, "temel: user create: %s\n", buf_cstr(&err));
+    else
+        printf("created %s user %s\n", role, email);
+    db_close(db);
+    buf_free(&err);
+    buf_free(&out);
+    /* invalid input is a usage error (2); a duplicate or database failure is 1 */
+    return rc == 0 ? 0 : rc > 0 ? 2 : 1;
+}
+
 static int cmd_serve(const struct config *cfg)
 {
     struct jobs_runner *jr = NULL;
@@ -199,7 +279,8 @@ int main(int argc, char **argv)
         usage();
         return 0;
     }
-    if (strcmp(cmd, "serve") && strcmp(cmd, "worker") && strcmp(cmd, "migrate") && strcmp(cmd, "openapi")) {
+    if (strcmp(cmd, "serve") && strcmp(cmd, "worker") && strcmp(cmd, "migrate") && strcmp(cmd, "openapi") &&
+        strcmp(cmd, "user") && strcmp(cmd, "seed")) {
         usage();
         return 2;
     }
@@ -213,6 +294,10 @@ int main(int argc, char **argv)
         rc = cmd_worker(&cfg);
     } else if (!strcmp(cmd, "migrate")) {
         rc = cmd_migrate(&cfg, argc - 2, argv + 2);
+    } else if (!strcmp(cmd, "user")) {
+        rc = cmd_user(&cfg, argc - 2, argv + 2);
+    } else if (!strcmp(cmd, "seed")) {
+        rc = cmd_seed(&cfg);
     } else {
         server_init(&cfg);
         str_t doc = ops_openapi_json();

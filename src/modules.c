@@ -7,10 +7,12 @@
 #include "core/module.h"
 #include "jobs/jobs.h"
 #include "modules/audit/audit.h"
+#include "modules/users/identity.h"
 
 #include "core/banned.h"
 
 const struct module *const temel_modules[] = {
+    &users_module,
     &audit_module,
     &jobs_module,
     NULL,

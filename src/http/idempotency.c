@@ -150,9 +150,7 @@ int idempotency_run(struct req *r, str_t key)
     return 0;
 }
 
-int64_t idempotency_purge(struct db *db, int64_t now_ms)
+int idempotency_purge(struct db *db, int64_t now_ms, int64_t *removed)
 {
-    int64_t n = 0;
-    int rc = db_exec(db, "DELETE FROM idempotency_keys WHERE expires_at <= ms_ts(?)", DB_ARGS(DBA_INT(now_ms)), &n);
-    return rc == DB_OK ? n : rc;
+    return db_exec(db, "DELETE FROM idempotency_keys WHERE expires_at <= ms_ts(?)", DB_ARGS(DBA_INT(now_ms)), removed);
 }

@@ -26,7 +26,7 @@
  * (0 or HTTP_EFAIL); on replay sets r->status/r->out and the header. */
 int idempotency_run(struct req *r, str_t key);
 
-/* Delete expired keys (for the maintenance cron). Returns rows removed or < 0. */
-int64_t idempotency_purge(struct db *db, int64_t now_ms);
+/* Delete expired keys (a jobs maintenance hook). 0 or a db_rc. */
+int idempotency_purge(struct db *db, int64_t now_ms, int64_t *removed);
 
 #endif

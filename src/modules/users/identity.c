@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/uuid.h"
+#include "jobs/jobs.h"
 #include "jobs/mail.h"
 #include "jobs/sms.h"
 #include "modules/users/users_internal.h"
@@ -508,6 +509,33 @@ static int init(const struct config *cfg, struct db *db, struct buf *err)
     return 0;
 }
 
+/* Maintenance: expired or long-revoked credentials go (hourly, jobs.maintenance). */
+static int purge(struct db *db, int64_t now, int64_t *removed)
+{
+    static const char *const sql[] = {
+        "DELETE FROM otp_codes WHERE expires_at <= ms_ts(?)",
+        "DELETE FROM user_tokens WHERE expires_at <= ms_ts(?)",
+        "DELETE FROM refresh_tokens WHERE expires_at <= ms_ts(?)",
+        "DELETE FROM sessions WHERE expires_at <= ms_ts(?) OR revoked_at <= ms_ts(?)", /* revoked a week ago */
+    };
+    int64_t n;
+    *removed = 0;
+    for (size_t i = 0; i < ARRAY_LEN(sql); i++) {
+        int rc = i == 3 ? db_exec(db, sql[i], DB_ARGS(DBA_INT(now), DBA_INT(now - 7 * 86400000ll)), &n)
+                        : db_exec(db, sql[i], DB_ARGS(DBA_INT(now)), &n);
+        if (rc != DB_OK)
+            return rc;
+        *removed += n;
+    }
+    return DB_OK;
+}
+
+static void register_jobs(void)
+{
+    users__register_templates();
+    jobs_maintenance_register("identity", purge);
+}
+
 static void register_routes(void)
 {
     users__register_auth_routes();
@@ -518,6 +546,6 @@ static void register_routes(void)
 const struct module users_module = {
     .name = "users",
     .register_routes = register_routes,
-    .register_jobs = users__register_templates,
+    .register_jobs = register_jobs,
     .init = init,
 };
