@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+/* delivery settings are validated by their owner (src/jobs/delivery.c) */
+#include "jobs/delivery.h"
+
 #include "core/banned.h"
 
 const char *const rl_class_names[RL_NCLASSES] = {"read", "write", "auth", "ai", "email"};
@@ -286,6 +289,10 @@ int config_from_env(struct config *c, struct buf *err)
                                            : "TEMEL_ADMIN_EMAIL: required when TEMEL_ADMIN_PASSWORD is set");
         return -1;
     }
+    /* ---- delivery: TEMEL_MAIL_URL, TEMEL_MAIL_FROM, TEMEL_SMS_URL, TEMEL_SMS_FROM, TEMEL_OUTBOUND_ALLOW ---- */
+    if (delivery_config_check(c, err))
+        return -1;
+    /* ---- end delivery ---- */
     return 0;
 }
 
@@ -306,5 +313,16 @@ void config_free(struct config *c)
     if (c->admin_password)
         memset(c->admin_password, 0, strlen(c->admin_password));
     free(c->admin_password);
+    /* ---- delivery ---- */
+    if (c->mail_url)
+        memset(c->mail_url, 0, strlen(c->mail_url)); /* may hold SMTP credentials */
+    free(c->mail_url);
+    free(c->mail_from);
+    if (c->sms_url)
+        memset(c->sms_url, 0, strlen(c->sms_url)); /* may hold provider credentials */
+    free(c->sms_url);
+    free(c->sms_from);
+    free(c->outbound_allow);
+    /* ---- end delivery ---- */
     memset(c, 0, sizeof(*c));
 }
