@@ -7,6 +7,7 @@
 #include "core/module.h"
 #include "jobs/jobs.h"
 #include "modules/audit/audit.h"
+#include "modules/career/career.h"
 #include "modules/users/identity.h"
 
 #include "core/banned.h"
@@ -15,5 +16,6 @@ const struct module *const temel_modules[] = {
     &users_module,
     &audit_module,
     &jobs_module,
+    &career_module,
     NULL,
 };

@@ -1129,10 +1129,10 @@ static int search_one(struct req *r, const struct rt *t, str_t text, int64_t wan
         goto out;
     }
     add_search(r, t, text, &q, &s);
+    for (int i = 0; i < s.noargs; i++) /* the rank is in the SELECT list: its arguments come first */
+        args[na++] = s.oargs[i];
     for (int i = 0; i < q.nargs; i++)
         args[na++] = q.args[i];
-    for (int i = 0; i < s.noargs; i++)
-        args[na++] = s.oargs[i];
     args[na++] = DBA_INT(want);
     (void)buf_printf(&sql, "SELECT t.id, t.%s, %s FROM %s t%s WHERE 1=1%s ORDER BY 3, t.id DESC LIMIT ?",
                      t->res->title_field, buf_cstr(&s.rank), t->res->table, buf_cstr(&s.from), buf_cstr(&q.sql));
