@@ -397,7 +397,8 @@ void ats_analyze(str_t text, struct ats_analysis *a)
     for (size_t i = 0; i < ARRAY_LEN(skills); i++)
         if (seen[i])
             list_push(&a->skills, skills[i][0], strlen(skills[i][0]));
-    qsort(a->skills.v, a->skills.n, sizeof(char *), cmp_str);
+    if (a->skills.n > 1)
+        qsort(a->skills.v, a->skills.n, sizeof(char *), cmp_str);
     /* keywords: frequent non-stop, non-skill words of 3+ characters */
     struct count *c = xcalloc(words.n + 1, sizeof(*c));
     size_t nc = 0;
