@@ -206,13 +206,14 @@ int jobs_enqueue(struct db *db, const char *kind, str_t payload, const struct jo
 #define CLAIM_COLS "id, kind, queue, payload, attempt, max_attempts, timeout_ms"
 #define READY "state IN ('available', 'scheduled', 'retryable')"
 
+/* INDEXED BY: without statistics SQLite prefers jobs_state_queue plus a sort, O(ready jobs) per claim */
 static const char SQL_CLAIM_SQLITE[] =
     "UPDATE jobs SET state = 'running', attempt = attempt + 1, locked_by = ?, locked_until = ? + timeout_ms + ?, "
-    "started_at = ?, updated_at = ?, progress = 0 WHERE id = (SELECT id FROM jobs WHERE " READY
+    "started_at = ?, updated_at = ?, progress = 0 WHERE id = (SELECT id FROM jobs INDEXED BY jobs_claim WHERE " READY
     " AND run_at <= ? ORDER BY priority, run_at, id LIMIT 1) RETURNING " CLAIM_COLS;
 static const char SQL_CLAIM_SQLITE_EX[] =
     "UPDATE jobs SET state = 'running', attempt = attempt + 1, locked_by = ?, locked_until = ? + timeout_ms + ?, "
-    "started_at = ?, updated_at = ?, progress = 0 WHERE id = (SELECT id FROM jobs WHERE " READY
+    "started_at = ?, updated_at = ?, progress = 0 WHERE id = (SELECT id FROM jobs INDEXED BY jobs_claim WHERE " READY
     " AND run_at <= ? AND queue NOT IN (SELECT value FROM json_each(?)) ORDER BY priority, run_at, id LIMIT 1) "
     "RETURNING " CLAIM_COLS;
 #define PG_CLAIM_TAIL                                                                                                  \

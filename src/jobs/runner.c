@@ -15,6 +15,9 @@
  *  - Per-queue limits (jobs_queue_limit) are per process: claims skip the
  *    queues at their limit, and when any limit exists claims are serialised
  *    within the process so two threads cannot both take the last slot.
+ *  - SQLite has one writer: the runner's own writes (claim, finish) take a
+ *    process mutex instead of meeting in SQLite's busy handler, whose
+ *    millisecond sleeps would cap throughput at a few hundred jobs/s.
  *  - The scheduler thread (own connection) fires cron entries once a minute
  *    and reclaims expired leases once a second.
  *  - Stop: no new claims; running handlers finish (they honour their own
@@ -62,7 +65,9 @@ struct jobs_runner {
     uint64_t wake_seq;
     int *running;            /* per limited queue (jobs__limited_queues order) */
     size_t nlimits;
-    pthread_mutex_t claim_mu; /* serialises claims when limits exist */
+    pthread_mutex_t claim_mu; /* serialises claims when limits exist, and every runner write on SQLite */
+    bool serialize;           /* limits exist or the database is SQLite */
+    bool sqlite;
 };
 
 static _Atomic(struct jobs_runner *) g_runner;
@@ -181,7 +186,11 @@ static void run_one(struct rthread *t, const struct jobs_claimed *c)
     int rc = DB_ERR;
     /* the attempt is done: record it even if the database hiccups (else the lease expires and it runs again) */
     for (int i = 0; i < 5; i++) {
+        if (r->sqlite)
+            pthread_mutex_lock(&r->claim_mu);
         rc = jobs__finish(t->db, c, t->owner, res, res_json, err, r->cfg->job_backoff_ms, time_now_ms(), &o);
+        if (r->sqlite)
+            pthread_mutex_unlock(&r->claim_mu);
         if (rc == DB_OK)
             break;
         log_warn("job %s: recording the attempt failed: %s", c->id, db_errmsg(t->db));
@@ -247,7 +256,7 @@ static void *worker_main(void *arg)
                 exclude[nex++] = names[i];
         pthread_mutex_unlock(&r->mu);
 
-        if (r->nlimits)
+        if (r->serialize)
             pthread_mutex_lock(&r->claim_mu);
         int rc = jobs__claim(t->db, t->owner, exclude, nex, r->cfg->job_lease_margin_ms, time_now_ms(), &c);
         int li = rc == 1 ? limit_index(r, c.queue) : -1;
@@ -256,7 +265,7 @@ static void *worker_main(void *arg)
             r->running[li]++;
             pthread_mutex_unlock(&r->mu);
         }
-        if (r->nlimits)
+        if (r->serialize)
             pthread_mutex_unlock(&r->claim_mu);
 
         if (rc == 1) {
@@ -368,6 +377,15 @@ static int thread_open(struct jobs_runner *r, struct rthread *t, int idx, const 
     buf_free(&name);
     if (!(t->db = db_open(r->cfg->database_url, &o, err)))
         return -1;
+    /* PostgreSQL: the runner's own state changes need not wait for the WAL flush. A crash can
+     * lose the last few of them; the job then runs again (delivery is at-least-once anyway).
+     * Enqueues happen on the caller's connection and keep its durability. */
+    if (db_kind(t->db) == DB_POSTGRES && db_exec(t->db, "SET synchronous_commit = off", DB_NOARGS, NULL) != DB_OK) {
+        (void)buf_printf(err, "job runner: %s", db_errmsg(t->db));
+        db_close(t->db);
+        t->db = NULL;
+        return -1;
+    }
     return 0;
 }
 
@@ -414,6 +432,8 @@ struct jobs_runner *jobs_runner_start(const struct config *cfg, int threads, str
             goto fail;
     if (thread_open(r, &r->sched, 0, "s", err))
         goto fail;
+    r->sqlite = db_kind(r->sched.db) == DB_SQLITE;
+    r->serialize = r->sqlite || r->nlimits;
     atomic_store(&g_runner, r);
     for (int i = 0; i < threads; i++)
         if (pthread_create(&r->t[i].tid, NULL, worker_main, &r->t[i]))
