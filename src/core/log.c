@@ -191,7 +191,10 @@ void log_end(struct log_line *l)
         static const char msg[] = "{\"level\":\"error\",\"msg\":\"log line too long, dropped\"}\n";
         (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
     }
-    if (!tls_spare.ptr && l->b.cap <= 4096) { /* keep small buffers for the next line */
+    /* keep a small buffer for the next line — only on threads that batch
+     * (event loops, which live as long as the process): other threads may
+     * exit, and a thread-local would leak */
+    if (tls_buf && !tls_spare.ptr && l->b.cap <= 4096) {
         tls_spare = l->b;
         l->b = BUF_INIT(0);
     }

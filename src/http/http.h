@@ -24,7 +24,7 @@ struct db;
 
 typedef int (*http_handler)(struct req *r);
 
-enum { HTTP_OK = 0, HTTP_EFAIL = -1 };
+enum { HTTP_OK = 0, HTTP_EFAIL = -1, HTTP_DEFER = 1 };
 
 /* Who may call a route. The identity module installs the authenticator. */
 enum route_auth { AUTH_NONE = 0, AUTH_OPTIONAL, AUTH_USER, AUTH_STAFF, AUTH_ADMIN };
@@ -135,6 +135,10 @@ struct req {
     struct buf out;
     struct jw w;
     const char *content_type; /* default application/json */
+    /* response metadata kept for finishing (possibly later, see http_defer) */
+    bool is_api, rl_checked;
+    int64_t rl_limit, rl_remaining, rl_reset_s;
+    const char *cors_origin;
     /* recorded error */
     struct {
         int status;
@@ -153,6 +157,17 @@ const str_t *req_query(const struct req *r, const char *key);
 void req_header(struct req *r, const char *name, str_t value);
 /* A request header's value, or STR_NULL. */
 str_t req_header_get(const struct req *r, const char *name_lower);
+
+/* Deferred responses: a handler that must wait for something done elsewhere
+ * (a job's result) without blocking its event loop calls http_defer() and
+ * returns HTTP_DEFER. Every 100 ms the loop calls poll(r, arg, timed_out)
+ * on the same thread (r->db usable, inside no transaction); poll returns
+ * HTTP_DEFER to keep waiting, 0 when it has set the response, or
+ * HTTP_EFAIL after http_fail(). Once deadline_mono_ms has passed, poll is
+ * called one last time with timed_out = true and must answer. If the client
+ * goes away, poll is never called again. arg must be request-pool memory. */
+typedef int (*http_poll_fn)(struct req *r, void *arg, bool timed_out);
+int http_defer(struct req *r, http_poll_fn poll, void *arg, int64_t deadline_mono_ms);
 
 /* Client address: the peer, or with TEMEL_TRUST_PROXY the last X-Forwarded-For entry. */
 str_t req_client_ip(struct req *r);

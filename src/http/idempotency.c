@@ -89,6 +89,8 @@ static int tx_idem(struct db *db, void *arg)
     if (changed == 0) /* PostgreSQL: the other request committed while we waited */
         return load(db, c, &found) != DB_OK ? DB_ERR : (found ? DB_OK : DB_EBUSY);
     c->handler_rc = r->route->handler(r);
+    if (c->handler_rc == HTTP_DEFER)
+        BUG("a ROUTE_IDEMPOTENT handler may not defer its response");
     if (c->handler_rc != 0) {
         c->outcome = IDEM_HANDLER_FAILED;
         return 1; /* roll back the handler's writes and the claim */

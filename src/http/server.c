@@ -64,6 +64,7 @@ struct thread_ctx {
     h2o_timeout_entry_t log_flush;  /* end of loop iteration */
     struct buf logbuf;
     int64_t conns; /* open client connections (owner thread only) */
+    int64_t deferred; /* requests waiting in http_defer() */
     bool shutting_down, exit;
     int64_t shutdown_at_ms, last_req_ms;
 };
@@ -278,9 +279,174 @@ static void add_header_int(h2o_req_t *h, const char *name, size_t nl, int64_t v)
 
 static void log_kick(void *arg);
 
-static int on_req(h2o_handler_t *self, h2o_req_t *h)
+static void finish(struct req *r, int rc);
+
+/* ---- deferred responses (http_defer) ----
+ * The waiting state lives on the heap, not in the request pool: the pool
+ * dies when the client leaves, and a shared entry on it only marks the
+ * deferral as gone; the next tick frees it (STYLE §2). */
+struct deferred {
+    struct req *r;
+    struct thread_ctx *t;
+    http_poll_fn poll;
+    void *arg;
+    int64_t deadline_ms;
+    struct deferred **slot; /* in the request pool; cleared before we free */
+    bool gone;
+    h2o_timeout_entry_t tick;
+};
+
+static void on_deferred_req_gone(void *p)
+{
+    struct deferred **slot = p;
+    if (*slot)
+        (*slot)->gone = true;
+}
+
+static void on_deferred_tick(h2o_timeout_entry_t *e)
+{
+    struct deferred *d = H2O_STRUCT_FROM_MEMBER(struct deferred, tick, e);
+    struct thread_ctx *t = d->t;
+    if (d->gone) {
+        t->deferred--;
+        free(d);
+        return;
+    }
+    struct req *r = d->r;
+    int64_t now = time_mono_ms();
+    bool timed_out = now >= d->deadline_ms || t->shutting_down;
+    db_set_deadline(r->db, now + g_cfg->request_timeout_ms);
+    int rc = d->poll(r, d->arg, timed_out);
+    db_set_deadline(r->db, 0);
+    if (rc == HTTP_DEFER && !timed_out) {
+        h2o_timeout_link(t->ctx.loop, &t->ctx.hundred_ms_timeout, &d->tick);
+        return;
+    }
+    if (rc == HTTP_DEFER) /* poll must answer once timed out */
+        rc = http_fail(r, 500, "INTERNAL_ERROR", "a deferred request did not answer");
+    *d->slot = NULL;
+    t->deferred--;
+    free(d);
+    t->last_req_ms = now;
+    finish(r, rc);
+}
+
+int http_defer(struct req *r, http_poll_fn poll, void *arg, int64_t deadline_mono_ms)
+{
+    struct deferred *d = xcalloc(1, sizeof(*d));
+    d->r = r;
+    d->t = r->thr;
+    d->poll = poll;
+    d->arg = arg;
+    d->deadline_ms = deadline_mono_ms;
+    d->tick.cb = on_deferred_tick;
+    d->slot = h2o_mem_alloc_shared(r->pool, sizeof(*d->slot), on_deferred_req_gone);
+    *d->slot = d;
+    r->thr->deferred++;
+    h2o_timeout_link(r->thr->ctx.loop, &r->thr->ctx.hundred_ms_timeout, &d->tick);
+    return HTTP_DEFER;
+}
+
+/* Turn the handler's outcome into the response, then log and count it. */
+static void finish(struct req *r, int rc)
 {
     static h2o_generator_t generator = {NULL, NULL};
+    h2o_req_t *h = r->h;
+    struct thread_ctx *t = r->thr;
+    str_t method = str_make(h->method.base, h->method.len);
+    const char *cors_origin = r->cors_origin;
+
+    str_t body;
+    int status;
+    if (rc) {
+        status = r->err.status ? r->err.status : 500;
+        if (status >= 500 && status != 503) {
+            struct log_line l;
+            if (log_begin(&l, LOG_ERROR, "handler failed")) {
+                log_str(&l, "request_id", str_make(r->request_id, r->request_id_len));
+                log_str(&l, "detail", buf_str(&r->err.detail));
+                log_end(&l);
+            }
+        }
+        buf_reset(&r->out);
+        problem_write(&r->out, status, r->err.code ? r->err.code : problem_code(status),
+                      problem_title(status, lang_from_header(req_header_get(r, "accept-language"))),
+                      buf_str(&r->err.detail), r->err.errs, r->err.nerrs,
+                      str_make(r->request_id, r->request_id_len));
+        r->content_type = "application/problem+json";
+        if (r->err.retry_after_s > 0)
+            ADD_HDR_INT(h, "retry-after", r->err.retry_after_s);
+    } else {
+        status = r->status;
+    }
+    if (!buf_ok(&r->out)) {
+        buf_reset(&r->out);
+        r->out.err = 0;
+        status = 500;
+        problem_write(&r->out, 500, "INTERNAL_ERROR", problem_title(500, LANG_EN),
+                      STRLIT("the response was too large"), NULL, 0, str_make(r->request_id, r->request_id_len));
+        r->content_type = "application/problem+json";
+    }
+    body = buf_move_to_pool(&r->out, r->pool);
+    buf_free(&r->err.detail);
+
+    h->res.status = status;
+    h->res.reason = http_reason(status);
+    if (status != 204 && status != 304) {
+        h2o_add_header(r->pool, &h->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, r->content_type,
+                       strlen(r->content_type));
+    } else {
+        body.len = 0;
+    }
+    h2o_add_header_by_str(r->pool, &h->res.headers, H2O_STRLIT("x-request-id"), 1, NULL, r->request_id,
+                          r->request_id_len);
+    ADD_HDR(h, "x-content-type-options", "nosniff");
+    ADD_HDR(h, "x-frame-options", "DENY");
+    ADD_HDR(h, "referrer-policy", "no-referrer");
+    if (r->user_id.len || r->is_api)
+        ADD_HDR(h, "cache-control", "no-store");
+    if (r->rl_checked) {
+        ADD_HDR_INT(h, "x-ratelimit-limit", r->rl_limit);
+        ADD_HDR_INT(h, "x-ratelimit-remaining", r->rl_remaining);
+        ADD_HDR_INT(h, "x-ratelimit-reset", r->rl_reset_s);
+    }
+    if (cors_origin) {
+        h2o_add_header_by_str(r->pool, &h->res.headers, H2O_STRLIT("access-control-allow-origin"), 1, NULL,
+                              cors_origin, strlen(cors_origin));
+        ADD_HDR(h, "access-control-allow-credentials", "true");
+        ADD_HDR(h, "access-control-expose-headers",
+                "X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, ETag, "
+                "Location, Idempotent-Replayed");
+    }
+    if (g_cfg->n_cors)
+        ADD_HDR(h, "vary", "Origin");
+    h->res.content_length = body.len;
+
+    int64_t dur_us = time_mono_us() - r->start_us;
+    metrics_request(t->metrics, r->route ? r->route->id : -1, method, status, dur_us);
+    metrics_set_db(t->metrics, db_stats(t->db));
+    struct log_line l;
+    if (log_begin(&l, LOG_INFO, "request")) {
+        log_str(&l, "request_id", str_make(r->request_id, r->request_id_len));
+        log_str(&l, "method", method);
+        log_cstr(&l, "route", r->route ? r->route->pattern : "unmatched");
+        log_int(&l, "status", status);
+        log_ms(&l, "dur_ms", dur_us);
+        log_int(&l, "bytes", (int64_t)body.len);
+        if (r->user_id.len)
+            log_str(&l, "user_id", r->user_id);
+        else
+            log_cstr(&l, "user_id", NULL);
+        log_end(&l);
+    }
+
+    h2o_start_response(h, &generator);
+    h2o_iovec_t iov = h2o_iovec_init(body.p, body.len);
+    h2o_send(h, &iov, body.len ? 1 : 0, H2O_SEND_STATE_FINAL);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *h)
+{
     struct thread_ctx *t = tls_thr;
     struct req *r = h2o_mem_alloc_pool(&h->pool, sizeof(*r));
     struct rl_result rl = {0};
@@ -424,94 +590,19 @@ static int on_req(h2o_handler_t *self, h2o_req_t *h)
     rc = idem_key.p ? idempotency_run(r, idem_key) : r->route->handler(r);
     db_set_deadline(r->db, 0);
 
-respond:;
-    str_t body;
-    int status;
-    if (rc) {
-        status = r->err.status ? r->err.status : 500;
-        if (status >= 500 && status != 503) {
-            struct log_line l;
-            if (log_begin(&l, LOG_ERROR, "handler failed")) {
-                log_str(&l, "request_id", str_make(r->request_id, r->request_id_len));
-                log_str(&l, "detail", buf_str(&r->err.detail));
-                log_end(&l);
-            }
-        }
-        buf_reset(&r->out);
-        problem_write(&r->out, status, r->err.code ? r->err.code : problem_code(status),
-                      problem_title(status, lang_from_header(req_header_get(r, "accept-language"))),
-                      buf_str(&r->err.detail), r->err.errs, r->err.nerrs,
-                      str_make(r->request_id, r->request_id_len));
-        r->content_type = "application/problem+json";
-        if (r->err.retry_after_s > 0)
-            ADD_HDR_INT(h, "retry-after", r->err.retry_after_s);
-    } else {
-        status = r->status;
-    }
-    if (!buf_ok(&r->out)) {
-        buf_reset(&r->out);
-        r->out.err = 0;
-        status = 500;
-        problem_write(&r->out, 500, "INTERNAL_ERROR", problem_title(500, LANG_EN),
-                      STRLIT("the response was too large"), NULL, 0, str_make(r->request_id, r->request_id_len));
-        r->content_type = "application/problem+json";
-    }
-    body = buf_move_to_pool(&r->out, r->pool);
-    buf_free(&r->err.detail);
-
-    h->res.status = status;
-    h->res.reason = http_reason(status);
-    if (status != 204 && status != 304) {
-        h2o_add_header(r->pool, &h->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, r->content_type,
-                       strlen(r->content_type));
-    } else {
-        body.len = 0;
-    }
-    h2o_add_header_by_str(r->pool, &h->res.headers, H2O_STRLIT("x-request-id"), 1, NULL, r->request_id,
-                          r->request_id_len);
-    ADD_HDR(h, "x-content-type-options", "nosniff");
-    ADD_HDR(h, "x-frame-options", "DENY");
-    ADD_HDR(h, "referrer-policy", "no-referrer");
-    if (r->user_id.len || is_api)
-        ADD_HDR(h, "cache-control", "no-store");
+respond:
+    /* remember what finish() needs */
+    r->is_api = is_api;
+    r->cors_origin = cors_origin;
     if (rl_checked) {
-        ADD_HDR_INT(h, "x-ratelimit-limit", rl.limit);
-        ADD_HDR_INT(h, "x-ratelimit-remaining", rl.remaining);
-        ADD_HDR_INT(h, "x-ratelimit-reset", rl.reset_s);
+        r->rl_checked = true;
+        r->rl_limit = rl.limit;
+        r->rl_remaining = rl.remaining;
+        r->rl_reset_s = rl.reset_s;
     }
-    if (cors_origin) {
-        h2o_add_header_by_str(r->pool, &h->res.headers, H2O_STRLIT("access-control-allow-origin"), 1, NULL,
-                              cors_origin, strlen(cors_origin));
-        ADD_HDR(h, "access-control-allow-credentials", "true");
-        ADD_HDR(h, "access-control-expose-headers",
-                "X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, ETag, "
-                "Location, Idempotent-Replayed");
-    }
-    if (g_cfg->n_cors)
-        ADD_HDR(h, "vary", "Origin");
-    h->res.content_length = body.len;
-
-    int64_t dur_us = time_mono_us() - r->start_us;
-    metrics_request(t->metrics, r->route ? r->route->id : -1, method, status, dur_us);
-    metrics_set_db(t->metrics, db_stats(t->db));
-    struct log_line l;
-    if (log_begin(&l, LOG_INFO, "request")) {
-        log_str(&l, "request_id", str_make(r->request_id, r->request_id_len));
-        log_str(&l, "method", method);
-        log_cstr(&l, "route", r->route ? r->route->pattern : "unmatched");
-        log_int(&l, "status", status);
-        log_ms(&l, "dur_ms", dur_us);
-        log_int(&l, "bytes", (int64_t)body.len);
-        if (r->user_id.len)
-            log_str(&l, "user_id", r->user_id);
-        else
-            log_cstr(&l, "user_id", NULL);
-        log_end(&l);
-    }
-
-    h2o_start_response(h, &generator);
-    h2o_iovec_t iov = h2o_iovec_init(body.p, body.len);
-    h2o_send(h, &iov, body.len ? 1 : 0, H2O_SEND_STATE_FINAL);
+    if (rc == HTTP_DEFER)
+        return 0; /* http_defer() answers later */
+    finish(r, rc);
     return 0;
 }
 
@@ -549,7 +640,7 @@ static void on_drain_tick(h2o_timeout_entry_t *e)
     struct thread_ctx *t = H2O_STRUCT_FROM_MEMBER(struct thread_ctx, drain_tick, e);
     int64_t now = time_mono_ms(), since = now - t->shutdown_at_ms;
     if (t->conns == 0 || since >= SHUTDOWN_DEADLINE_MS ||
-        (since >= 1000 && now - t->last_req_ms >= 500)) {
+        (t->deferred == 0 && since >= 1000 && now - t->last_req_ms >= 500)) {
         t->exit = true;
         return;
     }

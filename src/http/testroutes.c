@@ -4,6 +4,7 @@
  * deadlines, UUIDv7) through the real server before domain modules exist.
  * Never registered in development or production (router_freeze drops them).
  */
+#include "core/timeutil.h"
 #include "core/uuid.h"
 #include "db/db.h"
 #include "http/http.h"
@@ -193,7 +194,46 @@ static int test_sms(struct req *r)
 }
 /* ---- end delivery ---- */
 
+/* Deferred response: answers after ?ms= (default 300) or at ?timeout_ms=. */
+struct wait_state {
+    int64_t until;
+    int polls;
+};
+
+static int wait_poll(struct req *r, void *arg, bool timed_out)
+{
+    struct wait_state *w = arg;
+    w->polls++;
+    bool done = time_mono_ms() >= w->until;
+    if (!done && !timed_out)
+        return HTTP_DEFER;
+    r->status = done ? 200 : 202;
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "done");
+    jw_bool(&r->w, done);
+    jw_key(&r->w, "polls");
+    jw_int(&r->w, w->polls);
+    jw_obj_end(&r->w);
+    return 0;
+}
+
+static int wait_h(struct req *r)
+{
+    int64_t ms = 300, timeout = 60000;
+    const str_t *q = req_query(r, "ms"), *t = req_query(r, "timeout_ms");
+    if (q && parse_i64(*q, 0, 60000, &ms))
+        return http_invalid(r, "ms", "must be 0..60000");
+    if (t && parse_i64(*t, 0, 60000, &timeout))
+        return http_invalid(r, "timeout_ms", "must be 0..60000");
+    struct wait_state *w = h2o_mem_alloc_pool(r->pool, sizeof(*w));
+    w->until = time_mono_ms() + ms;
+    w->polls = 0;
+    return http_defer(r, wait_poll, w, time_mono_ms() + timeout);
+}
+
 static struct route routes[] = {
+    {.method = "GET", .pattern = "/api/v1/_test/wait", .handler = wait_h, .rl = RL_READ,
+     .summary = "A deferred response (test only)", .tag = "test", .flags = ROUTE_TEST_ONLY},
     {.method = "POST", .pattern = "/api/v1/_test/counter", .handler = counter, .auth = AUTH_OPTIONAL, .rl = RL_WRITE,
      .input = &counter_schema, .summary = "Add to a counter; honours Idempotency-Key (test only)", .tag = "test",
      .flags = ROUTE_TEST_ONLY | ROUTE_IDEMPOTENT},

@@ -133,7 +133,8 @@ int users__normalize_email(str_t in, struct buf *out)
         return -1;
     for (size_t i = 0; i < in.len; i++) {
         unsigned char c = (unsigned char)in.p[i];
-        if (c <= ' ' || c == 0x7f || c == '"' || c == '(' || c == ')' || c == ',' || c == ':' || c == ';' ||
+        /* ASCII only: mail transports do not speak SMTPUTF8 */
+        if (c <= ' ' || c >= 0x7f || c == '"' || c == '(' || c == ')' || c == ',' || c == ':' || c == ';' ||
             c == '<' || c == '>' || c == '[' || c == ']' || c == '\\')
             return -1;
     }
