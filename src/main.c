@@ -5,6 +5,7 @@
  *   temel worker                  migrate up, then run jobs only (no HTTP) until SIGTERM
  *   temel migrate up|down [N]|status
  *   temel user create [--admin|--moderator] --email E --password P [--name N]
+ *   temel ledger verify           recompute every credit balance from the log (exit 1 on a difference)
  *   temel openapi                 print the OpenAPI document
  *   temel version
  *
@@ -27,6 +28,7 @@
 #include "http/server.h"
 #include "jobs/delivery.h"
 #include "jobs/jobs.h"
+#include "modules/credits/credits.h"
 #include "modules/users/identity.h"
 
 #include "core/banned.h"
@@ -34,7 +36,8 @@
 static void usage(void)
 {
     fputs("usage: temel serve | worker | migrate up|down [N]|status | seed | openapi | version\n"
-          "       temel user create [--admin|--moderator] --email E --password P [--name N]\n",
+          "       temel user create [--admin|--moderator] --email E --password P [--name N]\n"
+          "       temel ledger verify | seed\n",
           stderr);
 }
 
@@ -244,6 +247,25 @@ static int cmd_user(const struct config *cfg, int argc, char **argv)
     return rc == 0 ? 0 : rc > 0 ? 2 : 1;
 }
 
+static int cmd_ledger(const struct config *cfg, int argc, char **argv)
+{
+    struct buf out = BUF_INIT(4u << 20);
+    if (argc < 1 || strcmp(argv[0], "verify")) {
+        usage();
+        return 2;
+    }
+    struct db *db = open_db(cfg);
+    if (!db)
+        return 1;
+    int rc = credits_verify(db, &out);
+    fputs(buf_cstr(&out), stdout);
+    if (rc < 0)
+        fprintf(stderr, "temel: ledger verify: %s\n", db_errmsg(db));
+    db_close(db);
+    buf_free(&out);
+    return rc == 0 ? 0 : 1;
+}
+
 static int cmd_serve(const struct config *cfg)
 {
     struct jobs_runner *jr = NULL;
@@ -280,7 +302,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "serve") && strcmp(cmd, "worker") && strcmp(cmd, "migrate") && strcmp(cmd, "openapi") &&
-        strcmp(cmd, "user") && strcmp(cmd, "seed")) {
+        strcmp(cmd, "user") && strcmp(cmd, "ledger") && strcmp(cmd, "seed")) {
         usage();
         return 2;
     }
@@ -296,6 +318,8 @@ int main(int argc, char **argv)
         rc = cmd_migrate(&cfg, argc - 2, argv + 2);
     } else if (!strcmp(cmd, "user")) {
         rc = cmd_user(&cfg, argc - 2, argv + 2);
+    } else if (!strcmp(cmd, "ledger")) {
+        rc = cmd_ledger(&cfg, argc - 2, argv + 2);
     } else if (!strcmp(cmd, "seed")) {
         rc = cmd_seed(&cfg);
     } else {

@@ -8,6 +8,7 @@
 #include "jobs/jobs.h"
 #include "modules/audit/audit.h"
 #include "modules/career/career.h"
+#include "modules/credits/credits.h"
 #include "modules/users/identity.h"
 
 #include "core/banned.h"
@@ -15,6 +16,7 @@
 const struct module *const temel_modules[] = {
     &users_module,
     &audit_module,
+    &credits_module,
     &jobs_module,
     &career_module,
     NULL,

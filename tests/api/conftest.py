@@ -204,7 +204,9 @@ class DBFactory:
             path = url[len("sqlite://"):]
             conn = sqlite3.connect(path)
             try:
-                return conn.execute(sql, args).fetchall()
+                rows = conn.execute(sql, args).fetchall()
+                conn.commit()  # writes (tests that tamper) must land
+                return rows
             finally:
                 conn.close()
         conn = self.cluster.connect(url)

@@ -1,0 +1,702 @@
+/*
+ * credits.c — the ledger (see credits.h), its routes (API.md §4), plans and
+ * the monthly grant, and `temel ledger verify`.
+ *
+ * Moving credit is five statements, all inside the caller's transaction:
+ *   reserve  UPDATE accounts SET reserved += a WHERE available >= a   (row lock; 0 rows = short)
+ *            INSERT reserve row
+ *   confirm  INSERT confirm row ... ON CONFLICT DO NOTHING            (unique per reservation:
+ *   refund   INSERT refund row  ... ON CONFLICT DO NOTHING             the database enforces once)
+ *            then move the account only if the row went in
+ * and the log is append-only (triggers refuse UPDATE and DELETE).
+ */
+#include <stdio.h>
+
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "core/uuid.h"
+#include "db/db.h"
+#include "http/http.h"
+#include "jobs/jobs.h"
+#include "modules/audit/audit.h"
+#include "modules/credits/credits.h"
+#include "modules/users/identity.h"
+
+#include "core/banned.h"
+
+/* ---- pricing and plans ---- */
+
+struct price {
+    const char *operation;
+    int64_t cost;
+};
+static const struct price prices[] = {
+    {"chat", 1}, {"generate", 2}, {"resume", 3}, {"cover-letter", 2}, {"image", 5},
+};
+
+struct plan {
+    const char *name;
+    int64_t monthly;    /* credits granted on the 1st of each month (and on first use) */
+    int64_t ai_per_min; /* AI requests per minute */
+    bool paid;
+};
+static const struct plan plans[] = {
+    {"free", 50, 10, false},
+    {"pro", 1000, 60, true},
+    {"business", 5000, 300, true},
+};
+
+int64_t credits_price(const char *operation)
+{
+    for (size_t i = 0; i < ARRAY_LEN(prices); i++)
+        if (!strcmp(prices[i].operation, operation))
+            return prices[i].cost;
+    return -1;
+}
+
+static const struct plan *plan_by_name(str_t name)
+{
+    for (size_t i = 0; i < ARRAY_LEN(plans); i++)
+        if (str_eq(name, str_c(plans[i].name)))
+            return &plans[i];
+    return NULL;
+}
+
+/* ---- the ledger ---- */
+
+/* "monthly:YYYY-MM" of now, from the RFC 3339 form */
+static void month_ref(int64_t now_ms, char out[24])
+{
+    char ts[TIME_RFC3339_LEN + 1];
+    time_format_rfc3339(now_ms, ts);
+    memcpy(out, "monthly:", 8);
+    memcpy(out + 8, ts, 7);
+    out[15] = '\0';
+}
+
+static int insert_tx(struct db *db, str_t user_id, const char *type, int64_t amount, const char *reservation_id,
+                     const char *reference, char *out_id, int64_t *changed)
+{
+    char id[UUID_STR_LEN + 1];
+    uuid7_str(id);
+    if (out_id)
+        memcpy(out_id, id, UUID_STR_LEN + 1);
+    return db_exec(db,
+                   "INSERT INTO credit_transactions (id, user_id, type, amount, reservation_id, reference, created_at) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ms_ts(?)) ON CONFLICT DO NOTHING",
+                   DB_ARGS(DBA_CSTR(id), DBA_TEXT(user_id), DBA_CSTR(type), DBA_INT(amount),
+                           reservation_id ? DBA_CSTR(reservation_id) : DBA_NULL, DBA_CSTR(reference ? reference : ""),
+                           DBA_INT(time_now_ms())),
+                   changed);
+}
+
+/* The plan's grant for this month, once (the unique index decides). */
+static int grant_month(struct db *db, str_t user_id, const struct plan *p, int64_t now)
+{
+    char ref[24];
+    int64_t changed = 0;
+    month_ref(now, ref);
+    int rc = insert_tx(db, user_id, "grant", p->monthly, NULL, ref, NULL, &changed);
+    if (rc != DB_OK || changed == 0)
+        return rc;
+    return db_exec(db, "UPDATE credit_accounts SET balance = balance + ?, updated_at = ms_ts(?) WHERE user_id = ?",
+                   DB_ARGS(DBA_INT(p->monthly), DBA_INT(now), DBA_TEXT(user_id)), NULL);
+}
+
+/* Create the account on first use; non-guest users get this month's free grant. */
+static int ensure_account(struct db *db, str_t user_id)
+{
+    int64_t changed = 0, now = time_now_ms(), n = 0;
+    bool found;
+    int rc = db_exec(db, "INSERT INTO credit_accounts (user_id, updated_at) VALUES (?, ms_ts(?)) ON CONFLICT DO NOTHING",
+                     DB_ARGS(DBA_TEXT(user_id), DBA_INT(now)), &changed);
+    if (rc != DB_OK || changed == 0)
+        return rc;
+    rc = db_query_int(db, "SELECT count(*) FROM users WHERE id = ? AND role <> 'guest' AND status = 'active'",
+                      DB_ARGS(DBA_TEXT(user_id)), &n, &found);
+    if (rc != DB_OK || n == 0)
+        return rc;
+    return grant_month(db, user_id, &plans[0], now);
+}
+
+int credits_reserve(struct db *db, str_t user_id, int64_t amount, const char *reference, char *out_id)
+{
+    int64_t changed = 0;
+    int rc;
+    if (!db_in_tx(db))
+        BUG("credits_reserve outside a transaction");
+    ASSERT(amount > 0);
+    if ((rc = ensure_account(db, user_id)) != DB_OK)
+        return rc;
+    rc = db_exec(db,
+                 "UPDATE credit_accounts SET reserved = reserved + ?, updated_at = ms_ts(?) "
+                 "WHERE user_id = ? AND balance - reserved >= ?",
+                 DB_ARGS(DBA_INT(amount), DBA_INT(time_now_ms()), DBA_TEXT(user_id), DBA_INT(amount)), &changed);
+    if (rc != DB_OK)
+        return rc;
+    if (changed != 1)
+        return CREDITS_INSUFFICIENT;
+    return insert_tx(db, user_id, "reserve", amount, NULL, reference, out_id, NULL);
+}
+
+static int settle(struct db *db, str_t reservation_id, bool confirm, bool *applied)
+{
+    struct db_res *res;
+    char uid[64] = {0}, rid[64] = {0};
+    int64_t amount, changed = 0;
+    int rc;
+    *applied = false;
+    if (!db_in_tx(db))
+        BUG("credits settle outside a transaction");
+    if (reservation_id.len >= sizeof(rid))
+        return CREDITS_NOT_FOUND;
+    memcpy(rid, reservation_id.p, reservation_id.len);
+    rc = db_query(db, "SELECT user_id, amount FROM credit_transactions WHERE id = ? AND type = 'reserve'",
+                  DB_ARGS(DBA_CSTR(rid)), &res);
+    if (rc != DB_OK)
+        return rc;
+    if ((rc = db_next(res)) != 1) {
+        db_res_free(res);
+        return rc < 0 ? rc : CREDITS_NOT_FOUND;
+    }
+    str_t u = db_text(res, 0);
+    memcpy(uid, u.p, u.len < sizeof(uid) - 1 ? u.len : sizeof(uid) - 1);
+    amount = db_int(res, 1);
+    db_res_free(res);
+    rc = insert_tx(db, str_c(uid), confirm ? "confirm" : "refund", amount, rid, NULL, NULL, &changed);
+    if (rc != DB_OK || changed == 0) /* already settled: nothing moves */
+        return rc;
+    if (confirm)
+        rc = db_exec(db,
+                     "UPDATE credit_accounts SET balance = balance - ?, reserved = reserved - ?, updated_at = ms_ts(?) "
+                     "WHERE user_id = ?",
+                     DB_ARGS(DBA_INT(amount), DBA_INT(amount), DBA_INT(time_now_ms()), DBA_CSTR(uid)), &changed);
+    else
+        rc = db_exec(db, "UPDATE credit_accounts SET reserved = reserved - ?, updated_at = ms_ts(?) WHERE user_id = ?",
+                     DB_ARGS(DBA_INT(amount), DBA_INT(time_now_ms()), DBA_CSTR(uid)), &changed);
+    if (rc == DB_OK && changed != 1)
+        BUG("a reservation without an account");
+    *applied = rc == DB_OK;
+    return rc;
+}
+
+int credits_confirm(struct db *db, str_t reservation_id, bool *applied) { return settle(db, reservation_id, true, applied); }
+int credits_refund(struct db *db, str_t reservation_id, bool *applied) { return settle(db, reservation_id, false, applied); }
+
+int credits_add(struct db *db, str_t user_id, const char *type, int64_t amount, const char *reference, char *out_id)
+{
+    int64_t changed = 0;
+    int rc;
+    if (!db_in_tx(db))
+        BUG("credits_add outside a transaction");
+    if (strcmp(type, "grant") && strcmp(type, "purchase") && strcmp(type, "adjust"))
+        BUG("credits_add: bad type");
+    if ((rc = ensure_account(db, user_id)) != DB_OK)
+        return rc;
+    /* a negative adjust may not take available below zero */
+    rc = db_exec(db,
+                 "UPDATE credit_accounts SET balance = balance + ?, updated_at = ms_ts(?) "
+                 "WHERE user_id = ? AND balance - reserved + ? >= 0",
+                 DB_ARGS(DBA_INT(amount), DBA_INT(time_now_ms()), DBA_TEXT(user_id), DBA_INT(amount)), &changed);
+    if (rc != DB_OK)
+        return rc;
+    if (changed != 1)
+        return CREDITS_INSUFFICIENT;
+    return insert_tx(db, user_id, type, amount, NULL, reference, out_id, NULL);
+}
+
+int credits_get(struct db *db, str_t user_id, struct credits_balance *out)
+{
+    struct db_res *res;
+    int rc = db_query(db, "SELECT balance, reserved FROM credit_accounts WHERE user_id = ?", DB_ARGS(DBA_TEXT(user_id)),
+                      &res);
+    memset(out, 0, sizeof(*out));
+    if (rc != DB_OK)
+        return rc;
+    if ((rc = db_next(res)) == 1) {
+        out->balance = db_int(res, 0);
+        out->reserved = db_int(res, 1);
+        out->available = out->balance - out->reserved;
+    }
+    db_res_free(res);
+    return rc < 0 ? rc : DB_OK;
+}
+
+/* ---- routes ---- */
+
+static int current_plan(struct db *db, str_t user_id, const struct plan **out);
+
+
+/* Read-only: a user who never spent has no account yet; the free grant they
+ * will get on first use is shown as their balance (routes other than the
+ * AI path and the admin grant never write the ledger). */
+static int h_balance(struct req *r)
+{
+    struct credits_balance b;
+    const struct plan *p;
+    struct db_res *res;
+    bool has_account = false;
+    int rc = db_query(r->db, "SELECT balance, reserved FROM credit_accounts WHERE user_id = ?",
+                      DB_ARGS(DBA_TEXT(r->user_id)), &res);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    memset(&b, 0, sizeof(b));
+    if ((rc = db_next(res)) == 1) {
+        has_account = true;
+        b.balance = db_int(res, 0);
+        b.reserved = db_int(res, 1);
+    }
+    db_res_free(res);
+    if (rc < 0)
+        return http_db_fail(r, rc);
+    if (!has_account && !identity_is_guest(r))
+        b.balance = plans[0].monthly;
+    b.available = b.balance - b.reserved;
+    if ((rc = current_plan(r->db, r->user_id, &p)) != DB_OK)
+        return http_db_fail(r, rc);
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "balance");
+    jw_int(&r->w, b.balance);
+    jw_key(&r->w, "reserved");
+    jw_int(&r->w, b.reserved);
+    jw_key(&r->w, "available");
+    jw_int(&r->w, b.available);
+    jw_key(&r->w, "plan");
+    jw_cstr(&r->w, p->name);
+    jw_obj_end(&r->w);
+    return 0;
+}
+
+static void write_tx(struct jw *w, struct db_res *res)
+{
+    jw_obj_begin(w);
+    jw_key(w, "id");
+    jw_str(w, db_text(res, 0));
+    jw_key(w, "type");
+    jw_str(w, db_text(res, 1));
+    jw_key(w, "amount");
+    jw_int(w, db_int(res, 2));
+    jw_key(w, "reservation_id");
+    if (db_isnull(res, 3))
+        jw_null(w);
+    else
+        jw_str(w, db_text(res, 3));
+    jw_key(w, "reference");
+    jw_str(w, db_text(res, 4));
+    jw_key(w, "created_at");
+    jw_time(w, db_int(res, 5));
+    jw_obj_end(w);
+}
+
+static int h_transactions(struct req *r)
+{
+    static const char *const types[] = {"reserve", "confirm", "refund", "grant", "purchase", "adjust"};
+    const str_t *type = req_query(r, "type");
+    int64_t total = 0;
+    bool found;
+    struct db_res *res;
+    int rc;
+    for (int i = 0; i < r->q.n; i++)
+        if (!str_is(r->q.p[i].key, "type") && !str_is(r->q.p[i].key, "page") && !str_is(r->q.p[i].key, "limit"))
+            return http_invalid(r, r->q.p[i].key.p, "is not a filter here (allowed: type, page, limit)");
+    if (type) {
+        bool ok = false;
+        for (size_t i = 0; i < ARRAY_LEN(types); i++)
+            ok |= str_eq(*type, str_c(types[i]));
+        if (!ok)
+            return http_invalid(r, "type", "must be reserve, confirm, refund, grant, purchase or adjust");
+    }
+    db_arg a[4] = {DBA_TEXT(r->user_id), type ? DBA_TEXT(*type) : DBA_NULL, DBA_INT(r->limit),
+                   DBA_INT((r->page - 1) * r->limit)};
+    rc = db_query_int(r->db, "SELECT count(*) FROM credit_transactions WHERE user_id = ? AND (CAST(? AS TEXT) IS NULL OR type = ?)",
+                      DB_ARGS(a[0], a[1], a[1]), &total, &found);
+    if (rc == DB_OK)
+        rc = db_query(r->db,
+                      "SELECT id, type, amount, reservation_id, reference, ts_ms(created_at) FROM credit_transactions "
+                      "WHERE user_id = ? AND (CAST(? AS TEXT) IS NULL OR type = ?) ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+                      DB_ARGS(a[0], a[1], a[1], a[2], a[3]), &res);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "data");
+    jw_arr_begin(&r->w);
+    while ((rc = db_next(res)) == 1)
+        write_tx(&r->w, res);
+    jw_arr_end(&r->w);
+    db_res_free(res);
+    if (rc < 0) {
+        buf_reset(&r->out);
+        return http_db_fail(r, rc);
+    }
+    jw_key(&r->w, "meta");
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "total");
+    jw_int(&r->w, total);
+    jw_key(&r->w, "page");
+    jw_int(&r->w, r->page);
+    jw_key(&r->w, "limit");
+    jw_int(&r->w, r->limit);
+    jw_key(&r->w, "pages");
+    jw_int(&r->w, (total + r->limit - 1) / r->limit);
+    jw_obj_end(&r->w);
+    jw_obj_end(&r->w);
+    return 0;
+}
+
+static void write_plan(struct jw *w, const struct plan *p)
+{
+    jw_obj_begin(w);
+    jw_key(w, "plan");
+    jw_cstr(w, p->name);
+    jw_key(w, "monthly_credits");
+    jw_int(w, p->monthly);
+    jw_key(w, "ai_requests_per_minute");
+    jw_int(w, p->ai_per_min);
+    jw_key(w, "paid");
+    jw_bool(w, p->paid);
+    jw_obj_end(w);
+}
+
+static int h_pricing(struct req *r)
+{
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "operations");
+    jw_arr_begin(&r->w);
+    for (size_t i = 0; i < ARRAY_LEN(prices); i++) {
+        jw_obj_begin(&r->w);
+        jw_key(&r->w, "operation");
+        jw_cstr(&r->w, prices[i].operation);
+        jw_key(&r->w, "cost");
+        jw_int(&r->w, prices[i].cost);
+        jw_obj_end(&r->w);
+    }
+    jw_arr_end(&r->w);
+    jw_key(&r->w, "plans");
+    jw_arr_begin(&r->w);
+    for (size_t i = 0; i < ARRAY_LEN(plans); i++)
+        write_plan(&r->w, &plans[i]);
+    jw_arr_end(&r->w);
+    jw_obj_end(&r->w);
+    return 0;
+}
+
+struct grant_ctx {
+    struct req *r;
+    str_t user_id, reason;
+    int64_t amount;
+    char id[UUID_STR_LEN + 1];
+    bool missing;
+};
+
+static int tx_grant(struct db *db, void *arg)
+{
+    struct grant_ctx *c = arg;
+    int64_t n = 0;
+    bool found;
+    int rc = db_query_int(db, "SELECT count(*) FROM users WHERE id = ?", DB_ARGS(DBA_TEXT(c->user_id)), &n, &found);
+    if (rc != DB_OK)
+        return rc;
+    if (n == 0) {
+        c->missing = true;
+        return 1; /* nothing to do; roll back */
+    }
+    struct buf ref = BUF_INIT(300);
+    (void)buf_puts(&ref, "admin: ");
+    (void)buf_put(&ref, c->reason);
+    rc = credits_add(db, c->user_id, "grant", c->amount, buf_cstr(&ref), c->id);
+    buf_free(&ref);
+    if (rc != DB_OK)
+        return rc;
+    json_t *after = json_pack("{s:s%,s:I,s:s%}", "user_id", c->user_id.p, c->user_id.len, "amount", (json_int_t)c->amount,
+                              "reason", c->reason.p, c->reason.len);
+    struct audit_entry e = {.action = "credits.grant", .category = "credits", .target_type = "user",
+                            .target_id = c->user_id, .after = after, .success = true};
+    rc = audit_record_req(c->r, &e);
+    json_decref(after);
+    return rc;
+}
+
+static int h_grant(struct req *r)
+{
+    const json_t *uid = json_object_get(r->body, "user_id"), *reason = json_object_get(r->body, "reason");
+    struct grant_ctx c = {.r = r,
+                          .user_id = str_make(json_string_value(uid), json_string_length(uid)),
+                          .reason = str_make(json_string_value(reason), json_string_length(reason)),
+                          .amount = json_integer_value(json_object_get(r->body, "amount"))};
+    int rc = db_tx(r->db, DB_TX_WRITE, tx_grant, &c);
+    if (c.missing)
+        return http_invalid(r, "user_id", "no such user");
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    r->status = 201;
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "id");
+    jw_cstr(&r->w, c.id);
+    jw_key(&r->w, "user_id");
+    jw_str(&r->w, c.user_id);
+    jw_key(&r->w, "type");
+    jw_cstr(&r->w, "grant");
+    jw_key(&r->w, "amount");
+    jw_int(&r->w, c.amount);
+    jw_key(&r->w, "reason");
+    jw_str(&r->w, c.reason);
+    jw_obj_end(&r->w);
+    return 0;
+}
+
+/* ---- subscription ---- */
+
+static int current_plan(struct db *db, str_t user_id, const struct plan **out)
+{
+    struct db_res *res;
+    int rc = db_query(db, "SELECT plan FROM credit_subscriptions WHERE user_id = ?", DB_ARGS(DBA_TEXT(user_id)), &res);
+    *out = &plans[0];
+    if (rc != DB_OK)
+        return rc;
+    if ((rc = db_next(res)) == 1) {
+        const struct plan *p = plan_by_name(db_text(res, 0));
+        if (p)
+            *out = p;
+    }
+    db_res_free(res);
+    return rc < 0 ? rc : DB_OK;
+}
+
+static int h_get_subscription(struct req *r)
+{
+    const struct plan *p;
+    int rc = current_plan(r->db, r->user_id, &p);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    write_plan(&r->w, p);
+    return 0;
+}
+
+struct sub_ctx {
+    str_t user_id;
+    const struct plan *p;
+};
+
+static int tx_set_plan(struct db *db, void *arg)
+{
+    struct sub_ctx *c = arg;
+    return db_exec(db,
+                   "INSERT INTO credit_subscriptions (user_id, plan, updated_at) VALUES (?, ?, ms_ts(?)) "
+                   "ON CONFLICT (user_id) DO UPDATE SET plan = excluded.plan, updated_at = excluded.updated_at",
+                   DB_ARGS(DBA_TEXT(c->user_id), DBA_CSTR(c->p->name), DBA_INT(time_now_ms())), NULL);
+}
+
+static int set_plan(struct req *r, const struct plan *p)
+{
+    struct sub_ctx c = {r->user_id, p};
+    int rc = db_tx(r->db, DB_TX_WRITE, tx_set_plan, &c);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    write_plan(&r->w, p);
+    return 0;
+}
+
+static int h_post_subscription(struct req *r)
+{
+    const json_t *plan = json_object_get(r->body, "plan");
+    const struct plan *p = plan_by_name(str_make(json_string_value(plan), json_string_length(plan)));
+    if (!p)
+        return http_invalid(r, "plan", "must be free, pro or business");
+    if (identity_is_guest(r))
+        return http_fail(r, 403, "FORBIDDEN", "guests have no subscription");
+    /* Paid plans start only when a payment settles them (payments module) or
+     * an admin sets them; selecting one here must not hand out credit. */
+    if (p->paid)
+        return http_fail(r, 402, "PAYMENT_REQUIRED", "the %s plan is activated after payment", p->name);
+    return set_plan(r, p);
+}
+
+static int h_delete_subscription(struct req *r) { return set_plan(r, &plans[0]); }
+
+int credits_plan_of(struct db *db, str_t user_id, struct credits_plan *out)
+{
+    const struct plan *p;
+    int rc = current_plan(db, user_id, &p);
+    out->name = p->name;
+    out->monthly = p->monthly;
+    out->ai_per_min = p->ai_per_min;
+    out->paid = p->paid;
+    return rc;
+}
+
+/* ---- monthly grant job ---- */
+
+struct monthly_ctx {
+    str_t user_id;
+    int64_t now;
+};
+
+static int tx_monthly(struct db *db, void *arg)
+{
+    struct monthly_ctx *c = arg;
+    const struct plan *p;
+    int rc = ensure_account(db, c->user_id);
+    if (rc == DB_OK)
+        rc = current_plan(db, c->user_id, &p);
+    return rc == DB_OK ? grant_month(db, c->user_id, p, c->now) : rc;
+}
+
+/* Every active non-guest user gets their plan's grant for this month, once:
+ * one short transaction per user, and the unique index on the month's
+ * reference makes a re-run (or a second instance) harmless. */
+static enum job_result monthly_grant(struct job *j, struct buf *result, struct buf *error)
+{
+    char last[64] = "";
+    int64_t users = 0, now = time_now_ms();
+    for (;;) {
+        struct db_res *res;
+        char ids[100][40];
+        int n = 0, rc;
+        rc = db_query(j->db,
+                      "SELECT id FROM users WHERE role <> 'guest' AND status = 'active' AND id > ? ORDER BY id LIMIT 100",
+                      DB_ARGS(DBA_CSTR(last)), &res);
+        if (rc != DB_OK) {
+            (void)buf_printf(error, "listing users: %s", db_errmsg(j->db));
+            return JOB_RETRY;
+        }
+        while (n < 100 && (rc = db_next(res)) == 1) {
+            str_t id = db_text(res, 0);
+            size_t l = id.len < 39 ? id.len : 39;
+            memcpy(ids[n], id.p, l);
+            ids[n][l] = '\0';
+            n++;
+        }
+        db_res_free(res);
+        if (rc < 0) {
+            (void)buf_printf(error, "listing users: %s", db_errmsg(j->db));
+            return JOB_RETRY;
+        }
+        for (int i = 0; i < n; i++) {
+            struct monthly_ctx c = {str_c(ids[i]), now};
+            if ((rc = db_tx(j->db, DB_TX_WRITE, tx_monthly, &c)) != DB_OK) {
+                (void)buf_printf(error, "granting: %s", db_errmsg(j->db));
+                return JOB_RETRY;
+            }
+        }
+        users += n;
+        if (n < 100)
+            break;
+        memcpy(last, ids[n - 1], sizeof(ids[0]));
+    }
+    (void)buf_printf(result, "{\"users\":%lld}", (long long)users);
+    return JOB_OK;
+}
+
+/* ---- temel ledger verify ---- */
+
+int credits_verify(struct db *db, struct buf *out)
+{
+    struct db_res *res;
+    int64_t accounts = 0, bad = 0;
+    /* recompute every account from the log, and check every settlement */
+    int rc = db_query(db,
+                      "SELECT a.user_id, a.balance, a.reserved, "
+                      " coalesce((SELECT sum(amount) FROM credit_transactions t WHERE t.user_id = a.user_id "
+                      "           AND t.type IN ('grant', 'purchase', 'adjust')), 0) "
+                      " - coalesce((SELECT sum(amount) FROM credit_transactions t WHERE t.user_id = a.user_id "
+                      "           AND t.type = 'confirm'), 0), "
+                      " coalesce((SELECT sum(r.amount) FROM credit_transactions r WHERE r.user_id = a.user_id "
+                      "           AND r.type = 'reserve' AND NOT EXISTS (SELECT 1 FROM credit_transactions s "
+                      "           WHERE s.reservation_id = r.id)), 0) "
+                      "FROM credit_accounts a ORDER BY a.user_id",
+                      DB_NOARGS, &res);
+    if (rc != DB_OK)
+        return rc;
+    while ((rc = db_next(res)) == 1) {
+        accounts++;
+        int64_t bal = db_int(res, 1), resv = db_int(res, 2), want_bal = db_int(res, 3), want_resv = db_int(res, 4);
+        if (bal != want_bal || resv != want_resv || bal - resv < 0) {
+            bad++;
+            (void)buf_printf(out, "account %s: balance %lld (log says %lld), reserved %lld (log says %lld)\n",
+                             db_text(res, 0).p, (long long)bal, (long long)want_bal, (long long)resv,
+                             (long long)want_resv);
+        }
+    }
+    db_res_free(res);
+    if (rc < 0)
+        return rc;
+    /* settlements must match their reservation (same user, same amount) */
+    rc = db_query(db,
+                  "SELECT s.id FROM credit_transactions s LEFT JOIN credit_transactions r ON r.id = s.reservation_id "
+                  "WHERE s.type IN ('confirm', 'refund') AND (r.id IS NULL OR r.type <> 'reserve' OR "
+                  "r.user_id <> s.user_id OR r.amount <> s.amount)",
+                  DB_NOARGS, &res);
+    if (rc != DB_OK)
+        return rc;
+    while ((rc = db_next(res)) == 1) {
+        bad++;
+        (void)buf_printf(out, "settlement %s does not match its reservation\n", db_text(res, 0).p);
+    }
+    db_res_free(res);
+    if (rc < 0)
+        return rc;
+    /* log entries of users without an account */
+    int64_t orphans = 0;
+    bool found;
+    rc = db_query_int(db,
+                      "SELECT count(*) FROM credit_transactions t WHERE NOT EXISTS "
+                      "(SELECT 1 FROM credit_accounts a WHERE a.user_id = t.user_id)",
+                      DB_NOARGS, &orphans, &found);
+    if (rc != DB_OK)
+        return rc;
+    if (orphans) {
+        bad++;
+        (void)buf_printf(out, "%lld log entries belong to no account\n", (long long)orphans);
+    }
+    (void)buf_printf(out, "%s: %lld accounts checked, %lld problems\n", bad ? "LEDGER BROKEN" : "ledger ok",
+                     (long long)accounts, (long long)bad);
+    return bad ? 1 : 0;
+}
+
+/* ---- module ---- */
+
+static const struct json_field grant_f[] = {
+    {.name = "user_id", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 64},
+    {.name = "amount", .type = JF_INT, .flags = JF_REQUIRED, .min = 1, .max = 1000000000},
+    {.name = "reason", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 200},
+    {0}};
+static const struct json_schema grant_s = {grant_f, false};
+static const char *const plan_names[] = {"free", "pro", "business", NULL};
+static const struct json_field sub_f[] = {
+    {.name = "plan", .type = JF_STRING, .flags = JF_REQUIRED, .enum_values = plan_names}, {0}};
+static const struct json_schema sub_s = {sub_f, false};
+
+static struct route routes[] = {
+    {.method = "GET", .pattern = "/api/v1/credits/balance", .handler = h_balance, .auth = AUTH_USER, .rl = RL_READ,
+     .summary = "The caller's balance, reserved and available credit", .tag = "credits"},
+    {.method = "GET", .pattern = "/api/v1/credits/transactions", .handler = h_transactions, .auth = AUTH_USER,
+     .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "The caller's ledger (filter: type)", .tag = "credits"},
+    {.method = "GET", .pattern = "/api/v1/credits/pricing", .handler = h_pricing, .rl = RL_READ,
+     .summary = "Cost per operation and the plans", .tag = "credits"},
+    {.method = "POST", .pattern = "/api/v1/admin/credits/grant", .handler = h_grant, .auth = AUTH_ADMIN,
+     .rl = RL_WRITE, .input = &grant_s, .flags = ROUTE_IDEMPOTENT,
+     .summary = "Grant credit to a user (Idempotency-Key; audited)", .tag = "admin"},
+    {.method = "GET", .pattern = "/api/v1/me/subscription", .handler = h_get_subscription, .auth = AUTH_USER,
+     .rl = RL_READ, .summary = "The caller's plan", .tag = "credits"},
+    {.method = "POST", .pattern = "/api/v1/me/subscription", .handler = h_post_subscription, .auth = AUTH_USER,
+     .rl = RL_WRITE, .input = &sub_s, .summary = "Choose a plan (paid plans start after payment: 402)",
+     .tag = "credits"},
+    {.method = "DELETE", .pattern = "/api/v1/me/subscription", .handler = h_delete_subscription, .auth = AUTH_USER,
+     .rl = RL_WRITE, .summary = "Back to the free plan", .tag = "credits"},
+};
+
+static void register_routes(void) { router_add(routes, ARRAY_LEN(routes)); }
+
+static void register_jobs(void)
+{
+    static const struct job_kind kind = {.kind = "credits.monthly_grant", .handler = monthly_grant,
+                                         .queue = "maintenance", .timeout_ms = 600000};
+    jobs_register(&kind);
+    cron_register("credits.monthly_grant", "5 0 1 * *", "credits.monthly_grant", "{}");
+}
+
+const struct module credits_module = {
+    .name = "credits",
+    .register_routes = register_routes,
+    .register_jobs = register_jobs,
+};
