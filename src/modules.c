@@ -6,6 +6,7 @@
 
 #include "core/module.h"
 #include "jobs/jobs.h"
+#include "modules/ai/ai.h"
 #include "modules/audit/audit.h"
 #include "modules/career/career.h"
 #include "modules/credits/credits.h"
@@ -19,5 +20,6 @@ const struct module *const temel_modules[] = {
     &credits_module,
     &jobs_module,
     &career_module,
+    &ai_module,
     NULL,
 };

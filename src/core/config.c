@@ -293,6 +293,22 @@ int config_from_env(struct config *c, struct buf *err)
     if (delivery_config_check(c, err))
         return -1;
     /* ---- end delivery ---- */
+    /* ---- ai: TEMEL_SECRET_KEY, TEMEL_AI_* ---- */
+    c->secret_key = dup_or_null(getenv("TEMEL_SECRET_KEY"));
+    if (c->secret_key && strlen(c->secret_key) < 32) {
+        (void)buf_puts(err, "TEMEL_SECRET_KEY: must be at least 32 characters");
+        return -1;
+    }
+    if (!c->secret_key && c->env == ENV_PRODUCTION) {
+        (void)buf_puts(err, "TEMEL_SECRET_KEY: required when TEMEL_ENV=production");
+        return -1;
+    }
+    if (env_int("TEMEL_AI_CACHE_TTL_S", 86400, 0, 30 * 86400, &c->ai_cache_ttl_s, err) ||
+        env_int("TEMEL_AI_TIMEOUT_MS", 60000, 1000, 600000, &c->ai_timeout_ms, err) ||
+        env_int("TEMEL_AI_MAX_ATTEMPTS", 3, 1, 20, &c->ai_max_attempts, err) ||
+        env_int("TEMEL_AI_ABUSE_THRESHOLD", 70, 1, 1000, &c->ai_abuse_threshold, err))
+        return -1;
+    /* ---- end ai ---- */
     return 0;
 }
 
@@ -324,5 +340,10 @@ void config_free(struct config *c)
     free(c->sms_from);
     free(c->outbound_allow);
     /* ---- end delivery ---- */
+    /* ---- ai ---- */
+    if (c->secret_key)
+        memset(c->secret_key, 0, strlen(c->secret_key));
+    free(c->secret_key);
+    /* ---- end ai ---- */
     memset(c, 0, sizeof(*c));
 }

@@ -62,6 +62,14 @@ struct config {
     char *outbound_allow; /* TEMEL_OUTBOUND_ALLOW: hosts, IPs, CIDRs the outbound client may reach
                              although private/loopback/link-local; NULL = none */
     /* ---- end delivery ---- */
+    /* ---- ai (src/modules/ai) ---- */
+    char *secret_key;           /* TEMEL_SECRET_KEY (>= 32 chars): encrypts provider keys at rest; required in
+                                   production, else generated once into <data_dir>/secret.key */
+    int64_t ai_cache_ttl_s;     /* TEMEL_AI_CACHE_TTL_S: response cache lifetime (86400; 0 = no cache) */
+    int64_t ai_timeout_ms;      /* TEMEL_AI_TIMEOUT_MS: one "ai.run" attempt, provider call included (60000) */
+    int64_t ai_max_attempts;    /* TEMEL_AI_MAX_ATTEMPTS: tries per AI job before it is refunded (3) */
+    int64_t ai_abuse_threshold; /* TEMEL_AI_ABUSE_THRESHOLD: suspicion score that flags a user (70) */
+    /* ---- end ai ---- */
 };
 
 extern const char *const rl_class_names[RL_NCLASSES]; /* "read", "write", ... */

@@ -1,0 +1,754 @@
+/*
+ * admin.c — admin routes of the ai module: providers (base URL, wire format,
+ * model map), their keys (write-only: a key is sealed on arrival and never
+ * leaves the server again — not in responses, logs, errors or the audit
+ * log), anti-abuse flags, and AI-usage analytics.
+ */
+#include <sodium.h>
+
+#include "core/timeutil.h"
+#include "core/uuid.h"
+#include "modules/ai/ai_internal.h"
+#include "modules/audit/audit.h"
+
+#include "core/banned.h"
+
+/* ---- providers ---- */
+
+static int write_provider(struct db *db, str_t id, struct jw *w, bool *found)
+{
+    struct db_res *res;
+    int rc = db_query(db,
+                      "SELECT id, name, kind, base_url, enabled, ts_ms(created_at), ts_ms(updated_at) "
+                      "FROM ai_providers WHERE id = ?",
+                      DB_ARGS(DBA_TEXT(id)), &res);
+    if (rc != DB_OK)
+        return rc;
+    rc = db_next(res);
+    *found = rc == 1;
+    if (rc != 1) {
+        db_res_free(res);
+        return rc < 0 ? rc : DB_OK;
+    }
+    jw_obj_begin(w);
+    jw_key(w, "id");
+    jw_str(w, db_text(res, 0));
+    jw_key(w, "name");
+    jw_str(w, db_text(res, 1));
+    jw_key(w, "kind");
+    jw_str(w, db_text(res, 2));
+    jw_key(w, "base_url");
+    jw_str(w, db_text(res, 3));
+    jw_key(w, "enabled");
+    jw_bool(w, db_int(res, 4) != 0);
+    jw_key(w, "created_at");
+    jw_time(w, db_int(res, 5));
+    jw_key(w, "updated_at");
+    jw_time(w, db_int(res, 6));
+    db_res_free(res);
+    jw_key(w, "models");
+    jw_arr_begin(w);
+    rc = db_query(db, "SELECT name, upstream, is_default, price_in, price_out FROM ai_models WHERE provider_id = ? "
+                      "ORDER BY name",
+                  DB_ARGS(DBA_TEXT(id)), &res);
+    if (rc != DB_OK)
+        return rc;
+    while ((rc = db_next(res)) == 1) {
+        jw_obj_begin(w);
+        jw_key(w, "name");
+        jw_str(w, db_text(res, 0));
+        jw_key(w, "upstream");
+        jw_str(w, db_text(res, 1));
+        jw_key(w, "default");
+        jw_bool(w, db_int(res, 2) != 0);
+        jw_key(w, "price_in");
+        jw_int(w, db_int(res, 3));
+        jw_key(w, "price_out");
+        jw_int(w, db_int(res, 4));
+        jw_obj_end(w);
+    }
+    db_res_free(res);
+    if (rc < 0)
+        return rc;
+    jw_arr_end(w);
+    jw_key(w, "keys");
+    jw_arr_begin(w);
+    rc = db_query(db,
+                  "SELECT id, label, status, retired_reason, ts_ms(created_at), ts_ms(retired_at) FROM ai_provider_keys "
+                  "WHERE provider_id = ? ORDER BY id",
+                  DB_ARGS(DBA_TEXT(id)), &res);
+    if (rc != DB_OK)
+        return rc;
+    while ((rc = db_next(res)) == 1) {
+        jw_obj_begin(w);
+        jw_key(w, "id");
+        jw_str(w, db_text(res, 0));
+        jw_key(w, "label");
+        jw_str(w, db_text(res, 1));
+        jw_key(w, "status");
+        jw_str(w, db_text(res, 2));
+        jw_key(w, "retired_reason");
+        if (db_isnull(res, 3))
+            jw_null(w);
+        else
+            jw_str(w, db_text(res, 3));
+        jw_key(w, "created_at");
+        jw_time(w, db_int(res, 4));
+        jw_key(w, "retired_at");
+        if (db_isnull(res, 5))
+            jw_null(w);
+        else
+            jw_time(w, db_int(res, 5));
+        jw_obj_end(w);
+    }
+    db_res_free(res);
+    if (rc < 0)
+        return rc;
+    jw_arr_end(w);
+    jw_obj_end(w);
+    return DB_OK;
+}
+
+static int h_providers_list(struct req *r)
+{
+    struct db_res *res;
+    int rc = db_query(r->db, "SELECT id FROM ai_providers ORDER BY name LIMIT 1000", DB_NOARGS, &res);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    char (*ids)[40] = NULL;
+    size_t n = 0;
+    while ((rc = db_next(res)) == 1) {
+        ids = xrealloc(ids, st_mult(n + 1, sizeof(*ids)));
+        str_copy(ids[n++], db_text(res, 0).p, sizeof(ids[0]));
+    }
+    db_res_free(res);
+    if (rc < 0) {
+        free(ids);
+        return http_db_fail(r, rc);
+    }
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "data");
+    jw_arr_begin(&r->w);
+    for (size_t i = 0; i < n && rc >= 0; i++) {
+        bool found;
+        rc = write_provider(r->db, str_c(ids[i]), &r->w, &found);
+    }
+    free(ids);
+    if (rc < 0) {
+        buf_reset(&r->out);
+        return http_db_fail(r, rc);
+    }
+    jw_arr_end(&r->w);
+    jw_obj_end(&r->w);
+    return 0;
+}
+
+static bool name_ok(str_t s)
+{
+    if (s.len < 1 || s.len > 64)
+        return false;
+    for (size_t i = 0; i < s.len; i++) {
+        char c = s.p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+static str_t jstr(const json_t *v) { return str_make(json_string_value(v), json_string_length(v)); }
+
+/* Validate the models array (422 on error). */
+static int check_models(struct req *r, const json_t *models)
+{
+    size_t i;
+    json_t *m;
+    int defaults = 0;
+    json_array_foreach(models, i, m) {
+        const char *k;
+        json_t *v;
+        if (!json_is_object(m))
+            return http_invalid(r, "models", "each model is {name, upstream, default?, price_in?, price_out?}");
+        json_object_foreach(m, k, v) {
+            if (strcmp(k, "name") && strcmp(k, "upstream") && strcmp(k, "default") && strcmp(k, "price_in") &&
+                strcmp(k, "price_out"))
+                return http_invalid(r, "models", "unknown field in a model (allowed: name, upstream, default, "
+                                                 "price_in, price_out)");
+        }
+        const json_t *name = json_object_get(m, "name"), *up = json_object_get(m, "upstream"),
+                     *def = json_object_get(m, "default"), *pin = json_object_get(m, "price_in"),
+                     *pout = json_object_get(m, "price_out");
+        if (!json_is_string(name) || !ai__upstream_ok(jstr(name)))
+            return http_invalid(r, "models.name", "must be 1..100 characters of A-Z a-z 0-9 . _ : -");
+        if (!json_is_string(up) || !ai__upstream_ok(jstr(up)))
+            return http_invalid(r, "models.upstream", "must be 1..100 characters of A-Z a-z 0-9 . _ : -");
+        if (def && !json_is_boolean(def))
+            return http_invalid(r, "models.default", "must be a boolean");
+        if ((pin && (!json_is_integer(pin) || json_integer_value(pin) < 0 || json_integer_value(pin) > 1000000000)) ||
+            (pout && (!json_is_integer(pout) || json_integer_value(pout) < 0 || json_integer_value(pout) > 1000000000)))
+            return http_invalid(r, "models.price_in", "prices are integers in micro-USD per 1000 tokens");
+        defaults += json_is_true(def);
+        for (size_t k2 = 0; k2 < i; k2++)
+            if (!strcmp(json_string_value(json_object_get(json_array_get(models, k2), "name")),
+                        json_string_value(name)))
+                return http_invalid(r, "models.name", "appears twice");
+    }
+    if (defaults > 1)
+        return http_invalid(r, "models.default", "at most one model may be the default");
+    return 0;
+}
+
+static int insert_models(struct db *db, str_t provider_id, const json_t *models)
+{
+    size_t i;
+    json_t *m;
+    int rc = DB_OK;
+    bool has_default = false;
+    json_array_foreach(models, i, m) {
+        const json_t *pin = json_object_get(m, "price_in"), *pout = json_object_get(m, "price_out");
+        bool def = json_is_true(json_object_get(m, "default"));
+        has_default = has_default || def;
+        rc = db_exec(db,
+                     "INSERT INTO ai_models (name, provider_id, upstream, is_default, price_in, price_out) "
+                     "VALUES (?, ?, ?, ?, ?, ?)",
+                     DB_ARGS(DBA_TEXT(jstr(json_object_get(m, "name"))), DBA_TEXT(provider_id),
+                             DBA_TEXT(jstr(json_object_get(m, "upstream"))), DBA_BOOL(def),
+                             DBA_INT(pin ? json_integer_value(pin) : 0), DBA_INT(pout ? json_integer_value(pout) : 0)),
+                     NULL);
+        if (rc != DB_OK)
+            return rc;
+    }
+    if (has_default) /* one default across all providers */
+        rc = db_exec(db, "UPDATE ai_models SET is_default = false WHERE provider_id <> ? AND is_default = true",
+                     DB_ARGS(DBA_TEXT(provider_id)), NULL);
+    return rc;
+}
+
+/* The audited view of a provider: no keys, ever. */
+static json_t *provider_view(struct db *db, str_t id, int *rc)
+{
+    struct buf b = BUF_INIT(1u << 20);
+    struct jw w;
+    bool found = false;
+    json_t *v = NULL;
+    jw_init(&w, &b);
+    *rc = write_provider(db, id, &w, &found);
+    if (*rc == DB_OK && found && buf_ok(&b) && json_parse_strict(buf_str(&b), &v, NULL) == JSON_IN_OK)
+        json_object_del(v, "keys");
+    buf_free(&b);
+    return v;
+}
+
+struct prov_ctx {
+    struct req *r;
+    str_t id;
+    char new_id[UUID_STR_LEN + 1];
+    int outcome; /* 0, 404, 409 */
+};
+
+static int tx_provider_create(struct db *db, void *arg)
+{
+    struct prov_ctx *c = arg;
+    struct req *r = c->r;
+    const json_t *en = json_object_get(r->body, "enabled");
+    int64_t now = time_now_ms();
+    int rc;
+    c->outcome = 0;
+    uuid7_str(c->new_id);
+    rc = db_exec(db,
+                 "INSERT INTO ai_providers (id, name, kind, base_url, enabled, created_at, updated_at) "
+                 "VALUES (?, ?, ?, ?, ?, ms_ts(?), ms_ts(?))",
+                 DB_ARGS(DBA_CSTR(c->new_id), DBA_TEXT(jstr(json_object_get(r->body, "name"))),
+                         DBA_TEXT(jstr(json_object_get(r->body, "kind"))),
+                         DBA_TEXT(jstr(json_object_get(r->body, "base_url"))), DBA_BOOL(!en || json_is_true(en)),
+                         DBA_INT(now), DBA_INT(now)),
+                 NULL);
+    if (rc == DB_OK)
+        rc = insert_models(db, str_c(c->new_id), json_object_get(r->body, "models"));
+    if (rc == DB_ECONSTRAINT) {
+        c->outcome = 409;
+        return 1; /* roll back */
+    }
+    json_t *after = rc == DB_OK ? provider_view(db, str_c(c->new_id), &rc) : NULL;
+    if (rc == DB_OK) {
+        struct audit_entry e = {.action = "ai.provider_create", .category = "ai", .target_type = "ai_provider",
+                                .target_id = str_c(c->new_id), .after = after, .success = true};
+        rc = audit_record_req(r, &e);
+    }
+    json_decref(after);
+    return rc;
+}
+
+static int h_provider_create(struct req *r)
+{
+    if (!name_ok(jstr(json_object_get(r->body, "name"))))
+        return http_invalid(r, "name", "must be 1..64 characters of a-z 0-9 - _");
+    if (!ai__base_url_ok(jstr(json_object_get(r->body, "base_url"))))
+        return http_invalid(r, "base_url", "must be an http(s) URL without credentials, query or fragment");
+    if (check_models(r, json_object_get(r->body, "models")))
+        return HTTP_EFAIL;
+    struct prov_ctx c = {.r = r};
+    int rc = db_tx(r->db, DB_TX_WRITE, tx_provider_create, &c);
+    if (c.outcome == 409)
+        return http_fail(r, 409, "CONFLICT", "a provider with this name, or a model with one of these names, exists");
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    bool found;
+    rc = write_provider(r->db, str_c(c.new_id), &r->w, &found);
+    if (rc != DB_OK) {
+        buf_reset(&r->out);
+        return http_db_fail(r, rc);
+    }
+    r->status = 201;
+    return 0;
+}
+
+static int tx_provider_patch(struct db *db, void *arg)
+{
+    struct prov_ctx *c = arg;
+    struct req *r = c->r;
+    const json_t *en = json_object_get(r->body, "enabled"), *base = json_object_get(r->body, "base_url"),
+                 *models = json_object_get(r->body, "models");
+    int rc;
+    c->outcome = 0;
+    json_t *before = provider_view(db, c->id, &rc), *after = NULL;
+    if (rc != DB_OK)
+        return rc;
+    if (!before) {
+        c->outcome = 404;
+        return 0;
+    }
+    int64_t now = time_now_ms();
+    rc = db_exec(db, "UPDATE ai_providers SET updated_at = ms_ts(?) WHERE id = ?", DB_ARGS(DBA_INT(now), DBA_TEXT(c->id)),
+                 NULL);
+    if (rc == DB_OK && en)
+        rc = db_exec(db, "UPDATE ai_providers SET enabled = ? WHERE id = ?", DB_ARGS(DBA_BOOL(json_is_true(en)), DBA_TEXT(c->id)),
+                     NULL);
+    if (rc == DB_OK && base)
+        rc = db_exec(db, "UPDATE ai_providers SET base_url = ? WHERE id = ?", DB_ARGS(DBA_TEXT(jstr(base)), DBA_TEXT(c->id)),
+                     NULL);
+    if (rc == DB_OK && models) {
+        rc = db_exec(db, "DELETE FROM ai_models WHERE provider_id = ?", DB_ARGS(DBA_TEXT(c->id)), NULL);
+        if (rc == DB_OK)
+            rc = insert_models(db, c->id, models);
+    }
+    if (rc == DB_ECONSTRAINT) {
+        json_decref(before);
+        c->outcome = 409;
+        return 1;
+    }
+    if (rc == DB_OK)
+        after = provider_view(db, c->id, &rc);
+    if (rc == DB_OK) {
+        struct audit_entry e = {.action = "ai.provider_update", .category = "ai", .target_type = "ai_provider",
+                                .target_id = c->id, .before = before, .after = after, .success = true};
+        rc = audit_record_req(r, &e);
+    }
+    json_decref(before);
+    json_decref(after);
+    return rc;
+}
+
+static int h_provider_patch(struct req *r)
+{
+    const json_t *base = json_object_get(r->body, "base_url"), *models = json_object_get(r->body, "models");
+    if (base && !ai__base_url_ok(jstr(base)))
+        return http_invalid(r, "base_url", "must be an http(s) URL without credentials, query or fragment");
+    if (models && check_models(r, models))
+        return HTTP_EFAIL;
+    struct prov_ctx c = {.r = r, .id = req_param(r, "id")};
+    int rc = db_tx(r->db, DB_TX_WRITE, tx_provider_patch, &c);
+    if (c.outcome == 409)
+        return http_fail(r, 409, "CONFLICT", "a model with one of these names exists");
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    if (c.outcome == 404)
+        return http_fail(r, 404, "NOT_FOUND", "no such provider");
+    bool found;
+    rc = write_provider(r->db, c.id, &r->w, &found);
+    if (rc != DB_OK) {
+        buf_reset(&r->out);
+        return http_db_fail(r, rc);
+    }
+    return 0;
+}
+
+/* ---- keys ---- */
+
+struct key_ctx {
+    struct req *r;
+    str_t provider_id, key_id;
+    char new_id[UUID_STR_LEN + 1];
+    int64_t now;
+    int outcome;
+};
+
+static int provider_exists(struct db *db, str_t id, bool *found)
+{
+    int64_t one;
+    return db_query_int(db, "SELECT 1 FROM ai_providers WHERE id = ?", DB_ARGS(DBA_TEXT(id)), &one, found);
+}
+
+static int tx_key_add(struct db *db, void *arg)
+{
+    struct key_ctx *c = arg;
+    struct req *r = c->r;
+    const json_t *key = json_object_get(r->body, "key"), *label = json_object_get(r->body, "label");
+    bool found;
+    c->outcome = 0;
+    int rc = provider_exists(db, c->provider_id, &found);
+    if (rc != DB_OK)
+        return rc;
+    if (!found) {
+        c->outcome = 404;
+        return 0;
+    }
+    struct buf sealed = BUF_INIT(8u * AI_KEY_MAX);
+    ai__seal(jstr(key), &sealed);
+    uuid7_str(c->new_id);
+    c->now = time_now_ms();
+    rc = db_exec(db,
+                 "INSERT INTO ai_provider_keys (id, provider_id, label, secret, status, created_at) "
+                 "VALUES (?, ?, ?, ?, 'active', ms_ts(?))",
+                 DB_ARGS(DBA_CSTR(c->new_id), DBA_TEXT(c->provider_id), label ? DBA_TEXT(jstr(label)) : DBA_CSTR(""),
+                         DBA_TEXT(buf_str(&sealed)), DBA_INT(c->now)),
+                 NULL);
+    sodium_memzero(sealed.ptr ? sealed.ptr : c->new_id, sealed.ptr ? sealed.len : 0);
+    buf_free(&sealed);
+    if (rc == DB_OK) {
+        json_t *after = json_pack("{s:s,s:s%,s:s%,s:s}", "id", c->new_id, "provider_id", c->provider_id.p,
+                                  c->provider_id.len, "label", label ? json_string_value(label) : "",
+                                  label ? json_string_length(label) : 0, "status", "active");
+        struct audit_entry e = {.action = "ai.key_add", .category = "ai", .target_type = "ai_provider_key",
+                                .target_id = str_c(c->new_id), .after = after, .success = true};
+        rc = audit_record_req(r, &e);
+        json_decref(after);
+    }
+    return rc;
+}
+
+static int h_key_add(struct req *r)
+{
+    const json_t *key = json_object_get(r->body, "key");
+    const char *k = json_string_value(key);
+    for (size_t i = 0; i < json_string_length(key); i++)
+        if ((unsigned char)k[i] <= ' ' || (unsigned char)k[i] >= 0x7f)
+            return http_invalid(r, "key", "must be printable ASCII without spaces");
+    struct key_ctx c = {.r = r, .provider_id = req_param(r, "id")};
+    int rc = db_tx(r->db, DB_TX_WRITE, tx_key_add, &c);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    if (c.outcome == 404)
+        return http_fail(r, 404, "NOT_FOUND", "no such provider");
+    const json_t *label = json_object_get(r->body, "label");
+    r->status = 201;
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "id");
+    jw_cstr(&r->w, c.new_id);
+    jw_key(&r->w, "provider_id");
+    jw_str(&r->w, c.provider_id);
+    jw_key(&r->w, "label");
+    jw_str(&r->w, label ? jstr(label) : STRLIT(""));
+    jw_key(&r->w, "status");
+    jw_cstr(&r->w, "active");
+    jw_key(&r->w, "created_at");
+    jw_time(&r->w, c.now);
+    jw_obj_end(&r->w);
+    return 0;
+}
+
+static int tx_key_delete(struct db *db, void *arg)
+{
+    struct key_ctx *c = arg;
+    struct db_res *res;
+    c->outcome = 0;
+    int rc = db_query(db, "SELECT label, status FROM ai_provider_keys WHERE id = ? AND provider_id = ?",
+                      DB_ARGS(DBA_TEXT(c->key_id), DBA_TEXT(c->provider_id)), &res);
+    if (rc != DB_OK)
+        return rc;
+    json_t *before = NULL;
+    if ((rc = db_next(res)) == 1)
+        before = json_pack("{s:s%,s:s%,s:s,s:s}", "id", c->key_id.p, c->key_id.len, "provider_id", c->provider_id.p,
+                           c->provider_id.len, "label", db_text(res, 0).p, "status", db_text(res, 1).p);
+    db_res_free(res);
+    if (rc < 0)
+        return rc;
+    if (!before) {
+        c->outcome = 404;
+        return 0;
+    }
+    rc = db_exec(db, "DELETE FROM ai_provider_keys WHERE id = ?", DB_ARGS(DBA_TEXT(c->key_id)), NULL);
+    if (rc == DB_OK) {
+        struct audit_entry e = {.action = "ai.key_delete", .category = "ai", .target_type = "ai_provider_key",
+                                .target_id = c->key_id, .before = before, .success = true};
+        rc = audit_record_req(c->r, &e);
+    }
+    json_decref(before);
+    return rc;
+}
+
+static int h_key_delete(struct req *r)
+{
+    struct key_ctx c = {.r = r, .provider_id = req_param(r, "id"), .key_id = req_param(r, "key_id")};
+    int rc = db_tx(r->db, DB_TX_WRITE, tx_key_delete, &c);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    if (c.outcome == 404)
+        return http_fail(r, 404, "NOT_FOUND", "no such key for this provider");
+    r->status = 204;
+    return 0;
+}
+
+/* ---- flags ---- */
+
+static int h_flags(struct req *r)
+{
+    const str_t *status = req_query(r, "status");
+    for (int i = 0; i < r->q.n; i++) {
+        str_t k = r->q.p[i].key;
+        if (!str_is(k, "status") && !str_is(k, "page") && !str_is(k, "limit"))
+            return http_invalid(r, k.p, "is not a filter here (allowed: status, page, limit)");
+    }
+    if (status && !str_is(*status, "open") && !str_is(*status, "resolved"))
+        return http_invalid(r, "status", "must be open or resolved");
+    str_t st = status ? *status : STRLIT("");
+    int64_t total = 0;
+    bool found;
+    int rc = db_query_int(r->db, "SELECT count(*) FROM ai_flags WHERE ? = '' OR status = ?",
+                          DB_ARGS(DBA_TEXT(st), DBA_TEXT(st)), &total, &found);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    struct db_res *res;
+    rc = db_query(r->db,
+                  "SELECT f.id, f.user_id, u.email, f.score, f.signals, f.status, ts_ms(f.created_at), s.score "
+                  "FROM ai_flags f LEFT JOIN users u ON u.id = f.user_id LEFT JOIN ai_suspicion s ON s.user_id = f.user_id "
+                  "WHERE ? = '' OR f.status = ? ORDER BY f.created_at DESC, f.id DESC LIMIT ? OFFSET ?",
+                  DB_ARGS(DBA_TEXT(st), DBA_TEXT(st), DBA_INT(r->limit), DBA_INT((r->page - 1) * r->limit)), &res);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "data");
+    jw_arr_begin(&r->w);
+    while ((rc = db_next(res)) == 1) {
+        jw_obj_begin(&r->w);
+        jw_key(&r->w, "id");
+        jw_str(&r->w, db_text(res, 0));
+        jw_key(&r->w, "user_id");
+        jw_str(&r->w, db_text(res, 1));
+        jw_key(&r->w, "email");
+        if (db_isnull(res, 2))
+            jw_null(&r->w);
+        else
+            jw_str(&r->w, db_text(res, 2));
+        jw_key(&r->w, "reason");
+        jw_cstr(&r->w, "ai_abuse");
+        jw_key(&r->w, "score");
+        jw_int(&r->w, db_int(res, 3));
+        jw_key(&r->w, "current_score");
+        jw_int(&r->w, db_int(res, 7));
+        jw_key(&r->w, "signals");
+        jw_raw(&r->w, db_text(res, 4)); /* written by abuse.c */
+        jw_key(&r->w, "status");
+        jw_str(&r->w, db_text(res, 5));
+        jw_key(&r->w, "created_at");
+        jw_time(&r->w, db_int(res, 6));
+        jw_obj_end(&r->w);
+    }
+    db_res_free(res);
+    if (rc < 0) {
+        buf_reset(&r->out);
+        return http_db_fail(r, rc);
+    }
+    jw_arr_end(&r->w);
+    jw_key(&r->w, "meta");
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "total");
+    jw_int(&r->w, total);
+    jw_key(&r->w, "page");
+    jw_int(&r->w, r->page);
+    jw_key(&r->w, "limit");
+    jw_int(&r->w, r->limit);
+    jw_key(&r->w, "pages");
+    jw_int(&r->w, (total + r->limit - 1) / r->limit);
+    jw_obj_end(&r->w);
+    jw_obj_end(&r->w);
+    return 0;
+}
+
+/* ---- analytics ---- */
+
+/* Nearest-rank percentile of provider latency over [from, to) for one model
+ * (all models when model.p == NULL), by an indexed ORDER BY … OFFSET. */
+static int percentile(struct db *db, str_t model, int64_t from, int64_t to, int64_t n, int pct, int64_t *out)
+{
+    bool found;
+    *out = 0;
+    if (n <= 0)
+        return DB_OK;
+    int64_t rank = (n * pct + 99) / 100; /* 1-based */
+    if (rank < 1)
+        rank = 1;
+    if (model.p)
+        return db_query_int(db,
+                            "SELECT latency_ms FROM ai_requests WHERE model = ? AND latency_ms IS NOT NULL AND NOT cached "
+                            "AND created_at >= ms_ts(?) AND created_at < ms_ts(?) ORDER BY latency_ms LIMIT 1 OFFSET ?",
+                            DB_ARGS(DBA_TEXT(model), DBA_INT(from), DBA_INT(to), DBA_INT(rank - 1)), out, &found);
+    return db_query_int(db,
+                        "SELECT latency_ms FROM ai_requests WHERE latency_ms IS NOT NULL AND NOT cached "
+                        "AND created_at >= ms_ts(?) AND created_at < ms_ts(?) ORDER BY latency_ms LIMIT 1 OFFSET ?",
+                        DB_ARGS(DBA_INT(from), DBA_INT(to), DBA_INT(rank - 1)), out, &found);
+}
+
+#define USAGE_COLS                                                                                                     \
+    "count(*), sum(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END), sum(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), " \
+    "sum(CASE WHEN cached THEN 1 ELSE 0 END), sum(tokens_in), sum(tokens_out), "                                        \
+    "sum(CASE WHEN status = 'succeeded' AND NOT cached THEN cost ELSE 0 END), sum(usd_micros), "                       \
+    "sum(CASE WHEN latency_ms IS NOT NULL AND NOT cached THEN 1 ELSE 0 END)"
+
+static int write_usage(struct req *r, struct db_res *res, int first, str_t model, int64_t from, int64_t to)
+{
+    static const char *const names[] = {"requests", "succeeded", "failed", "cache_hits", "tokens_in", "tokens_out",
+                                        "credits", "cost_usd_micros"};
+    int64_t v[9], p50, p95;
+    for (int i = 0; i < 9; i++)
+        v[i] = db_int(res, first + i);
+    for (int i = 0; i < 8; i++) {
+        jw_key(&r->w, names[i]);
+        jw_int(&r->w, v[i]);
+    }
+    jw_key(&r->w, "cache_hit_rate");
+    jw_double(&r->w, v[0] ? (double)v[3] / (double)v[0] : 0.0);
+    int rc = percentile(r->db, model, from, to, v[8], 50, &p50);
+    if (rc == DB_OK)
+        rc = percentile(r->db, model, from, to, v[8], 95, &p95);
+    jw_key(&r->w, "latency_p50_ms");
+    jw_int(&r->w, p50);
+    jw_key(&r->w, "latency_p95_ms");
+    jw_int(&r->w, p95);
+    return rc;
+}
+
+static int h_ai_usage(struct req *r)
+{
+    int64_t from, to;
+    if (ai__usage_range(r, &from, &to))
+        return HTTP_EFAIL;
+    struct db_res *res;
+    /* totals first, on a statement of their own (the per-model percentiles run queries too) */
+    int rc = db_query(r->db, "SELECT " USAGE_COLS " FROM ai_requests WHERE created_at >= ms_ts(?) AND created_at < ms_ts(?)",
+                      DB_ARGS(DBA_INT(from), DBA_INT(to)), &res);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "from");
+    jw_time(&r->w, from);
+    jw_key(&r->w, "to");
+    jw_time(&r->w, to);
+    jw_key(&r->w, "totals");
+    jw_obj_begin(&r->w);
+    if ((rc = db_next(res)) == 1)
+        rc = write_usage(r, res, 0, STR_NULL, from, to);
+    db_res_free(res);
+    jw_obj_end(&r->w);
+    if (rc < 0)
+        goto fail;
+    /* models: collect names first, then one aggregate + two percentile lookups each */
+    rc = db_query(r->db,
+                  "SELECT DISTINCT model FROM ai_requests WHERE created_at >= ms_ts(?) AND created_at < ms_ts(?) "
+                  "ORDER BY model LIMIT 1000",
+                  DB_ARGS(DBA_INT(from), DBA_INT(to)), &res);
+    if (rc != DB_OK)
+        goto fail;
+    char (*models)[128] = NULL;
+    size_t n = 0;
+    while ((rc = db_next(res)) == 1) {
+        models = xrealloc(models, st_mult(n + 1, sizeof(*models)));
+        str_copy(models[n++], db_text(res, 0).p, sizeof(models[0]));
+    }
+    db_res_free(res);
+    jw_key(&r->w, "models");
+    jw_arr_begin(&r->w);
+    for (size_t i = 0; i < n && rc >= 0; i++) {
+        rc = db_query(r->db,
+                      "SELECT " USAGE_COLS " FROM ai_requests WHERE model = ? AND created_at >= ms_ts(?) "
+                      "AND created_at < ms_ts(?)",
+                      DB_ARGS(DBA_CSTR(models[i]), DBA_INT(from), DBA_INT(to)), &res);
+        if (rc != DB_OK)
+            break;
+        jw_obj_begin(&r->w);
+        jw_key(&r->w, "model");
+        jw_cstr(&r->w, models[i]);
+        if ((rc = db_next(res)) == 1)
+            rc = write_usage(r, res, 0, str_c(models[i]), from, to);
+        db_res_free(res);
+        jw_obj_end(&r->w);
+    }
+    free(models);
+    if (rc < 0)
+        goto fail;
+    jw_arr_end(&r->w);
+    jw_obj_end(&r->w);
+    return 0;
+fail:
+    buf_reset(&r->out);
+    return http_db_fail(r, rc);
+}
+
+/* ---- routes ---- */
+
+static const char *const kinds[] = {"openai", "anthropic", "gemini", NULL};
+#define MODELS_DESC                                                                                                    \
+    "the model map: [{name (public), upstream (provider's model), default?, price_in?, price_out? (micro-USD per "    \
+    "1000 tokens)}]"
+static const struct json_field provider_f[] = {
+    {.name = "name", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 64, .description = "a-z 0-9 - _"},
+    {.name = "kind", .type = JF_STRING, .flags = JF_REQUIRED, .enum_values = kinds,
+     .description = "wire format: OpenAI-compatible chat completions, Anthropic messages, Gemini generateContent"},
+    {.name = "base_url", .type = JF_STRING, .flags = JF_REQUIRED, .min = 8, .max = 500,
+     .description = "e.g. https://api.openai.com/v1, https://api.anthropic.com/v1, "
+                    "https://generativelanguage.googleapis.com/v1beta"},
+    {.name = "models", .type = JF_ARRAY, .flags = JF_REQUIRED, .min = 1, .max = 100, .description = MODELS_DESC},
+    {.name = "enabled", .type = JF_BOOL, .description = "default true"},
+    {0}};
+static const struct json_schema provider_s = {provider_f, false};
+
+static const struct json_field provider_patch_f[] = {
+    {.name = "base_url", .type = JF_STRING, .min = 8, .max = 500},
+    {.name = "models", .type = JF_ARRAY, .min = 1, .max = 100, .description = MODELS_DESC " (replaces the map)"},
+    {.name = "enabled", .type = JF_BOOL},
+    {0}};
+static const struct json_schema provider_patch_s = {provider_patch_f, false};
+
+static const struct json_field key_f[] = {
+    {.name = "key", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = AI_KEY_MAX,
+     .description = "the provider API key; stored encrypted, never returned"},
+    {.name = "label", .type = JF_STRING, .max = 100, .description = "a name to tell keys apart"},
+    {0}};
+static const struct json_schema key_s = {key_f, false};
+
+static struct route routes[] = {
+    {.method = "GET", .pattern = "/api/v1/admin/ai/providers", .handler = h_providers_list, .auth = AUTH_ADMIN,
+     .rl = RL_READ, .tag = "admin",
+     .summary = "AI providers: kind, base URL, model map, keys (id, label, status — never the key)"},
+    {.method = "POST", .pattern = "/api/v1/admin/ai/providers", .handler = h_provider_create, .auth = AUTH_ADMIN,
+     .rl = RL_WRITE, .input = &provider_s, .tag = "admin",
+     .summary = "Add an AI provider with its model map (201; 409 on a duplicate name or model); audited"},
+    {.method = "PATCH", .pattern = "/api/v1/admin/ai/providers/{id}", .handler = h_provider_patch, .auth = AUTH_ADMIN,
+     .rl = RL_WRITE, .input = &provider_patch_s, .tag = "admin",
+     .summary = "Change a provider's base URL, model map or enabled flag; audited"},
+    {.method = "POST", .pattern = "/api/v1/admin/ai/providers/{id}/keys", .handler = h_key_add, .auth = AUTH_ADMIN,
+     .rl = RL_WRITE, .input = &key_s, .tag = "admin",
+     .summary = "Add a provider key (encrypted at rest; used round-robin; retired when the provider answers "
+                "401/403); 201 without the key; audited without the key"},
+    {.method = "DELETE", .pattern = "/api/v1/admin/ai/providers/{id}/keys/{key_id}", .handler = h_key_delete,
+     .auth = AUTH_ADMIN, .rl = RL_WRITE, .tag = "admin", .summary = "Delete a provider key (204); audited"},
+    {.method = "GET", .pattern = "/api/v1/admin/flags", .handler = h_flags, .auth = AUTH_ADMIN, .rl = RL_READ,
+     .flags = ROUTE_PAGINATED, .tag = "admin",
+     .summary = "Users flagged by the AI anti-abuse check (rapid-fire use, repeated prompts, many accounts from one "
+                "IP), newest first (filter: status open|resolved)"},
+    {.method = "GET", .pattern = "/api/v1/admin/analytics/ai-usage", .handler = h_ai_usage, .auth = AUTH_ADMIN,
+     .rl = RL_READ, .tag = "admin",
+     .summary = "AI usage over [from, to) (default 30 days): totals and per model — requests, cache hit rate, "
+                "tokens, credits, cost (micro-USD), latency p50/p95"},
+};
+
+void ai__register_admin_routes(void) { router_add(routes, ARRAY_LEN(routes)); }
