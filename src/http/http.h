@@ -150,6 +150,10 @@ struct req {
     } err;
 };
 
+/* A growable buffer that lives as long as the request: its memory is freed
+ * with the request pool, so an early return cannot leak it (STYLE §1). */
+struct buf *req_buf(struct req *r, size_t max);
+
 /* Path parameter by name (view, decoded), or an empty view. */
 str_t req_param(const struct req *r, const char *name);
 const str_t *req_query(const struct req *r, const char *key);

@@ -86,6 +86,15 @@ void http_set_authenticator(http_authenticator fn) { g_auth = fn; }
 
 /* ---- small helpers for handlers ---- */
 
+static void on_req_buf_dispose(void *p) { buf_free(p); }
+
+struct buf *req_buf(struct req *r, size_t max)
+{
+    struct buf *b = h2o_mem_alloc_shared(r->pool, sizeof(*b), on_req_buf_dispose);
+    buf_init(b, max);
+    return b;
+}
+
 str_t req_param(const struct req *r, const char *name)
 {
     for (int i = 0; i < r->m.nparams; i++)

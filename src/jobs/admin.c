@@ -18,6 +18,7 @@
 #include "core/uuid.h"
 #include "http/http.h"
 #include "jobs/jobs_internal.h"
+#include "modules/audit/audit.h"
 
 #include "core/banned.h"
 
@@ -78,8 +79,12 @@ static void write_job(struct jw *w, const struct db_res *r, bool with_payload)
     put_time(w, "started_at", r, 17);
     put_time(w, "finished_at", r, 18);
     if (with_payload) {
+        const struct job_kind *k = jobs__kind_n(db_text(r, 1));
         jw_key(w, "payload");
-        jw_raw(w, db_text(r, 19)); /* validated JSON object at enqueue */
+        if (k && k->sensitive)
+            jw_raw(w, STRLIT("{\"redacted\":true}")); /* secrets stay out of admin screens */
+        else
+            jw_raw(w, db_text(r, 19)); /* validated JSON object at enqueue */
     }
     jw_obj_end(w);
 }
@@ -185,7 +190,7 @@ static int h_queues(struct req *r)
 static int h_list(struct req *r)
 {
     const str_t *state = req_query(r, "state"), *queue = req_query(r, "queue"), *kind = req_query(r, "kind");
-    struct buf where = BUF_INIT(512), sql = BUF_INIT(2048);
+    struct buf *where = req_buf(r, 512), *sql = req_buf(r, 2048);
     db_arg args[6];
     size_t n = 0;
     int64_t total = 0;
@@ -198,36 +203,36 @@ static int h_list(struct req *r)
             !str_is(k, "limit"))
             return http_invalid(r, r->q.p[i].key.p, "is not a filter here (allowed: state, queue, kind, page, limit)");
     }
-    (void)buf_puts(&where, " WHERE 1 = 1");
+    /* validate everything before allocating anything */
+    if (state && jobs__state_from(*state) < 0)
+        return http_invalid(r, "state",
+                            "must be available, scheduled, running, retryable, succeeded, failed, dead or cancelled");
+    if (queue && (queue->len == 0 || queue->len > JOBS_NAME_MAX))
+        return http_invalid(r, "queue", "must be 1 to 64 characters");
+    if (kind && (kind->len == 0 || kind->len > JOBS_NAME_MAX))
+        return http_invalid(r, "kind", "must be 1 to 64 characters");
+    (void)buf_puts(where, " WHERE 1 = 1");
     if (state) {
-        if (jobs__state_from(*state) < 0)
-            return http_invalid(r, "state",
-                                "must be available, scheduled, running, retryable, succeeded, failed, dead or "
-                                "cancelled");
-        (void)buf_puts(&where, " AND state = ?");
+        (void)buf_puts(where, " AND state = ?");
         args[n++] = DBA_TEXT(*state);
     }
     if (queue) {
-        if (queue->len == 0 || queue->len > JOBS_NAME_MAX)
-            return http_invalid(r, "queue", "must be 1 to 64 characters");
-        (void)buf_puts(&where, " AND queue = ?");
+        (void)buf_puts(where, " AND queue = ?");
         args[n++] = DBA_TEXT(*queue);
     }
     if (kind) {
-        if (kind->len == 0 || kind->len > JOBS_NAME_MAX)
-            return http_invalid(r, "kind", "must be 1 to 64 characters");
-        (void)buf_puts(&where, " AND kind = ?");
+        (void)buf_puts(where, " AND kind = ?");
         args[n++] = DBA_TEXT(*kind);
     }
-    (void)buf_printf(&sql, "SELECT count(*) FROM jobs%s", buf_cstr(&where));
-    rc = db_query_int(r->db, buf_cstr(&sql), args, n, &total, &found);
+    (void)buf_printf(sql, "SELECT count(*) FROM jobs%s", buf_cstr(where));
+    rc = db_query_int(r->db, buf_cstr(sql), args, n, &total, &found);
     if (rc != DB_OK)
         goto fail;
-    buf_reset(&sql);
-    (void)buf_printf(&sql, "SELECT " JOB_COLS " FROM jobs%s ORDER BY id DESC LIMIT ? OFFSET ?", buf_cstr(&where));
+    buf_reset(sql);
+    (void)buf_printf(sql, "SELECT " JOB_COLS " FROM jobs%s ORDER BY id DESC LIMIT ? OFFSET ?", buf_cstr(where));
     args[n++] = DBA_INT(r->limit);
     args[n++] = DBA_INT((r->page - 1) * r->limit);
-    rc = db_query(r->db, buf_cstr(&sql), args, n, &res);
+    rc = db_query(r->db, buf_cstr(sql), args, n, &res);
     if (rc != DB_OK)
         goto fail;
     jw_obj_begin(&r->w);
@@ -251,12 +256,8 @@ static int h_list(struct req *r)
     jw_int(&r->w, (total + r->limit - 1) / r->limit);
     jw_obj_end(&r->w);
     jw_obj_end(&r->w);
-    buf_free(&where);
-    buf_free(&sql);
     return 0;
 fail:
-    buf_free(&where);
-    buf_free(&sql);
     buf_reset(&r->out);
     return http_db_fail(r, rc);
 }
@@ -265,13 +266,44 @@ static int h_get(struct req *r) { return write_job_by_id(r, req_param(r, "id"));
 
 /* ---- POST /admin/jobs/{id}/retry, DELETE /admin/jobs/{id} ------------------- */
 
+/* Admin retry/cancel and their audit entry commit together (db_tx joins). */
+struct admin_job_ctx {
+    struct req *r;
+    str_t id;
+    bool cancel;
+    int state;
+    int rc;
+};
+
+static int tx_admin_job(struct db *db, void *arg)
+{
+    struct admin_job_ctx *c = arg;
+    c->rc = c->cancel ? jobs__cancel(db, c->id, time_now_ms(), &c->state)
+                      : jobs__retry(db, c->id, time_now_ms(), &c->state);
+    if (c->rc < 0)
+        return c->rc;
+    if (c->rc != 0 && !(c->cancel && c->rc == 2 && c->state == JS_CANCELLED))
+        return 0; /* nothing changed: nothing to audit */
+    struct audit_entry e = {.action = c->cancel ? "jobs.cancel" : "jobs.retry", .category = "jobs",
+                            .target_type = "job", .target_id = c->id, .success = true};
+    return audit_record_req(c->r, &e);
+}
+
+static int run_admin_job(struct req *r, str_t id, bool cancel, int *state)
+{
+    struct admin_job_ctx c = {r, id, cancel, -1, 0};
+    int rc = db_tx(r->db, DB_TX_WRITE, tx_admin_job, &c);
+    *state = c.state;
+    return rc < 0 ? rc : c.rc;
+}
+
 static int h_retry(struct req *r)
 {
     str_t id = req_param(r, "id");
     int state = -1;
     if (!uuid_valid(id))
         return http_fail(r, 404, "NOT_FOUND", "no such job");
-    int rc = jobs__retry(r->db, id, time_now_ms(), &state);
+    int rc = run_admin_job(r, id, false, &state);
     if (rc == DB_ECONSTRAINT)
         return http_fail(r, 409, "CONFLICT", "another unfinished job holds this job's unique_key");
     if (rc < 0)
@@ -290,7 +322,7 @@ static int h_cancel(struct req *r)
     int state = -1;
     if (!uuid_valid(id))
         return http_fail(r, 404, "NOT_FOUND", "no such job");
-    int rc = jobs__cancel(r->db, id, time_now_ms(), &state);
+    int rc = run_admin_job(r, id, true, &state);
     if (rc < 0)
         return http_db_fail(r, rc);
     if (rc == 1)

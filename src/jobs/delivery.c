@@ -25,8 +25,8 @@
 void delivery_register_jobs(void)
 {
     static const struct job_kind kinds[] = {
-        {.kind = "mail.send", .handler = mail_job_send, .queue = "delivery", .timeout_ms = 90000},
-        {.kind = "sms.send", .handler = sms_job_send, .queue = "delivery", .timeout_ms = 60000},
+        {.kind = "mail.send", .handler = mail_job_send, .queue = "delivery", .timeout_ms = 90000, .sensitive = true},
+        {.kind = "sms.send", .handler = sms_job_send, .queue = "delivery", .timeout_ms = 60000, .sensitive = true},
     };
     httpc_global_init();
     for (size_t i = 0; i < ARRAY_LEN(kinds); i++)

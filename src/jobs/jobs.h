@@ -86,6 +86,9 @@ struct job_kind {
     /* called when a job of this kind goes dead/cancelled, inside the transaction that
      * marks it (e.g. refund credit). May be NULL. */
     int (*on_dead)(struct db *db, const char *job_id, json_t *payload);
+    /* The payload carries secrets (a reset link, an OTP): the admin API shows
+     * it redacted, and it is wiped ('{}') once the job succeeds, fails or dies. */
+    bool sensitive;
 };
 /* Register before the runner starts (module register_jobs hooks). The
  * struct must live for the whole process; registering a kind twice is a BUG(). */

@@ -408,6 +408,11 @@ int jobs__finish(struct db *db, const struct jobs_claimed *c, const char *owner,
     }
     if (rc == DB_OK && changes != 1)
         *outcome = JO_LOST;
+    /* a sensitive payload (secrets for delivery) does not outlive the job */
+    const struct job_kind *k = jobs__kind(c->kind);
+    if (rc == DB_OK && changes == 1 && *outcome != JO_RETRY && k && k->sensitive)
+        rc = db_exec(db, "UPDATE jobs SET payload = '{}' WHERE id = ? AND state IN ('succeeded', 'failed', 'dead')",
+                     DB_ARGS(DBA_CSTR(c->id)), NULL);
     return rc;
 }
 
@@ -454,6 +459,9 @@ static int reap_one_dead(struct db *db, void *arg)
                  DB_ARGS(DBA_INT(c->now), DBA_INT(c->now), DBA_CSTR(id)), NULL);
     if (rc == DB_OK)
         rc = call_on_dead(db, kind, id, buf_str(&payload));
+    const struct job_kind *k = jobs__kind(kind);
+    if (rc == DB_OK && k && k->sensitive)
+        rc = db_exec(db, "UPDATE jobs SET payload = '{}' WHERE id = ?", DB_ARGS(DBA_CSTR(id)), NULL);
     if (rc == DB_OK)
         log_warn("job %s (%s): lease expired on its last attempt: dead", id, kind);
     buf_free(&payload);

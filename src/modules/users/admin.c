@@ -37,7 +37,7 @@ static json_t *user_json(struct db *db, str_t id, int *rc)
 static int h_list(struct req *r)
 {
     const str_t *role = req_query(r, "role"), *status = req_query(r, "status"), *q = req_query(r, "q");
-    struct buf where = BUF_INIT(512), like = BUF_INIT(512), sql = BUF_INIT(2048);
+    struct buf *where = req_buf(r, 512), *like = req_buf(r, 512), *sql = req_buf(r, 2048);
     db_arg args[8];
     size_t n = 0;
     int rc;
@@ -46,46 +46,48 @@ static int h_list(struct req *r)
         if (!str_is(k, "role") && !str_is(k, "status") && !str_is(k, "q") && !str_is(k, "page") && !str_is(k, "limit"))
             return http_invalid(r, r->q.p[i].key.p, "is not a filter here (allowed: role, status, q, page, limit)");
     }
-    (void)buf_puts(&where, " WHERE 1 = 1");
+    /* validate everything before allocating anything */
+    if (role && !str_is(*role, "admin") && !str_is(*role, "moderator") && !str_is(*role, "user") &&
+        !str_is(*role, "guest"))
+        return http_invalid(r, "role", "must be admin, moderator, user or guest");
+    if (status && !str_is(*status, "active") && !str_is(*status, "banned"))
+        return http_invalid(r, "status", "must be active or banned");
+    (void)buf_puts(where, " WHERE 1 = 1");
     if (role) {
-        if (!str_is(*role, "admin") && !str_is(*role, "moderator") && !str_is(*role, "user") && !str_is(*role, "guest"))
-            return http_invalid(r, "role", "must be admin, moderator, user or guest");
-        (void)buf_puts(&where, " AND role = ?");
+        (void)buf_puts(where, " AND role = ?");
         args[n++] = DBA_TEXT(*role);
     }
     if (status) {
-        if (!str_is(*status, "active") && !str_is(*status, "banned"))
-            return http_invalid(r, "status", "must be active or banned");
-        (void)buf_puts(&where, " AND status = ?");
+        (void)buf_puts(where, " AND status = ?");
         args[n++] = DBA_TEXT(*status);
     }
     if (q && q->len) {
         /* case-insensitive contains over email and name; % and _ in the input are literal */
-        (void)buf_putc(&like, '%');
+        (void)buf_putc(like, '%');
         for (size_t i = 0; i < q->len && i < 100; i++) {
             char c = q->p[i];
             if (c == '%' || c == '_' || c == '\\')
-                (void)buf_putc(&like, '\\');
-            (void)buf_putc(&like, (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c);
+                (void)buf_putc(like, '\\');
+            (void)buf_putc(like, (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c);
         }
-        (void)buf_putc(&like, '%');
-        (void)buf_puts(&where, " AND (lower(coalesce(email, '')) LIKE ? ESCAPE '\\' OR lower(name) LIKE ? ESCAPE '\\')");
-        args[n++] = DBA_TEXT(buf_str(&like));
-        args[n++] = DBA_TEXT(buf_str(&like));
+        (void)buf_putc(like, '%');
+        (void)buf_puts(where, " AND (lower(coalesce(email, '')) LIKE ? ESCAPE '\\' OR lower(name) LIKE ? ESCAPE '\\')");
+        args[n++] = DBA_TEXT(buf_str(like));
+        args[n++] = DBA_TEXT(buf_str(like));
     }
     int64_t total = 0;
     bool found;
-    (void)buf_printf(&sql, "SELECT count(*) FROM users%s", buf_cstr(&where));
-    rc = db_query_int(r->db, buf_cstr(&sql), args, n, &total, &found);
+    (void)buf_printf(sql, "SELECT count(*) FROM users%s", buf_cstr(where));
+    rc = db_query_int(r->db, buf_cstr(sql), args, n, &total, &found);
     if (rc != DB_OK)
         goto fail;
-    buf_reset(&sql);
-    (void)buf_printf(&sql, "SELECT " USER_COLS " FROM users%s ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
-                     buf_cstr(&where));
+    buf_reset(sql);
+    (void)buf_printf(sql, "SELECT " USER_COLS " FROM users%s ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+                     buf_cstr(where));
     args[n++] = DBA_INT(r->limit);
     args[n++] = DBA_INT((r->page - 1) * r->limit);
     struct db_res *res;
-    rc = db_query(r->db, buf_cstr(&sql), args, n, &res);
+    rc = db_query(r->db, buf_cstr(sql), args, n, &res);
     if (rc != DB_OK)
         goto fail;
     jw_obj_begin(&r->w);
@@ -109,14 +111,8 @@ static int h_list(struct req *r)
     jw_int(&r->w, (total + r->limit - 1) / r->limit);
     jw_obj_end(&r->w);
     jw_obj_end(&r->w);
-    buf_free(&where);
-    buf_free(&like);
-    buf_free(&sql);
     return 0;
 fail:
-    buf_free(&where);
-    buf_free(&like);
-    buf_free(&sql);
     buf_reset(&r->out);
     return http_db_fail(r, rc);
 }
