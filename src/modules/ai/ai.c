@@ -463,6 +463,7 @@ static int h_jobs_list(struct req *r)
             (void)buf_puts(&where, " AND a.status = ?");
             args[n++] = DBA_TEXT(*status);
         } else {
+            buf_free(&where);
             return http_invalid(r, "status", "must be queued, running, succeeded, failed or cancelled");
         }
     }
@@ -470,8 +471,10 @@ static int h_jobs_list(struct req *r)
         bool ok = false;
         for (int i = 0; operations[i]; i++)
             ok = ok || str_eq(*op, str_c(operations[i]));
-        if (!ok)
+        if (!ok) {
+            buf_free(&where);
             return http_invalid(r, "operation", "must be chat, generate, resume, cover-letter or image");
+        }
         (void)buf_puts(&where, " AND a.operation = ?");
         args[n++] = DBA_TEXT(*op);
     }
