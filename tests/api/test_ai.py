@@ -34,7 +34,7 @@ def ai(db_factory, fake):
     log = srv.log_text()
     srv.cleanup()
     db_factory.drop(srv.db_url)
-    assert rc == 0, "the AI test server did not exit 0 on SIGTERM"
+    assert rc == 0, f"the AI test server did not exit 0 on SIGTERM\n{log[-6000:]}"
     assert not reports, f"sanitizer reports: {reports}"
     for keys in S.KEYS.values():
         for k in keys:
