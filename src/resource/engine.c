@@ -205,6 +205,8 @@ static void write_i18n(struct jw *w, str_t stored, enum lang lang)
     json_decref(o);
 }
 
+void resource_write_i18n(struct req *r, struct jw *w, str_t stored) { write_i18n(w, stored, req_lang(r)); }
+
 /* Write the row at res's current position, selected with rt->cols. */
 static void write_row(struct jw *w, const struct rt *t, struct db_res *res, enum lang lang)
 {
@@ -896,8 +898,14 @@ static int write_fail(struct req *r, const struct rt *t, struct write_ctx *c, in
 static int h_create(struct req *r)
 {
     const struct rt *t = r->route->ctx;
-    const struct resource *res = t->res;
+    return resource_create(r, t->res);
+}
+
+int resource_create(struct req *r, const struct resource *res)
+{
+    const struct rt *t = rt_of(res);
     struct write_ctx c = {.r = r, .t = t};
+    ASSERT(t);
     unsigned roles = resource_role_bits(r);
     if (res->create == RP_AUTH && roles == ROLE_GUEST && !res->create_guests)
         return http_fail(r, 403, "FORBIDDEN", "guests cannot create %s", res->name);

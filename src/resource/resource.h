@@ -162,6 +162,11 @@ void resource_register(const struct resource *res);
  * extra SQL condition on the table alias `t` (may be NULL) and its args. */
 int resource_list(struct req *r, const struct resource *res, const char *extra_where, const db_arg *args,
                   size_t nargs);
+/* Create a row of res from r->body, as POST <path> does (policy, field
+ * rules, 201 + Location + ETag). For custom routes that fill some fields
+ * themselves (a parent id from the path) before calling: r->body must hold
+ * only fields of res's create schema, already validated. */
+int resource_create(struct req *r, const struct resource *res);
 /* Write the row id of res as a JSON object to w if the caller may see it.
  * *found = false when missing or invisible. db may be a transaction's. */
 int resource_write(struct req *r, struct db *db, const struct resource *res, str_t id, struct jw *w, bool *found)
@@ -173,6 +178,9 @@ int resource_visible(struct req *r, struct db *db, const struct resource *res, s
 /* Respond with the row id (status 200/201), its ETag header set; 404 when
  * the caller may not see it. */
 int resource_respond(struct req *r, const struct resource *res, str_t id, int status);
+/* Write a stored RF_I18N value ({"tr","en","pl"} JSON text) as the string
+ * of r's Accept-Language (then en, then any; null when there is none). */
+void resource_write_i18n(struct req *r, struct jw *w, str_t stored);
 /* true when the request has no If-Match, or it matches the row version. */
 bool resource_if_match(struct req *r, const struct resource *res, int64_t version);
 /* The caller's role bits (ROLE_*; 0 when anonymous). */
