@@ -9,6 +9,7 @@
 #include "modules/ai/ai.h"
 #include "modules/audit/audit.h"
 #include "modules/career/career.h"
+#include "modules/catalog/catalog.h"
 #include "modules/credits/credits.h"
 #include "modules/users/identity.h"
 
@@ -20,6 +21,7 @@ const struct module *const temel_modules[] = {
     &credits_module,
     &jobs_module,
     &career_module,
+    &catalog_module,
     &ai_module,
     NULL,
 };

@@ -1,0 +1,29 @@
+/*
+ * catalog.h — the shop (API.md §9, seeds 001/004): categories, products,
+ * reviews with reactions, the cart, favorites and addresses. The
+ * descriptors are public so other modules (orders, search, admin) can name
+ * them.
+ */
+#ifndef TEMEL_CATALOG_H
+#define TEMEL_CATALOG_H
+
+#include "core/module.h"
+#include "resource/resource.h"
+
+extern const struct resource catalog_categories, catalog_products, catalog_reviews;
+extern const struct resource catalog_cart_items, catalog_favorites, catalog_addresses;
+extern const struct module catalog_module;
+
+/* A cart line holds 1..CART_MAX_QUANTITY of one product. */
+#define CART_MAX_QUANTITY 99
+
+/* ---- between the files of the module ---- */
+void catalog__cart_register(void);    /* cart.c: /me/cart and /me/favorites */
+void catalog__reviews_register(void); /* reviews.c: reviews and reactions */
+int catalog__seed(struct db *db, struct buf *out); /* seed.c */
+/* personal data (personal.c) */
+int catalog__export(struct db *db, str_t user_id, struct jw *w);
+int catalog__delete(struct db *db, str_t user_id);
+int catalog__migrate_guest(struct db *db, str_t guest_id, str_t user_id);
+
+#endif
