@@ -8,6 +8,7 @@
 #include "jobs/jobs.h"
 #include "modules/ai/ai.h"
 #include "modules/audit/audit.h"
+#include "modules/blog/blog.h"
 #include "modules/career/career.h"
 #include "modules/catalog/catalog.h"
 #include "modules/credits/credits.h"
@@ -21,6 +22,7 @@ const struct module *const temel_modules[] = {
     &credits_module,
     &jobs_module,
     &career_module,
+    &blog_module,
     &catalog_module,
     &ai_module,
     NULL,
