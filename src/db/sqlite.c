@@ -21,6 +21,7 @@
  * the statement once db->deadline_ms has passed; the SQLITE_INTERRUPT it
  * causes is reported as DB_ETIMEOUT.
  */
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 
@@ -394,8 +395,17 @@ static void fn_identity(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_value(ctx, argv[0]);
 }
 
+/* Process-wide, before the first connection: no global memory statistics
+ * (each allocation would take a global mutex that every thread contends on). */
+static void sqlite_global_init(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 struct db *db__sqlite_open(const char *path, const struct db_options *opt, struct buf *err)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sqlite_global_init);
     struct sq_db *s = xcalloc(1, sizeof(*s));
     int rc;
     db__base_init(&s->base, &sqlite_ops, DB_SQLITE, opt);
@@ -409,7 +419,7 @@ struct db *db__sqlite_open(const char *path, const struct db_options *opt, struc
     sqlite3_busy_handler(s->h, on_busy, s);
     sqlite3_create_function(s->h, "ts_ms", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, fn_identity, NULL, NULL);
     sqlite3_create_function(s->h, "ms_ts", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, fn_identity, NULL, NULL);
-    if (sq_exec_script(&s->base, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")) {
+    if (sq_exec_script(&s->base, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA mmap_size=268435456;")) {
         if (err)
             (void)buf_printf(err, "%s", db_errmsg(&s->base));
         goto fail;
