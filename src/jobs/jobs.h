@@ -99,6 +99,13 @@ void jobs_register(const struct job_kind *k);
  * by the thread count. Call before the runner starts. */
 void jobs_queue_limit(const char *queue, int max);
 
+/* Cancel a job that has not started (available/scheduled/retryable →
+ * cancelled; its kind's on_dead runs in the same transaction, joining the
+ * caller's). 0 done, 1 not found, 2 wrong state (*state gets the state's
+ * index in JOB_STATE_NAMES order: available, scheduled, running, retryable,
+ * succeeded, failed, dead, cancelled), or a db_rc. */
+int jobs_cancel(struct db *db, str_t id, int64_t now_ms, int *state) WARN_UNUSED;
+
 /* Record progress 0..100 (own short transaction; ignored once the lease is lost). */
 int job_progress(struct job *j, int pct);
 

@@ -577,6 +577,8 @@ static int admin_change(struct db *db, str_t id, int64_t now_ms, int *state, boo
     return c.outcome;
 }
 
+int jobs_cancel(struct db *db, str_t id, int64_t now_ms, int *state) { return jobs__cancel(db, id, now_ms, state); }
+
 int jobs__cancel(struct db *db, str_t id, int64_t now_ms, int *state)
 {
     return admin_change(db, id, now_ms, state, true);

@@ -17,7 +17,6 @@
 #include "core/timeutil.h"
 #include "core/uuid.h"
 #include "jobs/jobs.h"
-#include "jobs/jobs_internal.h"
 #include "modules/ai/ai_internal.h"
 #include "modules/credits/credits.h"
 
@@ -529,7 +528,7 @@ struct cancel_ctx {
 };
 
 /* The job's on_dead hook (job.c) does the refund and marks the row
- * 'cancelled' inside jobs__cancel's marking step, which joins this
+ * 'cancelled' inside jobs_cancel's marking step, which joins this
  * transaction; the lock order is the job row, then ours, then the ledger's —
  * the same as when a runner marks a job dead. */
 static int tx_cancel(struct db *db, void *arg)
@@ -550,7 +549,7 @@ static int tx_cancel(struct db *db, void *arg)
         return rc;
     if (c->outcome)
         return 0;
-    rc = jobs__cancel(db, c->id, time_now_ms(), &state);
+    rc = jobs_cancel(db, c->id, time_now_ms(), &state);
     if (rc == 0)
         return DB_OK;
     if (rc > 0) {
