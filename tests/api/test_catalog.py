@@ -286,3 +286,22 @@ def test_openapi_lists_catalog_routes(server):
                  "/api/v1/me/addresses"]:
         assert path in doc["paths"], path
     assert "put" in doc["paths"]["/api/v1/me/cart/{id}"]
+
+
+def test_seed_loads_deterministic_products(make_server, run_cli, db_factory):
+    s = make_server(_start=False)
+    for _ in range(2):  # idempotent: the second run adds nothing
+        p = run_cli("seed", db_url=s.db_url)
+        assert p.returncode == 0, p.stderr_text
+    assert "280 demo products" in p.stdout_text and "(0 new)" in p.stdout_text
+    s.start()
+    r = s.get(f"{API}/products?limit=1")
+    assert r.json()["meta"]["total"] == 280
+    for slug, *_ in SEEDED:
+        assert s.get(f"{API}/products?category={slug}&limit=1").json()["meta"]["total"] == 40
+    one = s.get(f"{API}/products?sku=YG-06-001", headers={"Accept-Language": "tr"}).json()["data"][0]
+    assert (one["category"], one["name"], one["price"], one["currency"]) == \
+        ("zeytinler", "Klasik Siyah Zeytin 250 g", 7690, "TRY")
+    assert s.get(f"{API}/products/{one['id']}", headers={"Accept-Language": "pl"}).json()["name"] == \
+        "Czarne oliwki klasyczny 250 g"
+    assert len(s.get(f"{API}/products?q=zeytin&limit=100").json()["data"]) > 0
