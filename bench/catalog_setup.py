@@ -1,0 +1,79 @@
+#!/usr/bin/python3
+"""BENCH_SETUP hook for the catalog workloads W1 and W3 (bench/scenarios):
+
+  BENCH_SETUP=bench/catalog_setup.py WRK_BIN=bench/wrk-catalog.sh BENCH_SCENARIOS="w1 w3" bench/run.sh
+
+For the temel instance at $BENCH_URL: signs in as the bootstrap admin ($TEMEL_ADMIN_EMAIL /
+$TEMEL_ADMIN_PASSWORD, which bench/run.sh also passes to temel), creates products through the API
+until there are $BENCH_PRODUCTS (default 10000) spread over the seven seeded categories, registers
+a shopper, writes the product ids to $BENCH_CATALOG_DIR/<port>.ids (for bench/catalog.lua) and prints
+the shopper's "Authorization: Bearer ..." header (bench/run.sh sends it with every request)."""
+import json
+import os
+import sys
+import threading
+import urllib.parse
+import urllib.request
+import uuid
+
+CATEGORIES = ["sut-urunleri", "bakliyat", "et-urunleri", "salca-ve-ezmeler", "unlu-mamuller", "zeytinler",
+              "diger-urunler"]
+base = os.environ["BENCH_URL"]
+want = int(os.environ.get("BENCH_PRODUCTS", "10000"))
+outdir = os.environ.get("BENCH_CATALOG_DIR", "/tmp/temel-bench-catalog")
+
+
+def call(method, path, body=None, token=None):
+    req = urllib.request.Request(base + path, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json"})
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.load(r)
+
+
+admin = call("POST", "/api/v1/auth/login", {"email": os.environ["TEMEL_ADMIN_EMAIL"],
+                                            "password": os.environ["TEMEL_ADMIN_PASSWORD"]})["access_token"]
+have = call("GET", "/api/v1/products?limit=1")["meta"]["total"]
+lock = threading.Lock()
+next_i = [have]
+
+
+def worker():
+    while True:
+        with lock:
+            i = next_i[0]
+            if i >= want:
+                return
+            next_i[0] += 1
+        call("POST", "/api/v1/products", {
+            "category": CATEGORIES[i % 7], "sku": f"BENCH-{i:06d}", "price": 990 + (i * 7919) % 90000,
+            "stock": (i * 31) % 200,
+            "name": {"tr": f"Ürün {i}", "en": f"Product {i}", "pl": f"Produkt {i}"},
+            "description": {"tr": f"Deneme ürünü {i}", "en": f"Test product {i}", "pl": f"Produkt testowy {i}"}},
+            admin)
+
+
+threads = [threading.Thread(target=worker) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+
+ids = []
+page = 1
+while True:
+    r = call("GET", f"/api/v1/products?limit=100&page={page}&skip_total=true")
+    ids += [p["id"] for p in r["data"]]
+    if not r["meta"]["has_more"]:
+        break
+    page += 1
+os.makedirs(outdir, exist_ok=True)
+port = urllib.parse.urlsplit(base).port
+with open(os.path.join(outdir, f"{port}.ids"), "w") as f:
+    f.write("\n".join(ids) + "\n")
+shopper = call("POST", "/api/v1/auth/register", {"email": f"shopper-{uuid.uuid4().hex[:10]}@example.com",
+                                                 "password": "correct horse battery staple", "name": "bench"})
+print(f"bench: {base}: {len(ids)} products", file=sys.stderr)
+print("Authorization: Bearer " + shopper["access_token"])
