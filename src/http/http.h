@@ -173,6 +173,13 @@ str_t req_header_get(const struct req *r, const char *name_lower);
 typedef int (*http_poll_fn)(struct req *r, void *arg, bool timed_out);
 int http_defer(struct req *r, http_poll_fn poll, void *arg, int64_t deadline_mono_ms);
 
+/* An extra rate limit inside a handler (e.g. a plan's AI quota): one
+ * request against `rule` for `key` in limiter `name`'s own space. 0 when
+ * allowed; otherwise records 429 RATE_LIMIT_EXCEEDED with Retry-After and
+ * returns HTTP_EFAIL. */
+struct rl_rule;
+int http_rate_limit(struct req *r, const char *name, str_t key, const struct rl_rule *rule) WARN_UNUSED;
+
 /* Client address: the peer, or with TEMEL_TRUST_PROXY the last X-Forwarded-For entry. */
 str_t req_client_ip(struct req *r);
 

@@ -86,6 +86,22 @@ void http_set_authenticator(http_authenticator fn) { g_auth = fn; }
 
 /* ---- small helpers for handlers ---- */
 
+int http_rate_limit(struct req *r, const char *name, str_t key, const struct rl_rule *rule)
+{
+    struct rl_result res;
+    struct buf *k = req_buf(r, 512);
+    (void)buf_puts(k, name);
+    (void)buf_putc(k, ':');
+    (void)buf_put(k, key);
+    /* the AI class space, keyed by name: separate from the route limits */
+    if (g_rl->take(g_rl, RL_AI, buf_str(k), rule, time_now_ms(), &res) != 0 || res.allowed)
+        return 0;
+    metrics_rl_refusal(r->thr->metrics, RL_AI);
+    r->err.retry_after_s = res.retry_after_s;
+    return http_fail(r, 429, "RATE_LIMIT_EXCEEDED", "%s: limit of %lld requests per %lld s exceeded", name,
+                     (long long)rule->limit, (long long)rule->period_s);
+}
+
 static void on_req_buf_dispose(void *p) { buf_free(p); }
 
 struct buf *req_buf(struct req *r, size_t max)

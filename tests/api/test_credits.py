@@ -153,3 +153,16 @@ def test_only_the_ai_path_and_the_admin_grant_write_the_ledger():
         r"credits_add|credits_reserve|ensure_account|tx_grant",
         re.search(rf"static int {h}\(.*?\n}}\n", credits_c, re.S).group(0))]
     assert writing == ["/api/v1/admin/credits/grant"], writing
+
+
+def test_plan_sets_the_ai_quota(server):
+    """The free plan allows 20 AI requests a minute per user (GET /credits/pricing
+    lists it); the 21st is refused before any credit is reserved."""
+    h, _ = new_user_headers(server)
+    plans = {p["plan"]: p for p in server.get("/api/v1/credits/pricing").json()["plans"]}
+    quota = plans["free"]["ai_requests_per_minute"]
+    codes = [server.post("/api/v1/ai/submit", json={"operation": "chat", "input": f"hello {i}"}, headers=h).status_code
+             for i in range(quota + 1)]
+    assert 429 not in codes[:quota], codes
+    assert codes[quota] == 429
+    assert server.get("/api/v1/credits/balance", headers=h).json()["reserved"] == 0 or 202 in codes

@@ -18,6 +18,7 @@
 #include "core/uuid.h"
 #include "jobs/jobs.h"
 #include "modules/ai/ai_internal.h"
+#include "core/config.h"
 #include "modules/credits/credits.h"
 
 #include "core/banned.h"
@@ -297,14 +298,16 @@ static int submit(struct req *r, const char *operation, struct submit *s)
             if (!strcmp(json_string_value(prio), prio_names[i]))
                 s->prio = i;
     }
-    if (s->prio == JOB_PRIO_HIGH) { /* high priority is for paid plans: the free plan is capped at normal */
-        struct credits_plan plan;
-        rc = credits_plan_of(r->db, r->user_id, &plan);
-        if (rc < 0)
-            return http_db_fail(r, rc);
-        if (!plan.paid)
-            s->prio = JOB_PRIO_NORMAL;
-    }
+    /* the plan sets the AI quota per minute, and high priority is for paid plans */
+    struct credits_plan plan;
+    rc = credits_plan_of(r->db, r->user_id, &plan);
+    if (rc < 0)
+        return http_db_fail(r, rc);
+    struct rl_rule quota = {plan.ai_per_min, 60};
+    if (http_rate_limit(r, "plan", r->user_id, &quota))
+        return HTTP_EFAIL;
+    if (s->prio == JOB_PRIO_HIGH && !plan.paid)
+        s->prio = JOB_PRIO_NORMAL;
     norm = ai__normalize_input(json_object_get(r->body, "input"), &field, &message);
     if (!norm)
         return http_invalid(r, field, message);

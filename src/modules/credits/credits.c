@@ -41,7 +41,7 @@ struct plan {
     bool paid;
 };
 static const struct plan plans[] = {
-    {"free", 50, 10, false},
+    {"free", 50, 20, false},
     {"pro", 1000, 60, true},
     {"business", 5000, 300, true},
 };
