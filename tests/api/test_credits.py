@@ -165,4 +165,3 @@ def test_plan_sets_the_ai_quota(server):
              for i in range(quota + 1)]
     assert 429 not in codes[:quota], codes
     assert codes[quota] == 429
-    assert server.get("/api/v1/credits/balance", headers=h).json()["reserved"] == 0 or 202 in codes
