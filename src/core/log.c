@@ -201,6 +201,71 @@ void log_end(struct log_line *l)
     buf_free(&l->b);
 }
 
+void log_access(str_t request_id, str_t method, const char *route, int status, int64_t dur_us, int64_t bytes,
+                str_t user_id)
+{
+    struct log_line l;
+    if (LOG_INFO < g_min)
+        return;
+    if (g_fmt != LOG_JSON || !tls_buf) { /* the general path */
+        if (!log_begin(&l, LOG_INFO, "request"))
+            return;
+        log_str(&l, "request_id", request_id);
+        log_str(&l, "method", method);
+        log_cstr(&l, "route", route);
+        log_int(&l, "status", status);
+        log_ms(&l, "dur_ms", dur_us);
+        log_int(&l, "bytes", bytes);
+        if (user_id.len)
+            log_str(&l, "user_id", user_id);
+        else
+            log_cstr(&l, "user_id", NULL);
+        log_end(&l);
+        return;
+    }
+    struct buf *b = tls_buf;
+    bool was_empty = b->len == 0;
+    size_t start = b->len;
+    if (b->len > LOG_BATCH_MAX - 2048)
+        log_flush_thread(), was_empty = true, start = 0;
+#define LIT(s) (void)buf_append(b, s, sizeof(s) - 1)
+    LIT("{\"ts\":\"");
+    (void)buf_append(b, now_ts(), TIME_RFC3339_LEN);
+    LIT("\",\"level\":\"info\",\"msg\":\"request\",\"request_id\":\"");
+    json_escape(b, request_id);
+    LIT("\",\"method\":\"");
+    json_escape(b, method);
+    LIT("\",\"route\":\"");
+    json_escape(b, str_c(route));
+    LIT("\",\"status\":");
+    (void)buf_put_i64(b, status);
+    LIT(",\"dur_ms\":");
+    if (dur_us < 0)
+        dur_us = 0;
+    (void)buf_put_i64(b, dur_us / 1000);
+    char frac[4] = {'.', (char)('0' + dur_us % 1000 / 100), (char)('0' + dur_us % 100 / 10), (char)('0' + dur_us % 10)};
+    (void)buf_append(b, frac, 4);
+    LIT(",\"bytes\":");
+    (void)buf_put_i64(b, bytes);
+    if (user_id.len) {
+        LIT(",\"user_id\":\"");
+        json_escape(b, user_id);
+        LIT("\"}\n");
+    } else {
+        LIT(",\"user_id\":null}\n");
+    }
+#undef LIT
+    if (!buf_ok(b)) { /* drop the partial line, keep what was batched */
+        b->err = 0;
+        b->len = start;
+        if (b->ptr)
+            b->ptr[start] = '\0';
+        return;
+    }
+    if (was_empty && tls_kick)
+        tls_kick(tls_kick_arg);
+}
+
 void log_msg(enum log_level lvl, const char *fmt, ...)
 {
     struct log_line l;

@@ -40,6 +40,13 @@ void log_end(struct log_line *l);
 void log_thread_buffer(struct buf *buf, void (*kick)(void *), void *arg);
 void log_flush_thread(void);
 
+/* The per-request access line, formatted straight into the thread's batch
+ * (the hot path: one reserve, constant parts copied, only variable fields
+ * escaped). Same keys as a log_begin line: ts, level, msg ("request"),
+ * request_id, method, route, status, dur_ms, bytes, user_id (null if empty). */
+void log_access(str_t request_id, str_t method, const char *route, int status, int64_t dur_us, int64_t bytes,
+                str_t user_id);
+
 /* Shorthand for a line with a formatted "msg" and no other fields. */
 void log_msg(enum log_level lvl, const char *fmt, ...) PRINTF_LIKE(2, 3);
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)

@@ -450,20 +450,8 @@ static void finish(struct req *r, int rc)
     int64_t dur_us = time_mono_us() - r->start_us;
     metrics_request(t->metrics, r->route ? r->route->id : -1, method, status, dur_us);
     metrics_set_db(t->metrics, db_stats(t->db));
-    struct log_line l;
-    if (log_begin(&l, LOG_INFO, "request")) {
-        log_str(&l, "request_id", str_make(r->request_id, r->request_id_len));
-        log_str(&l, "method", method);
-        log_cstr(&l, "route", r->route ? r->route->pattern : "unmatched");
-        log_int(&l, "status", status);
-        log_ms(&l, "dur_ms", dur_us);
-        log_int(&l, "bytes", (int64_t)body.len);
-        if (r->user_id.len)
-            log_str(&l, "user_id", r->user_id);
-        else
-            log_cstr(&l, "user_id", NULL);
-        log_end(&l);
-    }
+    log_access(str_make(r->request_id, r->request_id_len), method, r->route ? r->route->pattern : "unmatched",
+               status, dur_us, (int64_t)body.len, r->user_id);
 
     h2o_start_response(h, &generator);
     h2o_iovec_t iov = h2o_iovec_init(body.p, body.len);
