@@ -24,7 +24,8 @@ for _ in range(100):
 def post(path, body):
     req = urllib.request.Request(base + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
     return urllib.request.urlopen(req, timeout=10)
-cred = {"email": "login-bench@example.com", "password": "correct horse battery staple"}
+import uuid
+cred = {"email": f"login-bench-{uuid.uuid4().hex[:10]}@example.com", "password": "correct horse battery staple"}
 post("/api/v1/auth/register", dict(cred, name="bench"))
 times = []
 for _ in range(n):
