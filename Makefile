@@ -1,5 +1,5 @@
 # temel — the two set-up commands (README):
-#   make run    install deps, build, migrate, start on 127.0.0.1:8080 (SQLite at data/temel.db)
+#   make run    install deps, build, migrate, load demo data, start on 127.0.0.1:8080 (SQLite at data/temel.db)
 #   make test   install deps, build release + ASan/UBSan, run every test
 # Plain `make` builds build/temel.
 
@@ -30,6 +30,7 @@ asan: build-asan/build.ninja
 run: deps build
 	@mkdir -p data
 	./build/temel migrate up
+	./build/temel seed
 	./build/temel serve
 
 unit: build

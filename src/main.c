@@ -37,7 +37,7 @@ static void usage(void)
 {
     fputs("usage: temel serve | worker | migrate up|down [N]|status | seed | openapi | version\n"
           "       temel user create [--admin|--moderator] --email E --password P [--name N]\n"
-          "       temel ledger verify | seed\n",
+          "       temel ledger verify\n",
           stderr);
 }
 
