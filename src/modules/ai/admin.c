@@ -608,7 +608,7 @@ static int write_usage(struct req *r, struct db_res *res, int first, str_t model
 {
     static const char *const names[] = {"requests", "succeeded", "failed", "cache_hits", "tokens_in", "tokens_out",
                                         "credits", "cost_usd_micros"};
-    int64_t v[9], p50, p95;
+    int64_t v[9], p50 = 0, p95 = 0;
     for (int i = 0; i < 9; i++)
         v[i] = db_int(res, first + i);
     for (int i = 0; i < 8; i++) {
