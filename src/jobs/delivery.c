@@ -13,6 +13,7 @@
 
 #include <sodium.h>
 
+#include "core/fsutil.h"
 #include "core/uuid.h"
 #include "http/http.h" /* url_decode */
 #include "jobs/http_client.h"
@@ -85,83 +86,13 @@ char *delivery_file_dir(const char *url)
 
 /* ---------------------------------------------------------------- files */
 
-static int mkdir_p(const char *dir)
-{
-    char *d = xstrdup(dir);
-    int rc = 0;
-    for (char *p = d + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(d, 0750) != 0 && errno != EEXIST)
-            rc = -1;
-        *p = '/';
-    }
-    if (mkdir(d, 0750) != 0 && errno != EEXIST)
-        rc = -1;
-    free(d);
-    return rc;
-}
-
 int delivery_write_atomic(const char *dir, const char *name, str_t data, struct buf *err)
 {
-    struct buf tmp = BUF_INIT(4096), dst = BUF_INIT(4096);
-    char rnd[UUID_STR_LEN + 1];
-    int fd = -1, rc = -1;
-    if (strchr(name, '/') || name[0] == '.') {
-        (void)buf_puts(err, "bad file name");
-        goto out;
-    }
-    if (mkdir_p(dir)) {
+    if (fs_mkdir_p(dir, 0750)) {
         (void)buf_printf(err, "cannot create %s: %s", dir, strerror(errno));
-        goto out;
+        return -1;
     }
-    uuid7_str(rnd);
-    (void)buf_printf(&tmp, "%s/.%s.tmp", dir, rnd); /* hidden: readers globbing *.eml / * never see it */
-    (void)buf_printf(&dst, "%s/%s", dir, name);
-    if (!buf_ok(&tmp) || !buf_ok(&dst)) {
-        (void)buf_puts(err, "path too long");
-        goto out;
-    }
-    fd = open(buf_cstr(&tmp), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        (void)buf_printf(err, "cannot create a file in %s: %s", dir, strerror(errno));
-        goto out;
-    }
-    for (size_t off = 0; off < data.len;) {
-        ssize_t n = write(fd, data.p + off, data.len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            (void)buf_printf(err, "write failed: %s", strerror(errno));
-            goto out;
-        }
-        off += (size_t)n;
-    }
-    if (fsync(fd) != 0) {
-        (void)buf_printf(err, "fsync failed: %s", strerror(errno));
-        goto out;
-    }
-    close(fd);
-    fd = -1;
-    if (rename(buf_cstr(&tmp), buf_cstr(&dst)) != 0) {
-        (void)buf_printf(err, "rename failed: %s", strerror(errno));
-        goto out;
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        (void)fsync(dfd); /* the rename itself is durable */
-        close(dfd);
-    }
-    rc = 0;
-out:
-    if (fd >= 0)
-        close(fd);
-    if (rc != 0 && tmp.len)
-        (void)unlink(buf_cstr(&tmp));
-    buf_free(&tmp);
-    buf_free(&dst);
-    return rc;
+    return fs_write_atomic(dir, name, data, 0640, err);
 }
 
 /* --------------------------------------------------------------- config */

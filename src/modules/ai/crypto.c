@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/fsutil.h"
 #include "modules/ai/ai_internal.h"
 
 #include "core/banned.h"
@@ -27,27 +28,6 @@ static void derive(const unsigned char *secret, size_t n)
 {
     static const unsigned char ctx[] = "temel.ai.provider-keys.v1";
     crypto_generichash(g_key, sizeof(g_key), secret, n, ctx, sizeof(ctx) - 1);
-}
-
-static int mkdir_p(const char *dir)
-{
-    struct buf p = BUF_INIT(4096);
-    (void)buf_puts(&p, dir);
-    if (!buf_ok(&p) || !p.len)
-        return -1;
-    for (char *s = p.ptr + 1; *s; s++) {
-        if (*s == '/') {
-            *s = '\0';
-            if (mkdir(p.ptr, 0700) && errno != EEXIST) {
-                buf_free(&p);
-                return -1;
-            }
-            *s = '/';
-        }
-    }
-    int rc = (mkdir(p.ptr, 0700) && errno != EEXIST) ? -1 : 0;
-    buf_free(&p);
-    return rc;
 }
 
 int ai__crypto_init(const struct config *cfg, struct buf *err)
@@ -64,7 +44,7 @@ int ai__crypto_init(const struct config *cfg, struct buf *err)
     unsigned char secret[64];
     int rc = -1;
     (void)buf_printf(&path, "%s/secret.key", cfg->data_dir);
-    if (!buf_ok(&path) || mkdir_p(cfg->data_dir)) {
+    if (!buf_ok(&path) || fs_mkdir_p(cfg->data_dir, 0700)) {
         (void)buf_printf(err, "TEMEL_SECRET_KEY: not set and %s cannot be created", cfg->data_dir);
         goto out;
     }

@@ -13,6 +13,7 @@
 
 #include "auth/crypto.h"
 #include "auth/password.h"
+#include "core/fsutil.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/uuid.h"
@@ -32,27 +33,6 @@ const unsigned char *users__otp_key(void) { return g_otp_key; }
 
 /* ---- secrets ---- */
 
-static int mkdir_p(const char *dir)
-{
-    struct buf p = BUF_INIT(4096);
-    (void)buf_puts(&p, dir);
-    if (!buf_ok(&p))
-        return -1;
-    for (char *s = p.ptr + 1; *s; s++) {
-        if (*s == '/') {
-            *s = '\0';
-            if (mkdir(p.ptr, 0700) && errno != EEXIST) {
-                buf_free(&p);
-                return -1;
-            }
-            *s = '/';
-        }
-    }
-    int rc = (mkdir(p.ptr, 0700) && errno != EEXIST) ? -1 : 0;
-    buf_free(&p);
-    return rc;
-}
-
 /* TEMEL_JWT_SECRET, else <data_dir>/jwt.secret (created once, 0600). */
 static int load_secret(const struct config *cfg, struct buf *err)
 {
@@ -62,7 +42,7 @@ static int load_secret(const struct config *cfg, struct buf *err)
     } else {
         struct buf path = BUF_INIT(4096);
         (void)buf_printf(&path, "%s/jwt.secret", cfg->data_dir);
-        if (mkdir_p(cfg->data_dir)) {
+        if (fs_mkdir_p(cfg->data_dir, 0700)) {
             (void)buf_printf(err, "TEMEL_DATA_DIR: cannot create %s: %s", cfg->data_dir, strerror(errno));
             buf_free(&path);
             return -1;
