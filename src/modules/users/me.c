@@ -104,6 +104,7 @@ static int h_delete_me(struct req *r)
     int rc = db_tx(r->db, DB_TX_WRITE, tx_delete_me, r);
     if (rc != DB_OK)
         return http_db_fail(r, rc);
+    users__photo_remove(r->cfg, r->user_id); /* files only after the rows are gone for good */
     r->status = 204;
     return 0;
 }
@@ -197,6 +198,8 @@ static int tx_export(struct db *db, void *arg)
     jw_key(w, "api_keys");
     if ((rc = write_api_keys(r, db, w)) != DB_OK)
         return rc;
+    jw_key(w, "photo");
+    users__photo_write_meta(r->cfg, r->user_id, w);
     for (size_t i = 0; i < n; i++) {
         if (!hooks[i]->export_data)
             continue;
@@ -371,6 +374,9 @@ static struct route routes[] = {
     {.method = "POST", .pattern = "/api/v1/me/api-keys", .handler = h_create_key, .auth = AUTH_USER, .rl = RL_WRITE, .input = &key_s, .summary = "Create an API key (the key is shown once)", .tag = "me"},
     {.method = "GET", .pattern = "/api/v1/me/api-keys", .handler = h_list_keys, .auth = AUTH_USER, .rl = RL_READ, .summary = "The caller's API keys (without secrets)", .tag = "me"},
     {.method = "DELETE", .pattern = "/api/v1/me/api-keys/{id}", .handler = h_delete_key, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Revoke an API key", .tag = "me"},
+    {.method = "POST", .pattern = "/api/v1/me/photo", .handler = users__h_photo_upload, .auth = AUTH_USER, .rl = RL_WRITE, .flags = ROUTE_RAW_BODY, .body_max = USERS_PHOTO_MAX + (64u << 10), .summary = "Upload the profile photo (multipart field photo or file; JPEG/PNG/WebP by magic bytes, max 2 MiB)", .tag = "me"},
+    {.method = "GET", .pattern = "/api/v1/me/photo", .handler = users__h_photo_get, .auth = AUTH_USER, .rl = RL_READ, .summary = "The caller's profile photo (image bytes)", .tag = "me"},
+    {.method = "DELETE", .pattern = "/api/v1/me/photo", .handler = users__h_photo_delete, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Remove the profile photo", .tag = "me"},
 };
 
 void users__register_me_routes(void) { router_add(routes, ARRAY_LEN(routes)); }

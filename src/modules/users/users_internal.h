@@ -50,6 +50,16 @@ int users__send_sms(struct db *db, const char *to, const char *text);
 /* The session id of the caller's access token (empty for API keys). */
 str_t users__session_of(const struct req *r);
 
+/* Profile photo (photo.c): <data_dir>/photos/<user_id>.<jpg|png|webp>. */
+#define USERS_PHOTO_MAX (2u << 20) /* the image itself */
+int users__h_photo_upload(struct req *r);
+int users__h_photo_get(struct req *r);
+int users__h_photo_delete(struct req *r);
+/* Remove the user's photo file, if any (after DELETE /me commits). */
+void users__photo_remove(const struct config *cfg, str_t user_id);
+/* {"mime_type","size"} or null, for the export. */
+void users__photo_write_meta(const struct config *cfg, str_t user_id, struct jw *w);
+
 void users__register_auth_routes(void);
 void users__register_me_routes(void);
 void users__register_admin_routes(void);
