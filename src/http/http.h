@@ -154,6 +154,10 @@ struct req {
  * with the request pool, so an early return cannot leak it (STYLE §1). */
 struct buf *req_buf(struct req *r, size_t max);
 
+/* The list envelope's `"meta": {"total","page","limit","pages"}` (API.md §1)
+ * for a ROUTE_PAGINATED route, written as the next key of the open object. */
+void http_write_page_meta(struct req *r, int64_t total);
+
 /* Path parameter by name (view, decoded), or an empty view. */
 str_t req_param(const struct req *r, const char *name);
 const str_t *req_query(const struct req *r, const char *key);

@@ -102,6 +102,21 @@ int http_rate_limit(struct req *r, const char *name, str_t key, const struct rl_
                      (long long)rule->limit, (long long)rule->period_s);
 }
 
+void http_write_page_meta(struct req *r, int64_t total)
+{
+    jw_key(&r->w, "meta");
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "total");
+    jw_int(&r->w, total);
+    jw_key(&r->w, "page");
+    jw_int(&r->w, r->page);
+    jw_key(&r->w, "limit");
+    jw_int(&r->w, r->limit);
+    jw_key(&r->w, "pages");
+    jw_int(&r->w, (total + r->limit - 1) / r->limit);
+    jw_obj_end(&r->w);
+}
+
 static void on_req_buf_dispose(void *p) { buf_free(p); }
 
 struct buf *req_buf(struct req *r, size_t max)

@@ -328,17 +328,7 @@ static int h_transactions(struct req *r)
         buf_reset(&r->out);
         return http_db_fail(r, rc);
     }
-    jw_key(&r->w, "meta");
-    jw_obj_begin(&r->w);
-    jw_key(&r->w, "total");
-    jw_int(&r->w, total);
-    jw_key(&r->w, "page");
-    jw_int(&r->w, r->page);
-    jw_key(&r->w, "limit");
-    jw_int(&r->w, r->limit);
-    jw_key(&r->w, "pages");
-    jw_int(&r->w, (total + r->limit - 1) / r->limit);
-    jw_obj_end(&r->w);
+    http_write_page_meta(r, total);
     jw_obj_end(&r->w);
     return 0;
 }
