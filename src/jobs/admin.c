@@ -20,6 +20,8 @@
 #include "jobs/jobs_internal.h"
 #include "modules/audit/audit.h"
 
+#include "db/dbjson.h"
+
 #include "core/banned.h"
 
 #define JOB_COLS                                                                                                       \
@@ -30,19 +32,13 @@
 static void put_time(struct jw *w, const char *key, const struct db_res *r, int col)
 {
     jw_key(w, key);
-    if (db_isnull(r, col))
-        jw_null(w);
-    else
-        jw_time(w, db_int(r, col));
+    jw_db_time(w, r, col);
 }
 
 static void put_text(struct jw *w, const char *key, const struct db_res *r, int col)
 {
     jw_key(w, key);
-    if (db_isnull(r, col))
-        jw_null(w);
-    else
-        jw_str(w, db_text(r, col));
+    jw_db_text(w, r, col);
 }
 
 /* One job object from a row of JOB_COLS (+ payload as column 19 when with_payload). */

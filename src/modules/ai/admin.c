@@ -11,6 +11,8 @@
 #include "modules/ai/ai_internal.h"
 #include "modules/audit/audit.h"
 
+#include "db/dbjson.h"
+
 #include "core/banned.h"
 
 /* ---- providers ---- */
@@ -88,17 +90,11 @@ static int write_provider(struct db *db, str_t id, struct jw *w, bool *found)
         jw_key(w, "status");
         jw_str(w, db_text(res, 2));
         jw_key(w, "retired_reason");
-        if (db_isnull(res, 3))
-            jw_null(w);
-        else
-            jw_str(w, db_text(res, 3));
+        jw_db_text(w, res, 3);
         jw_key(w, "created_at");
         jw_time(w, db_int(res, 4));
         jw_key(w, "retired_at");
-        if (db_isnull(res, 5))
-            jw_null(w);
-        else
-            jw_time(w, db_int(res, 5));
+        jw_db_time(w, res, 5);
         jw_obj_end(w);
     }
     db_res_free(res);
@@ -535,10 +531,7 @@ static int h_flags(struct req *r)
         jw_key(&r->w, "user_id");
         jw_str(&r->w, db_text(res, 1));
         jw_key(&r->w, "email");
-        if (db_isnull(res, 2))
-            jw_null(&r->w);
-        else
-            jw_str(&r->w, db_text(res, 2));
+        jw_db_text(&r->w, res, 2);
         jw_key(&r->w, "reason");
         jw_cstr(&r->w, "ai_abuse");
         jw_key(&r->w, "score");

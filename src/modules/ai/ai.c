@@ -21,6 +21,8 @@
 #include "core/config.h"
 #include "modules/credits/credits.h"
 
+#include "db/dbjson.h"
+
 #include "core/banned.h"
 
 static const struct config *g_cfg;
@@ -67,27 +69,18 @@ void ai__write_request(struct jw *w, struct db_res *res)
     jw_key(w, "cached");
     jw_bool(w, cached);
     jw_key(w, "transaction_id");
-    if (db_isnull(res, 7))
-        jw_null(w);
-    else
-        jw_str(w, db_text(res, 7));
+    jw_db_text(w, res, 7);
     jw_key(w, "result");
     if (db_isnull(res, 8))
         jw_null(w);
     else
         jw_raw(w, db_text(res, 8)); /* written by this module's JSON writer */
     jw_key(w, "error");
-    if (db_isnull(res, 9))
-        jw_null(w);
-    else
-        jw_str(w, db_text(res, 9));
+    jw_db_text(w, res, 9);
     jw_key(w, "created_at");
     jw_time(w, db_int(res, 10));
     jw_key(w, "finished_at");
-    if (db_isnull(res, 11))
-        jw_null(w);
-    else
-        jw_time(w, db_int(res, 11));
+    jw_db_time(w, res, 11);
     jw_obj_end(w);
 }
 

@@ -16,6 +16,8 @@
 #include "modules/career/ats.h"
 #include "modules/users/identity.h"
 
+#include "db/dbjson.h"
+
 #include "core/banned.h"
 
 /* ---- descriptors ---- */
@@ -514,10 +516,7 @@ static int h_list_shares(struct req *r)
         jw_key(&r->w, "created_at");
         jw_time(&r->w, db_int(dr, 1));
         jw_key(&r->w, "revoked_at");
-        if (db_isnull(dr, 2))
-            jw_null(&r->w);
-        else
-            jw_time(&r->w, db_int(dr, 2));
+        jw_db_time(&r->w, dr, 2);
         jw_obj_end(&r->w);
     }
     db_res_free(dr);

@@ -16,6 +16,7 @@
 #include "core/timeutil.h"
 #include "core/uuid.h"
 #include "db/db.h"
+#include "db/dbjson.h"
 #include "http/http.h"
 #include "jobs/jobs.h"
 #include "modules/audit/audit.h"
@@ -277,10 +278,7 @@ static void write_tx(struct jw *w, struct db_res *res)
     jw_key(w, "amount");
     jw_int(w, db_int(res, 2));
     jw_key(w, "reservation_id");
-    if (db_isnull(res, 3))
-        jw_null(w);
-    else
-        jw_str(w, db_text(res, 3));
+    jw_db_text(w, res, 3);
     jw_key(w, "reference");
     jw_str(w, db_text(res, 4));
     jw_key(w, "created_at");

@@ -22,6 +22,8 @@
 #include "jobs/sms.h"
 #include "modules/users/users_internal.h"
 
+#include "db/dbjson.h"
+
 #include "core/banned.h"
 
 static struct buf g_secret;      /* JWT HMAC key material */
@@ -142,15 +144,9 @@ void users__write_user(struct jw *w, struct db_res *res)
     jw_key(w, "id");
     jw_str(w, db_text(res, UC_ID));
     jw_key(w, "email");
-    if (db_isnull(res, UC_EMAIL))
-        jw_null(w);
-    else
-        jw_str(w, db_text(res, UC_EMAIL));
+    jw_db_text(w, res, UC_EMAIL);
     jw_key(w, "phone");
-    if (db_isnull(res, UC_PHONE))
-        jw_null(w);
-    else
-        jw_str(w, db_text(res, UC_PHONE));
+    jw_db_text(w, res, UC_PHONE);
     jw_key(w, "name");
     jw_str(w, db_text(res, UC_NAME));
     jw_key(w, "role");

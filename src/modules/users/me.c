@@ -9,6 +9,8 @@
 #include "core/uuid.h"
 #include "modules/users/users_internal.h"
 
+#include "db/dbjson.h"
+
 #include "core/banned.h"
 
 static int h_me(struct req *r)
@@ -165,10 +167,7 @@ static int write_api_keys(struct req *r, struct db *db, struct jw *w)
         jw_key(w, "created_at");
         jw_time(w, db_int(res, 4));
         jw_key(w, "last_used_at");
-        if (db_isnull(res, 5))
-            jw_null(w);
-        else
-            jw_time(w, db_int(res, 5));
+        jw_db_time(w, res, 5);
         jw_obj_end(w);
     }
     jw_arr_end(w);
