@@ -158,6 +158,21 @@ struct buf *req_buf(struct req *r, size_t max);
  * for a ROUTE_PAGINATED route, written as the next key of the open object. */
 void http_write_page_meta(struct req *r, int64_t total);
 
+/* Hand-written list routes (ROUTE_PAGINATED): the allowed query keys (besides
+ * page and limit; NULL-terminated) → 422 naming an unknown one; then the
+ * count and the page, written as {"data": [...], "meta": {...}}.
+ * from is "FROM ..." (with joins), where is "" or " WHERE ..." built from
+ * whitelisted names with `?` for every value, order is "col DESC, id DESC".
+ * args must have room for two more (LIMIT/OFFSET): cap is its size. */
+struct db_res;
+struct db_arg;
+struct http_list_query {
+    const char *cols, *from, *where, *order;
+    void (*row)(struct jw *w, const struct db_res *res);
+};
+int http_query_allow(struct req *r, const char *const *allowed) WARN_UNUSED;
+int http_list(struct req *r, const struct http_list_query *q, struct db_arg *args, size_t nargs, size_t cap);
+
 /* Path parameter by name (view, decoded), or an empty view. */
 str_t req_param(const struct req *r, const char *name);
 const str_t *req_query(const struct req *r, const char *key);

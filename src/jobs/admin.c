@@ -181,24 +181,20 @@ static int h_queues(struct req *r)
     return 0;
 }
 
+/* a list row: the job without its payload */
+static void write_job_row(struct jw *w, const struct db_res *res) { write_job(w, res, false); }
+
 /* ---- GET /admin/jobs -------------------------------------------------------- */
 
 static int h_list(struct req *r)
 {
     const str_t *state = req_query(r, "state"), *queue = req_query(r, "queue"), *kind = req_query(r, "kind");
-    struct buf *where = req_buf(r, 512), *sql = req_buf(r, 2048);
+    static const char *const allowed[] = {"state", "queue", "kind", NULL};
+    struct buf *where = req_buf(r, 512);
     db_arg args[6];
     size_t n = 0;
-    int64_t total = 0;
-    bool found;
-    struct db_res *res;
-    int rc;
-    for (int i = 0; i < r->q.n; i++) {
-        str_t k = r->q.p[i].key;
-        if (!str_is(k, "state") && !str_is(k, "queue") && !str_is(k, "kind") && !str_is(k, "page") &&
-            !str_is(k, "limit"))
-            return http_invalid(r, r->q.p[i].key.p, "is not a filter here (allowed: state, queue, kind, page, limit)");
-    }
+    if (http_query_allow(r, allowed))
+        return HTTP_EFAIL;
     /* validate everything before allocating anything */
     if (state && jobs__state_from(*state) < 0)
         return http_invalid(r, "state",
@@ -220,32 +216,8 @@ static int h_list(struct req *r)
         (void)buf_puts(where, " AND kind = ?");
         args[n++] = DBA_TEXT(*kind);
     }
-    (void)buf_printf(sql, "SELECT count(*) FROM jobs%s", buf_cstr(where));
-    rc = db_query_int(r->db, buf_cstr(sql), args, n, &total, &found);
-    if (rc != DB_OK)
-        goto fail;
-    buf_reset(sql);
-    (void)buf_printf(sql, "SELECT " JOB_COLS " FROM jobs%s ORDER BY id DESC LIMIT ? OFFSET ?", buf_cstr(where));
-    args[n++] = DBA_INT(r->limit);
-    args[n++] = DBA_INT((r->page - 1) * r->limit);
-    rc = db_query(r->db, buf_cstr(sql), args, n, &res);
-    if (rc != DB_OK)
-        goto fail;
-    jw_obj_begin(&r->w);
-    jw_key(&r->w, "data");
-    jw_arr_begin(&r->w);
-    while ((rc = db_next(res)) == 1)
-        write_job(&r->w, res, false);
-    jw_arr_end(&r->w);
-    db_res_free(res);
-    if (rc < 0)
-        goto fail;
-    http_write_page_meta(r, total);
-    jw_obj_end(&r->w);
-    return 0;
-fail:
-    buf_reset(&r->out);
-    return http_db_fail(r, rc);
+    const struct http_list_query q = {JOB_COLS, "FROM jobs", buf_cstr(where), "id DESC", write_job_row};
+    return http_list(r, &q, args, n, ARRAY_LEN(args));
 }
 
 static int h_get(struct req *r) { return write_job_by_id(r, req_param(r, "id")); }

@@ -41,7 +41,7 @@ const char *ai__status(str_t ai_status, str_t job_state)
     return str_is(job_state, "running") ? "running" : "queued";
 }
 
-void ai__write_request(struct jw *w, struct db_res *res)
+void ai__write_request(struct jw *w, const struct db_res *res)
 {
     str_t st = db_text(res, 3);
     const char *status = ai__status(st, db_isnull(res, 12) ? STR_NULL : db_text(res, 12));
@@ -436,29 +436,23 @@ static int h_job_get(struct req *r)
 static int h_jobs_list(struct req *r)
 {
     const str_t *status = req_query(r, "status"), *op = req_query(r, "operation");
-    struct buf where = BUF_INIT(512), sql = BUF_INIT(2048);
+    static const char *const allowed[] = {"status", "operation", NULL};
+    struct buf *where = req_buf(r, 512);
     db_arg args[8];
     size_t n = 0;
-    int64_t total = 0;
-    bool found;
-    int rc;
-    for (int i = 0; i < r->q.n; i++) {
-        str_t k = r->q.p[i].key;
-        if (!str_is(k, "status") && !str_is(k, "operation") && !str_is(k, "page") && !str_is(k, "limit"))
-            return http_invalid(r, k.p, "is not a filter here (allowed: status, operation, page, limit)");
-    }
-    (void)buf_puts(&where, " WHERE a.user_id = ?");
+    if (http_query_allow(r, allowed))
+        return HTTP_EFAIL;
+    (void)buf_puts(where, " WHERE a.user_id = ?");
     args[n++] = DBA_TEXT(r->user_id);
     if (status) {
         if (str_is(*status, "running") || str_is(*status, "queued")) {
-            (void)buf_puts(&where, str_is(*status, "running")
+            (void)buf_puts(where, str_is(*status, "running")
                                        ? " AND a.status = 'queued' AND j.state = 'running'"
                                        : " AND a.status = 'queued' AND (j.state IS NULL OR j.state <> 'running')");
         } else if (str_is(*status, "succeeded") || str_is(*status, "failed") || str_is(*status, "cancelled")) {
-            (void)buf_puts(&where, " AND a.status = ?");
+            (void)buf_puts(where, " AND a.status = ?");
             args[n++] = DBA_TEXT(*status);
         } else {
-            buf_free(&where);
             return http_invalid(r, "status", "must be queued, running, succeeded, failed or cancelled");
         }
     }
@@ -467,44 +461,14 @@ static int h_jobs_list(struct req *r)
         for (int i = 0; operations[i]; i++)
             ok = ok || str_eq(*op, str_c(operations[i]));
         if (!ok) {
-            buf_free(&where);
             return http_invalid(r, "operation", "must be chat, generate, resume, cover-letter or image");
         }
-        (void)buf_puts(&where, " AND a.operation = ?");
+        (void)buf_puts(where, " AND a.operation = ?");
         args[n++] = DBA_TEXT(*op);
     }
-    (void)buf_printf(&sql, "SELECT count(*)" AI_REQ_FROM "%s", buf_cstr(&where));
-    rc = db_query_int(r->db, buf_cstr(&sql), args, n, &total, &found);
-    if (rc != DB_OK)
-        goto fail;
-    buf_reset(&sql);
-    (void)buf_printf(&sql, "SELECT " AI_REQ_COLS AI_REQ_FROM "%s ORDER BY a.created_at DESC, a.id DESC LIMIT ? OFFSET ?",
-                     buf_cstr(&where));
-    args[n++] = DBA_INT(r->limit);
-    args[n++] = DBA_INT((r->page - 1) * r->limit);
-    struct db_res *res;
-    rc = db_query(r->db, buf_cstr(&sql), args, n, &res);
-    if (rc != DB_OK)
-        goto fail;
-    jw_obj_begin(&r->w);
-    jw_key(&r->w, "data");
-    jw_arr_begin(&r->w);
-    while ((rc = db_next(res)) == 1)
-        ai__write_request(&r->w, res);
-    jw_arr_end(&r->w);
-    db_res_free(res);
-    if (rc < 0)
-        goto fail;
-    http_write_page_meta(r, total);
-    jw_obj_end(&r->w);
-    buf_free(&where);
-    buf_free(&sql);
-    return 0;
-fail:
-    buf_free(&where);
-    buf_free(&sql);
-    buf_reset(&r->out);
-    return http_db_fail(r, rc);
+    const struct http_list_query q = {AI_REQ_COLS, AI_REQ_FROM, buf_cstr(where), "a.created_at DESC, a.id DESC",
+                                      ai__write_request};
+    return http_list(r, &q, args, n, ARRAY_LEN(args));
 }
 
 struct cancel_ctx {

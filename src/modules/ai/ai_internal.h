@@ -71,7 +71,7 @@ int ai__open(str_t hex, struct buf *plain) WARN_UNUSED;
     "a.id, a.operation, a.model, a.status, a.priority, a.cost, a.cached, a.reservation_id, a.result, a.error, "      \
     "ts_ms(a.created_at), ts_ms(a.finished_at), j.state, j.progress"
 #define AI_REQ_FROM " FROM ai_requests a LEFT JOIN jobs j ON j.id = a.id"
-void ai__write_request(struct jw *w, struct db_res *res);
+void ai__write_request(struct jw *w, const struct db_res *res);
 /* The status a client sees: final ai status, else running/queued from the job. */
 const char *ai__status(str_t ai_status, str_t job_state);
 

@@ -477,41 +477,30 @@ static const char *const eq_filters[] = {"actor_id", "action", "category", "targ
 
 static int h_list(struct req *r)
 {
-    struct buf where = BUF_INIT(1024), sql = BUF_INIT(2048);
+    static const char *const allowed[] = {"actor_id", "action", "category", "target_type", "target_id",
+                                          "success", "created_at[gte]", "created_at[lte]", NULL};
+    struct buf *where = req_buf(r, 1024);
     db_arg args[LIST_MAX_ARGS];
     size_t n = 0;
-    int rc;
-
-    for (int i = 0; i < r->q.n; i++) {
-        str_t k = r->q.p[i].key;
-        bool known = str_is(k, "page") || str_is(k, "limit") || str_is(k, "success") || str_is(k, "created_at[gte]") ||
-                     str_is(k, "created_at[lte]");
-        for (size_t j = 0; !known && j < ARRAY_LEN(eq_filters); j++)
-            known = str_eq(k, str_c(eq_filters[j]));
-        if (!known)
-            return http_invalid(r, k.p,
-                                "is not a filter here (allowed: actor_id, action, category, target_type, target_id, "
-                                "success, created_at[gte], created_at[lte], page, limit)");
-    }
-    (void)buf_puts(&where, " WHERE 1 = 1");
+    if (http_query_allow(r, allowed))
+        return HTTP_EFAIL;
+    (void)buf_puts(where, " WHERE 1 = 1");
     for (size_t j = 0; j < ARRAY_LEN(eq_filters); j++) {
         const str_t *v = req_query(r, eq_filters[j]);
         if (!v)
             continue;
         if (v->len > AUDIT_MAX_TEXT) {
-            buf_free(&where);
             return http_invalid(r, eq_filters[j], "is too long");
         }
-        (void)buf_printf(&where, " AND %s = ?", eq_filters[j]); /* name from the whitelist above */
+        (void)buf_printf(where, " AND %s = ?", eq_filters[j]); /* name from the whitelist above */
         args[n++] = DBA_TEXT(*v);
     }
     const str_t *succ = req_query(r, "success");
     if (succ) {
         if (!str_is(*succ, "true") && !str_is(*succ, "false")) {
-            buf_free(&where);
             return http_invalid(r, "success", "must be true or false");
         }
-        (void)buf_puts(&where, " AND success = ?");
+        (void)buf_puts(where, " AND success = ?");
         args[n++] = DBA_BOOL(str_is(*succ, "true"));
     }
     static const char *const time_keys[2] = {"created_at[gte]", "created_at[lte]"};
@@ -522,46 +511,14 @@ static int h_list(struct req *r)
         if (!v)
             continue;
         if (time_parse_rfc3339(*v, &ms)) {
-            buf_free(&where);
             return http_invalid(r, time_keys[j], "must be an RFC 3339 date or time");
         }
-        (void)buf_printf(&where, " AND created_at %s ms_ts(?)", time_ops[j]);
+        (void)buf_printf(where, " AND created_at %s ms_ts(?)", time_ops[j]);
         args[n++] = DBA_INT(ms);
     }
 
-    int64_t total = 0;
-    bool found;
-    (void)buf_printf(&sql, "SELECT count(*) FROM audit_logs%s", buf_cstr(&where));
-    rc = buf_ok(&sql) ? db_query_int(r->db, buf_cstr(&sql), args, n, &total, &found) : DB_ERR;
-    if (rc != DB_OK)
-        goto fail;
-    buf_reset(&sql);
-    (void)buf_printf(&sql, "SELECT " ROW_COLS " FROM audit_logs%s ORDER BY seq DESC LIMIT ? OFFSET ?", buf_cstr(&where));
-    args[n++] = DBA_INT(r->limit);
-    args[n++] = DBA_INT((r->page - 1) * r->limit);
-    struct db_res *res;
-    rc = buf_ok(&sql) ? db_query(r->db, buf_cstr(&sql), args, n, &res) : DB_ERR;
-    if (rc != DB_OK)
-        goto fail;
-    jw_obj_begin(&r->w);
-    jw_key(&r->w, "data");
-    jw_arr_begin(&r->w);
-    while ((rc = db_next(res)) == 1)
-        write_entry(&r->w, res);
-    jw_arr_end(&r->w);
-    db_res_free(res);
-    if (rc < 0)
-        goto fail;
-    http_write_page_meta(r, total);
-    jw_obj_end(&r->w);
-    buf_free(&where);
-    buf_free(&sql);
-    return 0;
-fail:
-    buf_free(&where);
-    buf_free(&sql);
-    buf_reset(&r->out);
-    return http_db_fail(r, rc);
+    const struct http_list_query q = {ROW_COLS, "FROM audit_logs", buf_cstr(where), "seq DESC", write_entry};
+    return http_list(r, &q, args, n, ARRAY_LEN(args));
 }
 
 static int h_verify(struct req *r)

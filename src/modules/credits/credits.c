@@ -268,7 +268,7 @@ static int h_balance(struct req *r)
     return 0;
 }
 
-static void write_tx(struct jw *w, struct db_res *res)
+static void write_tx(struct jw *w, const struct db_res *res)
 {
     jw_obj_begin(w);
     jw_key(w, "id");
@@ -289,14 +289,10 @@ static void write_tx(struct jw *w, struct db_res *res)
 static int h_transactions(struct req *r)
 {
     static const char *const types[] = {"reserve", "confirm", "refund", "grant", "purchase", "adjust"};
+    static const char *const allowed[] = {"type", NULL};
     const str_t *type = req_query(r, "type");
-    int64_t total = 0;
-    bool found;
-    struct db_res *res;
-    int rc;
-    for (int i = 0; i < r->q.n; i++)
-        if (!str_is(r->q.p[i].key, "type") && !str_is(r->q.p[i].key, "page") && !str_is(r->q.p[i].key, "limit"))
-            return http_invalid(r, r->q.p[i].key.p, "is not a filter here (allowed: type, page, limit)");
+    if (http_query_allow(r, allowed))
+        return HTTP_EFAIL;
     if (type) {
         bool ok = false;
         for (size_t i = 0; i < ARRAY_LEN(types); i++)
@@ -304,31 +300,12 @@ static int h_transactions(struct req *r)
         if (!ok)
             return http_invalid(r, "type", "must be reserve, confirm, refund, grant, purchase or adjust");
     }
-    db_arg a[4] = {DBA_TEXT(r->user_id), type ? DBA_TEXT(*type) : DBA_NULL, DBA_INT(r->limit),
-                   DBA_INT((r->page - 1) * r->limit)};
-    rc = db_query_int(r->db, "SELECT count(*) FROM credit_transactions WHERE user_id = ? AND (CAST(? AS TEXT) IS NULL OR type = ?)",
-                      DB_ARGS(a[0], a[1], a[1]), &total, &found);
-    if (rc == DB_OK)
-        rc = db_query(r->db,
-                      "SELECT id, type, amount, reservation_id, reference, ts_ms(created_at) FROM credit_transactions "
-                      "WHERE user_id = ? AND (CAST(? AS TEXT) IS NULL OR type = ?) ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
-                      DB_ARGS(a[0], a[1], a[1], a[2], a[3]), &res);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    jw_obj_begin(&r->w);
-    jw_key(&r->w, "data");
-    jw_arr_begin(&r->w);
-    while ((rc = db_next(res)) == 1)
-        write_tx(&r->w, res);
-    jw_arr_end(&r->w);
-    db_res_free(res);
-    if (rc < 0) {
-        buf_reset(&r->out);
-        return http_db_fail(r, rc);
-    }
-    http_write_page_meta(r, total);
-    jw_obj_end(&r->w);
-    return 0;
+    db_arg args[4] = {DBA_TEXT(r->user_id), type ? DBA_TEXT(*type) : DBA_NULL};
+    const struct http_list_query q = {"id, type, amount, reservation_id, reference, ts_ms(created_at)",
+                                      "FROM credit_transactions",
+                                      type ? " WHERE user_id = ? AND type = ?" : " WHERE user_id = ?",
+                                      "created_at DESC, id DESC", write_tx};
+    return http_list(r, &q, args, type ? 2 : 1, ARRAY_LEN(args));
 }
 
 static void write_plan(struct jw *w, const struct plan *p)

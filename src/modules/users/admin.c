@@ -37,15 +37,12 @@ static json_t *user_json(struct db *db, str_t id, int *rc)
 static int h_list(struct req *r)
 {
     const str_t *role = req_query(r, "role"), *status = req_query(r, "status"), *q = req_query(r, "q");
-    struct buf *where = req_buf(r, 512), *like = req_buf(r, 512), *sql = req_buf(r, 2048);
+    static const char *const allowed[] = {"role", "status", "q", NULL};
+    struct buf *where = req_buf(r, 512), *like = req_buf(r, 512);
     db_arg args[8];
     size_t n = 0;
-    int rc;
-    for (int i = 0; i < r->q.n; i++) {
-        str_t k = r->q.p[i].key;
-        if (!str_is(k, "role") && !str_is(k, "status") && !str_is(k, "q") && !str_is(k, "page") && !str_is(k, "limit"))
-            return http_invalid(r, r->q.p[i].key.p, "is not a filter here (allowed: role, status, q, page, limit)");
-    }
+    if (http_query_allow(r, allowed))
+        return HTTP_EFAIL;
     /* validate everything before allocating anything */
     if (role && !str_is(*role, "admin") && !str_is(*role, "moderator") && !str_is(*role, "user") &&
         !str_is(*role, "guest"))
@@ -75,36 +72,9 @@ static int h_list(struct req *r)
         args[n++] = DBA_TEXT(buf_str(like));
         args[n++] = DBA_TEXT(buf_str(like));
     }
-    int64_t total = 0;
-    bool found;
-    (void)buf_printf(sql, "SELECT count(*) FROM users%s", buf_cstr(where));
-    rc = db_query_int(r->db, buf_cstr(sql), args, n, &total, &found);
-    if (rc != DB_OK)
-        goto fail;
-    buf_reset(sql);
-    (void)buf_printf(sql, "SELECT " USER_COLS " FROM users%s ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
-                     buf_cstr(where));
-    args[n++] = DBA_INT(r->limit);
-    args[n++] = DBA_INT((r->page - 1) * r->limit);
-    struct db_res *res;
-    rc = db_query(r->db, buf_cstr(sql), args, n, &res);
-    if (rc != DB_OK)
-        goto fail;
-    jw_obj_begin(&r->w);
-    jw_key(&r->w, "data");
-    jw_arr_begin(&r->w);
-    while ((rc = db_next(res)) == 1)
-        users__write_user(&r->w, res);
-    jw_arr_end(&r->w);
-    db_res_free(res);
-    if (rc < 0)
-        goto fail;
-    http_write_page_meta(r, total);
-    jw_obj_end(&r->w);
-    return 0;
-fail:
-    buf_reset(&r->out);
-    return http_db_fail(r, rc);
+    const struct http_list_query lq = {USER_COLS, "FROM users", buf_cstr(where), "created_at DESC, id DESC",
+                                      users__write_user};
+    return http_list(r, &lq, args, n, ARRAY_LEN(args));
 }
 
 static int h_get(struct req *r)

@@ -138,7 +138,7 @@ bool users__phone_ok(str_t p)
     return true;
 }
 
-void users__write_user(struct jw *w, struct db_res *res)
+void users__write_user(struct jw *w, const struct db_res *res)
 {
     jw_obj_begin(w);
     jw_key(w, "id");

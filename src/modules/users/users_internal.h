@@ -22,7 +22,7 @@ const struct jwt_key *users__jwt_key(void);
 const unsigned char *users__otp_key(void); /* 32 bytes, derived from the JWT secret */
 
 /* Write a user object from a row selected with USER_COLS. */
-void users__write_user(struct jw *w, struct db_res *res);
+void users__write_user(struct jw *w, const struct db_res *res);
 /* Load and write a user by id; DB_OK with *found false when missing. */
 int users__write_user_by_id(struct db *db, str_t id, struct jw *w, bool *found);
 

@@ -1,0 +1,67 @@
+/*
+ * list.c — the list envelope of API.md §1 for hand-written list routes:
+ * check the query's keys against the route's filters, run the count and the
+ * page, write {"data": [...], "meta": {...}}. (Descriptor resources use the
+ * resource engine instead.)
+ */
+#include "db/db.h"
+#include "http/http.h"
+
+#include "core/banned.h"
+
+int http_query_allow(struct req *r, const char *const *allowed)
+{
+    for (int i = 0; i < r->q.n; i++) {
+        str_t k = r->q.p[i].key;
+        bool ok = str_is(k, "page") || str_is(k, "limit");
+        for (const char *const *a = allowed; !ok && *a; a++)
+            ok = str_eq(k, str_c(*a));
+        if (ok)
+            continue;
+        struct buf *msg = req_buf(r, 1024);
+        (void)buf_puts(msg, "is not a filter here (allowed:");
+        for (const char *const *a = allowed; *a; a++)
+            (void)buf_printf(msg, " %s,", *a);
+        (void)buf_puts(msg, " page, limit)");
+        return http_invalid(r, k.p, buf_cstr(msg));
+    }
+    return 0;
+}
+
+int http_list(struct req *r, const struct http_list_query *q, db_arg *args, size_t nargs, size_t cap)
+{
+    struct buf *sql = req_buf(r, BUF_MAX_SQL);
+    struct db_res *res;
+    int64_t total = 0;
+    bool found;
+    int rc;
+    ASSERT(nargs + 2 <= cap);
+    (void)buf_printf(sql, "SELECT count(*) %s%s", q->from, q->where ? q->where : "");
+    rc = buf_ok(sql) ? db_query_int(r->db, buf_cstr(sql), args, nargs, &total, &found) : DB_ERR;
+    if (rc != DB_OK)
+        goto fail;
+    buf_reset(sql);
+    (void)buf_printf(sql, "SELECT %s %s%s ORDER BY %s LIMIT ? OFFSET ?", q->cols, q->from, q->where ? q->where : "",
+                     q->order);
+    args[nargs++] = DBA_INT(r->limit);
+    args[nargs++] = DBA_INT((r->page - 1) * r->limit);
+    rc = buf_ok(sql) ? db_query(r->db, buf_cstr(sql), args, nargs, &res) : DB_ERR;
+    if (rc != DB_OK)
+        goto fail;
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "data");
+    jw_arr_begin(&r->w);
+    while ((rc = db_next(res)) == 1)
+        q->row(&r->w, res);
+    jw_arr_end(&r->w);
+    db_res_free(res);
+    if (rc < 0)
+        goto fail;
+    http_write_page_meta(r, total);
+    jw_obj_end(&r->w);
+    return 0;
+fail:
+    buf_reset(&r->out);
+    jw_init(&r->w, &r->out);
+    return http_db_fail(r, rc);
+}
