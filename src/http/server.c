@@ -495,6 +495,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *h)
     r->status = 200;
     r->content_type = "application/json";
     buf_init(&r->out, BUF_MAX_JSON_RESPONSE);
+    (void)buf_reserve(&r->out, 2048); /* one malloc for most responses, not a realloc chain from 64 bytes */
     buf_init(&r->err.detail, 1024);
     jw_init(&r->w, &r->out);
     set_request_id(r);
