@@ -62,7 +62,8 @@ struct coro {
     enum coro_state state;
     bool woken;      /* the last wait ended by a wake (not the deadline) */
     bool timed;      /* in the timed-waiter list */
-    int64_t deadline_ms;
+    int64_t deadline_ms;  /* of the current timed wait */
+    int64_t work_deadline_ms; /* coro_set_deadline */
     struct coro *run_next;          /* run queue link */
     struct coro *tw_prev, *tw_next; /* timed waiters */
     struct coro_wq *wq;             /* queue this coroutine waits in, or NULL */
@@ -205,7 +206,7 @@ static struct coro *coro_alloc(struct sched *s)
     c->wq = NULL;
     c->owner_rx = &s->rx;
     c->timed = c->woken = false;
-    c->deadline_ms = 0;
+    c->deadline_ms = c->work_deadline_ms = 0;
 #ifdef CORO_ASAN
     c->fake_stack = NULL;
 #endif
@@ -397,6 +398,19 @@ void coro_thread_release(void)
 struct st_h2o_evloop_t *coro_loop(void) { return tls_sched ? tls_sched->loop : NULL; }
 
 struct coro *coro_self(void) { return tls_sched ? tls_sched->current : NULL; }
+
+void coro_set_deadline(int64_t deadline_mono_ms)
+{
+    struct coro *c = coro_self();
+    if (c)
+        c->work_deadline_ms = deadline_mono_ms > 0 ? deadline_mono_ms : 0;
+}
+
+int64_t coro_get_deadline(void)
+{
+    struct coro *c = coro_self();
+    return c ? c->work_deadline_ms : 0;
+}
 
 struct coro_stats coro_thread_stats(void)
 {

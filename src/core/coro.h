@@ -72,6 +72,13 @@ void coro_wake(struct coro *c);
  * wake may be in flight per wait (the message lives in the coroutine). */
 void coro_wake_remote(struct coro *c);
 
+/* The running coroutine's deadline (CLOCK_MONOTONIC ms, 0 = none) for the
+ * work it does, e.g. database statements on a connection it shares with
+ * other coroutines (db.c applies it before each statement). Outside a
+ * coroutine: set does nothing, get returns 0. */
+void coro_set_deadline(int64_t deadline_mono_ms);
+int64_t coro_get_deadline(void);
+
 /* A FIFO of waiting coroutines (one thread). */
 struct coro_wq {
     struct coro *head, *tail;

@@ -77,6 +77,50 @@ static void stat_add(struct db *db, int64_t t0, int rc)
     db->stats.latency_buckets[i]++;
 }
 
+/* ---- sharing a connection between coroutines ---------------------------------- */
+
+/* Before any statement: if another coroutine's transaction owns the
+ * connection, wait for it (FIFO). Outside coroutines this is one branch. */
+static int enter(struct db *db)
+{
+    struct coro *self = coro_self();
+    int64_t d;
+    if (!self)
+        return DB_OK;
+    /* the connection may be shared: statements run under this coroutine's deadline */
+    if ((d = coro_get_deadline()) != db->deadline_ms) {
+        db->deadline_ms = d;
+        db->ops->deadline_changed(db);
+    }
+    while (db->owner && db->owner != self)
+        if (!coro_wq_wait(&db->turn, db->deadline_ms))
+            return db__fail(db, DB_ETIMEOUT, "deadline passed waiting for the connection");
+    return DB_OK;
+}
+
+static void release_owner(struct db *db)
+{
+    db->owner = NULL;
+    coro_wq_wake_one(&db->turn);
+}
+
+/* SQLite on a loop thread: a statement outside a transaction that meets
+ * the write lock held elsewhere (busy handler returns at once inside a
+ * coroutine) yields and tries again, until busy_timeout or the deadline. */
+static bool busy_wait(struct db *db, int rc, int64_t *since_ms)
+{
+    int64_t now;
+    if (rc != DB_EBUSY || db->in_tx || db->kind != DB_SQLITE || !coro_self())
+        return false;
+    now = time_mono_ms();
+    if (!*since_ms)
+        *since_ms = now;
+    if (now - *since_ms >= db->opt.busy_timeout_ms || (db->deadline_ms && now >= db->deadline_ms))
+        return false;
+    coro_sleep_ms(1);
+    return true;
+}
+
 /* ---- open / close ---------------------------------------------------------- */
 
 /* mkdir -p of the directory part of path (nothing for a bare file name). */
@@ -149,6 +193,7 @@ const struct db_stats *db_stats(const struct db *db) { return &db->stats; }
 
 void db_set_deadline(struct db *db, int64_t deadline_mono_ms)
 {
+    coro_set_deadline(deadline_mono_ms);
     db->deadline_ms = deadline_mono_ms > 0 ? deadline_mono_ms : 0;
     db->ops->deadline_changed(db);
 }
@@ -157,10 +202,14 @@ void db_set_deadline(struct db *db, int64_t deadline_mono_ms)
 
 int db_query(struct db *db, const char *sql, const db_arg *args, size_t nargs, struct db_res **out)
 {
-    int64_t t0 = time_mono_us();
+    int64_t t0 = time_mono_us(), since = 0;
     int rc;
     *out = NULL;
-    rc = db->ops->query(db, sql, args, nargs, out);
+    if ((rc = enter(db)) != DB_OK)
+        return rc;
+    do
+        rc = db->ops->query(db, sql, args, nargs, out);
+    while (busy_wait(db, rc, &since));
     stat_add(db, t0, rc);
     return rc;
 }
@@ -180,19 +229,28 @@ void db_res_free(struct db_res *r)
 
 int db_exec(struct db *db, const char *sql, const db_arg *args, size_t nargs, int64_t *changes)
 {
-    int64_t t0 = time_mono_us();
+    int64_t t0 = time_mono_us(), since = 0;
     int rc;
     if (changes)
         *changes = 0;
-    rc = db->ops->exec(db, sql, args, nargs, changes);
+    if ((rc = enter(db)) != DB_OK)
+        return rc;
+    do
+        rc = db->ops->exec(db, sql, args, nargs, changes);
+    while (busy_wait(db, rc, &since));
     stat_add(db, t0, rc);
     return rc;
 }
 
 int db_exec_script(struct db *db, const char *sql)
 {
-    int64_t t0 = time_mono_us();
-    int rc = db->ops->exec_script(db, sql);
+    int64_t t0 = time_mono_us(), since = 0;
+    int rc;
+    if ((rc = enter(db)) != DB_OK)
+        return rc;
+    do
+        rc = db->ops->exec_script(db, sql);
+    while (busy_wait(db, rc, &since));
     stat_add(db, t0, rc);
     return rc;
 }
@@ -240,24 +298,55 @@ static void tx_backoff(int attempt)
     state ^= state >> 7;
     state ^= state << 17;
     us = cap_us / 4 + state % (cap_us - cap_us / 4 + 1);
+    if (coro_self()) {
+        coro_sleep_ms((int64_t)(us + 999) / 1000);
+        return;
+    }
     ts.tv_sec = 0;
     ts.tv_nsec = (long)(us * 1000);
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
 }
 
-int db_tx(struct db *db, enum db_tx_mode mode, db_tx_fn fn, void *arg)
+/* BEGIN, waiting (yielding) for SQLite's write lock on a loop thread. */
+static int tx_begin(struct db *db, enum db_tx_mode mode)
+{
+    int64_t since = 0;
+    for (;;) {
+        int64_t t0 = time_mono_us();
+        int rc = db->ops->begin(db, mode);
+        stat_add(db, t0, rc);
+        if (rc != DB_EBUSY || db->kind != DB_SQLITE || !coro_self())
+            return rc;
+        int64_t now = time_mono_ms();
+        if (!since)
+            since = now;
+        if (now - since >= db->opt.busy_timeout_ms)
+            return rc;
+        if (db->deadline_ms && now >= db->deadline_ms)
+            return db__fail(db, DB_ETIMEOUT, "deadline passed waiting for the write lock");
+        /* let this thread's readers use the connection while we wait */
+        release_owner(db);
+        coro_sleep_ms(1);
+        if ((rc = enter(db)) != DB_OK)
+            return rc;
+        db->owner = coro_self();
+    }
+}
+
+static int tx_run(struct db *db, enum db_tx_mode mode, db_tx_fn fn, void *arg)
 {
     int rc = DB_EBUSY;
-    if (db->in_tx) /* join the enclosing transaction; it owns commit and retry */
-        return fn(db, arg);
     for (int attempt = 0; attempt < TX_MAX_ATTEMPTS; attempt++) {
         int64_t t0;
-        if (attempt > 0)
+        if (attempt > 0) {
+            release_owner(db);
             tx_backoff(attempt - 1);
-        t0 = time_mono_us();
-        rc = db->ops->begin(db, mode);
-        stat_add(db, t0, rc);
+            if ((rc = enter(db)) != DB_OK)
+                return rc;
+            db->owner = coro_self();
+        }
+        rc = tx_begin(db, mode);
         if (rc == DB_EBUSY)
             continue;
         if (rc)
@@ -289,6 +378,90 @@ int db_tx(struct db *db, enum db_tx_mode mode, db_tx_fn fn, void *arg)
     }
     return rc;
 }
+
+int db_tx(struct db *db, enum db_tx_mode mode, db_tx_fn fn, void *arg)
+{
+    struct coro *self = coro_self();
+    bool writer;
+    int rc;
+    if ((rc = enter(db)) != DB_OK)
+        return rc;
+    if (db->in_tx) /* join the enclosing transaction (ours); it owns commit and retry */
+        return fn(db, arg);
+    if (!self)
+        return tx_run(db, mode, fn, arg);
+    /* On a loop thread: writers of this connection take turns for the write
+     * lock; then the transaction pins the connection to this coroutine. */
+    writer = db->kind == DB_SQLITE && mode != DB_TX_READ;
+    if (writer) {
+        while (db->writer)
+            if (!coro_wq_wait(&db->writers, db->deadline_ms))
+                return db__fail(db, DB_ETIMEOUT, "deadline passed waiting for the write lock");
+        db->writer = self;
+        if ((rc = enter(db)) != DB_OK) {
+            db->writer = NULL;
+            coro_wq_wake_one(&db->writers);
+            return rc;
+        }
+    }
+    db->owner = self;
+    rc = tx_run(db, mode, fn, arg);
+    if (db->owner == self)
+        release_owner(db);
+    if (writer) {
+        db->writer = NULL;
+        coro_wq_wake_one(&db->writers);
+    }
+    return rc;
+}
+
+/* ---- pools for loop threads ---------------------------------------------------- */
+
+struct single_pool {
+    struct db_pool base;
+    struct db *db;
+};
+
+static struct db *single_get(struct db_pool *p) { return ((struct single_pool *)p)->db; }
+static void single_put(struct db_pool *p, struct db *h)
+{
+    UNUSED(p);
+    UNUSED(h);
+}
+static void single_close(struct db_pool *p)
+{
+    db_close(((struct single_pool *)p)->db);
+    free(p);
+}
+static const struct db_stats *single_stats(struct db_pool *p) { return db_stats(((struct single_pool *)p)->db); }
+
+static const struct db_pool_ops single_ops = {single_get, single_put, single_close, single_stats};
+
+struct db_pool *db__single_pool(struct db *db)
+{
+    struct single_pool *p = xcalloc(1, sizeof(*p));
+    p->base.ops = &single_ops;
+    p->db = db;
+    return &p->base;
+}
+
+struct db_pool *db_pool_open(const char *url, const struct db_options *opt, int size, struct buf *err)
+{
+    str_t u = str_c(url);
+    if (str_has_prefix(u, STRLIT("postgres://")) || str_has_prefix(u, STRLIT("postgresql://")))
+        return db__pg_pool_open(url, opt, size, err);
+    struct db *db = db_open(url, opt, err);
+    return db ? db__single_pool(db) : NULL;
+}
+
+struct db *db_pool_get(struct db_pool *p) { return p->ops->get(p); }
+void db_pool_put(struct db_pool *p, struct db *h) { p->ops->put(p, h); }
+void db_pool_close(struct db_pool *p)
+{
+    if (p)
+        p->ops->close(p);
+}
+const struct db_stats *db_pool_stats(struct db_pool *p) { return p->ops->stats(p); }
 
 /* ---- statement cache -------------------------------------------------------- */
 

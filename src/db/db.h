@@ -31,6 +31,7 @@ enum db_rc {
     DB_EBUSY = -2,      /* retryable: SQLITE_BUSY/LOCKED, PG 40001 serialization, 40P01 deadlock */
     DB_ECONSTRAINT = -3,/* unique / foreign-key / check violation (SQLITE_CONSTRAINT, PG class 23) */
     DB_ETIMEOUT = -4,   /* the deadline passed (sqlite progress handler, PG 57014) */
+    DB_EUNAVAIL = -5,   /* no connection now: pool queue full, connection lost mid-statement (→ 503) */
 };
 
 enum db_type { DB_T_NULL = 0, DB_T_INT, DB_T_DOUBLE, DB_T_TEXT, DB_T_BLOB, DB_T_BOOL };
@@ -123,6 +124,35 @@ void db_set_deadline(struct db *db, int64_t deadline_mono_ms);
 
 /* Round trip (SELECT 1); *latency_us gets the time taken. */
 int db_ping(struct db *db, int64_t *latency_us) WARN_UNUSED;
+
+/* ---- loop threads: one handle per request (ARCHITECTURE §1) ----------------
+ *
+ * Each event-loop thread opens one db_pool (after coro_thread_init). A request
+ * takes a handle with db_pool_get() and returns it with db_pool_put(); the
+ * handle is a `struct db` for every call above, used only by that request's
+ * coroutine. Handler code stays sequential: where a call must wait it yields
+ * the coroutine (core/coro.h) and the loop serves other requests.
+ *
+ *   SQLite: every handle of a thread is the thread's one connection;
+ *     statements run inline (microseconds, no yield). A transaction pins the
+ *     connection to its coroutine: another coroutine's call waits its turn
+ *     (FIFO) instead of joining someone else's transaction. A writer whose
+ *     BEGIN IMMEDIATE meets the write lock held elsewhere yields and retries
+ *     (1 ms steps) until busy_timeout or the deadline — it never sleeps
+ *     inside the loop.
+ *   PostgreSQL: see postgres.c / pgpool.c — non-blocking connections in
+ *     pipeline mode shared by the thread's requests; a transaction pins one.
+ *
+ * Off the loops (job runner, CLI) nothing changes: use db_open().
+ */
+struct db_pool;
+/* size: PostgreSQL connections per pool (TEMEL_DB_POOL); SQLite ignores it. */
+struct db_pool *db_pool_open(const char *url, const struct db_options *opt, int size, struct buf *err);
+struct db *db_pool_get(struct db_pool *p);
+void db_pool_put(struct db_pool *p, struct db *h);
+void db_pool_close(struct db_pool *p);
+/* Summed counters of the pool's connections. */
+const struct db_stats *db_pool_stats(struct db_pool *p);
 
 /* Per-connection counters for /metrics: statements run and their total time. */
 struct db_stats {

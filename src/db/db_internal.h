@@ -12,6 +12,7 @@
 #ifndef TEMEL_DB_INTERNAL_H
 #define TEMEL_DB_INTERNAL_H
 
+#include "core/coro.h"
 #include "db/db.h"
 
 /*
@@ -57,6 +58,11 @@ struct db {
     const struct db_ops *ops;
     enum db_kind kind;
     bool in_tx;
+    /* Coroutines sharing this connection (SQLite on a loop thread): the one
+     * inside a transaction owns it, others wait their turn in FIFO order;
+     * writers additionally queue for the write lock one at a time. */
+    struct coro *owner, *writer;
+    struct coro_wq turn, writers;
     int64_t deadline_ms; /* CLOCK_MONOTONIC ms; 0 = none */
     struct buf err;      /* last error, for the log */
     struct db_stats stats;
@@ -67,6 +73,20 @@ struct db {
 struct db_res {
     struct db *db;
 };
+
+/* A pool for loop threads (db.h). The single-connection pool serves SQLite
+ * (its handles are the one shared connection). */
+struct db_pool_ops {
+    struct db *(*get)(struct db_pool *p);
+    void (*put)(struct db_pool *p, struct db *h);
+    void (*close)(struct db_pool *p);
+    const struct db_stats *(*stats)(struct db_pool *p);
+};
+struct db_pool {
+    const struct db_pool_ops *ops;
+};
+struct db_pool *db__single_pool(struct db *db);
+struct db_pool *db__pg_pool_open(const char *url, const struct db_options *opt, int size, struct buf *err);
 
 /* Backend constructors: postgres gets the whole URL, sqlite the path after
  * "sqlite://". NULL + message in err on failure. */

@@ -92,6 +92,8 @@ static int on_busy(void *arg, int count)
     static const int delays_ms[] = {1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100};
     struct sq_db *s = arg;
     int64_t now = time_mono_ms(), sleep_ms;
+    if (coro_self())
+        return 0; /* never sleep on a loop thread: db.c yields and retries */
     if (count == 0)
         s->busy_since_ms = now;
     if (now - s->busy_since_ms >= s->base.opt.busy_timeout_ms)
