@@ -247,6 +247,9 @@ int config_from_env(struct config *c, struct buf *err)
 
     if (env_int("TEMEL_REQUEST_TIMEOUT_MS", 10000, 50, 600000, &c->request_timeout_ms, err))
         return -1;
+    if (env_int("TEMEL_DB_POOL", 4, 1, 64, &v, err))
+        return -1;
+    c->db_pool = (int)v;
     /* ---- jobs (src/jobs: queue, runner, scheduler) ---- */
     if (env_int("TEMEL_JOB_THREADS", 2, 0, 64, &v, err))
         return -1;

@@ -36,6 +36,7 @@ struct config {
     enum log_format log_format;
     char *tls_cert, *tls_key;
     int64_t request_timeout_ms;
+    int db_pool;            /* TEMEL_DB_POOL: PostgreSQL connections per event-loop thread (default 4) */
     /* ---- jobs (src/jobs: queue, runner, scheduler) ---- */
     int job_threads;             /* TEMEL_JOB_THREADS: runner threads in serve (default 2, 0 = none) */
     int64_t job_poll_ms;         /* TEMEL_JOB_POLL_MS: idle poll for jobs enqueued elsewhere (200) */
