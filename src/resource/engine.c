@@ -113,7 +113,8 @@ static int visibility(struct req *r, const struct resource *res, struct rq *q)
         (void)buf_puts(&q->sql, " AND (");
         if (res->owner && signed_in) {
             (void)buf_printf(&q->sql, "t.%s = ? OR ", res->owner);
-            q->args[q->nargs++] = DBA_TEXT(r->user_id);
+            if (rq_arg(q, STRLIT("filter"), DBA_TEXT(r->user_id)))
+                return -1;
         }
         (void)buf_puts(&q->sql, "1=1");
         q->all_fields = true;
@@ -133,8 +134,7 @@ static int visibility(struct req *r, const struct resource *res, struct rq *q)
             return 0;
         }
         (void)buf_printf(&q->sql, " AND t.%s = ?", res->owner);
-        q->args[q->nargs++] = DBA_TEXT(r->user_id);
-        return 0;
+        return rq_arg(q, STRLIT("filter"), DBA_TEXT(r->user_id));
     case RP_STAFF:
         if (!staff)
             (void)buf_puts(&q->sql, " AND 1=0");
@@ -279,8 +279,7 @@ static int select_one(struct req *r, struct db *db, const struct rt *t, str_t id
     if (!uuid_valid(id))
         return DB_OK; /* not an id we could have issued: simply not found */
     rq_begin(&q, r, t->res);
-    q.args[q.nargs++] = DBA_TEXT(id);
-    if (visibility(r, t->res, &q)) {
+    if (rq_arg(&q, STRLIT("id"), DBA_TEXT(id)) || visibility(r, t->res, &q)) {
         rq_release(&q);
         return DB_ERR;
     }
@@ -401,15 +400,14 @@ static int add_search(struct req *r, const struct rt *t, str_t text, struct rq *
         }
         (void)buf_printf(&s->from, " JOIN %s_fts ON %s_fts.rowid = t.rowid", tab, tab);
         (void)buf_printf(&q->sql, " AND %s_fts MATCH ?", tab);
-        q->args[q->nargs++] = DBA_TEXT(buf_str(&s->ftsq));
         (void)buf_printf(&s->rank, "bm25(%s_fts)", tab); /* lower is better */
-    } else {
-        (void)buf_puts(&q->sql, " AND t.search_tsv @@ plainto_tsquery('simple', ?)");
-        q->args[q->nargs++] = DBA_TEXT(text);
-        (void)buf_puts(&s->rank, "-ts_rank(t.search_tsv, plainto_tsquery('simple', ?))");
-        s->oargs[s->noargs++] = DBA_TEXT(text);
+        return rq_arg(q, STRLIT("q"), DBA_TEXT(buf_str(&s->ftsq)));
     }
-    return 0;
+    (void)buf_puts(&q->sql, " AND t.search_tsv @@ plainto_tsquery('simple', ?)");
+    (void)buf_puts(&s->rank, "-ts_rank(t.search_tsv, plainto_tsquery('simple', ?))");
+    if (rq_arg(q, STRLIT("q"), DBA_TEXT(text)))
+        return -1;
+    return ARGS_ADD(s->oargs, s->noargs, DBA_TEXT(text)); /* cannot fill: one per search */
 }
 
 static bool reserved_param(str_t k)
@@ -431,10 +429,12 @@ int resource_list(struct req *r, const struct resource *res, const char *extra_w
     ASSERT(t);
     rq_begin(&q, r, res);
     if (extra_where) {
-        ASSERT(nxargs < 16);
         (void)buf_printf(&q.sql, " AND (%s)", extra_where);
         for (size_t i = 0; i < nxargs; i++)
-            q.args[q.nargs++] = xargs[i];
+            if (rq_arg(&q, STRLIT("filter"), xargs[i])) {
+                rc = rq_http_fail(r, &q);
+                goto out;
+            }
     }
     if (visibility(r, res, &q)) {
         rc = rq_http_fail(r, &q);
@@ -468,7 +468,10 @@ int resource_list(struct req *r, const struct resource *res, const char *extra_w
             rc = http_invalid(r, "q", "this resource has no full-text search");
             goto out;
         }
-        add_search(r, t, *text, &q, &s);
+        if (add_search(r, t, *text, &q, &s)) {
+            rc = rq_http_fail(r, &q);
+            goto out;
+        }
     }
     if (sort || !text) {
         if (rq_sort(&q, sort ? *sort : STR_NULL, &order)) {
@@ -493,16 +496,20 @@ int resource_list(struct req *r, const struct resource *res, const char *extra_w
         }
         buf_reset(&sql);
     }
-    /* data: WHERE args, then ORDER BY args, then LIMIT/OFFSET */
-    db_arg args[RQ_MAX_ARGS + 4];
-    size_t na = 0;
+    /* data: WHERE args, then ORDER BY args, then LIMIT/OFFSET (room for all: q.nargs <= RQ_MAX_ARGS) */
+    db_arg args[RQ_MAX_ARGS + ARRAY_LEN(s.oargs) + 2];
+    int na = 0, full = 0;
     for (int i = 0; i < q.nargs; i++)
-        args[na++] = q.args[i];
+        full |= ARGS_ADD(args, na, q.args[i]);
     for (int i = 0; i < s.noargs && !(sort); i++)
-        args[na++] = s.oargs[i];
+        full |= ARGS_ADD(args, na, s.oargs[i]);
     int64_t fetch = skip_total ? r->limit + 1 : r->limit;
-    args[na++] = DBA_INT(fetch);
-    args[na++] = DBA_INT((r->page - 1) * r->limit);
+    full |= ARGS_ADD(args, na, DBA_INT(fetch));
+    full |= ARGS_ADD(args, na, DBA_INT((r->page - 1) * r->limit));
+    if (full) {
+        rc = http_fail(r, 422, "VALIDATION_ERROR", "the query is too complex");
+        goto out;
+    }
     if (r->page > 1 && !text)
         /* deferred join: the pages before this one are skipped over ids alone (an index
          * scan), and only the rows returned are read and projected — both engines would
@@ -518,7 +525,7 @@ int resource_list(struct req *r, const struct resource *res, const char *extra_w
         goto out;
     }
     struct db_res *dr;
-    if ((drc = db_query(r->db, buf_cstr(&sql), args, na, &dr)) != DB_OK) {
+    if ((drc = db_query(r->db, buf_cstr(&sql), args, (size_t)na, &dr)) != DB_OK) {
         rc = http_db_fail(r, drc);
         goto out;
     }
@@ -803,19 +810,19 @@ static int tx_create(struct db *db, void *arg)
     struct buf cols = BUF_INIT(BUF_MAX_SQL), vals = BUF_INIT(BUF_MAX_SQL), sql = BUF_INIT(BUF_MAX_SQL);
     struct buf tmp[MAX_FIELDS];
     db_arg args[MAX_FIELDS + 8];
-    size_t na = 0;
+    int na = 0, full = 0;
     int64_t now = time_now_ms();
     int rc;
     memset(tmp, 0, sizeof(tmp));
     (void)buf_puts(&cols, "id, version, created_at, updated_at");
     (void)buf_puts(&vals, "?, 1, ms_ts(?), ms_ts(?)");
-    args[na++] = DBA_TEXT(c->sid);
-    args[na++] = DBA_INT(now);
-    args[na++] = DBA_INT(now);
+    full |= ARGS_ADD(args, na, DBA_TEXT(c->sid));
+    full |= ARGS_ADD(args, na, DBA_INT(now));
+    full |= ARGS_ADD(args, na, DBA_INT(now));
     if (res->owner && r->user_id.len) {
         (void)buf_printf(&cols, ", %s", res->owner);
         (void)buf_puts(&vals, ", ?");
-        args[na++] = DBA_TEXT(r->user_id);
+        full |= ARGS_ADD(args, na, DBA_TEXT(r->user_id));
     }
     for (int i = 0; i < t->nfields; i++) {
         const struct rfield *f = &res->fields[i];
@@ -825,12 +832,12 @@ static int tx_create(struct db *db, void *arg)
             v = t->defaults[i];
         if (!v || (res->owner && !strcmp(f->name, res->owner)))
             continue;
-        args[na++] = to_arg(f, v, &tmp[i], &ph);
+        full |= ARGS_ADD(args, na, to_arg(f, v, &tmp[i], &ph));
         (void)buf_printf(&cols, ", %s", f->name);
         (void)buf_printf(&vals, ", %s", ph);
     }
     (void)buf_printf(&sql, "INSERT INTO %s (%s) VALUES (%s)", res->table, buf_cstr(&cols), buf_cstr(&vals));
-    rc = buf_ok(&sql) ? db_exec(db, buf_cstr(&sql), args, na, NULL) : DB_ERR;
+    rc = buf_ok(&sql) && !full ? db_exec(db, buf_cstr(&sql), args, (size_t)na, NULL) : DB_ERR;
     for (int i = 0; i < t->nfields; i++)
         buf_free(&tmp[i]);
     buf_free(&cols);
@@ -990,27 +997,27 @@ static int tx_update(struct db *db, void *arg)
     const struct resource *res = t->res;
     struct buf sql = BUF_INIT(BUF_MAX_SQL), tmp[MAX_FIELDS];
     db_arg args[MAX_FIELDS + 8];
-    size_t na = 0;
+    int na = 0, full = 0;
     int64_t changed = 0;
     int rc;
     if ((rc = load_for_write(c, db, res->update)) != DB_OK)
         return rc;
     memset(tmp, 0, sizeof(tmp));
     (void)buf_printf(&sql, "UPDATE %s SET version = version + 1, updated_at = ms_ts(?)", res->table);
-    args[na++] = DBA_INT(time_now_ms());
+    full |= ARGS_ADD(args, na, DBA_INT(time_now_ms()));
     for (int i = 0; i < t->nfields; i++) {
         const struct rfield *f = &res->fields[i];
         const json_t *v = json_object_get(r->body, f->name);
         const char *ph;
         if (!v || (f->flags & (RF_READONLY | RF_CREATE_ONLY)))
             continue;
-        args[na++] = to_arg(f, v, &tmp[i], &ph);
+        full |= ARGS_ADD(args, na, to_arg(f, v, &tmp[i], &ph));
         (void)buf_printf(&sql, ", %s = %s", f->name, ph);
     }
     (void)buf_puts(&sql, " WHERE id = ? AND version = ?");
-    args[na++] = DBA_TEXT(c->sid);
-    args[na++] = DBA_INT(c->version);
-    rc = buf_ok(&sql) ? db_exec(db, buf_cstr(&sql), args, na, &changed) : DB_ERR;
+    full |= ARGS_ADD(args, na, DBA_TEXT(c->sid));
+    full |= ARGS_ADD(args, na, DBA_INT(c->version));
+    rc = buf_ok(&sql) && !full ? db_exec(db, buf_cstr(&sql), args, (size_t)na, &changed) : DB_ERR;
     for (int i = 0; i < t->nfields; i++)
         buf_free(&tmp[i]);
     buf_free(&sql);
@@ -1136,24 +1143,27 @@ static int search_one(struct req *r, const struct rt *t, str_t text, int64_t wan
     struct rq q;
     struct search_sql s = {BUF_INIT(512), BUF_INIT(512), BUF_INIT(2048), {{0}}, 0};
     struct buf sql = BUF_INIT(BUF_MAX_SQL);
-    db_arg args[RQ_MAX_ARGS + 4];
-    size_t na = 0;
+    db_arg args[RQ_MAX_ARGS + ARRAY_LEN(s.oargs) + 1];
+    int na = 0, full = 0;
     int rc = DB_OK;
     rq_begin(&q, r, t->res);
-    if (visibility(r, t->res, &q)) {
+    if (visibility(r, t->res, &q) || add_search(r, t, text, &q, &s)) {
         rc = DB_ERR;
         goto out;
     }
-    add_search(r, t, text, &q, &s);
     for (int i = 0; i < s.noargs; i++) /* the rank is in the SELECT list: its arguments come first */
-        args[na++] = s.oargs[i];
+        full |= ARGS_ADD(args, na, s.oargs[i]);
     for (int i = 0; i < q.nargs; i++)
-        args[na++] = q.args[i];
-    args[na++] = DBA_INT(want);
+        full |= ARGS_ADD(args, na, q.args[i]);
+    full |= ARGS_ADD(args, na, DBA_INT(want));
+    if (full) {
+        rc = DB_ERR;
+        goto out;
+    }
     (void)buf_printf(&sql, "SELECT t.id, t.%s, %s FROM %s t%s WHERE 1=1%s ORDER BY 3, t.id DESC LIMIT ?",
                      t->res->title_field, buf_cstr(&s.rank), t->res->table, buf_cstr(&s.from), buf_cstr(&q.sql));
     struct db_res *dr;
-    if ((rc = db_query(r->db, buf_cstr(&sql), args, na, &dr)) != DB_OK)
+    if ((rc = db_query(r->db, buf_cstr(&sql), args, (size_t)na, &dr)) != DB_OK)
         goto out;
     while ((rc = db_next(dr)) == 1 && *nhits < SEARCH_MAX_HITS) {
         struct hit *h = &hits[(*nhits)++];

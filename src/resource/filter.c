@@ -93,12 +93,16 @@ static int rq_fail(struct rq *q, int status, str_t field, const char *fmt, ...)
     return -1;
 }
 
+int rq_arg(struct rq *q, str_t param, db_arg a)
+{
+    if (ARGS_ADD(q->args, q->nargs, a))
+        return rq_fail(q, 422, param, "too many values: filters and search together take at most %d", RQ_MAX_ARGS);
+    return 0;
+}
+
 static int add_arg(struct rq *q, db_arg a)
 {
-    if (q->nargs >= RQ_MAX_ARGS)
-        return rq_fail(q, 422, STRLIT("filter"), "too many filter values (max %d)", RQ_MAX_ARGS);
-    q->args[q->nargs++] = a;
-    return 0;
+    return rq_arg(q, STRLIT("filter"), a);
 }
 
 /* ---- comparisons (shared by expressions and bracket filters) ---- */

@@ -197,6 +197,18 @@ void resource_on_change(enum res_hook_when when, resource_change_fn fn, void *ud
 
 /* ---- filters, sort and search compiled to SQL (filter.c; no HTTP) ---- */
 
+/* The one bounded adder for SQL argument arrays in src/resource: appends v
+ * as a[*n] when *n < cap; when full it writes nothing and returns -1.
+ * ARGS_ADD takes a real array (not a pointer) and derives cap from it. */
+static inline WARN_UNUSED int args_add(db_arg *a, int *n, int cap, db_arg v)
+{
+    if (*n < 0 || *n >= cap)
+        return -1;
+    a[(*n)++] = v;
+    return 0;
+}
+#define ARGS_ADD(arr, n, v) args_add((arr), &(n), (int)ARRAY_LEN(arr), (v))
+
 #define RQ_MAX_ARGS 96
 struct rq {
     /* in */
@@ -220,6 +232,10 @@ struct rq {
 void rq_init(struct rq *q, const struct resource *res, enum db_kind kind, str_t me, int64_t now_ms,
              void *(*alloc)(void *, size_t), void *ud);
 void rq_release(struct rq *q);
+/* Append a to q's arguments (args_add). Past RQ_MAX_ARGS nothing is written:
+ * q records a 422 naming param (the query parameter that asked for it) and
+ * -1 is returned. */
+int rq_arg(struct rq *q, str_t param, db_arg a) WARN_UNUSED;
 /* A filter= expression (PocketBase subset: = != > >= < <= ~ !~ && || ( ),
  * 'str' "str" numbers true false null @now @me). 0 or -1 (error in q). */
 int rq_filter_expr(struct rq *q, str_t expr) WARN_UNUSED;

@@ -184,6 +184,24 @@ static void t_json_validate(void **state)
     assert_int_equal(json_validate(v, &s, e, JSON_VERR_MAX), 1);
     assert_string_equal(e[0].message, "must not be empty");
     json_decref(v);
+    /* the error array is filled to max_errs and no further (issue 9 item 1 audit) */
+    struct {
+        struct json_verr e[JSON_VERR_MAX];
+        struct json_verr canary;
+    } g;
+    for (int extra = 0; extra <= 1; extra++) {
+        g.canary = (struct json_verr){"canary", "canary"};
+        v = json_object();
+        json_object_set_new(v, "name", json_string("ok"));
+        for (int i = 0; i < JSON_VERR_MAX + extra; i++) { /* JSON_VERR_MAX (+1) unknown fields */
+            char k[16];
+            (void)snprintf(k, sizeof(k), "u%d", i);
+            json_object_set_new(v, k, json_integer(i));
+        }
+        assert_int_equal(json_validate(v, &s, g.e, JSON_VERR_MAX), JSON_VERR_MAX);
+        assert_string_equal(g.canary.field, "canary");
+        json_decref(v);
+    }
 }
 
 static void clear_env(void)

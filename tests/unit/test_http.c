@@ -29,6 +29,7 @@ static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/users/me/sessions", .handler = h_dummy},
     {.method = "GET", .pattern = "/health", .handler = h_dummy},
     {.method = "GET", .pattern = "/api/v1/_test/only", .handler = h_dummy, .flags = ROUTE_TEST_ONLY},
+    {.method = "GET", .pattern = "/p/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}", .handler = h_dummy}, /* ROUTE_MAX_PARAMS */
 };
 
 static int setup_router(void **state)
@@ -148,6 +149,50 @@ static void t_query(void **state)
     buf_free(&many);
 }
 
+/* Issue 9 item 1 audit: each request-filled array of src/http taken to its bound and one past. */
+static void t_bounds(void **state)
+{
+    (void)state;
+    struct route_match m;
+    h2o_mem_pool_t pool;
+    h2o_mem_init_pool(&pool);
+    /* route parameters: a route with ROUTE_MAX_PARAMS of them binds all */
+    assert_int_equal(ROUTE_MAX_PARAMS, 8);
+    assert_int_equal(router_match(STRLIT("GET"), STRLIT("/p/1/2/3/4/5/6/7/8"), &pool, &m), MATCH_OK);
+    assert_int_equal(m.nparams, ROUTE_MAX_PARAMS);
+    assert_true(str_is(m.params[7], "8"));
+    assert_int_equal(router_match(STRLIT("GET"), STRLIT("/p/1/2/3/4/5/6/7/8/9"), &pool, &m), MATCH_NOT_FOUND);
+    /* path segments: 32 are split, the 33rd is a 404, never a write past segs[] */
+    struct buf path = BUF_INIT(512);
+    for (int i = 0; i < 32; i++)
+        (void)buf_puts(&path, "/s");
+    assert_int_equal(router_match(STRLIT("GET"), buf_str(&path), &pool, &m), MATCH_NOT_FOUND);
+    (void)buf_puts(&path, "/s");
+    assert_int_equal(router_match(STRLIT("GET"), buf_str(&path), &pool, &m), MATCH_NOT_FOUND);
+    buf_free(&path);
+    h2o_mem_clear_pool(&pool);
+    /* query parameters: QUERY_MAX_PARAMS parse, one more is QUERY_ETOOMANY */
+    struct query q;
+    struct buf qs = BUF_INIT(4096);
+    for (int i = 0; i < QUERY_MAX_PARAMS; i++)
+        (void)buf_printf(&qs, "k%d=v&", i);
+    assert_int_equal(query_parse(buf_str(&qs), &q, heap_alloc, NULL), QUERY_OK);
+    assert_int_equal(q.n, QUERY_MAX_PARAMS);
+    free_query(&q);
+    (void)buf_puts(&qs, "last=1");
+    assert_int_equal(query_parse(buf_str(&qs), &q, heap_alloc, NULL), QUERY_ETOOMANY);
+    free_query(&q);
+    buf_free(&qs);
+    /* field errors of a request: JSON_VERR_MAX are kept, further ones are dropped */
+    static struct req r;
+    for (int i = 0; i < JSON_VERR_MAX; i++)
+        http_field_error(&r, "f", "m");
+    assert_int_equal(r.err.nerrs, JSON_VERR_MAX);
+    http_field_error(&r, "last", "m");
+    assert_int_equal(r.err.nerrs, JSON_VERR_MAX);
+    assert_string_equal(r.err.errs[JSON_VERR_MAX - 1].field, "f");
+}
+
 static void t_problem(void **state)
 {
     (void)state;
@@ -246,7 +291,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_router_match), cmocka_unit_test(t_router_misses), cmocka_unit_test(t_query),
-        cmocka_unit_test(t_problem),      cmocka_unit_test(t_gcra),          cmocka_unit_test(t_rl_store),
+        cmocka_unit_test(t_problem),      cmocka_unit_test(t_bounds),      cmocka_unit_test(t_gcra),          cmocka_unit_test(t_rl_store),
     };
     return cmocka_run_group_tests(tests, setup_router, NULL);
 }

@@ -220,6 +220,47 @@ static void test_bracket(void **state)
     fx_end(&f);
 }
 
+/* Issue 9 item 1: every argument goes through one bounded adder. */
+static void test_args_bound(void **state)
+{
+    (void)state;
+    /* ARGS_ADD on a 3-slot array: 3 fit, the 4th writes nothing (the canary after it survives) */
+    struct {
+        db_arg a[3];
+        db_arg canary;
+    } s;
+    int n = 0;
+    s.canary = DBA_INT(4242);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ARGS_ADD(s.a, n, DBA_INT(i)), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(ARGS_ADD(s.a, n, DBA_INT(99)), -1);
+    assert_int_equal(n, 3);
+    assert_int_equal(s.canary.v.i, 4242);
+    /* rq_arg: RQ_MAX_ARGS fit, one more is a 422 naming the parameter, nargs unchanged */
+    struct fx f;
+    fx_begin(&f, DB_SQLITE);
+    for (int i = 0; i < RQ_MAX_ARGS; i++)
+        assert_int_equal(rq_arg(&f.q, STRLIT("filter"), DBA_INT(i)), 0);
+    assert_int_equal(f.q.nargs, RQ_MAX_ARGS);
+    assert_int_equal(f.q.err_status, 0);
+    assert_int_equal(rq_arg(&f.q, STRLIT("q"), DBA_TEXT(STRLIT("x"))), -1);
+    assert_int_equal(f.q.nargs, RQ_MAX_ARGS);
+    assert_int_equal(f.q.err_status, 422);
+    assert_string_equal(f.q.err_field, "q");
+    assert_int_equal(f.q.args[RQ_MAX_ARGS - 1].v.i, RQ_MAX_ARGS - 1);
+    fx_end(&f);
+    /* a filter expression that would pass the bound leaves no clause and no argument behind */
+    fx_begin(&f, DB_SQLITE);
+    for (int i = 0; i < RQ_MAX_ARGS - 1; i++)
+        assert_int_equal(rq_arg(&f.q, STRLIT("filter"), DBA_INT(i)), 0);
+    assert_int_equal(rq_filter_expr(&f.q, STRLIT("price>=0 || price>=1")), -1);
+    assert_int_equal(f.q.nargs, RQ_MAX_ARGS - 1);
+    assert_int_equal(f.q.err_status, 422);
+    assert_string_equal(buf_cstr(&f.q.sql), "");
+    fx_end(&f);
+}
+
 static void test_sort(void **state)
 {
     (void)state;
@@ -354,7 +395,7 @@ int main(void)
         cmocka_unit_test(test_expr_errors),     cmocka_unit_test(test_bracket),
         cmocka_unit_test(test_sort),            cmocka_unit_test(test_ats_normalize_turkish),
         cmocka_unit_test(test_ats_analyze),     cmocka_unit_test(test_ats_score),
-        cmocka_unit_test(test_transitions),
+        cmocka_unit_test(test_transitions),     cmocka_unit_test(test_args_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
