@@ -26,7 +26,6 @@
 #include "db/migrate.h"
 #include "http/idempotency.h"
 #include "http/server.h"
-#include "jobs/delivery.h"
 #include "jobs/jobs.h"
 #include "modules/credits/credits.h"
 #include "modules/users/identity.h"
@@ -44,7 +43,7 @@ static void usage(void)
 static int load_config(struct config *cfg)
 {
     struct buf err = BUF_INIT(1024);
-    if (config_load_dotenv(".env", &err) || config_from_env(cfg, &err)) {
+    if (config_load_dotenv(".env", &err) || config_from_env(cfg, &err) || modules_config(cfg, &err)) {
         fprintf(stderr, "temel: config: %s\n", buf_cstr(&err));
         buf_free(&err);
         return -1;
@@ -114,7 +113,6 @@ static int prepare(const struct config *cfg)
     }
     if (out.len)
         log_info("migrations: %.*s", (int)(out.ptr[out.len - 1] == '\n' ? out.len - 1 : out.len), buf_cstr(&out));
-    delivery_register_jobs(); /* mail.send, sms.send */
     jobs_maintenance_register("idempotency_keys", idempotency_purge);
     for (const struct module *const *m = temel_modules; *m; m++)
         if ((*m)->register_jobs)
@@ -155,7 +153,7 @@ static int cmd_seed(const struct config *cfg)
     return rc;
 }
 
-/* ---- jobs: runner inside serve, `temel worker` (src/jobs/jobs.h) ---- */
+/* The job runner, inside serve or alone in `temel worker` (src/jobs/jobs.h). */
 /* Block SIGTERM/SIGINT in this thread before any thread starts, so every
  * thread inherits the mask and only sigwait() sees them. */
 static void block_stop_signals(sigset_t *sigs)
@@ -180,22 +178,22 @@ static int cmd_worker(const struct config *cfg)
 {
     sigset_t sigs;
     int sig = 0;
-    if (cfg->job_threads < 1) {
+    const struct jobs_config *jc = jobs_config();
+    if (jc->threads < 1) {
         fputs("temel: worker: TEMEL_JOB_THREADS must be at least 1\n", stderr);
         return 2;
     }
     if (prepare(cfg))
         return 1;
     block_stop_signals(&sigs);
-    struct jobs_runner *r = start_runner(cfg, cfg->job_threads);
+    struct jobs_runner *r = start_runner(cfg, jc->threads);
     if (!r)
         return 1;
     sigwait(&sigs, &sig);
     log_info("signal %d: stopping the job runner", sig);
-    jobs_runner_stop(r, time_mono_ms() + cfg->job_drain_ms);
+    jobs_runner_stop(r, time_mono_ms() + jc->drain_ms);
     return 0;
 }
-/* ---- end jobs ---- */
 
 static int cmd_user(const struct config *cfg, int argc, char **argv)
 {
@@ -268,18 +266,19 @@ static int cmd_ledger(const struct config *cfg, int argc, char **argv)
 
 static int cmd_serve(const struct config *cfg)
 {
+    const struct jobs_config *jc = jobs_config();
     struct jobs_runner *jr = NULL;
     sigset_t sigs;
     if (prepare(cfg))
         return 1;
     server_init(cfg);
-    if (cfg->job_threads > 0) {
+    if (jc->threads > 0) {
         block_stop_signals(&sigs); /* runner threads must not take SIGTERM */
-        if (!(jr = start_runner(cfg, cfg->job_threads)))
+        if (!(jr = start_runner(cfg, jc->threads)))
             return 1;
     }
     int rc = server_run();
-    jobs_runner_stop(jr, time_mono_ms() + cfg->job_drain_ms);
+    jobs_runner_stop(jr, time_mono_ms() + jc->drain_ms);
     return rc;
 }
 

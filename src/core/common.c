@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "core/json.h" /* utf8_valid */
+
 #include "core/banned.h"
 
 void temel_fatal(const char *file, int line, const char *fmt, ...)
@@ -132,4 +134,44 @@ int parse_i64(str_t s, int64_t min, int64_t max, int64_t *out)
         return -1;
     *out = r;
     return 0;
+}
+
+static int hexv(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+long url_decode(str_t in, char *out, bool plus_is_space)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < in.len; i++) {
+        unsigned char c = (unsigned char)in.p[i];
+        if (c == '%') {
+            int hi, lo;
+            if (in.len - i < 3)
+                return -1;
+            hi = hexv((unsigned char)in.p[i + 1]);
+            lo = hexv((unsigned char)in.p[i + 2]);
+            if (hi < 0 || lo < 0)
+                return -1;
+            c = (unsigned char)(hi << 4 | lo);
+            i += 2;
+            if (c == 0)
+                return -1;
+        } else if (c == '+' && plus_is_space) {
+            c = ' ';
+        } else if (c == 0) {
+            return -1;
+        }
+        out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    if (!utf8_valid(str_make(out, o)))
+        return -1;
+    return (long)o;
 }

@@ -59,6 +59,11 @@ long str_copy(char *dst, const char *src, size_t dstsize);
  * [min, max]. Returns 0 or -1. No sign/space/overflow surprises (atoi banned). */
 int parse_i64(str_t s, int64_t min, int64_t max, int64_t *out) WARN_UNUSED;
 
+/* Percent-decode one URL component into out (room for in.len+1 bytes):
+ * %XX, and '+' as a space when plus_is_space. Bad escapes, NUL and invalid
+ * UTF-8 → -1; else the decoded length (out is NUL-terminated). */
+long url_decode(str_t in, char *out, bool plus_is_space);
+
 NORETURN void temel_fatal(const char *file, int line, const char *fmt, ...) PRINTF_LIKE(3, 4);
 #define FATAL(...) temel_fatal(__FILE__, __LINE__, __VA_ARGS__)
 #define BUG(msg) temel_fatal(__FILE__, __LINE__, "BUG: %s", (msg))

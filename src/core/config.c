@@ -6,9 +6,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-/* delivery settings are validated by their owner (src/jobs/delivery.c) */
-#include "jobs/delivery.h"
-
 #include "core/banned.h"
 
 const char *const rl_class_names[RL_NCLASSES] = {"read", "write", "auth", "ai", "email"};
@@ -98,7 +95,7 @@ static const char *env_or(const char *name, const char *def)
     return v && *v ? v : def;
 }
 
-static int env_int(const char *name, int64_t def, int64_t min, int64_t max, int64_t *out, struct buf *err)
+int config_env_int(const char *name, int64_t def, int64_t min, int64_t max, int64_t *out, struct buf *err)
 {
     const char *v = getenv(name);
     if (!v || !*v) {
@@ -112,7 +109,7 @@ static int env_int(const char *name, int64_t def, int64_t min, int64_t max, int6
     return 0;
 }
 
-static int env_bool(const char *name, bool def, bool *out, struct buf *err)
+int config_env_bool(const char *name, bool def, bool *out, struct buf *err)
 {
     const char *v = getenv(name);
     if (!v || !*v)
@@ -144,6 +141,8 @@ static int env_enum(const char *name, const char *def, const char *const *names,
 
 static char *dup_or_null(const char *v) { return v && *v ? xstrdup(v) : NULL; }
 
+char *config_env_dup(const char *name) { return dup_or_null(getenv(name)); }
+
 static bool origin_ok(const char *o)
 {
     /* scheme://host[:port], no path, no wildcard */
@@ -170,7 +169,7 @@ int config_from_env(struct config *c, struct buf *err)
     memset(c, 0, sizeof(*c));
 
     c->host = xstrdup(env_or("HOST", "127.0.0.1"));
-    if (env_int("PORT", 8080, 1, 65535, &v, err))
+    if (config_env_int("PORT", 8080, 1, 65535, &v, err))
         return -1;
     c->port = (int)v;
 
@@ -190,7 +189,7 @@ int config_from_env(struct config *c, struct buf *err)
     c->env = (enum temel_env)e;
 
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    if (env_int("TEMEL_THREADS", ncpu > 0 ? ncpu : 1, 1, 256, &v, err))
+    if (config_env_int("TEMEL_THREADS", ncpu > 0 ? ncpu : 1, 1, 256, &v, err))
         return -1;
     c->threads = (int)v;
 
@@ -222,7 +221,7 @@ int config_from_env(struct config *c, struct buf *err)
         }
     }
 
-    if (env_bool("TEMEL_TRUST_PROXY", false, &c->trust_proxy, err))
+    if (config_env_bool("TEMEL_TRUST_PROXY", false, &c->trust_proxy, err))
         return -1;
     c->metrics_token = dup_or_null(getenv("TEMEL_METRICS_TOKEN"));
     if (env_enum("TEMEL_LOG_LEVEL", "info", levels, &e, err))
@@ -245,22 +244,11 @@ int config_from_env(struct config *c, struct buf *err)
         return -1;
     }
 
-    if (env_int("TEMEL_REQUEST_TIMEOUT_MS", 10000, 50, 600000, &c->request_timeout_ms, err))
+    if (config_env_int("TEMEL_REQUEST_TIMEOUT_MS", 10000, 50, 600000, &c->request_timeout_ms, err))
         return -1;
-    if (env_int("TEMEL_DB_POOL", 4, 1, 64, &v, err))
+    if (config_env_int("TEMEL_DB_POOL", 4, 1, 64, &v, err))
         return -1;
     c->db_pool = (int)v;
-    /* ---- jobs (src/jobs: queue, runner, scheduler) ---- */
-    if (env_int("TEMEL_JOB_THREADS", 2, 0, 64, &v, err))
-        return -1;
-    c->job_threads = (int)v;
-    if (env_int("TEMEL_JOB_POLL_MS", 200, 10, 60000, &c->job_poll_ms, err) ||
-        env_int("TEMEL_JOB_LEASE_MARGIN_MS", 5000, 100, 3600000, &c->job_lease_margin_ms, err) ||
-        env_int("TEMEL_JOB_BACKOFF_MS", 5000, 1, 3600000, &c->job_backoff_ms, err) ||
-        env_int("TEMEL_JOB_RETENTION_DAYS", 7, 1, 3650, &c->job_retention_days, err) ||
-        env_int("TEMEL_JOB_DRAIN_MS", 10000, 0, 600000, &c->job_drain_ms, err))
-        return -1;
-    /* ---- end jobs ---- */
 
     for (int i = 0; i < RL_NCLASSES; i++) {
         const char *r = getenv(rl_env_names[i]);
@@ -272,31 +260,6 @@ int config_from_env(struct config *c, struct buf *err)
     }
     c->data_dir = xstrdup(env_or("TEMEL_DATA_DIR", "data"));
 
-    c->jwt_secret = dup_or_null(getenv("TEMEL_JWT_SECRET"));
-    if (c->jwt_secret && strlen(c->jwt_secret) < 32) {
-        (void)buf_puts(err, "TEMEL_JWT_SECRET: must be at least 32 characters");
-        return -1;
-    }
-    if (!c->jwt_secret && c->env == ENV_PRODUCTION) {
-        (void)buf_puts(err, "TEMEL_JWT_SECRET: required when TEMEL_ENV=production");
-        return -1;
-    }
-    if (env_int("TEMEL_ACCESS_TTL_S", 900, 30, 86400, &c->access_ttl_s, err) ||
-        env_int("TEMEL_REFRESH_TTL_S", 7 * 86400, 60, 90 * 86400, &c->refresh_ttl_s, err) ||
-        env_int("TEMEL_REFRESH_REUSE_GRACE_MS", 10000, 0, 60000, &c->refresh_grace_ms, err))
-        return -1;
-    c->admin_email = dup_or_null(getenv("TEMEL_ADMIN_EMAIL"));
-    c->admin_password = dup_or_null(getenv("TEMEL_ADMIN_PASSWORD"));
-    if (!!c->admin_email != !!c->admin_password) {
-        (void)buf_puts(err, c->admin_email ? "TEMEL_ADMIN_PASSWORD: required when TEMEL_ADMIN_EMAIL is set"
-                                           : "TEMEL_ADMIN_EMAIL: required when TEMEL_ADMIN_PASSWORD is set");
-        return -1;
-    }
-    /* ---- delivery: TEMEL_MAIL_URL, TEMEL_MAIL_FROM, TEMEL_SMS_URL, TEMEL_SMS_FROM, TEMEL_OUTBOUND_ALLOW ---- */
-    if (delivery_config_check(c, err))
-        return -1;
-    /* ---- end delivery ---- */
-    /* ---- ai: TEMEL_SECRET_KEY, TEMEL_AI_* ---- */
     c->secret_key = dup_or_null(getenv("TEMEL_SECRET_KEY"));
     if (c->secret_key && strlen(c->secret_key) < 32) {
         (void)buf_puts(err, "TEMEL_SECRET_KEY: must be at least 32 characters");
@@ -306,12 +269,6 @@ int config_from_env(struct config *c, struct buf *err)
         (void)buf_puts(err, "TEMEL_SECRET_KEY: required when TEMEL_ENV=production");
         return -1;
     }
-    if (env_int("TEMEL_AI_CACHE_TTL_S", 86400, 0, 30 * 86400, &c->ai_cache_ttl_s, err) ||
-        env_int("TEMEL_AI_TIMEOUT_MS", 60000, 1000, 600000, &c->ai_timeout_ms, err) ||
-        env_int("TEMEL_AI_MAX_ATTEMPTS", 3, 1, 20, &c->ai_max_attempts, err) ||
-        env_int("TEMEL_AI_ABUSE_THRESHOLD", 70, 1, 1000, &c->ai_abuse_threshold, err))
-        return -1;
-    /* ---- end ai ---- */
     return 0;
 }
 
@@ -325,28 +282,8 @@ void config_free(struct config *c)
     free(c->tls_cert);
     free(c->tls_key);
     free(c->data_dir);
-    if (c->jwt_secret)
-        memset(c->jwt_secret, 0, strlen(c->jwt_secret));
-    free(c->jwt_secret);
-    free(c->admin_email);
-    if (c->admin_password)
-        memset(c->admin_password, 0, strlen(c->admin_password));
-    free(c->admin_password);
-    /* ---- delivery ---- */
-    if (c->mail_url)
-        memset(c->mail_url, 0, strlen(c->mail_url)); /* may hold SMTP credentials */
-    free(c->mail_url);
-    free(c->mail_from);
-    if (c->sms_url)
-        memset(c->sms_url, 0, strlen(c->sms_url)); /* may hold provider credentials */
-    free(c->sms_url);
-    free(c->sms_from);
-    free(c->outbound_allow);
-    /* ---- end delivery ---- */
-    /* ---- ai ---- */
     if (c->secret_key)
         memset(c->secret_key, 0, strlen(c->secret_key));
     free(c->secret_key);
-    /* ---- end ai ---- */
     memset(c, 0, sizeof(*c));
 }

@@ -105,8 +105,7 @@ enum query_rc { QUERY_OK = 0, QUERY_EBAD = -1, QUERY_ETOOMANY = -2 };
  * bad escapes, NUL, invalid UTF-8 → QUERY_EBAD. alloc(ud, n) gives memory. */
 typedef void *(*query_alloc_fn)(void *ud, size_t n);
 int query_parse(str_t qs, struct query *q, query_alloc_fn alloc, void *ud) WARN_UNUSED;
-/* Decode one component; out must hold in.len+1 bytes. Returns decoded length or -1. */
-long url_decode(str_t in, char *out, bool plus_is_space);
+/* url_decode() (one component) is in core/common.h. */
 const str_t *query_get(const struct query *q, const char *key);
 
 /* ---- the request ---- */

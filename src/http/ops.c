@@ -6,13 +6,14 @@
 #include <stdio.h>
 #include <sys/statvfs.h>
 
+#include "core/log.h"
+#include "core/module.h"
 #include "core/timeutil.h"
 #include "db/db.h"
 #include "db/migrate.h"
 #include "http/http.h"
 #include "http/metrics.h"
 #include "http/server.h"
-#include "jobs/jobs.h"
 
 #include "core/banned.h"
 
@@ -28,10 +29,12 @@ static int live(struct req *r)
     return 0;
 }
 
-/* Writes the /health body; returns true when the instance can serve. */
+/* Writes the /health body; returns true when the instance can serve. The
+ * services object is written first (into its own buffer): a module's health
+ * hook may turn the status. */
 static bool health_body(struct req *r)
 {
-    struct jw *w = &r->w;
+    struct jw sw, *w = &sw;
     int64_t lat_us = 0;
     bool db_up = db_ping(r->db, &lat_us) == DB_OK;
     int version = 0, pending = 0;
@@ -45,16 +48,9 @@ static bool health_body(struct req *r)
     bool disk_warn = disk_known && free_b < DISK_WARN_FREE;
     int64_t rss = metrics_rss_bytes();
     bool ready = db_up && disk_ok && pending == 0;
-    const char *status = !ready ? "unhealthy" : disk_warn ? "degraded" : "healthy";
+    struct buf *services = req_buf(r, 64u << 10);
 
-    jw_obj_begin(w);
-    jw_key(w, "status");
-    jw_cstr(w, status);
-    jw_key(w, "version");
-    jw_cstr(w, TEMEL_VERSION);
-    jw_key(w, "uptime_s");
-    jw_int(w, server_uptime_s());
-    jw_key(w, "services");
+    jw_init(w, services);
     jw_obj_begin(w);
     jw_key(w, "database");
     jw_obj_begin(w);
@@ -69,27 +65,10 @@ static bool health_body(struct req *r)
     jw_key(w, "pending_migrations");
     jw_int(w, pending);
     jw_obj_end(w);
-    /* ---- jobs: the queue service ---- */
-    struct jobs_counts jc;
-    bool q_up = db_up && jobs_counts(r->db, &jc) == DB_OK;
-    jw_key(w, "queue");
-    jw_obj_begin(w);
-    jw_key(w, "status");
-    jw_cstr(w, q_up ? "up" : "down");
-    if (q_up) {
-        jw_key(w, "pending");
-        jw_int(w, jc.available + jc.scheduled + jc.retryable);
-        jw_key(w, "running");
-        jw_int(w, jc.running);
-        jw_key(w, "failed");
-        jw_int(w, jc.failed);
-        jw_key(w, "dead");
-        jw_int(w, jc.dead);
-    }
-    jw_key(w, "runner_threads");
-    jw_int(w, r->cfg->job_threads);
-    jw_obj_end(w);
-    /* ---- end jobs ---- */
+    /* each module's services (the job queue, ...) */
+    for (const struct module *const *m = temel_modules; *m; m++)
+        if ((*m)->health && !(*m)->health(r->db, db_up, w))
+            ready = false;
     jw_key(w, "disk");
     jw_obj_begin(w);
     jw_key(w, "status");
@@ -107,6 +86,23 @@ static bool health_body(struct req *r)
     jw_int(w, rss);
     jw_obj_end(w);
     jw_obj_end(w);
+    if (!buf_ok(services)) { /* a module wrote more than 64 KiB: a bug, not input */
+        log_error("health: the services object exceeds its buffer");
+        buf_reset(services);
+        (void)buf_puts(services, "{}");
+        ready = false;
+    }
+
+    w = &r->w;
+    jw_obj_begin(w);
+    jw_key(w, "status");
+    jw_cstr(w, !ready ? "unhealthy" : disk_warn ? "degraded" : "healthy");
+    jw_key(w, "version");
+    jw_cstr(w, TEMEL_VERSION);
+    jw_key(w, "uptime_s");
+    jw_int(w, server_uptime_s());
+    jw_key(w, "services");
+    jw_raw(w, buf_str(services));
     jw_obj_end(w);
     return ready;
 }
@@ -143,7 +139,9 @@ static int metrics(struct req *r)
     }
     r->out.max = BUF_MAX_METRICS;
     metrics_render(&r->out);
-    jobs_metrics_render(r->db, &r->out); /* jobs: outcomes, durations, queue depth */
+    for (const struct module *const *m = temel_modules; *m; m++)
+        if ((*m)->metrics)
+            (*m)->metrics(r->db, &r->out);
     r->content_type = "text/plain; version=0.0.4; charset=utf-8";
     return 0;
 }

@@ -6,46 +6,6 @@
 
 #include "core/banned.h"
 
-static int hexv(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-long url_decode(str_t in, char *out, bool plus_is_space)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < in.len; i++) {
-        unsigned char c = (unsigned char)in.p[i];
-        if (c == '%') {
-            int hi, lo;
-            if (in.len - i < 3)
-                return -1;
-            hi = hexv((unsigned char)in.p[i + 1]);
-            lo = hexv((unsigned char)in.p[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            c = (unsigned char)(hi << 4 | lo);
-            i += 2;
-            if (c == 0)
-                return -1;
-        } else if (c == '+' && plus_is_space) {
-            c = ' ';
-        } else if (c == 0) {
-            return -1;
-        }
-        out[o++] = (char)c;
-    }
-    out[o] = '\0';
-    if (!utf8_valid(str_make(out, o)))
-        return -1;
-    return (long)o;
-}
-
 int query_parse(str_t qs, struct query *q, query_alloc_fn alloc, void *ud)
 {
     size_t i = 0;

@@ -9,8 +9,6 @@
 #include "db/db.h"
 #include "http/http.h"
 #include "http/server.h"
-#include "jobs/mail.h" /* delivery test routes */
-#include "jobs/sms.h"
 
 #include "core/banned.h"
 
@@ -144,55 +142,6 @@ static int counter_get(struct req *r)
     return 0;
 }
 
-/* ---- delivery (src/jobs/mail, sms): enqueue through the module API ---- */
-static const struct json_field test_mail_fields[] = {
-    {.name = "to", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 320},
-    {.name = "template", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 64},
-    {.name = "vars", .type = JF_OBJECT},
-    {0},
-};
-static const struct json_schema test_mail_schema = {.fields = test_mail_fields};
-static const struct json_field test_sms_fields[] = {
-    {.name = "to", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 32},
-    {.name = "text", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = SMS_MAX_TEXT},
-    {0},
-};
-static const struct json_schema test_sms_schema = {.fields = test_sms_fields};
-
-static int delivery_enqueued(struct req *r, int rc, const char *id, const char *field)
-{
-    if (rc == MAIL_EINVAL || rc == SMS_EINVAL)
-        return http_invalid(r, field, "invalid recipient, template or variables");
-    if (rc < 0)
-        return http_db_fail(r, rc);
-    r->status = 202;
-    jw_obj_begin(&r->w);
-    jw_key(&r->w, "data");
-    jw_obj_begin(&r->w);
-    jw_key(&r->w, "job_id");
-    jw_cstr(&r->w, id);
-    jw_obj_end(&r->w);
-    jw_obj_end(&r->w);
-    return 0;
-}
-
-static int test_mail(struct req *r)
-{
-    char id[37] = "";
-    int rc = mail_enqueue_ex(r->db, json_string_value(json_object_get(r->body, "to")),
-                             json_string_value(json_object_get(r->body, "template")),
-                             json_object_get(r->body, "vars"), NULL, id);
-    return delivery_enqueued(r, rc, id, "to");
-}
-
-static int test_sms(struct req *r)
-{
-    char id[37] = "";
-    int rc = sms_enqueue_ex(r->db, json_string_value(json_object_get(r->body, "to")),
-                            json_string_value(json_object_get(r->body, "text")), NULL, id);
-    return delivery_enqueued(r, rc, id, "to");
-}
-/* ---- end delivery ---- */
 
 /* Deferred response: answers after ?ms= (default 300) or at ?timeout_ms=. */
 struct wait_state {
@@ -248,17 +197,9 @@ static struct route routes[] = {
      .summary = "A query slower than the request deadline (test only)", .tag = "test", .flags = ROUTE_TEST_ONLY},
     {.method = "GET", .pattern = "/api/v1/_test/uuid", .handler = uuids, .rl = RL_READ,
      .summary = "UUIDv7 sequence (test only)", .tag = "test", .flags = ROUTE_TEST_ONLY},
-    /* delivery */
-    {.method = "POST", .pattern = "/api/v1/_test/mail", .handler = test_mail, .rl = RL_WRITE, .input = &test_mail_schema,
-     .summary = "Enqueue a templated mail (test only)", .tag = "test", .flags = ROUTE_TEST_ONLY},
-    {.method = "POST", .pattern = "/api/v1/_test/sms", .handler = test_sms, .rl = RL_WRITE, .input = &test_sms_schema,
-     .summary = "Enqueue an SMS (test only)", .tag = "test", .flags = ROUTE_TEST_ONLY},
 };
 
 void testroutes_register(void)
 {
     router_add(routes, ARRAY_LEN(routes));
-    /* delivery: a template the API tests render (UTF-8 subject, escaped HTML) */
-    mail_template_register("_test", "Test: {{subject}}", "Hello {{name}},\n\n{{body}}\n",
-                           "<p>Hello {{name}},</p><p>{{body}}</p>");
 }

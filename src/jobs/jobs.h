@@ -128,6 +128,21 @@ void cron_register(const char *name, const char *expr, const char *kind, const c
 typedef int (*jobs_purge_fn)(struct db *db, int64_t now_ms, int64_t *removed);
 void jobs_maintenance_register(const char *name, jobs_purge_fn fn);
 
+/* The queue's settings. The jobs module reads them from the environment
+ * (TEMEL_JOB_*, src/modules/jobs) and installs them with jobs_configure()
+ * before the runner starts; until then jobs_config() gives the defaults. */
+struct jobs_config {
+    int threads;             /* TEMEL_JOB_THREADS: runner threads in serve (default 2, 0 = none) */
+    int64_t poll_ms;         /* TEMEL_JOB_POLL_MS: idle poll for jobs enqueued elsewhere (200) */
+    int64_t lease_margin_ms; /* TEMEL_JOB_LEASE_MARGIN_MS: lease = job timeout + this (5000) */
+    int64_t backoff_ms;      /* TEMEL_JOB_BACKOFF_MS: retry backoff base (5000) */
+    int64_t retention_days;  /* TEMEL_JOB_RETENTION_DAYS: purge succeeded/cancelled after (7) */
+    int64_t drain_ms;        /* TEMEL_JOB_DRAIN_MS: shutdown wait for running jobs (10000) */
+};
+#define JOBS_CONFIG_DEFAULT ((struct jobs_config){2, 200, 5000, 5000, 7, 10000})
+const struct jobs_config *jobs_config(void);
+void jobs_configure(const struct jobs_config *c);
+
 /* The runner: `threads` worker threads plus the scheduler, each with its
  * own DB connection. Stop waits for running jobs until the deadline; jobs
  * still running then keep their lease and are reclaimed after it expires. */
@@ -151,10 +166,5 @@ int jobs_counts(struct db *db, struct jobs_counts *out) WARN_UNUSED;
  * depth by queue and state from the database (db may be NULL: no depth).
  * (Signature change from the first draft: the depth gauge needs a connection.) */
 void jobs_metrics_render(struct db *db, struct buf *out);
-
-/* The jobs subsystem as a module (src/modules.c): admin routes, the
- * built-in maintenance kind and cron entry, test kinds when TEMEL_ENV=test. */
-struct module;
-extern const struct module jobs_module;
 
 #endif

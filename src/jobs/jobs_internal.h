@@ -1,12 +1,14 @@
 /*
- * jobs_internal.h — what queue.c, runner.c, cron.c and admin.c share, and
- * what tests/unit/test_jobs.c drives directly. Not a public interface.
+ * jobs_internal.h — what queue.c, runner.c and cron.c share, and what the
+ * queue's admin face (src/modules/queue) and tests/unit/test_jobs.c drive
+ * directly. Not a public interface.
  *
  * Layering: queue.c owns the table (enqueue, claim, finish, reap, counts)
  * and the in-process registries and metrics; runner.c owns threads and
- * waiting; cron.c owns expressions, the scheduler tick and maintenance;
- * admin.c owns the HTTP routes. Every function taking `now_ms` uses it as
- * the wall clock (epoch ms) so tests can move time.
+ * waiting; cron.c owns expressions, the scheduler tick and maintenance.
+ * The HTTP admin routes live in src/modules/queue (nothing here includes
+ * http/). Every function taking `now_ms` uses it as the wall clock (epoch
+ * ms) so tests can move time.
  */
 #ifndef TEMEL_JOBS_INTERNAL_H
 #define TEMEL_JOBS_INTERNAL_H
@@ -112,10 +114,8 @@ int64_t cron_next(const struct cron_expr *e, int64_t after_ms);
  * transaction per entry. *fired gets how many were enqueued. */
 int cron__tick(struct db *db, int64_t now_ms, int *fired) WARN_UNUSED;
 size_t cron__count(void);
-/* The built-in maintenance kind and cron entry; test kinds when env is test. */
+/* The built-in maintenance kind and cron entry. */
 void jobs__register_builtin(void);
-void jobs__register_test_kinds(void);
-void jobs__testroutes_register(void); /* ROUTE_TEST_ONLY routes of testkinds.c */
 /* Retention for the maintenance job (set by the runner from its config). */
 void jobs__set_retention_days(int64_t days);
 

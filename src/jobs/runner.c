@@ -71,6 +71,10 @@ struct jobs_runner {
 };
 
 static _Atomic(struct jobs_runner *) g_runner;
+static struct jobs_config g_jcfg = JOBS_CONFIG_DEFAULT;
+
+const struct jobs_config *jobs_config(void) { return &g_jcfg; }
+void jobs_configure(const struct jobs_config *c) { g_jcfg = *c; }
 static char g_owner_prefix[128];
 static pthread_once_t g_owner_once = PTHREAD_ONCE_INIT;
 
@@ -188,7 +192,7 @@ static void run_one(struct rthread *t, const struct jobs_claimed *c)
     for (int i = 0; i < 5; i++) {
         if (r->sqlite)
             pthread_mutex_lock(&r->claim_mu);
-        rc = jobs__finish(t->db, c, t->owner, res, res_json, err, r->cfg->job_backoff_ms, time_now_ms(), &o);
+        rc = jobs__finish(t->db, c, t->owner, res, res_json, err, g_jcfg.backoff_ms, time_now_ms(), &o);
         if (r->sqlite)
             pthread_mutex_unlock(&r->claim_mu);
         if (rc == DB_OK)
@@ -258,7 +262,7 @@ static void *worker_main(void *arg)
 
         if (r->serialize)
             pthread_mutex_lock(&r->claim_mu);
-        int rc = jobs__claim(t->db, t->owner, exclude, nex, r->cfg->job_lease_margin_ms, time_now_ms(), &c);
+        int rc = jobs__claim(t->db, t->owner, exclude, nex, g_jcfg.lease_margin_ms, time_now_ms(), &c);
         int li = rc == 1 ? limit_index(r, c.queue) : -1;
         if (li >= 0) {
             pthread_mutex_lock(&r->mu);
@@ -307,7 +311,7 @@ static void *worker_main(void *arg)
             cv_wait_ms(&r->cv, &r->mu, RECHECK_MS);
         } else if (!r->poller_busy) {
             r->poller_busy = true;
-            cv_wait_ms(&r->cv, &r->mu, r->cfg->job_poll_ms);
+            cv_wait_ms(&r->cv, &r->mu, g_jcfg.poll_ms);
             r->poller_busy = false;
         } else {
             cv_wait_ms(&r->cv, &r->mu, -1);
@@ -425,7 +429,7 @@ struct jobs_runner *jobs_runner_start(const struct config *cfg, int threads, str
     pthread_cond_init(&r->cv, &ca);
     pthread_cond_init(&r->sched_cv, &ca);
     pthread_condattr_destroy(&ca);
-    jobs__set_retention_days(cfg->job_retention_days);
+    jobs__set_retention_days(g_jcfg.retention_days);
 
     for (int i = 0; i < threads; i++)
         if (thread_open(r, &r->t[i], i, "w", err))
@@ -441,7 +445,7 @@ struct jobs_runner *jobs_runner_start(const struct config *cfg, int threads, str
     if (pthread_create(&r->sched.tid, NULL, sched_main, &r->sched))
         FATAL("pthread_create failed");
     log_info("job runner: %d thread(s), %zu cron entr%s, poll %lld ms", threads, cron__count(),
-             cron__count() == 1 ? "y" : "ies", (long long)cfg->job_poll_ms);
+             cron__count() == 1 ? "y" : "ies", (long long)g_jcfg.poll_ms);
     return r;
 fail:
     runner_free(r);

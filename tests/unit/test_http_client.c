@@ -21,9 +21,10 @@
 #include <cmocka.h>
 
 #include "core/timeutil.h"
-#include "jobs/http_client.h"
+#include "transport/delivery.h"
+#include "transport/http_client.h"
 #include "jobs/jobs.h"
-#include "jobs/sms.h"
+#include "transport/sms.h"
 
 /* Weak stand-ins for the queue (src/jobs/queue.c): these tests call the
  * client and the handlers directly. The real ones win when linked in. */
@@ -498,13 +499,11 @@ static void t_sms_http_provider(void **state)
     char url[256];
     snprintf(url, sizeof(url), "http://AC123:tok%%40en@127.0.0.1:%d/2010-04-01/Accounts/AC123/Messages.json",
              s.port);
-    struct config cfg = {0};
-    cfg.sms_url = url;
-    cfg.sms_from = "+15550001111";
-    cfg.outbound_allow = "127.0.0.1";
+    struct delivery_config dc = {.sms_url = url, .sms_from = "+15550001111", .outbound_allow = "127.0.0.1"};
+    delivery_configure(&dc);
     json_t *payload = json_pack("{s:s,s:s}", "to", "+905551234567", "text", "Kod: 123456 & ğ");
     struct job j = {.id = "0190a000-0000-7000-8000-000000000001", .kind = "sms.send", .payload = payload,
-                    .attempt = 1, .max_attempts = 3, .deadline_mono_ms = time_mono_ms() + 10000, .cfg = &cfg};
+                    .attempt = 1, .max_attempts = 3, .deadline_mono_ms = time_mono_ms() + 10000};
     struct buf result = BUF_INIT(4096), error = BUF_INIT(1024);
     assert_int_equal(sms_job_send(&j, &result, &error), JOB_OK);
     assert_non_null(strstr(buf_cstr(&result), "\"provider_id\":\"SM123\""));
@@ -521,7 +520,8 @@ static void t_sms_http_provider(void **state)
     srv_stop(&s);
 
     /* without the allow-list, the provider on 127.0.0.1 is refused: failed for good */
-    cfg.outbound_allow = NULL;
+    dc.outbound_allow = NULL;
+    delivery_configure(&dc);
     buf_reset(&error);
     assert_int_equal(sms_job_send(&j, &result, &error), JOB_FAIL);
     assert_non_null(strstr(buf_cstr(&error), "refused"));

@@ -22,9 +22,9 @@
 
 #include "core/json.h"
 #include "core/timeutil.h"
-#include "jobs/delivery.h"
-#include "jobs/mail.h"
-#include "jobs/sms.h"
+#include "transport/delivery.h"
+#include "transport/mail.h"
+#include "transport/sms.h"
 
 /* ---- a stand-in for the queue: captures what would be enqueued ---- */
 static char g_kind[64];
@@ -433,13 +433,11 @@ static void t_mail_job_file(void **state)
     char url[600], dir[560], path[700];
     snprintf(dir, sizeof(dir), "%s/mail", g_tmp);
     snprintf(url, sizeof(url), "file://%s", dir);
-    struct config cfg = {0};
-    cfg.mail_url = url;
-    cfg.mail_from = "temel <noreply@example.com>";
+    delivery_configure(&(struct delivery_config){.mail_url = url, .mail_from = "temel <noreply@example.com>"});
     json_t *payload = json_pack("{s:s,s:s,s:{s:s,s:s,s:s}}", "to", "ada@example.com", "template", "t_welcome",
                                 "vars", "name", "Ada <3", "code", "987654", "link", "<a href=\"https://x\">go</a>");
     struct job j = {.id = "0190a000-0000-7000-8000-000000000002", .kind = "mail.send", .payload = payload,
-                    .attempt = 1, .max_attempts = 3, .deadline_mono_ms = time_mono_ms() + 10000, .cfg = &cfg};
+                    .attempt = 1, .max_attempts = 3, .deadline_mono_ms = time_mono_ms() + 10000};
     struct buf result = BUF_INIT(4096), error = BUF_INIT(1024);
     assert_int_equal(mail_job_send(&j, &result, &error), JOB_OK);
     assert_non_null(strstr(buf_cstr(&result), "\"transport\":\"file\""));
@@ -482,12 +480,10 @@ static void t_sms_job_file(void **state)
     char url[600], dir[560], path[700];
     snprintf(dir, sizeof(dir), "%s/sms", g_tmp);
     snprintf(url, sizeof(url), "file://%s", dir);
-    struct config cfg = {0};
-    cfg.sms_url = url;
-    cfg.sms_from = "temel";
+    delivery_configure(&(struct delivery_config){.sms_url = url, .sms_from = "temel"});
     json_t *payload = json_pack("{s:s,s:s}", "to", "+905551234567", "text", "Kodunuz: 123456 \"ğ\"");
     struct job j = {.id = "0190a000-0000-7000-8000-000000000003", .kind = "sms.send", .payload = payload,
-                    .attempt = 1, .max_attempts = 3, .deadline_mono_ms = time_mono_ms() + 10000, .cfg = &cfg};
+                    .attempt = 1, .max_attempts = 3, .deadline_mono_ms = time_mono_ms() + 10000};
     struct buf result = BUF_INIT(4096), error = BUF_INIT(1024);
     assert_int_equal(sms_job_send(&j, &result, &error), JOB_OK);
     assert_int_equal(count_files(dir, ".json", path, sizeof(path)), 1);
@@ -604,10 +600,9 @@ static void smtp_stop(struct smtp_srv *s)
 static enum job_result send_via(const char *url, const char *rcpt_reply, struct smtp_srv *s, struct buf *error)
 {
     char u[256];
-    struct config cfg = {0};
     json_t *payload = json_pack("{s:s,s:s,s:{s:i}}", "to", "ada@example.com", "template", "t_text", "vars", "n", 7);
     struct job j = {.id = "0190a000-0000-7000-8000-000000000004", .kind = "mail.send", .payload = payload,
-                    .attempt = 1, .max_attempts = 3, .deadline_mono_ms = time_mono_ms() + 10000, .cfg = &cfg};
+                    .attempt = 1, .max_attempts = 3, .deadline_mono_ms = time_mono_ms() + 10000};
     struct buf result = BUF_INIT(4096);
     if (s) {
         s->rcpt_reply = rcpt_reply;
@@ -616,8 +611,7 @@ static enum job_result send_via(const char *url, const char *rcpt_reply, struct 
     } else {
         snprintf(u, sizeof(u), "%s", url);
     }
-    cfg.mail_url = u;
-    cfg.mail_from = "noreply@example.com";
+    delivery_configure(&(struct delivery_config){.mail_url = u, .mail_from = "noreply@example.com"});
     enum job_result r = mail_job_send(&j, &result, error);
     if (s)
         smtp_stop(s);
@@ -693,17 +687,17 @@ static void t_split_userinfo(void **state)
 static void t_config(void **state)
 {
     (void)state;
-    struct config c;
+    struct delivery_config c = {0};
     struct buf err = BUF_INIT(512);
     static const char *const vars[] = {"TEMEL_MAIL_URL", "TEMEL_MAIL_FROM", "TEMEL_SMS_URL", "TEMEL_SMS_FROM",
                                        "TEMEL_OUTBOUND_ALLOW"};
     for (size_t i = 0; i < ARRAY_LEN(vars); i++)
         unsetenv(vars[i]);
-    assert_int_equal(config_from_env(&c, &err), 0);
+    assert_int_equal(delivery_config_from_env(&c, "data", &err), 0);
     assert_string_equal(c.mail_url, "file://data/mail");
     assert_string_equal(c.sms_url, "file://data/sms");
     assert_string_equal(c.mail_from, "temel <noreply@localhost>");
-    config_free(&c);
+    delivery_config_free(&c);
     static const struct {
         const char *var, *val;
     } bad[] = {
@@ -716,20 +710,20 @@ static void t_config(void **state)
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         setenv(bad[i].var, bad[i].val, 1);
         buf_reset(&err);
-        if (config_from_env(&c, &err) == 0)
+        if (delivery_config_from_env(&c, "data", &err) == 0)
             fail_msg("%s=%s accepted", bad[i].var, bad[i].val);
         const char *want = strstr(bad[i].val, "https://") ? "TEMEL_SMS_FROM" : bad[i].var;
         if (strncmp(buf_cstr(&err), want, strlen(want)) != 0)
             fail_msg("error '%s' does not name %s", buf_cstr(&err), bad[i].var);
-        config_free(&c);
+        delivery_config_free(&c);
         unsetenv(bad[i].var);
     }
     setenv("TEMEL_SMS_URL", "https://SID:TOKEN@api.twilio.com/2010-04-01/Accounts/SID/Messages.json", 1);
     setenv("TEMEL_SMS_FROM", "+15550001111", 1);
     setenv("TEMEL_MAIL_URL", "smtps://u:p@smtp.example.com:465", 1);
     setenv("TEMEL_OUTBOUND_ALLOW", "10.0.0.0/8, hooks.internal", 1);
-    assert_int_equal(config_from_env(&c, &err), 0);
-    config_free(&c);
+    assert_int_equal(delivery_config_from_env(&c, "data", &err), 0);
+    delivery_config_free(&c);
     for (size_t i = 0; i < ARRAY_LEN(vars); i++)
         unsetenv(vars[i]);
     buf_free(&err);

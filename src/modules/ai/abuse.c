@@ -14,7 +14,7 @@
  */
 #include "core/log.h"
 #include "core/uuid.h"
-#include "jobs/mail.h"
+#include "transport/mail.h"
 #include "modules/ai/ai_internal.h"
 
 #include "core/banned.h"

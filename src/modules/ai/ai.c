@@ -25,10 +25,6 @@
 
 #include "core/banned.h"
 
-static const struct config *g_cfg;
-
-const struct config *ai__cfg(void) { return g_cfg; }
-
 static const char *const prio_names[] = {"high", "normal", "low", NULL};
 static const char *const operations[] = {"chat", "generate", "resume", "cover-letter", "image", NULL};
 
@@ -126,7 +122,7 @@ int ai__cache_get(struct db *db, const char *key, int64_t now_ms, struct buf *re
 
 int ai__cache_put(struct db *db, const char *key, str_t result, int64_t tin, int64_t tout, int64_t now_ms)
 {
-    int64_t ttl = g_cfg ? g_cfg->ai_cache_ttl_s : 0;
+    int64_t ttl = ai__cfg()->ai_cache_ttl_s;
     if (ttl <= 0)
         return DB_OK;
     return db_exec(db,
@@ -186,7 +182,7 @@ static int tx_submit(struct db *db, void *arg)
     s->cached = false;
     s->fail = 0;
     s->txid[0] = '\0';
-    if (g_cfg->ai_cache_ttl_s > 0)
+    if (ai__cfg()->ai_cache_ttl_s > 0)
         rc = ai__cache_get(db, s->hash, now, &cached, &tin, &tout, &found);
     if (rc != DB_OK)
         goto out;
@@ -206,8 +202,8 @@ static int tx_submit(struct db *db, void *arg)
         struct job_opts o = JOB_OPTS_DEFAULT;
         o.queue = "ai";
         o.priority = (enum job_priority)s->prio;
-        o.max_attempts = (int)g_cfg->ai_max_attempts;
-        o.timeout_ms = (int)g_cfg->ai_timeout_ms;
+        o.max_attempts = (int)ai__cfg()->ai_max_attempts;
+        o.timeout_ms = (int)ai__cfg()->ai_timeout_ms;
         struct buf payload = BUF_INIT(256);
         (void)buf_printf(&payload, "{\"operation\":\"%s\"}", s->operation); /* from the fixed list */
         rc = jobs_enqueue(db, "ai.run", buf_str(&payload), &o, s->id);
@@ -691,12 +687,12 @@ static void register_jobs(void)
 static int init(const struct config *cfg, struct db *db, struct buf *err)
 {
     (void)db;
-    g_cfg = cfg;
     return ai__crypto_init(cfg, err);
 }
 
 const struct module ai_module = {
     .name = "ai",
+    .config = ai__config,
     .register_routes = register_routes,
     .register_jobs = register_jobs,
     .init = init,

@@ -23,8 +23,15 @@
 #define AI_WAIT_DEFAULT_S 20
 #define AI_WAIT_MAX_S 60
 
-/* ---- configuration kept by init() ---- */
-const struct config *ai__cfg(void);
+/* ---- settings (config.c; a bad value exits 2 naming the variable) ---- */
+struct ai_config {
+    int64_t ai_cache_ttl_s;     /* TEMEL_AI_CACHE_TTL_S: response cache lifetime (86400; 0 = no cache) */
+    int64_t ai_timeout_ms;      /* TEMEL_AI_TIMEOUT_MS: one "ai.run" attempt, provider call included (60000) */
+    int64_t ai_max_attempts;    /* TEMEL_AI_MAX_ATTEMPTS: tries per AI job before it is refunded (3) */
+    int64_t ai_abuse_threshold; /* TEMEL_AI_ABUSE_THRESHOLD: suspicion score that flags a user (70) */
+};
+const struct ai_config *ai__cfg(void);
+int ai__config(const struct config *cfg, struct buf *err); /* the module's config hook */
 
 /* ---- provider wire formats (provider.c) ---- */
 enum ai_kind { AI_OPENAI, AI_ANTHROPIC, AI_GEMINI };

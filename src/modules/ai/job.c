@@ -28,7 +28,7 @@
 
 #include "core/log.h"
 #include "core/timeutil.h"
-#include "jobs/http_client.h"
+#include "transport/http_client.h"
 #include "jobs/jobs.h"
 #include "modules/ai/ai_internal.h"
 #include "modules/audit/audit.h"
@@ -304,7 +304,7 @@ static enum call_rc call_provider(struct job *j, const struct upstream *u, str_t
         rq.timeout_ms = (int)ai__cfg()->ai_timeout_ms;
         rq.max_retries = 1;
         rq.retry_5xx = true;
-        rq.allow = httpc_allow_from_config(j->cfg);
+        rq.allow = httpc_allow_outbound();
         httpc_response_free(rs);
         int64_t t0 = time_mono_ms();
         rc = httpc_perform(&rq, rs, &err);

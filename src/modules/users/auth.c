@@ -243,7 +243,7 @@ static int tx_refresh(struct db *db, void *arg)
         c->outcome = 1;
         return 0;
     }
-    if (used && now - used_at >= c->r->cfg->refresh_grace_ms) {
+    if (used && now - used_at >= users__cfg()->refresh_grace_ms) {
         /* reuse of a rotated token: assume theft, end the whole family */
         c->outcome = 2;
         return users__revoke_session(db, str_c(sid));

@@ -18,8 +18,8 @@
 #include "core/timeutil.h"
 #include "core/uuid.h"
 #include "jobs/jobs.h"
-#include "jobs/mail.h"
-#include "jobs/sms.h"
+#include "transport/mail.h"
+#include "transport/sms.h"
 #include "modules/users/users_internal.h"
 
 #include "db/dbjson.h"
@@ -39,8 +39,8 @@ const unsigned char *users__otp_key(void) { return g_otp_key; }
 static int load_secret(const struct config *cfg, struct buf *err)
 {
     buf_init(&g_secret, 1024);
-    if (cfg->jwt_secret) {
-        (void)buf_puts(&g_secret, cfg->jwt_secret);
+    if (users__cfg()->jwt_secret) {
+        (void)buf_puts(&g_secret, users__cfg()->jwt_secret);
     } else {
         struct buf path = BUF_INIT(4096);
         (void)buf_printf(&path, "%s/jwt.secret", cfg->data_dir);
@@ -249,7 +249,7 @@ int users__revoke_all_sessions(struct db *db, str_t uid)
 
 int users__issue_tokens(struct req *r, struct db *db, str_t user_id, str_t role, str_t sid_in)
 {
-    const struct config *cfg = r->cfg;
+    const struct users_config *cfg = users__cfg();
     int64_t now = time_now_ms();
     char sid[UUID_STR_LEN + 1], rid[UUID_STR_LEN + 1], jti[UUID_STR_LEN + 1], hash[65];
     struct buf refresh = BUF_INIT(128), access = BUF_INIT(JWT_MAX_LEN);
@@ -461,11 +461,12 @@ static int init(const struct config *cfg, struct db *db, struct buf *err)
     if (load_secret(cfg, err))
         return -1;
     http_set_authenticator(authenticate);
-    if (cfg->admin_email) {
+    const struct users_config *uc = users__cfg();
+    if (uc->admin_email) {
         struct buf e = BUF_INIT(320);
         int64_t n = 0;
         bool found;
-        if (users__normalize_email(str_c(cfg->admin_email), &e)) {
+        if (users__normalize_email(str_c(uc->admin_email), &e)) {
             (void)buf_puts(err, "TEMEL_ADMIN_EMAIL: must be a valid email address");
             buf_free(&e);
             return -1;
@@ -478,7 +479,7 @@ static int init(const struct config *cfg, struct db *db, struct buf *err)
             return -1;
         }
         if (n == 0) {
-            if (identity_create_user(db, cfg->admin_email, cfg->admin_password, "Administrator", "admin", err))
+            if (identity_create_user(db, uc->admin_email, uc->admin_password, "Administrator", "admin", err))
                 return -1;
             log_info("bootstrap admin created");
         }
@@ -522,6 +523,7 @@ static void register_routes(void)
 
 const struct module users_module = {
     .name = "users",
+    .config = users__config,
     .register_routes = register_routes,
     .register_jobs = register_jobs,
     .init = init,

@@ -1,6 +1,6 @@
 /* templates.c — the mails identity sends (mail.h registry; {{var}} is
  * HTML-escaped in the HTML part). */
-#include "jobs/mail.h"
+#include "transport/mail.h"
 #include "modules/users/users_internal.h"
 
 #include "core/banned.h"

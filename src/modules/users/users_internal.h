@@ -18,6 +18,19 @@
 enum { UC_ID, UC_EMAIL, UC_PHONE, UC_NAME, UC_ROLE, UC_STATUS, UC_LOCALE, UC_PROFILE, UC_EVERIFIED, UC_PCOMPLETE,
        UC_CREATED };
 
+/* The module's settings (config.c; a bad value exits 2 naming the variable). */
+struct users_config {
+    char *jwt_secret;         /* TEMEL_JWT_SECRET (>= 32 bytes); required in production, else
+                                 generated once into <data_dir>/jwt.secret */
+    int64_t access_ttl_s;     /* TEMEL_ACCESS_TTL_S (900) */
+    int64_t refresh_ttl_s;    /* TEMEL_REFRESH_TTL_S (7 days) */
+    int64_t refresh_grace_ms; /* TEMEL_REFRESH_REUSE_GRACE_MS: a used refresh token may be retried
+                                 this long (lost response; 10000) */
+    char *admin_email, *admin_password; /* TEMEL_ADMIN_EMAIL/PASSWORD: bootstrap admin on first start */
+};
+const struct users_config *users__cfg(void);
+int users__config(const struct config *cfg, struct buf *err); /* the module's config hook */
+
 const struct jwt_key *users__jwt_key(void);
 const unsigned char *users__otp_key(void); /* 32 bytes, derived from the JWT secret */
 

@@ -4,7 +4,7 @@
  * Payload: {"to", "text"}. The file transport names the file after the job
  * id, so a retried job rewrites the same file instead of adding another.
  */
-#include "jobs/sms.h"
+#include "transport/sms.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +15,8 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/uuid.h"
-#include "jobs/delivery.h"
-#include "jobs/http_client.h"
+#include "transport/delivery.h"
+#include "transport/http_client.h"
 
 #include "core/banned.h"
 
@@ -143,7 +143,7 @@ static enum job_result send_http(const char *url, const struct job *j, const cha
     rq.body_max = 64u << 10;
     rq.retry_5xx = false; /* a 5xx may come after the provider queued the message: let the job retry decide */
     rq.max_retries = 2;   /* connect errors only (nothing was sent) */
-    rq.allow = httpc_allow_from_config(j->cfg);
+    rq.allow = httpc_allow_outbound();
     int rc = httpc_perform(&rq, &rs, &err);
     res = httpc_job_result(rc, rs.status);
     if (rc != HTTPC_OK) {
@@ -182,8 +182,9 @@ enum job_result sms_job_send(struct job *j, struct buf *result, struct buf *erro
 {
     const char *to = json_string_value(json_object_get(j->payload, "to"));
     const char *text = json_string_value(json_object_get(j->payload, "text"));
-    const char *url = j->cfg && j->cfg->sms_url ? j->cfg->sms_url : "file://data/sms";
-    const char *from = j->cfg && j->cfg->sms_from ? j->cfg->sms_from : "temel";
+    const struct delivery_config *dc = delivery_config();
+    const char *url = dc->sms_url ? dc->sms_url : "file://data/sms";
+    const char *from = dc->sms_from ? dc->sms_from : "temel";
     if (!sms_number_ok(to) || !text_ok(text)) {
         (void)buf_puts(error, "payload: invalid 'to' or 'text'");
         return JOB_FAIL;

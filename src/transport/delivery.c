@@ -2,7 +2,7 @@
  * delivery.c — registration of the delivery jobs, their settings, and the
  * file helpers the mail and SMS transports share (see delivery.h).
  */
-#include "jobs/delivery.h"
+#include "transport/delivery.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,11 +15,10 @@
 
 #include "core/fsutil.h"
 #include "core/uuid.h"
-#include "http/http.h" /* url_decode */
-#include "jobs/http_client.h"
+#include "transport/http_client.h"
 #include "jobs/jobs.h"
-#include "jobs/mail.h"
-#include "jobs/sms.h"
+#include "transport/mail.h"
+#include "transport/sms.h"
 
 #include "core/banned.h"
 
@@ -97,10 +96,26 @@ int delivery_write_atomic(const char *dir, const char *name, str_t data, struct 
 
 /* --------------------------------------------------------------- config */
 
-static char *env_dup(const char *name)
+static struct delivery_config g_dc;
+
+const struct delivery_config *delivery_config(void) { return &g_dc; }
+void delivery_configure(const struct delivery_config *c) { g_dc = *c; }
+
+static void wipe_free(char *s)
 {
-    const char *v = getenv(name);
-    return v && *v ? xstrdup(v) : NULL;
+    if (s)
+        sodium_memzero(s, strlen(s)); /* may hold SMTP or provider credentials */
+    free(s);
+}
+
+void delivery_config_free(struct delivery_config *c)
+{
+    wipe_free(c->mail_url);
+    free(c->mail_from);
+    wipe_free(c->sms_url);
+    free(c->sms_from);
+    free(c->outbound_allow);
+    memset(c, 0, sizeof(*c));
 }
 
 static int check_transport(const char *var, const char *url, bool mail, struct buf *err)
@@ -146,20 +161,22 @@ out:
     return rc;
 }
 
-int delivery_config_check(struct config *c, struct buf *err)
+int delivery_config_from_env(struct delivery_config *c, const char *data_dir, struct buf *err)
 {
-    const char *data = c->data_dir ? c->data_dir : "data";
+    const char *data = data_dir ? data_dir : "data";
     struct buf def = BUF_INIT(4096);
 
-    c->mail_url = env_dup("TEMEL_MAIL_URL");
+    c->mail_url = config_env_dup("TEMEL_MAIL_URL");
     if (!c->mail_url) {
         (void)buf_printf(&def, "file://%s/mail", data);
         c->mail_url = buf_detach(&def, NULL);
     }
-    if (check_transport("TEMEL_MAIL_URL", c->mail_url, true, err))
+    if (check_transport("TEMEL_MAIL_URL", c->mail_url, true, err)) {
+        buf_free(&def);
         return -1;
+    }
 
-    c->mail_from = env_dup("TEMEL_MAIL_FROM");
+    c->mail_from = config_env_dup("TEMEL_MAIL_FROM");
     if (!c->mail_from)
         c->mail_from = xstrdup("temel <noreply@localhost>");
     char *n = NULL, *a = NULL;
@@ -168,10 +185,11 @@ int delivery_config_check(struct config *c, struct buf *err)
     free(a);
     if (bad) {
         (void)buf_puts(err, "TEMEL_MAIL_FROM: must be an address or \"Name <address>\"");
+        buf_free(&def);
         return -1;
     }
 
-    c->sms_url = env_dup("TEMEL_SMS_URL");
+    c->sms_url = config_env_dup("TEMEL_SMS_URL");
     if (!c->sms_url) {
         buf_reset(&def);
         (void)buf_printf(&def, "file://%s/sms", data);
@@ -180,7 +198,7 @@ int delivery_config_check(struct config *c, struct buf *err)
     buf_free(&def);
     if (check_transport("TEMEL_SMS_URL", c->sms_url, false, err))
         return -1;
-    c->sms_from = env_dup("TEMEL_SMS_FROM");
+    c->sms_from = config_env_dup("TEMEL_SMS_FROM");
     if (c->sms_from) {
         for (const char *p = c->sms_from; *p; p++)
             if ((unsigned char)*p < 0x20 || *p == 0x7f) {
@@ -194,7 +212,7 @@ int delivery_config_check(struct config *c, struct buf *err)
         c->sms_from = xstrdup("temel");
     }
 
-    c->outbound_allow = env_dup("TEMEL_OUTBOUND_ALLOW");
+    c->outbound_allow = config_env_dup("TEMEL_OUTBOUND_ALLOW");
     struct httpc_allow al;
     struct buf aerr = BUF_INIT(256);
     if (httpc_allow_parse(c->outbound_allow, &al, &aerr)) {

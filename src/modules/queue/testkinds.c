@@ -24,6 +24,7 @@
 #include "core/timeutil.h"
 #include "http/http.h"
 #include "jobs/jobs_internal.h"
+#include "modules/queue/queue_internal.h"
 
 #include "core/banned.h"
 
@@ -102,7 +103,7 @@ static enum job_result k_progress(struct job *j, struct buf *result, struct buf 
     return JOB_OK;
 }
 
-void jobs__register_test_kinds(void)
+void queue__register_test_kinds(void)
 {
     static const struct job_kind kinds[] = {
         {.kind = "test.noop", .handler = k_noop, .queue = "test"},
@@ -251,4 +252,4 @@ static struct route routes[] = {
      .summary = "Job counts by state (test only)", .tag = "test", .flags = ROUTE_TEST_ONLY},
 };
 
-void jobs__testroutes_register(void) { router_add(routes, ARRAY_LEN(routes)); }
+void queue__register_test_routes(void) { router_add(routes, ARRAY_LEN(routes)); }

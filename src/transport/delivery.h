@@ -1,8 +1,9 @@
 /*
  * delivery.h — the delivery jobs (mail.send, sms.send) and their settings.
  *
- * Settings (validated at start by config_from_env through
- * delivery_config_check; a bad value exits 2 naming the variable):
+ * Settings (read and validated at start by the delivery module's config hook,
+ * src/modules/delivery, through delivery_config_from_env; a bad value exits 2
+ * naming the variable):
  *   TEMEL_MAIL_URL        smtp://[user:pass@]host[:port] | smtps://... | file:///dir | file://rel/dir
  *                         default file://<TEMEL_DATA_DIR>/mail (i.e. file://data/mail) in every
  *                         environment — set it in production
@@ -23,9 +24,24 @@
  * initialises libcurl. Call once at start, before the runner starts. */
 void delivery_register_jobs(void);
 
-/* Read and validate the delivery variables into c (called from
- * config_from_env). 0, or -1 with "VAR: reason" in err. */
-int delivery_config_check(struct config *c, struct buf *err) WARN_UNUSED;
+struct delivery_config {
+    char *mail_url;       /* smtp[s]://[user:pass@]host[:port] or file:///dir */
+    char *mail_from;      /* "Name <addr>" or addr */
+    char *sms_url;        /* file:///dir or https://[user:pass@]provider/... */
+    char *sms_from;       /* sender number/name */
+    char *outbound_allow; /* hosts, IPs, CIDRs the outbound client may reach although
+                             private/loopback/link-local; NULL = none */
+};
+/* Read and validate the delivery variables into c (defaults under data_dir).
+ * 0, or -1 with "VAR: reason" in err; c may be partly filled either way
+ * (delivery_config_free releases it, wiping credentials). */
+int delivery_config_from_env(struct delivery_config *c, const char *data_dir, struct buf *err) WARN_UNUSED;
+void delivery_config_free(struct delivery_config *c);
+/* The settings the transports use (struct copied; the strings must live as
+ * long as jobs run). Until installed every field is NULL: the transports'
+ * defaults apply (file://data/mail, file://data/sms, no outbound allowance). */
+void delivery_configure(const struct delivery_config *c);
+const struct delivery_config *delivery_config(void);
 
 /* Split a transport URL of the form scheme://[user[:pass]@]rest into its
  * credentials (percent-decoded; NULL when absent) and the URL without them.

@@ -1,5 +1,5 @@
 /*
- * admin.c — the jobs admin API (API.md §6) and the jobs module entry.
+ * admin.c — the jobs admin API (API.md §6).
  *
  *   GET    /api/v1/admin/queues            counts by state per queue
  *   GET    /api/v1/admin/jobs              ?state=&queue=&kind=, paginated, newest first
@@ -13,11 +13,11 @@
  */
 #include <stdio.h>
 
-#include "core/module.h"
 #include "core/timeutil.h"
 #include "core/uuid.h"
 #include "http/http.h"
 #include "jobs/jobs_internal.h"
+#include "modules/queue/queue_internal.h"
 #include "modules/audit/audit.h"
 
 #include "db/dbjson.h"
@@ -311,24 +311,4 @@ static struct route routes[] = {
      .flags = ROUTE_NO_BODY},
 };
 
-static void register_routes(void)
-{
-    router_add(routes, ARRAY_LEN(routes));
-    jobs__testroutes_register();
-}
-
-static int module_init(const struct config *cfg, struct db *db, struct buf *err)
-{
-    UNUSED(db);
-    UNUSED(err);
-    if (cfg->env == ENV_TEST)
-        jobs__register_test_kinds();
-    return 0;
-}
-
-const struct module jobs_module = {
-    .name = "jobs",
-    .register_routes = register_routes,
-    .register_jobs = jobs__register_builtin,
-    .init = module_init,
-};
+void queue__register_admin_routes(void) { router_add(routes, ARRAY_LEN(routes)); }

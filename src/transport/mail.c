@@ -6,7 +6,7 @@
  * so a retried job sends the same message (and the file transport rewrites
  * the same <job-id>.eml instead of adding a second one).
  */
-#include "jobs/mail.h"
+#include "transport/mail.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -20,8 +20,8 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/uuid.h"
-#include "jobs/delivery.h"
-#include "jobs/http_client.h"
+#include "transport/delivery.h"
+#include "transport/http_client.h"
 
 #include "core/banned.h"
 
@@ -688,8 +688,9 @@ enum job_result mail_job_send(struct job *j, struct buf *result, struct buf *err
     const char *to = json_string_value(json_object_get(p, "to"));
     const char *tname = json_string_value(json_object_get(p, "template"));
     json_t *vars = json_object_get(p, "vars");
-    const char *from = j->cfg && j->cfg->mail_from ? j->cfg->mail_from : "temel <noreply@localhost>";
-    const char *url = j->cfg && j->cfg->mail_url ? j->cfg->mail_url : "file://data/mail";
+    const struct delivery_config *dc = delivery_config();
+    const char *from = dc->mail_from ? dc->mail_from : "temel <noreply@localhost>";
+    const char *url = dc->mail_url ? dc->mail_url : "file://data/mail";
     struct rendered r = {0};
     struct buf msg = BUF_INIT(MAIL_MAX_MESSAGE);
     char *fname = NULL, *faddr = NULL;

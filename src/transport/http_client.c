@@ -9,7 +9,7 @@
  * next candidate or fails with CURLE_COULDNT_CONNECT) and we remember why,
  * so the caller sees HTTPC_EREFUSED rather than a connect error.
  */
-#include "jobs/http_client.h"
+#include "transport/http_client.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -26,6 +26,7 @@
 
 #include "core/log.h"
 #include "core/timeutil.h"
+#include "transport/delivery.h"
 
 #include "core/banned.h"
 
@@ -319,9 +320,9 @@ struct allow_cache {
 static pthread_mutex_t g_allow_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct allow_cache *g_allow;
 
-const struct httpc_allow *httpc_allow_from_config(const struct config *cfg)
+const struct httpc_allow *httpc_allow_outbound(void)
 {
-    const char *spec = cfg && cfg->outbound_allow ? cfg->outbound_allow : "";
+    const char *spec = delivery_config()->outbound_allow ? delivery_config()->outbound_allow : "";
     struct allow_cache *c;
     pthread_mutex_lock(&g_allow_mu);
     for (c = g_allow; c && strcmp(c->spec, spec) != 0; c = c->next) {

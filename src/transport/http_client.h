@@ -6,7 +6,7 @@
  *   struct httpc_request rq = HTTPC_REQUEST_INIT;
  *   rq.method = "POST"; rq.url = url; rq.body = STRLIT("a=1");
  *   rq.deadline_mono_ms = j->deadline_mono_ms;
- *   rq.allow = httpc_allow_from_config(j->cfg);
+ *   rq.allow = httpc_allow_outbound();
  *   struct httpc_response rs;
  *   int rc = httpc_perform(&rq, &rs, &err);   // err: short message, never a secret
  *   ... rs.status, rs.body ...
@@ -86,9 +86,9 @@ int httpc_allow_parse(const char *spec, struct httpc_allow *out, struct buf *err
 void httpc_allow_free(struct httpc_allow *a);
 bool httpc_allow_host(const struct httpc_allow *a, const char *host);
 bool httpc_allow_addr(const struct httpc_allow *a, const struct sockaddr *sa);
-/* The process-wide list parsed from cfg->outbound_allow (parsed once; cfg
- * was validated at start). Never NULL. */
-const struct httpc_allow *httpc_allow_from_config(const struct config *cfg);
+/* The process-wide list parsed from TEMEL_OUTBOUND_ALLOW (delivery_config();
+ * parsed once per value, validated at start). Never NULL. */
+const struct httpc_allow *httpc_allow_outbound(void);
 
 /* ---- address classification ----
  * NULL when the address is public, else a short reason ("loopback",
