@@ -1,4 +1,4 @@
-/* Unit tests for src/jobs/http_client: address classification, the
+/* Unit tests for src/transport/http_client: address classification, the
  * allow-list, and the real libcurl path (refusal without a connection,
  * body cap, retries, timeouts) against tiny servers on 127.0.0.1; plus the
  * SMS HTTP provider transport through it. */

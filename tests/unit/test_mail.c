@@ -1,4 +1,4 @@
-/* Unit tests for src/jobs/mail (+ sms, delivery): template rendering and
+/* Unit tests for src/transport/mail (+ sms, delivery): template rendering and
  * escaping, RFC 2047, header-injection refusal, the .eml structure, the file
  * transports, SMTP outcomes against a scripted server, and the handlers
  * called directly with a constructed struct job. */
