@@ -2,11 +2,19 @@
  * http.h — what a handler sees: the route table entry it was declared in,
  * and the per-request context `struct req`.
  *
- * A handler is synchronous against its thread's own database and returns:
+ * The error convention — one way to fail, the same in every module:
  *   0            the response is in r->status / r->out (JSON written via r->w)
- *   HTTP_EFAIL   an error was recorded with http_fail()/http_db_fail(); the
- *                server turns it into problem+json — handlers never write an
- *                error body themselves (API.md §1, one error path).
+ *   HTTP_EFAIL   an error was recorded with http_fail()/http_invalid()/
+ *                http_db_fail(); the server turns it into problem+json.
+ *                HTTP_EFAIL is distinct from every enum db_rc, so a code
+ *                path that may return either tells them apart by value.
+ *   HTTP_DEFER   the response comes later (http_defer).
+ * Handlers never write an error body, never reset r->out before failing
+ * (the server discards the body of a failed request) and never carry a
+ * private outcome number out of a transaction to map it by hand: a write
+ * transaction runs through req_tx(), whose callback fails with
+ * `return http_fail(...)` (rolled back, the error propagates) or returns a
+ * db_rc (rolled back, mapped once by http_db_fail). API.md §1.
  * All request memory comes from r->pool (h2o's per-request arena).
  */
 #ifndef TEMEL_HTTP_H
@@ -18,13 +26,14 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/json.h"
+#include "db/db.h"
 
 struct req;
-struct db;
 
 typedef int (*http_handler)(struct req *r);
 
-enum { HTTP_OK = 0, HTTP_EFAIL = -1, HTTP_DEFER = 1 };
+/* HTTP_EFAIL is far below every enum db_rc (problem.c asserts it). */
+enum { HTTP_OK = 0, HTTP_EFAIL = -1000, HTTP_DEFER = 1 };
 
 /* Who may call a route. The identity module installs the authenticator. */
 enum route_auth { AUTH_NONE = 0, AUTH_OPTIONAL, AUTH_USER, AUTH_STAFF, AUTH_ADMIN };
@@ -163,8 +172,6 @@ void http_write_page_meta(struct req *r, int64_t total);
  * from is "FROM ..." (with joins), where is "" or " WHERE ..." built from
  * whitelisted names with `?` for every value, order is "col DESC, id DESC".
  * args must have room for two more (LIMIT/OFFSET): cap is its size. */
-struct db_res;
-struct db_arg;
 struct http_list_query {
     const char *cols, *from, *where, *order;
     void (*row)(struct jw *w, const struct db_res *res);
@@ -208,6 +215,24 @@ void http_field_error(struct req *r, const char *field, const char *message);
 int http_invalid(struct req *r, const char *field, const char *message);
 /* Map a db_rc to 409/503/500, logging the database's message with the request id. */
 int http_db_fail(struct req *r, int db_rc);
+/* 0 passes through, HTTP_EFAIL passes through (already recorded), any other
+ * value is a db_rc and goes to http_db_fail: `return http_rc(r, rc);`. */
+int http_rc(struct req *r, int rc);
+
+/* Run fn(r, arg) inside db_tx(r->db, mode, ...) — the one way a handler
+ * writes in a transaction. fn uses r->db and returns:
+ *   0            commit
+ *   HTTP_EFAIL   after http_fail()/http_invalid(): roll back; req_tx
+ *                returns HTTP_EFAIL with that error
+ *   a db_rc < 0  roll back (DB_EBUSY: db_tx retries); req_tx maps it with
+ *                http_db_fail
+ * Before each retried attempt the recorded error, r->status and the
+ * response written so far are put back as they were before the first
+ * attempt, so a retry keeps nothing of the failed one. Joining an outer
+ * transaction (the idempotency layer) works as db_tx's join does.
+ * Returns 0 or HTTP_EFAIL: `if (req_tx(...)) return HTTP_EFAIL;`. */
+typedef int (*req_tx_fn)(struct req *r, void *arg);
+int req_tx(struct req *r, enum db_tx_mode mode, req_tx_fn fn, void *arg) WARN_UNUSED;
 
 /* Authenticator installed by the identity module: fill r->user_id/role from the
  * request, return 0, or http_fail(401). NULL means no identity module: routes

@@ -8,19 +8,19 @@
 
 #include "core/banned.h"
 
-enum { IDEM_RAN = 0, IDEM_REPLAY = 1, IDEM_REUSED = 2, IDEM_HANDLER_FAILED = 3 };
-
 struct idem_ctx {
-    struct req *r;
     str_t owner, key;
     char hash[65];
-    int outcome;
-    int handler_rc;
+    bool replayed;
 };
 
-static int load(struct db *db, struct idem_ctx *c, bool *found)
+/* The stored response under the key, if any: replayed into r (*found), or
+ * 422 when the key came with another request. 0, HTTP_EFAIL or a db_rc. */
+static int load(struct req *r, struct idem_ctx *c, bool *found)
 {
+    struct db *db = r->db;
     struct db_res *res;
+    bool reused = false;
     int64_t now = time_now_ms();
     int rc = db_query(db,
                       db_pick(db,
@@ -41,10 +41,9 @@ static int load(struct db *db, struct idem_ctx *c, bool *found)
         }
         *found = true;
         if (!str_eq(db_text(res, 0), str_make(c->hash, 64))) {
-            c->outcome = IDEM_REUSED;
+            reused = true;
         } else {
-            struct req *r = c->r;
-            c->outcome = IDEM_REPLAY;
+            c->replayed = true;
             r->status = (int)db_int(res, 1);
             buf_reset(&r->out);
             (void)buf_put(&r->out, db_text(res, 2));
@@ -56,21 +55,23 @@ static int load(struct db *db, struct idem_ctx *c, bool *found)
         }
     }
     db_res_free(res);
-    return rc < 0 ? rc : DB_OK;
+    if (rc < 0)
+        return rc;
+    if (reused)
+        return http_fail(r, 422, "IDEMPOTENCY_KEY_REUSED",
+                         "this Idempotency-Key was used with a different request in the last 24 hours");
+    return DB_OK;
 }
 
-static int tx_idem(struct db *db, void *arg)
+/* req_tx puts r's response back as it was before a retried attempt. */
+static int tx_idem(struct req *r, void *arg)
 {
     struct idem_ctx *c = arg;
-    struct req *r = c->r;
+    struct db *db = r->db;
     bool found;
     int rc;
-    /* a retried transaction starts from a clean response */
-    buf_reset(&r->out);
-    jw_init(&r->w, &r->out);
-    r->status = 200;
-    c->outcome = IDEM_RAN;
-    if ((rc = load(db, c, &found)) != DB_OK || found)
+    c->replayed = false;
+    if ((rc = load(r, c, &found)) != DB_OK || found)
         return rc;
     /* claim the key first: a concurrent duplicate blocks here until we finish */
     int64_t now = time_now_ms(), changed = 0;
@@ -87,14 +88,12 @@ static int tx_idem(struct db *db, void *arg)
     if (rc != DB_OK)
         return rc;
     if (changed == 0) /* PostgreSQL: the other request committed while we waited */
-        return load(db, c, &found) != DB_OK ? DB_ERR : (found ? DB_OK : DB_EBUSY);
-    c->handler_rc = r->route->handler(r);
-    if (c->handler_rc == HTTP_DEFER)
+        return (rc = load(r, c, &found)) != DB_OK ? rc : (found ? DB_OK : DB_EBUSY);
+    rc = r->route->handler(r);
+    if (rc == HTTP_DEFER)
         BUG("a ROUTE_IDEMPOTENT handler may not defer its response");
-    if (c->handler_rc != 0) {
-        c->outcome = IDEM_HANDLER_FAILED;
-        return 1; /* roll back the handler's writes and the claim */
-    }
+    if (rc != 0) /* roll back the handler's writes and the claim */
+        return http_rc(r, rc);
     if (!buf_ok(&r->out))
         return DB_ERR;
     return db_exec(db,
@@ -107,7 +106,7 @@ static int tx_idem(struct db *db, void *arg)
 
 int idempotency_run(struct req *r, str_t key)
 {
-    struct idem_ctx c = {.r = r, .key = key};
+    struct idem_ctx c = {.key = key};
     struct buf owner = BUF_INIT(128), line = BUF_INIT(BUF_MAX_SMALL);
     crypto_hash_sha256_state st;
     unsigned char digest[crypto_hash_sha256_BYTES];
@@ -134,22 +133,11 @@ int idempotency_run(struct req *r, str_t key)
     sodium_bin2hex(c.hash, sizeof(c.hash), digest, sizeof(digest));
     buf_free(&line);
 
-    rc = db_tx(r->db, DB_TX_WRITE, tx_idem, &c);
+    rc = req_tx(r, DB_TX_WRITE, tx_idem, &c);
     buf_free(&owner);
-    if (c.outcome == IDEM_HANDLER_FAILED)
-        return c.handler_rc; /* the error recorded by the handler */
-    if (rc != DB_OK) {
-        buf_reset(&r->out);
-        return http_db_fail(r, rc);
-    }
-    if (c.outcome == IDEM_REUSED) {
-        buf_reset(&r->out);
-        return http_fail(r, 422, "IDEMPOTENCY_KEY_REUSED",
-                         "this Idempotency-Key was used with a different request in the last 24 hours");
-    }
-    if (c.outcome == IDEM_REPLAY)
+    if (rc == 0 && c.replayed)
         req_header(r, "idempotent-replayed", STRLIT("true"));
-    return 0;
+    return rc;
 }
 
 int idempotency_purge(struct db *db, int64_t now_ms, int64_t *removed)

@@ -61,7 +61,5 @@ int http_list(struct req *r, const struct http_list_query *q, db_arg *args, size
     jw_obj_end(&r->w);
     return 0;
 fail:
-    buf_reset(&r->out);
-    jw_init(&r->w, &r->out);
     return http_db_fail(r, rc);
 }

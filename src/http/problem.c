@@ -174,6 +174,10 @@ void problem_write(struct buf *out, int status, const char *code, const char *ti
 
 /* ---- recording errors from handlers ---- */
 
+_Static_assert((int)HTTP_EFAIL < (int)DB_ETIMEOUT && (int)HTTP_EFAIL < (int)DB_ECONSTRAINT &&
+                   (int)HTTP_EFAIL < (int)DB_EBUSY && (int)HTTP_EFAIL < (int)DB_ERR,
+               "HTTP_EFAIL must be distinct from every enum db_rc");
+
 int http_fail(struct req *r, int status, const char *code, const char *fmt, ...)
 {
     va_list ap;
@@ -222,4 +226,57 @@ int http_db_fail(struct req *r, int rc)
     }
     return http_fail(r, 500, "INTERNAL_ERROR", "an internal error occurred (request_id %.*s)",
                      (int)r->request_id_len, r->request_id);
+}
+
+int http_rc(struct req *r, int rc)
+{
+    if (rc == 0 || rc == HTTP_EFAIL)
+        return rc;
+    return http_db_fail(r, rc);
+}
+
+/* ---- transactions (req_tx) ---- */
+
+struct req_tx_ctx {
+    struct req *r;
+    req_tx_fn fn;
+    void *arg;
+    int attempt;
+    /* the request as it was before the first attempt */
+    int status;
+    size_t out_len;
+    struct jw w;
+};
+
+static void clear_error(struct req *r)
+{
+    r->err.status = 0;
+    r->err.code = NULL;
+    buf_reset(&r->err.detail);
+    r->err.nerrs = 0;
+    r->err.retry_after_s = 0;
+}
+
+static int on_req_tx(struct db *db, void *arg)
+{
+    struct req_tx_ctx *c = arg;
+    struct req *r = c->r;
+    (void)db;
+    if (c->attempt++ > 0) {
+        /* a retry: nothing of the failed attempt may survive */
+        clear_error(r);
+        r->status = c->status;
+        r->out.len = c->out_len;
+        r->out.err = 0;
+        if (r->out.ptr)
+            r->out.ptr[c->out_len] = '\0';
+        r->w = c->w;
+    }
+    return c->fn(r, c->arg);
+}
+
+int req_tx(struct req *r, enum db_tx_mode mode, req_tx_fn fn, void *arg)
+{
+    struct req_tx_ctx c = {.r = r, .fn = fn, .arg = arg, .status = r->status, .out_len = r->out.len, .w = r->w};
+    return http_rc(r, db_tx(r->db, mode, on_req_tx, &c));
 }

@@ -180,6 +180,42 @@ static int wait_h(struct req *r)
     return http_defer(r, wait_poll, w, time_mono_ms() + timeout);
 }
 
+/* POST /_test/req-tx[?fail=1]: a req_tx callback whose first attempt writes
+ * output, records an error and then asks for a retry (DB_EBUSY); the retry
+ * answers {"attempt":2}, or fails with its own 422. Nothing of the first
+ * attempt may survive into the response. */
+struct retry_ctx {
+    int attempt;
+    bool fail_again;
+};
+
+static int tx_retry(struct req *r, void *arg)
+{
+    struct retry_ctx *c = arg;
+    c->attempt++;
+    r->status = 201;
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "attempt");
+    jw_int(&r->w, c->attempt);
+    if (c->attempt == 1) {
+        http_field_error(r, "first", "recorded by the failed attempt");
+        (void)http_fail(r, 503, NULL, "the failed attempt");
+        r->err.retry_after_s = 7;
+        return DB_EBUSY; /* db_tx rolls back and runs this again */
+    }
+    if (c->fail_again)
+        return http_invalid(r, "second", "recorded by the last attempt");
+    jw_obj_end(&r->w);
+    r->status = 200;
+    return 0;
+}
+
+static int req_tx_h(struct req *r)
+{
+    struct retry_ctx c = {0, req_query(r, "fail") != NULL};
+    return req_tx(r, DB_TX_WRITE, tx_retry, &c);
+}
+
 static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/_test/wait", .handler = wait_h, .rl = RL_READ,
      .summary = "A deferred response (test only)", .tag = "test", .flags = ROUTE_TEST_ONLY},
@@ -195,6 +231,9 @@ static struct route routes[] = {
      .flags = ROUTE_TEST_ONLY | ROUTE_PAGINATED},
     {.method = "GET", .pattern = "/api/v1/_test/slow", .handler = slow, .rl = RL_READ,
      .summary = "A query slower than the request deadline (test only)", .tag = "test", .flags = ROUTE_TEST_ONLY},
+    {.method = "POST", .pattern = "/api/v1/_test/req-tx", .handler = req_tx_h, .rl = RL_WRITE,
+     .summary = "A transaction retried after its first attempt recorded an error (test only)", .tag = "test",
+     .flags = ROUTE_TEST_ONLY | ROUTE_NO_BODY},
     {.method = "GET", .pattern = "/api/v1/_test/uuid", .handler = uuids, .rl = RL_READ,
      .summary = "UUIDv7 sequence (test only)", .tag = "test", .flags = ROUTE_TEST_ONLY},
 };

@@ -235,3 +235,24 @@ def test_multiple_unknown_fields_are_all_named(server):
     r = server.post(ECHO, json={"name": "a", "evil": 1, "role": "admin"})
     b = assert_problem(r, 422, "VALIDATION_ERROR")
     assert {"evil", "role"} <= set(error_fields(b)), b
+
+
+# ------------------------------------------------------------------ req_tx: one error path through transactions
+
+REQ_TX = "/api/v1/_test/req-tx"
+
+
+def test_retried_transaction_keeps_nothing_of_the_failed_attempt(server):
+    # the first attempt wrote output, set 201, recorded a 503 with a field error and Retry-After, then asked
+    # for a retry: the answer is the second attempt's alone
+    r = server.post(REQ_TX)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"attempt": 2}
+    assert "Retry-After" not in r.headers
+
+
+def test_failure_inside_a_retried_transaction_is_its_own_error(server):
+    r = server.post(REQ_TX + "?fail=1")
+    b = assert_problem(r, 422, "VALIDATION_ERROR")
+    assert error_fields(b) == ["second"], b
+    assert "Retry-After" not in r.headers

@@ -130,10 +130,8 @@ static int h_providers_list(struct req *r)
         rc = write_provider(r->db, str_c(ids[i]), &r->w, &found);
     }
     free(ids);
-    if (rc < 0) {
-        buf_reset(&r->out);
+    if (rc < 0)
         return http_db_fail(r, rc);
-    }
     jw_arr_end(&r->w);
     jw_obj_end(&r->w);
     return 0;
@@ -235,20 +233,17 @@ static json_t *provider_view(struct db *db, str_t id, int *rc)
 }
 
 struct prov_ctx {
-    struct req *r;
     str_t id;
     char new_id[UUID_STR_LEN + 1];
-    int outcome; /* 0, 404, 409 */
 };
 
-static int tx_provider_create(struct db *db, void *arg)
+static int tx_provider_create(struct req *r, void *arg)
 {
     struct prov_ctx *c = arg;
-    struct req *r = c->r;
+    struct db *db = r->db;
     const json_t *en = json_object_get(r->body, "enabled");
     int64_t now = time_now_ms();
     int rc;
-    c->outcome = 0;
     uuid7_str(c->new_id);
     rc = db_exec(db,
                  "INSERT INTO ai_providers (id, name, kind, base_url, enabled, created_at, updated_at) "
@@ -260,10 +255,8 @@ static int tx_provider_create(struct db *db, void *arg)
                  NULL);
     if (rc == DB_OK)
         rc = insert_models(db, str_c(c->new_id), json_object_get(r->body, "models"));
-    if (rc == DB_ECONSTRAINT) {
-        c->outcome = 409;
-        return 1; /* roll back */
-    }
+    if (rc == DB_ECONSTRAINT)
+        return http_fail(r, 409, "CONFLICT", "a provider with this name, or a model with one of these names, exists");
     json_t *after = rc == DB_OK ? provider_view(db, str_c(c->new_id), &rc) : NULL;
     if (rc == DB_OK) {
         struct audit_entry e = {.action = "ai.provider_create", .category = "ai", .target_type = "ai_provider",
@@ -282,37 +275,26 @@ static int h_provider_create(struct req *r)
         return http_invalid(r, "base_url", "must be an http(s) URL without credentials, query or fragment");
     if (check_models(r, json_object_get(r->body, "models")))
         return HTTP_EFAIL;
-    struct prov_ctx c = {.r = r};
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_provider_create, &c);
-    if (c.outcome == 409)
-        return http_fail(r, 409, "CONFLICT", "a provider with this name, or a model with one of these names, exists");
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
+    struct prov_ctx c = {0};
+    if (req_tx(r, DB_TX_WRITE, tx_provider_create, &c))
+        return HTTP_EFAIL;
     bool found;
-    rc = write_provider(r->db, str_c(c.new_id), &r->w, &found);
-    if (rc != DB_OK) {
-        buf_reset(&r->out);
-        return http_db_fail(r, rc);
-    }
     r->status = 201;
-    return 0;
+    return http_rc(r, write_provider(r->db, str_c(c.new_id), &r->w, &found));
 }
 
-static int tx_provider_patch(struct db *db, void *arg)
+static int tx_provider_patch(struct req *r, void *arg)
 {
     struct prov_ctx *c = arg;
-    struct req *r = c->r;
+    struct db *db = r->db;
     const json_t *en = json_object_get(r->body, "enabled"), *base = json_object_get(r->body, "base_url"),
                  *models = json_object_get(r->body, "models");
     int rc;
-    c->outcome = 0;
     json_t *before = provider_view(db, c->id, &rc), *after = NULL;
     if (rc != DB_OK)
         return rc;
-    if (!before) {
-        c->outcome = 404;
-        return 0;
-    }
+    if (!before)
+        return http_fail(r, 404, "NOT_FOUND", "no such provider");
     int64_t now = time_now_ms();
     rc = db_exec(db, "UPDATE ai_providers SET updated_at = ms_ts(?) WHERE id = ?", DB_ARGS(DBA_INT(now), DBA_TEXT(c->id)),
                  NULL);
@@ -329,8 +311,7 @@ static int tx_provider_patch(struct db *db, void *arg)
     }
     if (rc == DB_ECONSTRAINT) {
         json_decref(before);
-        c->outcome = 409;
-        return 1;
+        return http_fail(r, 409, "CONFLICT", "a model with one of these names exists");
     }
     if (rc == DB_OK)
         after = provider_view(db, c->id, &rc);
@@ -351,31 +332,19 @@ static int h_provider_patch(struct req *r)
         return http_invalid(r, "base_url", "must be an http(s) URL without credentials, query or fragment");
     if (models && check_models(r, models))
         return HTTP_EFAIL;
-    struct prov_ctx c = {.r = r, .id = req_param(r, "id")};
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_provider_patch, &c);
-    if (c.outcome == 409)
-        return http_fail(r, 409, "CONFLICT", "a model with one of these names exists");
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    if (c.outcome == 404)
-        return http_fail(r, 404, "NOT_FOUND", "no such provider");
+    struct prov_ctx c = {.id = req_param(r, "id")};
+    if (req_tx(r, DB_TX_WRITE, tx_provider_patch, &c))
+        return HTTP_EFAIL;
     bool found;
-    rc = write_provider(r->db, c.id, &r->w, &found);
-    if (rc != DB_OK) {
-        buf_reset(&r->out);
-        return http_db_fail(r, rc);
-    }
-    return 0;
+    return http_rc(r, write_provider(r->db, c.id, &r->w, &found));
 }
 
 /* ---- keys ---- */
 
 struct key_ctx {
-    struct req *r;
     str_t provider_id, key_id;
     char new_id[UUID_STR_LEN + 1];
     int64_t now;
-    int outcome;
 };
 
 static int provider_exists(struct db *db, str_t id, bool *found)
@@ -384,20 +353,17 @@ static int provider_exists(struct db *db, str_t id, bool *found)
     return db_query_int(db, "SELECT 1 FROM ai_providers WHERE id = ?", DB_ARGS(DBA_TEXT(id)), &one, found);
 }
 
-static int tx_key_add(struct db *db, void *arg)
+static int tx_key_add(struct req *r, void *arg)
 {
     struct key_ctx *c = arg;
-    struct req *r = c->r;
+    struct db *db = r->db;
     const json_t *key = json_object_get(r->body, "key"), *label = json_object_get(r->body, "label");
     bool found;
-    c->outcome = 0;
     int rc = provider_exists(db, c->provider_id, &found);
     if (rc != DB_OK)
         return rc;
-    if (!found) {
-        c->outcome = 404;
-        return 0;
-    }
+    if (!found)
+        return http_fail(r, 404, "NOT_FOUND", "no such provider");
     struct buf sealed = BUF_INIT(8u * AI_KEY_MAX);
     ai__seal(jstr(key), &sealed);
     uuid7_str(c->new_id);
@@ -429,12 +395,9 @@ static int h_key_add(struct req *r)
     for (size_t i = 0; i < json_string_length(key); i++)
         if ((unsigned char)k[i] <= ' ' || (unsigned char)k[i] >= 0x7f)
             return http_invalid(r, "key", "must be printable ASCII without spaces");
-    struct key_ctx c = {.r = r, .provider_id = req_param(r, "id")};
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_key_add, &c);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    if (c.outcome == 404)
-        return http_fail(r, 404, "NOT_FOUND", "no such provider");
+    struct key_ctx c = {.provider_id = req_param(r, "id")};
+    if (req_tx(r, DB_TX_WRITE, tx_key_add, &c))
+        return HTTP_EFAIL;
     const json_t *label = json_object_get(r->body, "label");
     r->status = 201;
     jw_obj_begin(&r->w);
@@ -452,11 +415,11 @@ static int h_key_add(struct req *r)
     return 0;
 }
 
-static int tx_key_delete(struct db *db, void *arg)
+static int tx_key_delete(struct req *r, void *arg)
 {
     struct key_ctx *c = arg;
+    struct db *db = r->db;
     struct db_res *res;
-    c->outcome = 0;
     int rc = db_query(db, "SELECT label, status FROM ai_provider_keys WHERE id = ? AND provider_id = ?",
                       DB_ARGS(DBA_TEXT(c->key_id), DBA_TEXT(c->provider_id)), &res);
     if (rc != DB_OK)
@@ -468,15 +431,13 @@ static int tx_key_delete(struct db *db, void *arg)
     db_res_free(res);
     if (rc < 0)
         return rc;
-    if (!before) {
-        c->outcome = 404;
-        return 0;
-    }
+    if (!before)
+        return http_fail(r, 404, "NOT_FOUND", "no such key for this provider");
     rc = db_exec(db, "DELETE FROM ai_provider_keys WHERE id = ?", DB_ARGS(DBA_TEXT(c->key_id)), NULL);
     if (rc == DB_OK) {
         struct audit_entry e = {.action = "ai.key_delete", .category = "ai", .target_type = "ai_provider_key",
                                 .target_id = c->key_id, .before = before, .success = true};
-        rc = audit_record_req(c->r, &e);
+        rc = audit_record_req(r, &e);
     }
     json_decref(before);
     return rc;
@@ -484,12 +445,9 @@ static int tx_key_delete(struct db *db, void *arg)
 
 static int h_key_delete(struct req *r)
 {
-    struct key_ctx c = {.r = r, .provider_id = req_param(r, "id"), .key_id = req_param(r, "key_id")};
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_key_delete, &c);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    if (c.outcome == 404)
-        return http_fail(r, 404, "NOT_FOUND", "no such key for this provider");
+    struct key_ctx c = {.provider_id = req_param(r, "id"), .key_id = req_param(r, "key_id")};
+    if (req_tx(r, DB_TX_WRITE, tx_key_delete, &c))
+        return HTTP_EFAIL;
     r->status = 204;
     return 0;
 }
@@ -547,10 +505,8 @@ static int h_flags(struct req *r)
         jw_obj_end(&r->w);
     }
     db_res_free(res);
-    if (rc < 0) {
-        buf_reset(&r->out);
+    if (rc < 0)
         return http_db_fail(r, rc);
-    }
     jw_arr_end(&r->w);
     http_write_page_meta(r, total);
     jw_obj_end(&r->w);
@@ -672,7 +628,6 @@ static int h_ai_usage(struct req *r)
     jw_obj_end(&r->w);
     return 0;
 fail:
-    buf_reset(&r->out);
     return http_db_fail(r, rc);
 }
 

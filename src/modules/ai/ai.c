@@ -155,7 +155,6 @@ static int cache_purge(struct db *db, int64_t now_ms, int64_t *removed)
 /* ---- submit ---- */
 
 struct submit {
-    struct req *r;
     const char *operation;
     char model[128];
     struct buf input; /* canonical JSON */
@@ -165,22 +164,18 @@ struct submit {
     /* out */
     char id[UUID_STR_LEN + 1], txid[40];
     bool cached;
-    int fail; /* 0, or 402 */
 };
 
-enum { SUBMIT_INSUFFICIENT = 1 };
-
-static int tx_submit(struct db *db, void *arg)
+static int tx_submit(struct req *r, void *arg)
 {
     struct submit *s = arg;
-    struct req *r = s->r;
+    struct db *db = r->db;
     int64_t now = time_now_ms(), tin = 0, tout = 0;
     struct buf cached = BUF_INIT(AI_RESULT_MAX);
     struct buf ref = BUF_INIT(64);
     bool found = false;
     int rc = DB_OK;
     s->cached = false;
-    s->fail = 0;
     s->txid[0] = '\0';
     if (ai__cfg()->ai_cache_ttl_s > 0)
         rc = ai__cache_get(db, s->hash, now, &cached, &tin, &tout, &found);
@@ -215,9 +210,9 @@ static int tx_submit(struct db *db, void *arg)
         if (s->cost > 0) {
             (void)buf_printf(&ref, "ai:%s", s->id);
             rc = credits_reserve(db, r->user_id, s->cost, buf_cstr(&ref), s->txid);
-            if (rc == CREDITS_INSUFFICIENT) {
-                s->fail = 402;
-                rc = SUBMIT_INSUFFICIENT; /* roll back the job too */
+            if (rc == CREDITS_INSUFFICIENT) { /* roll back the job too */
+                rc = http_fail(r, 402, "INSUFFICIENT_CREDITS",
+                               "this operation costs %lld credits; available credit is short", (long long)s->cost);
                 goto out;
             }
             if (rc != CREDITS_OK) {
@@ -273,7 +268,6 @@ static int submit(struct req *r, const char *operation, struct submit *s)
     json_t *norm;
     int rc;
     memset(s, 0, sizeof(*s));
-    s->r = r;
     s->operation = operation;
     s->prio = JOB_PRIO_NORMAL;
     if (!strcmp(operation, "image"))
@@ -315,14 +309,9 @@ static int submit(struct req *r, const char *operation, struct submit *s)
                                                                                    : "no model is configured");
     }
     ai__input_hash(operation, str_c(s->model), buf_str(&s->input), s->hash);
-    rc = db_tx(r->db, DB_TX_WRITE, tx_submit, s);
+    rc = req_tx(r, DB_TX_WRITE, tx_submit, s);
     buf_free(&s->input);
-    if (rc == SUBMIT_INSUFFICIENT && s->fail == 402)
-        return http_fail(r, 402, "INSUFFICIENT_CREDITS", "this operation costs %lld credits; available credit is short",
-                         (long long)s->cost);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    return 0;
+    return rc;
 }
 
 static int h_submit(struct req *r)
@@ -420,10 +409,8 @@ static int h_job_get(struct req *r)
 {
     bool final, found;
     int rc = write_own_request(r->db, req_param(r, "id"), r->user_id, &r->w, &final, &found);
-    if (rc != DB_OK) {
-        buf_reset(&r->out);
+    if (rc != DB_OK)
         return http_db_fail(r, rc);
-    }
     if (!found)
         return http_fail(r, 404, "NOT_FOUND", "no such AI job");
     return 0;
@@ -467,62 +454,48 @@ static int h_jobs_list(struct req *r)
     return http_list(r, &q, args, n, ARRAY_LEN(args));
 }
 
-struct cancel_ctx {
-    struct req *r;
-    str_t id;
-    int outcome; /* 0 cancelled, 404, 409 */
-};
 
 /* The job's on_dead hook (job.c) does the refund and marks the row
  * 'cancelled' inside jobs_cancel's marking step, which joins this
  * transaction; the lock order is the job row, then ours, then the ledger's —
  * the same as when a runner marks a job dead. */
-static int tx_cancel(struct db *db, void *arg)
+static int started(struct req *r)
 {
-    struct cancel_ctx *c = arg;
+    return http_fail(r, 409, "CONFLICT", "the job has already started or finished; only a queued job can be cancelled");
+}
+
+static int tx_cancel(struct req *r, void *arg)
+{
+    const str_t *id = arg;
     struct db_res *res;
     int state = -1;
-    c->outcome = 0;
-    int rc = db_query(db, "SELECT status FROM ai_requests WHERE id = ? AND user_id = ?",
-                      DB_ARGS(DBA_TEXT(c->id), DBA_TEXT(c->r->user_id)), &res);
+    int rc = db_query(r->db, "SELECT status FROM ai_requests WHERE id = ? AND user_id = ?",
+                      DB_ARGS(DBA_TEXT(*id), DBA_TEXT(r->user_id)), &res);
     if (rc != DB_OK)
         return rc;
     rc = db_next(res);
     bool queued = rc == 1 && str_is(db_text(res, 0), "queued");
-    c->outcome = rc == 1 ? (queued ? 0 : 409) : 404;
     db_res_free(res);
     if (rc < 0)
         return rc;
-    if (c->outcome)
-        return 0;
-    rc = jobs_cancel(db, c->id, time_now_ms(), &state);
     if (rc == 0)
-        return DB_OK;
-    if (rc > 0) {
-        c->outcome = 409; /* running (or gone): it has started */
-        return 0;
-    }
+        return http_fail(r, 404, "NOT_FOUND", "no such AI job");
+    if (!queued)
+        return started(r);
+    rc = jobs_cancel(r->db, *id, time_now_ms(), &state);
+    if (rc > 0) /* running (or gone): it has started */
+        return started(r);
     return rc;
 }
 
 static int h_cancel(struct req *r)
 {
-    struct cancel_ctx c = {r, req_param(r, "id"), 0};
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_cancel, &c);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    if (c.outcome == 404)
-        return http_fail(r, 404, "NOT_FOUND", "no such AI job");
-    if (c.outcome == 409)
-        return http_fail(r, 409, "CONFLICT", "the job has already started or finished; only a queued job can be cancelled");
-    ai__emit("ai:error", r->user_id, c.id, 0);
+    str_t id = req_param(r, "id");
+    if (req_tx(r, DB_TX_WRITE, tx_cancel, &id))
+        return HTTP_EFAIL;
+    ai__emit("ai:error", r->user_id, id, 0);
     bool final, found;
-    rc = write_own_request(r->db, c.id, r->user_id, &r->w, &final, &found);
-    if (rc != DB_OK) {
-        buf_reset(&r->out);
-        return http_db_fail(r, rc);
-    }
-    return 0;
+    return http_rc(r, write_own_request(r->db, id, r->user_id, &r->w, &final, &found));
 }
 
 /* ---- usage ---- */
@@ -601,10 +574,8 @@ static int h_me_usage(struct req *r)
         jw_obj_end(&r->w);
     }
     db_res_free(res);
-    if (rc < 0) {
-        buf_reset(&r->out);
+    if (rc < 0)
         return http_db_fail(r, rc);
-    }
     jw_arr_end(&r->w);
     jw_key(&r->w, "totals");
     jw_obj_begin(&r->w);

@@ -550,16 +550,15 @@ static int h_verify(struct req *r)
 /* POST /api/v1/_test/audit (TEMEL_ENV=test only): one entry through the same
  * path a module uses (request context + append in a write transaction). */
 struct test_ctx {
-    struct req *r;
     struct audit_entry e;
     int64_t seq;
     char id[UUID_STR_LEN + 1];
 };
 
-static int tx_test_record(struct db *db, void *arg)
+static int tx_test_record(struct req *r, void *arg)
 {
     struct test_ctx *c = arg;
-    return record(db, &c->e, &c->seq, c->id);
+    return record(r->db, &c->e, &c->seq, c->id);
 }
 
 static const json_t *json_or_null(const json_t *v) { return v && !json_is_null(v) ? v : NULL; }
@@ -567,7 +566,7 @@ static const json_t *json_or_null(const json_t *v) { return v && !json_is_null(v
 static int h_test_record(struct req *r)
 {
     const json_t *b = r->body, *tid = json_object_get(b, "target_id"), *succ = json_object_get(b, "success");
-    struct test_ctx c = {.r = r};
+    struct test_ctx c = {0};
     c.e.action = json_string_value(json_object_get(b, "action"));
     c.e.category = json_string_value(json_object_get(b, "category"));
     c.e.target_type = json_string_value(json_object_get(b, "target_type"));
@@ -577,9 +576,8 @@ static int h_test_record(struct req *r)
     c.e.after = json_or_null(json_object_get(b, "after"));
     c.e.success = succ ? json_is_true(succ) : true;
     fill_from_req(r, &c.e);
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_test_record, &c);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
+    if (req_tx(r, DB_TX_WRITE, tx_test_record, &c))
+        return HTTP_EFAIL;
     r->status = 201;
     jw_obj_begin(&r->w);
     jw_key(&r->w, "id");

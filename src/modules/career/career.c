@@ -104,41 +104,39 @@ static int app_after_write(struct req *r, struct db *db, const struct resource *
 }
 
 struct status_ctx {
-    struct req *r;
     str_t id, to;
-    int fail; /* 404, 412, 422 */
-    char from[16];
 };
 
-static int tx_status(struct db *db, void *arg)
+static int precondition_failed(struct req *r)
+{
+    return http_fail(r, 412, "PRECONDITION_FAILED", "the application changed since it was read (If-Match)");
+}
+
+static int tx_status(struct req *r, void *arg)
 {
     struct status_ctx *c = arg;
-    struct req *r = c->r;
+    struct db *db = r->db;
     struct db_res *res;
-    c->fail = 0;
     int rc = db_query(db, "SELECT status, history, version FROM career_applications WHERE id = ? AND user_id = ?",
                       DB_ARGS(DBA_TEXT(c->id), DBA_TEXT(r->user_id)), &res);
     if (rc != DB_OK)
         return rc;
     if ((rc = db_next(res)) != 1) {
         db_res_free(res);
-        if (rc < 0)
-            return rc;
-        c->fail = 404;
-        return HTTP_EFAIL;
+        return rc < 0 ? rc : http_fail(r, 404, "NOT_FOUND", "no such application");
     }
     str_t from = db_text(res, 0);
     int64_t version = db_int(res, 2);
-    (void)str_copy(c->from, from.p, sizeof(c->from));
     if (!resource_if_match(r, &career_applications, version)) {
         db_res_free(res);
-        c->fail = 412;
-        return HTTP_EFAIL;
+        return precondition_failed(r);
     }
     if (!career_transition_ok(from, c->to)) {
+        http_field_error(r, "status", "is not a valid next status");
+        rc = http_fail(r, 422, "VALIDATION_ERROR", "an application cannot go from %.*s to %.*s", STR_FMT(from),
+                       STR_FMT(c->to));
         db_res_free(res);
-        c->fail = 422;
-        return HTTP_EFAIL;
+        return rc;
     }
     /* history: the stored array plus one entry */
     struct buf h = BUF_INIT(1u << 20);
@@ -165,32 +163,19 @@ static int tx_status(struct db *db, void *arg)
                               &changed)
                     : DB_ERR;
     buf_free(&h);
-    if (rc == DB_OK && changed != 1) {
-        c->fail = 412;
-        return HTTP_EFAIL;
-    }
+    if (rc == DB_OK && changed != 1)
+        return precondition_failed(r);
     return rc;
 }
 
 static int h_app_status(struct req *r)
 {
     const json_t *st = json_object_get(r->body, "status");
-    struct status_ctx c = {.r = r, .id = req_param(r, "id"),
-                           .to = str_make(json_string_value(st), json_string_length(st))};
+    struct status_ctx c = {.id = req_param(r, "id"), .to = str_make(json_string_value(st), json_string_length(st))};
     if (!uuid_valid(c.id))
         return http_fail(r, 404, "NOT_FOUND", "no such application");
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_status, &c);
-    if (c.fail == 404)
-        return http_fail(r, 404, "NOT_FOUND", "no such application");
-    if (c.fail == 412)
-        return http_fail(r, 412, "PRECONDITION_FAILED", "the application changed since it was read (If-Match)");
-    if (c.fail == 422) {
-        http_field_error(r, "status", "is not a valid next status");
-        return http_fail(r, 422, "VALIDATION_ERROR", "an application cannot go from %s to %.*s", c.from,
-                         STR_FMT(c.to));
-    }
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
+    if (req_tx(r, DB_TX_WRITE, tx_status, &c))
+        return HTTP_EFAIL;
     return resource_respond(r, &career_applications, c.id, 200);
 }
 
@@ -436,10 +421,8 @@ static int h_recommendations(struct req *r)
         free(rtext[k]);
     }
     free(recs);
-    if (rc < 0) {
-        buf_reset(&r->out);
+    if (rc < 0)
         return http_db_fail(r, rc);
-    }
     return 0;
 }
 
@@ -520,10 +503,8 @@ static int h_list_shares(struct req *r)
         jw_obj_end(&r->w);
     }
     db_res_free(dr);
-    if (rc < 0) {
-        buf_reset(&r->out);
+    if (rc < 0)
         return http_db_fail(r, rc);
-    }
     jw_arr_end(&r->w);
     jw_obj_end(&r->w);
     return 0;
@@ -647,10 +628,8 @@ static int h_overview(struct req *r)
         rc = count_by(r, "SELECT status, count(*) FROM career_applications WHERE user_id = ? GROUP BY status",
                       app_status, w, ac);
     jw_obj_end(w);
-    if (rc != DB_OK) {
-        buf_reset(&r->out);
+    if (rc != DB_OK)
         return http_db_fail(r, rc);
-    }
     /* of the applications that were sent (not just saved), the share with an offer */
     int64_t sent = ac[1] + ac[2] + ac[3] + ac[4] + ac[5];
     jw_key(w, "success_rate");

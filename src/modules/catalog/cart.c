@@ -148,14 +148,10 @@ static int h_cart(struct req *r)
             overflow = true;
     }
     db_res_free(res);
-    if (rc < 0) {
-        buf_reset(&r->out);
+    if (rc < 0)
         return http_db_fail(r, rc);
-    }
-    if (overflow) {
-        buf_reset(&r->out);
+    if (overflow)
         return http_fail(r, 422, "VALIDATION_ERROR", "the cart total is too large to compute");
-    }
     jw_arr_end(w);
     /* one currency (the usual case): total + currency; several: totals only */
     jw_key(w, "total");
@@ -182,31 +178,25 @@ static int h_cart(struct req *r)
 /* ---- POST /me/cart ---- */
 
 struct add_ctx {
-    struct req *r;
     str_t product_id;
     int64_t quantity;
     char id[UUID_STR_LEN + 1];   /* the id a new line gets */
     char line[UUID_STR_LEN + 1]; /* the line added to */
     bool created;
-    int fail; /* 422 product, 423: would exceed the maximum */
 };
 
-static int tx_add(struct db *db, void *arg)
+static int tx_add(struct req *r, void *arg)
 {
     struct add_ctx *c = arg;
-    struct req *r = c->r;
     struct db_res *res;
     bool live;
     int64_t now = time_now_ms();
-    c->fail = 0;
-    int rc = product_live(db, c->product_id, &live);
+    int rc = product_live(r->db, c->product_id, &live);
     if (rc != DB_OK)
         return rc;
-    if (!live) {
-        c->fail = 422;
-        return HTTP_EFAIL;
-    }
-    rc = db_query(db,
+    if (!live)
+        return http_invalid(r, "product_id", "does not refer to an existing product");
+    rc = db_query(r->db,
                   "INSERT INTO catalog_cart_items (id, version, user_id, product_id, quantity, created_at, updated_at) "
                   "VALUES (?, 1, ?, ?, ?, ms_ts(?), ms_ts(?)) "
                   "ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = catalog_cart_items.quantity + "
@@ -226,8 +216,8 @@ static int tx_add(struct db *db, void *arg)
     if (rc < 0)
         return rc;
     if (rc == 0) {
-        c->fail = 423;
-        return HTTP_EFAIL;
+        http_field_error(r, "quantity", "a cart line holds at most " STR(CART_MAX_QUANTITY));
+        return http_fail(r, 422, "VALIDATION_ERROR", "the line would hold more than %d", CART_MAX_QUANTITY);
     }
     return DB_OK;
 }
@@ -235,102 +225,78 @@ static int tx_add(struct db *db, void *arg)
 static int h_cart_add(struct req *r)
 {
     const json_t *q = json_object_get(r->body, "quantity");
-    struct add_ctx c = {.r = r, .product_id = body_text(r, "product_id"), .quantity = q ? json_integer_value(q) : 1};
+    struct add_ctx c = {.product_id = body_text(r, "product_id"), .quantity = q ? json_integer_value(q) : 1};
     uuid7_str(c.id);
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_add, &c);
-    if (c.fail == 422)
-        return http_invalid(r, "product_id", "does not refer to an existing product");
-    if (c.fail == 423) {
-        http_field_error(r, "quantity", "a cart line holds at most " STR(CART_MAX_QUANTITY));
-        return http_fail(r, 422, "VALIDATION_ERROR", "the line would hold more than %d", CART_MAX_QUANTITY);
-    }
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
+    if (req_tx(r, DB_TX_WRITE, tx_add, &c))
+        return HTTP_EFAIL;
     return resource_respond(r, &catalog_cart_items, str_c(c.line), c.created ? 201 : 200);
 }
 
 /* ---- PUT /me/cart/{item_id} ---- */
 
+static int precondition_failed(struct req *r)
+{
+    return http_fail(r, 412, "PRECONDITION_FAILED", "the cart line changed since it was read (If-Match)");
+}
+
 struct set_ctx {
-    struct req *r;
     str_t id;
     int64_t quantity;
-    int fail; /* 404, 412 */
 };
 
-static int tx_set(struct db *db, void *arg)
+static int tx_set(struct req *r, void *arg)
 {
     struct set_ctx *c = arg;
-    struct req *r = c->r;
     int64_t version = 0, changed = 0;
     bool found = false;
-    c->fail = 0;
-    int rc = db_query_int(db, "SELECT version FROM catalog_cart_items WHERE id = ? AND user_id = ?",
+    int rc = db_query_int(r->db, "SELECT version FROM catalog_cart_items WHERE id = ? AND user_id = ?",
                           DB_ARGS(DBA_TEXT(c->id), DBA_TEXT(r->user_id)), &version, &found);
     if (rc != DB_OK)
         return rc;
-    if (!found) {
-        c->fail = 404;
-        return HTTP_EFAIL;
-    }
-    if (!resource_if_match(r, &catalog_cart_items, version)) {
-        c->fail = 412;
-        return HTTP_EFAIL;
-    }
-    rc = db_exec(db,
+    if (!found)
+        return http_fail(r, 404, "NOT_FOUND", "no such cart line");
+    if (!resource_if_match(r, &catalog_cart_items, version))
+        return precondition_failed(r);
+    rc = db_exec(r->db,
                  "UPDATE catalog_cart_items SET quantity = ?, version = version + 1, updated_at = ms_ts(?) "
                  "WHERE id = ? AND version = ?",
                  DB_ARGS(DBA_INT(c->quantity), DBA_INT(time_now_ms()), DBA_TEXT(c->id), DBA_INT(version)), &changed);
-    if (rc == DB_OK && changed != 1) {
-        c->fail = 412;
-        return HTTP_EFAIL;
-    }
+    if (rc == DB_OK && changed != 1)
+        return precondition_failed(r);
     return rc;
 }
 
 static int h_cart_set(struct req *r)
 {
-    struct set_ctx c = {.r = r, .id = req_param(r, "id"),
-                        .quantity = json_integer_value(json_object_get(r->body, "quantity"))};
+    struct set_ctx c = {.id = req_param(r, "id"), .quantity = json_integer_value(json_object_get(r->body, "quantity"))};
     if (!uuid_valid(c.id))
         return http_fail(r, 404, "NOT_FOUND", "no such cart line");
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_set, &c);
-    if (c.fail == 404)
-        return http_fail(r, 404, "NOT_FOUND", "no such cart line");
-    if (c.fail == 412)
-        return http_fail(r, 412, "PRECONDITION_FAILED", "the cart line changed since it was read (If-Match)");
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
+    if (req_tx(r, DB_TX_WRITE, tx_set, &c))
+        return HTTP_EFAIL;
     return resource_respond(r, &catalog_cart_items, c.id, 200);
 }
 
 /* ---- POST /me/favorites ---- */
 
 struct fav_ctx {
-    struct req *r;
     str_t product_id;
     char id[UUID_STR_LEN + 1];
     char fav[UUID_STR_LEN + 1];
     bool created;
-    int fail;
 };
 
-static int tx_fav(struct db *db, void *arg)
+static int tx_fav(struct req *r, void *arg)
 {
     struct fav_ctx *c = arg;
-    struct req *r = c->r;
     struct db_res *res;
     bool live;
     int64_t now = time_now_ms(), changed = 0;
-    c->fail = 0;
-    int rc = product_live(db, c->product_id, &live);
+    int rc = product_live(r->db, c->product_id, &live);
     if (rc != DB_OK)
         return rc;
-    if (!live) {
-        c->fail = 422;
-        return HTTP_EFAIL;
-    }
-    rc = db_exec(db,
+    if (!live)
+        return http_invalid(r, "product_id", "does not refer to an existing product");
+    rc = db_exec(r->db,
                  "INSERT INTO catalog_favorites (id, version, user_id, product_id, created_at, updated_at) "
                  "VALUES (?, 1, ?, ?, ms_ts(?), ms_ts(?)) ON CONFLICT (user_id, product_id) DO NOTHING",
                  DB_ARGS(DBA_CSTR(c->id), DBA_TEXT(r->user_id), DBA_TEXT(c->product_id), DBA_INT(now), DBA_INT(now)),
@@ -338,7 +304,7 @@ static int tx_fav(struct db *db, void *arg)
     if (rc != DB_OK)
         return rc;
     c->created = changed == 1;
-    rc = db_query(db, "SELECT id FROM catalog_favorites WHERE user_id = ? AND product_id = ?",
+    rc = db_query(r->db, "SELECT id FROM catalog_favorites WHERE user_id = ? AND product_id = ?",
                   DB_ARGS(DBA_TEXT(r->user_id), DBA_TEXT(c->product_id)), &res);
     if (rc != DB_OK)
         return rc;
@@ -350,13 +316,10 @@ static int tx_fav(struct db *db, void *arg)
 
 static int h_fav_add(struct req *r)
 {
-    struct fav_ctx c = {.r = r, .product_id = body_text(r, "product_id")};
+    struct fav_ctx c = {.product_id = body_text(r, "product_id")};
     uuid7_str(c.id);
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_fav, &c);
-    if (c.fail == 422)
-        return http_invalid(r, "product_id", "does not refer to an existing product");
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
+    if (req_tx(r, DB_TX_WRITE, tx_fav, &c))
+        return HTTP_EFAIL;
     if (c.created) {
         struct buf loc = BUF_INIT(256);
         (void)buf_printf(&loc, "%s/%s", catalog_favorites.path, c.fav);

@@ -95,28 +95,25 @@ static int h_product_review_create(struct req *r)
 /* ---- reactions ---- */
 
 struct react_ctx {
-    struct req *r;
     str_t review_id, type; /* type empty: remove */
-    int fail;              /* 404, 403 */
     bool created;
     int64_t likes, dislikes;
 };
 
-/* Inside the tx: the review must exist; returns its author in *own (the caller's?). */
-static int load_review(struct db *db, struct react_ctx *c, bool *own)
+#define NO_REACTION "no such review, or no reaction of yours on it"
+
+/* Inside the tx: the review must exist (else 404 with `missing`); *own: is it the caller's? */
+static int load_review(struct req *r, struct react_ctx *c, bool *own, const char *missing)
 {
     struct db_res *res;
-    int rc = db_query(db, "SELECT user_id FROM catalog_reviews WHERE id = ?", DB_ARGS(DBA_TEXT(c->review_id)), &res);
+    int rc = db_query(r->db, "SELECT user_id FROM catalog_reviews WHERE id = ?", DB_ARGS(DBA_TEXT(c->review_id)), &res);
     if (rc != DB_OK)
         return rc;
     if ((rc = db_next(res)) != 1) {
         db_res_free(res);
-        if (rc < 0)
-            return rc;
-        c->fail = 404;
-        return HTTP_EFAIL;
+        return rc < 0 ? rc : http_fail(r, 404, "NOT_FOUND", "%s", missing);
     }
-    *own = str_eq(db_text(res, 0), c->r->user_id);
+    *own = str_eq(db_text(res, 0), r->user_id);
     db_res_free(res);
     return DB_OK;
 }
@@ -142,21 +139,18 @@ static int counters(struct db *db, struct react_ctx *c)
     return rc < 0 ? rc : DB_OK;
 }
 
-static int tx_react(struct db *db, void *arg)
+static int tx_react(struct req *r, void *arg)
 {
     struct react_ctx *c = arg;
-    struct req *r = c->r;
+    struct db *db = r->db;
     bool own = false, like = str_is(c->type, "like");
     int64_t changed = 0;
-    c->fail = 0;
     c->created = false;
-    int rc = load_review(db, c, &own);
+    int rc = load_review(r, c, &own, "no such review");
     if (rc != DB_OK)
         return rc;
-    if (own) {
-        c->fail = 403;
-        return HTTP_EFAIL;
-    }
+    if (own)
+        return http_fail(r, 403, "FORBIDDEN", "you cannot react to your own review");
     /* new reaction, or a change of type, or the same again (nothing to do) */
     rc = db_exec(db,
                  "INSERT INTO catalog_review_reactions (review_id, user_id, type, created_at) VALUES (?, ?, ?, ms_ts(?)) "
@@ -178,14 +172,13 @@ static int tx_react(struct db *db, void *arg)
     return rc == DB_OK ? counters(db, c) : rc;
 }
 
-static int tx_unreact(struct db *db, void *arg)
+static int tx_unreact(struct req *r, void *arg)
 {
     struct react_ctx *c = arg;
-    struct req *r = c->r;
+    struct db *db = r->db;
     struct db_res *res;
     bool own = false;
-    c->fail = 0;
-    int rc = load_review(db, c, &own);
+    int rc = load_review(r, c, &own, NO_REACTION);
     if (rc != DB_OK)
         return rc;
     rc = db_query(db, "SELECT type FROM catalog_review_reactions WHERE review_id = ? AND user_id = ?",
@@ -194,10 +187,7 @@ static int tx_unreact(struct db *db, void *arg)
         return rc;
     if ((rc = db_next(res)) != 1) {
         db_res_free(res);
-        if (rc < 0)
-            return rc;
-        c->fail = 404;
-        return HTTP_EFAIL;
+        return rc < 0 ? rc : http_fail(r, 404, "NOT_FOUND", NO_REACTION);
     }
     bool like = str_is(db_text(res, 0), "like");
     db_res_free(res);
@@ -210,27 +200,16 @@ static int tx_unreact(struct db *db, void *arg)
     return rc;
 }
 
-static int react_fail(struct req *r, struct react_ctx *c, int rc)
-{
-    if (c->fail == 404)
-        return http_fail(r, 404, "NOT_FOUND", c->type.len ? "no such review" : "no reaction of yours on this review");
-    if (c->fail == 403)
-        return http_fail(r, 403, "FORBIDDEN", "you cannot react to your own review");
-    return http_db_fail(r, rc);
-}
-
 static int h_react(struct req *r)
 {
     const json_t *t = json_object_get(r->body, "type");
-    struct react_ctx c = {.r = r, .review_id = req_param(r, "id"),
-                          .type = str_make(json_string_value(t), json_string_length(t))};
+    struct react_ctx c = {.review_id = req_param(r, "id"), .type = str_make(json_string_value(t), json_string_length(t))};
     if (!uuid_valid(c.review_id))
         return http_fail(r, 404, "NOT_FOUND", "no such review");
     if (identity_is_guest(r))
         return http_fail(r, 403, "FORBIDDEN", "guests cannot react to reviews");
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_react, &c);
-    if (rc != DB_OK)
-        return react_fail(r, &c, rc);
+    if (req_tx(r, DB_TX_WRITE, tx_react, &c))
+        return HTTP_EFAIL;
     r->status = c.created ? 201 : 200;
     jw_obj_begin(&r->w);
     jw_key(&r->w, "review_id");
@@ -247,15 +226,11 @@ static int h_react(struct req *r)
 
 static int h_unreact(struct req *r)
 {
-    struct react_ctx c = {.r = r, .review_id = req_param(r, "id")};
+    struct react_ctx c = {.review_id = req_param(r, "id")};
     if (!uuid_valid(c.review_id))
         return http_fail(r, 404, "NOT_FOUND", "no such review");
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_unreact, &c);
-    if (rc != DB_OK) {
-        if (c.fail == 404)
-            return http_fail(r, 404, "NOT_FOUND", "no such review, or no reaction of yours on it");
-        return react_fail(r, &c, rc);
-    }
+    if (req_tx(r, DB_TX_WRITE, tx_unreact, &c))
+        return HTTP_EFAIL;
     r->status = 204;
     return 0;
 }

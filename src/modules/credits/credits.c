@@ -346,25 +346,22 @@ static int h_pricing(struct req *r)
 }
 
 struct grant_ctx {
-    struct req *r;
     str_t user_id, reason;
     int64_t amount;
     char id[UUID_STR_LEN + 1];
-    bool missing;
 };
 
-static int tx_grant(struct db *db, void *arg)
+static int tx_grant(struct req *r, void *arg)
 {
     struct grant_ctx *c = arg;
+    struct db *db = r->db;
     int64_t n = 0;
     bool found;
     int rc = db_query_int(db, "SELECT count(*) FROM users WHERE id = ?", DB_ARGS(DBA_TEXT(c->user_id)), &n, &found);
     if (rc != DB_OK)
         return rc;
-    if (n == 0) {
-        c->missing = true;
-        return 1; /* nothing to do; roll back */
-    }
+    if (n == 0)
+        return http_invalid(r, "user_id", "no such user");
     struct buf ref = BUF_INIT(300);
     (void)buf_puts(&ref, "admin: ");
     (void)buf_put(&ref, c->reason);
@@ -376,7 +373,7 @@ static int tx_grant(struct db *db, void *arg)
                               "reason", c->reason.p, c->reason.len);
     struct audit_entry e = {.action = "credits.grant", .category = "credits", .target_type = "user",
                             .target_id = c->user_id, .after = after, .success = true};
-    rc = audit_record_req(c->r, &e);
+    rc = audit_record_req(r, &e);
     json_decref(after);
     return rc;
 }
@@ -384,15 +381,11 @@ static int tx_grant(struct db *db, void *arg)
 static int h_grant(struct req *r)
 {
     const json_t *uid = json_object_get(r->body, "user_id"), *reason = json_object_get(r->body, "reason");
-    struct grant_ctx c = {.r = r,
-                          .user_id = str_make(json_string_value(uid), json_string_length(uid)),
+    struct grant_ctx c = {.user_id = str_make(json_string_value(uid), json_string_length(uid)),
                           .reason = str_make(json_string_value(reason), json_string_length(reason)),
                           .amount = json_integer_value(json_object_get(r->body, "amount"))};
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_grant, &c);
-    if (c.missing)
-        return http_invalid(r, "user_id", "no such user");
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
+    if (req_tx(r, DB_TX_WRITE, tx_grant, &c))
+        return HTTP_EFAIL;
     r->status = 201;
     jw_obj_begin(&r->w);
     jw_key(&r->w, "id");
@@ -437,26 +430,19 @@ static int h_get_subscription(struct req *r)
     return 0;
 }
 
-struct sub_ctx {
-    str_t user_id;
-    const struct plan *p;
-};
-
-static int tx_set_plan(struct db *db, void *arg)
+static int tx_set_plan(struct req *r, void *arg)
 {
-    struct sub_ctx *c = arg;
-    return db_exec(db,
+    const struct plan *p = arg;
+    return db_exec(r->db,
                    "INSERT INTO credit_subscriptions (user_id, plan, updated_at) VALUES (?, ?, ms_ts(?)) "
                    "ON CONFLICT (user_id) DO UPDATE SET plan = excluded.plan, updated_at = excluded.updated_at",
-                   DB_ARGS(DBA_TEXT(c->user_id), DBA_CSTR(c->p->name), DBA_INT(time_now_ms())), NULL);
+                   DB_ARGS(DBA_TEXT(r->user_id), DBA_CSTR(p->name), DBA_INT(time_now_ms())), NULL);
 }
 
 static int set_plan(struct req *r, const struct plan *p)
 {
-    struct sub_ctx c = {r->user_id, p};
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_set_plan, &c);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
+    if (req_tx(r, DB_TX_WRITE, tx_set_plan, (void *)p))
+        return HTTP_EFAIL;
     write_plan(&r->w, p);
     return 0;
 }

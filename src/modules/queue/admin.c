@@ -98,10 +98,8 @@ static int write_job_by_id(struct req *r, str_t id)
     if (rc == 1)
         write_job(&r->w, res, true);
     db_res_free(res);
-    if (rc < 0) {
-        buf_reset(&r->out);
+    if (rc < 0)
         return http_db_fail(r, rc);
-    }
     if (rc == 0)
         return http_fail(r, 404, "NOT_FOUND", "no such job");
     return 0;
@@ -226,68 +224,53 @@ static int h_get(struct req *r) { return write_job_by_id(r, req_param(r, "id"));
 
 /* Admin retry/cancel and their audit entry commit together (db_tx joins). */
 struct admin_job_ctx {
-    struct req *r;
     str_t id;
     bool cancel;
-    int state;
-    int rc;
 };
 
-static int tx_admin_job(struct db *db, void *arg)
+static int tx_admin_job(struct req *r, void *arg)
 {
-    struct admin_job_ctx *c = arg;
-    c->rc = c->cancel ? jobs__cancel(db, c->id, time_now_ms(), &c->state)
-                      : jobs__retry(db, c->id, time_now_ms(), &c->state);
-    if (c->rc < 0)
-        return c->rc;
-    if (c->rc != 0 && !(c->cancel && c->rc == 2 && c->state == JS_CANCELLED))
-        return 0; /* nothing changed: nothing to audit */
+    const struct admin_job_ctx *c = arg;
+    int state = -1;
+    int rc = c->cancel ? jobs__cancel(r->db, c->id, time_now_ms(), &state)
+                       : jobs__retry(r->db, c->id, time_now_ms(), &state);
+    const char *state_name = state >= 0 ? jobs__state_names[state] : "unknown";
+    if (rc == DB_ECONSTRAINT && !c->cancel)
+        return http_fail(r, 409, "CONFLICT", "another unfinished job holds this job's unique_key");
+    if (rc < 0)
+        return rc;
+    if (rc == 1)
+        return http_fail(r, 404, "NOT_FOUND", "no such job");
+    if (rc == 2 && !c->cancel)
+        return http_fail(r, 409, "CONFLICT", "only failed, dead or cancelled jobs can be retried (this one is %s)",
+                         state_name);
+    if (rc == 2 && state != JS_CANCELLED)
+        return http_fail(r, 409, "CONFLICT", "a %s job cannot be cancelled", state_name);
     struct audit_entry e = {.action = c->cancel ? "jobs.cancel" : "jobs.retry", .category = "jobs",
                             .target_type = "job", .target_id = c->id, .success = true};
-    return audit_record_req(c->r, &e);
+    return audit_record_req(r, &e);
 }
 
-static int run_admin_job(struct req *r, str_t id, bool cancel, int *state)
+/* 0 when the job was retried or cancelled (and audited), or the error recorded. */
+static int run_admin_job(struct req *r, bool cancel)
 {
-    struct admin_job_ctx c = {r, id, cancel, -1, 0};
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_admin_job, &c);
-    *state = c.state;
-    return rc < 0 ? rc : c.rc;
+    struct admin_job_ctx c = {req_param(r, "id"), cancel};
+    if (!uuid_valid(c.id))
+        return http_fail(r, 404, "NOT_FOUND", "no such job");
+    return req_tx(r, DB_TX_WRITE, tx_admin_job, &c);
 }
 
 static int h_retry(struct req *r)
 {
-    str_t id = req_param(r, "id");
-    int state = -1;
-    if (!uuid_valid(id))
-        return http_fail(r, 404, "NOT_FOUND", "no such job");
-    int rc = run_admin_job(r, id, false, &state);
-    if (rc == DB_ECONSTRAINT)
-        return http_fail(r, 409, "CONFLICT", "another unfinished job holds this job's unique_key");
-    if (rc < 0)
-        return http_db_fail(r, rc);
-    if (rc == 1)
-        return http_fail(r, 404, "NOT_FOUND", "no such job");
-    if (rc == 2)
-        return http_fail(r, 409, "CONFLICT", "only failed, dead or cancelled jobs can be retried (this one is %s)",
-                         state >= 0 ? jobs__state_names[state] : "unknown");
-    return write_job_by_id(r, id);
+    if (run_admin_job(r, false))
+        return HTTP_EFAIL;
+    return write_job_by_id(r, req_param(r, "id"));
 }
 
 static int h_cancel(struct req *r)
 {
-    str_t id = req_param(r, "id");
-    int state = -1;
-    if (!uuid_valid(id))
-        return http_fail(r, 404, "NOT_FOUND", "no such job");
-    int rc = run_admin_job(r, id, true, &state);
-    if (rc < 0)
-        return http_db_fail(r, rc);
-    if (rc == 1)
-        return http_fail(r, 404, "NOT_FOUND", "no such job");
-    if (rc == 2 && state != JS_CANCELLED)
-        return http_fail(r, 409, "CONFLICT", "a %s job cannot be cancelled",
-                         state >= 0 ? jobs__state_names[state] : "unknown");
+    if (run_admin_job(r, true))
+        return HTTP_EFAIL;
     r->status = 204;
     return 0;
 }

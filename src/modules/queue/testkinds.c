@@ -144,8 +144,9 @@ struct enq_ctx {
     int64_t count;
     bool rollback;
     int64_t dup;
-    int err;
 };
+
+enum { ROLLED_BACK = 1 }; /* enq_tx: roll back on purpose, the response is written */
 
 static int enq_tx(struct db *db, void *arg)
 {
@@ -162,10 +163,10 @@ static int enq_tx(struct db *db, void *arg)
         int rc = jobs_enqueue(db, c->kind, c->payload, &c->o, id);
         if (rc == JOBS_EDUPLICATE)
             c->dup++;
-        else if (rc != JOBS_OK) {
-            c->err = rc;
-            return rc == JOBS_EINVAL ? 1 : rc;
-        }
+        else if (rc == JOBS_EINVAL)
+            return http_invalid(c->r, "payload", "invalid job options");
+        else if (rc != JOBS_OK)
+            return rc;
         jw_cstr(w, id);
     }
     jw_arr_end(w);
@@ -174,7 +175,7 @@ static int enq_tx(struct db *db, void *arg)
     jw_key(w, "rolled_back");
     jw_bool(w, c->rollback);
     jw_obj_end(w);
-    return c->rollback ? 2 : 0;
+    return c->rollback ? ROLLED_BACK : 0;
 }
 
 static int h_enqueue(struct req *r)
@@ -204,18 +205,8 @@ static int h_enqueue(struct req *r)
     c.rollback = json_is_true(json_object_get(b, "rollback"));
     int rc = db_tx(r->db, DB_TX_WRITE, enq_tx, &c);
     free(payload);
-    if (rc == 2) { /* rolled back on purpose: the response was written */
-        r->status = 200;
-        return 0;
-    }
-    if (rc == 1)
-        return http_invalid(r, "payload", "invalid job options");
-    if (rc != 0) {
-        buf_reset(&r->out);
-        return http_db_fail(r, rc);
-    }
-    r->status = 201;
-    return 0;
+    r->status = rc == ROLLED_BACK ? 200 : 201;
+    return rc == ROLLED_BACK ? 0 : http_rc(r, rc);
 }
 
 static int h_counts(struct req *r)
