@@ -180,3 +180,52 @@ def test_seeded_demo_user_can_log_in(make_server, run_cli):
     h = login_headers(s, "demo@temel.dev", "temel demo password")
     assert s.get(f"{API}/resumes", headers=h).json()["meta"]["total"] == 2
     assert s.get(f"{API}/jobs/recommendations", headers=h).json()["meta"]["total"] == 3
+
+
+# ---- recommendations: bounded work (issue 9 item 7) ----
+
+def recommendations(server, h, **params):
+    r = server.get(f"{API}/jobs/recommendations", params={"limit": 100, **params}, headers=h)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_recommendations_cap_newest_50_jobs_and_10_resumes(server, me):
+    """At the caps a client sees the newest 50 open jobs (meta.total 50, the 51st oldest absent)
+    scored against the newest 10 resumes only (an 11th, older, perfect resume is never chosen)."""
+    perfect = mk(server, me, "/resumes", {"title": "Old perfect CV", "content": JOB_TEXT})
+    for i in range(10):
+        mk(server, me, "/resumes", {"title": f"CV {i}", "content": "Cooking and gardening."})
+    oldest = mk(server, me, "/jobs", {"title": "Job 0", "description": JOB_TEXT})
+    jobs = [mk(server, me, "/jobs", {"title": f"Job {i}", "description": JOB_TEXT}) for i in range(1, 51)]
+    rec = recommendations(server, me)
+    assert rec["meta"]["total"] == 50 and rec["meta"]["pages"] == 1
+    got = {x["job"]["id"] for x in rec["data"]}
+    assert got == {j["id"] for j in jobs} and oldest["id"] not in got
+    assert perfect["id"] not in {x["resume_id"] for x in rec["data"]}
+    assert all(x["score"] == 0 for x in rec["data"])
+    # one below the cap: the 50th job closed, the oldest one is back in
+    server.patch(f"{API}/jobs/{jobs[-1]['id']}", json={"status": "closed"}, headers=me)
+    got = {x["job"]["id"] for x in recommendations(server, me)["data"]}
+    assert oldest["id"] in got and jobs[-1]["id"] not in got and len(got) == 50
+
+
+def test_recommendations_follow_writes_and_rebuild_missing_profiles(server, me, db_factory):
+    """The stored keyword profile follows every write; a row without one (written before it
+    existed) or with a stale one is scored from its text all the same."""
+    res = mk(server, me, "/resumes", {"title": "CV", "content": "Python, Django, PostgreSQL, Docker."})
+    job = mk(server, me, "/jobs", {"title": "Cook", "description": "Cooking."})
+    first = recommendations(server, me)["data"][0]
+    assert first["job"]["id"] == job["id"] and first["score"] == 0
+    r = server.patch(f"{API}/jobs/{job['id']}", json={"description": JOB_TEXT}, headers=me)
+    assert r.status_code in (200, 204), r.text
+    m = server.get(f"{API}/resumes/{res['id']}/score", params={"job_id": job["id"]}, headers=me).json()
+    assert m["score"] > 0
+    assert recommendations(server, me)["data"][0]["score"] == m["score"]
+    for profile in (None, "ats0\ns Python\n", "garbage"):
+        db_factory.query(server.db_url, "UPDATE career_jobs SET ats_profile = ? WHERE id = ?", (profile, job["id"]))
+        db_factory.query(server.db_url, "UPDATE career_resumes SET ats_profile = ? WHERE id = ?",
+                         (profile, res["id"]))
+        assert recommendations(server, me)["data"][0]["score"] == m["score"]
+    rows = db_factory.query(server.db_url, "SELECT ats_profile FROM career_jobs WHERE id = ?", (job["id"],))
+    assert rows[0][0].startswith("ats1\n")  # rebuilt and stored on first use

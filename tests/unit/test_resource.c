@@ -1,7 +1,7 @@
 /*
  * test_resource.c — the resource engine's filter lexer/parser/compiler
  * (golden SQL + arguments, both dialects), sort, bracket filters, and the
- * career ATS scorer (deterministic scores, Turkish casing).
+ * bounded argument adder. (The career ATS scorer: test_career.c.)
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,8 +10,6 @@
 
 #include <cmocka.h>
 
-#include "modules/career/ats.h"
-#include "modules/career/career.h"
 #include "resource/resource.h"
 
 #include "core/banned.h"
@@ -292,110 +290,12 @@ static void test_sort(void **state)
     buf_free(&o);
 }
 
-/* ---- ATS ---- */
-
-static void test_ats_normalize_turkish(void **state)
-{
-    (void)state;
-    struct buf b = BUF_INIT(1024);
-    ats_normalize(STRLIT("İSTANBUL IŞIK ığdır ŞĞÜÖÇ şğüöç Ärger"), &b);
-    assert_string_equal(buf_cstr(&b), "istanbul işik iğdir şğüöç şğüöç ärger");
-    buf_free(&b);
-    struct ats_list l = {0};
-    ats_tokenize(STRLIT("C++ ve C# ile Node.js, İngilizce; the API."), false, &l);
-    assert_int_equal(l.n, 5);
-    assert_string_equal(l.v[0], "c++");
-    assert_string_equal(l.v[1], "c#");
-    assert_string_equal(l.v[2], "node.js");
-    assert_string_equal(l.v[3], "ingilizce");
-    assert_string_equal(l.v[4], "api");
-    ats_list_free(&l);
-    /* invalid UTF-8 is a separator, never a crash */
-    ats_tokenize(STRLIT("py\xffthon \xc3"), false, &l);
-    assert_int_equal(l.n, 2);
-    ats_list_free(&l);
-}
-
-static void test_ats_analyze(void **state)
-{
-    (void)state;
-    struct ats_analysis a;
-    ats_analyze(STRLIT("Senior Python developer: Django, PostgreSQL, Docker and Kubernetes on AWS. "
-                       "Python, Python, microservices. Payments payments."),
-                &a);
-    assert_int_equal(a.skills.n, 7);
-    assert_string_equal(a.skills.v[0], "AWS");
-    assert_string_equal(a.skills.v[6], "Python");
-    assert_string_equal(a.seniority, "senior");
-    assert_true(a.keywords.n >= 1);
-    assert_string_equal(a.keywords.v[0], "payments"); /* the most frequent non-skill word */
-    ats_analysis_free(&a);
-    ats_analyze(STRLIT("Stajyer arıyoruz: Excel ve İNGİLİZCE bilen, makine öğrenmesi meraklısı."), &a);
-    assert_string_equal(a.seniority, "junior");
-    assert_true(ats_list_has(&a.skills, "Excel"));
-    assert_true(ats_list_has(&a.skills, "English"));
-    assert_true(ats_list_has(&a.skills, "Machine Learning"));
-    ats_analysis_free(&a);
-    ats_analyze(STRLIT("3 yıl deneyim"), &a);
-    assert_string_equal(a.seniority, "mid");
-    ats_analysis_free(&a);
-    ats_analyze(STRLIT(""), &a);
-    assert_int_equal(a.skills.n, 0);
-    assert_string_equal(a.seniority, "unspecified");
-    ats_analysis_free(&a);
-}
-
-static void test_ats_score(void **state)
-{
-    (void)state;
-    const str_t job = STRLIT("Python developer with PostgreSQL and Docker; payments platform");
-    struct ats_result s1, s2;
-    ats_score(STRLIT("I build payments software in Python with PostgreSQL."), job, &s1);
-    ats_score(STRLIT("I build payments software in Python with PostgreSQL."), job, &s2);
-    /* job terms: skills Docker, PostgreSQL, Python (2 each); keywords developer, payments, platform (1 each) */
-    assert_int_equal(s1.matched_skills.n, 2);
-    assert_string_equal(s1.missing_skills.v[0], "Docker");
-    assert_true(ats_list_has(&s1.matched_keywords, "payments"));
-    assert_int_equal(s1.score, 56); /* (4 + 1) / 9 = 55.6 → 56 */
-    assert_int_equal(s1.score, s2.score); /* deterministic */
-    ats_result_free(&s1);
-    ats_result_free(&s2);
-    /* Turkish casing: İ/I/ı/i all match */
-    ats_score(STRLIT("İLERİ DÜZEY İNGİLİZCE, SQL"), STRLIT("ingilizce ve sql, ileri düzey"), &s1);
-    assert_int_equal(s1.score, 100);
-    ats_result_free(&s1);
-    ats_score(STRLIT("anything"), STRLIT("the and of"), &s1);
-    assert_int_equal(s1.score, 0);
-    ats_result_free(&s1);
-    ats_score(STRLIT(""), STRLIT("Kubernetes"), &s1);
-    assert_int_equal(s1.score, 0);
-    assert_string_equal(s1.missing_skills.v[0], "Kubernetes");
-    ats_result_free(&s1);
-}
-
-static void test_transitions(void **state)
-{
-    (void)state;
-    assert_true(career_transition_ok(STRLIT("saved"), STRLIT("applied")));
-    assert_true(career_transition_ok(STRLIT("applied"), STRLIT("interview")));
-    assert_true(career_transition_ok(STRLIT("interview"), STRLIT("offer")));
-    assert_true(career_transition_ok(STRLIT("saved"), STRLIT("withdrawn")));
-    assert_true(career_transition_ok(STRLIT("offer"), STRLIT("rejected")));
-    assert_false(career_transition_ok(STRLIT("saved"), STRLIT("offer")));
-    assert_false(career_transition_ok(STRLIT("applied"), STRLIT("saved")));
-    assert_false(career_transition_ok(STRLIT("rejected"), STRLIT("applied")));
-    assert_false(career_transition_ok(STRLIT("withdrawn"), STRLIT("rejected")));
-    assert_false(career_transition_ok(STRLIT("applied"), STRLIT("applied")));
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expr_golden),     cmocka_unit_test(test_expr_args),
         cmocka_unit_test(test_expr_errors),     cmocka_unit_test(test_bracket),
-        cmocka_unit_test(test_sort),            cmocka_unit_test(test_ats_normalize_turkish),
-        cmocka_unit_test(test_ats_analyze),     cmocka_unit_test(test_ats_score),
-        cmocka_unit_test(test_transitions),     cmocka_unit_test(test_args_bound),
+        cmocka_unit_test(test_sort),            cmocka_unit_test(test_args_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -156,12 +156,25 @@ static const char *const stop_words[] = {
     "tercih", "edilir", "tercihen", "konusunda", "alaninda", "ekibimize", "pozisyon",
 };
 
+/* The stop words normalised (as words are) and sorted once, for bsearch:
+ * a linear scan per word made a 60 KB text cost ~10 ms. */
+static char *g_stop[ARRAY_LEN(stop_words)];
+static pthread_once_t g_stop_once = PTHREAD_ONCE_INIT;
+
+static void build_stop_words(void)
+{
+    for (size_t i = 0; i < ARRAY_LEN(stop_words); i++) {
+        struct buf b = BUF_INIT(256);
+        ats_normalize(str_c(stop_words[i]), &b);
+        g_stop[i] = buf_detach(&b, NULL);
+    }
+    qsort(g_stop, ARRAY_LEN(g_stop), sizeof(g_stop[0]), cmp_str);
+}
+
 bool ats_is_stop_word(const char *w)
 {
-    for (size_t i = 0; i < ARRAY_LEN(stop_words); i++)
-        if (!strcmp(stop_words[i], w))
-            return true;
-    return false;
+    pthread_once(&g_stop_once, build_stop_words);
+    return bsearch(&w, g_stop, ARRAY_LEN(g_stop), sizeof(g_stop[0]), cmp_str) != NULL;
 }
 
 /* One-letter words are dropped, except digits ("3 years"). */
@@ -251,6 +264,7 @@ struct alias {
 };
 static struct alias *g_alias;
 static size_t g_nalias;
+static size_t g_skill_order[ARRAY_LEN(skills)]; /* skill indexes by canonical name */
 static pthread_once_t g_alias_once = PTHREAD_ONCE_INIT;
 
 static int alias_cmp(const void *a, const void *b)
@@ -283,6 +297,12 @@ static void build_aliases(void)
         }
     }
     qsort(g_alias, g_nalias, sizeof(*g_alias), alias_cmp);
+    for (size_t i = 0; i < ARRAY_LEN(skills); i++) { /* insertion sort: ~90 names, once */
+        size_t j = i;
+        for (; j > 0 && strcmp(skills[g_skill_order[j - 1]][0], skills[i][0]) > 0; j--)
+            g_skill_order[j] = g_skill_order[j - 1];
+        g_skill_order[j] = i;
+    }
 }
 
 static int find_alias(const char *s)
@@ -386,6 +406,12 @@ static const char *seniority_of(const struct ats_list *words)
     return "unspecified";
 }
 
+/* A word that can be a keyword (and is kept in a resume's profile). */
+static bool keyword_word(const char *w)
+{
+    return !ats_is_stop_word(w) && utf8_len(w, strlen(w)) >= 3 && !all_digits(w);
+}
+
 void ats_analyze(str_t text, struct ats_analysis *a)
 {
     struct ats_list words = {0};
@@ -405,8 +431,7 @@ void ats_analyze(str_t text, struct ats_analysis *a)
     const char **ws = xcalloc(words.n + 1, sizeof(char *));
     size_t nw = 0;
     for (size_t i = 0; i < words.n; i++)
-        if (!is_skill[i] && !ats_is_stop_word(words.v[i]) && utf8_len(words.v[i], strlen(words.v[i])) >= 3 &&
-            !all_digits(words.v[i]))
+        if (!is_skill[i] && keyword_word(words.v[i]))
             ws[nw++] = words.v[i];
     qsort(ws, nw, sizeof(char *), cmp_str);
     for (size_t i = 0; i < nw; i++) {
@@ -431,35 +456,148 @@ void ats_analysis_free(struct ats_analysis *a)
     ats_list_free(&a->keywords);
 }
 
-void ats_score(str_t resume_text, str_t job_text, struct ats_result *res)
+/* ---- profiles ---- */
+
+static void profile_line(struct buf *out, char tag, const char *v)
 {
-    struct ats_analysis job;
-    struct ats_list rw = {0};
-    bool rseen[ARRAY_LEN(skills)] = {false};
-    memset(res, 0, sizeof(*res));
-    ats_analyze(job_text, &job);
-    ats_tokenize(resume_text, true, &rw);
-    find_skills(&rw, rseen, NULL);
+    (void)buf_putc(out, tag);
+    (void)buf_putc(out, ' ');
+    (void)buf_puts(out, v);
+    (void)buf_putc(out, '\n');
+}
+
+void ats_profile(str_t text, enum ats_kind kind, struct buf *out)
+{
+    (void)buf_puts(out, ATS_PROFILE_MAGIC);
+    if (kind == ATS_JOB) {
+        struct ats_analysis a;
+        ats_analyze(text, &a);
+        for (size_t i = 0; i < a.skills.n; i++)
+            profile_line(out, 's', a.skills.v[i]);
+        for (size_t i = 0; i < a.keywords.n; i++)
+            profile_line(out, 'k', a.keywords.v[i]);
+        ats_analysis_free(&a);
+        return;
+    }
+    struct ats_list words = {0};
+    bool seen[ARRAY_LEN(skills)] = {false};
+    ats_tokenize(text, true, &words);
+    find_skills(&words, seen, NULL);
+    for (size_t o = 0; o < ARRAY_LEN(skills); o++)
+        if (seen[g_skill_order[o]])
+            profile_line(out, 's', skills[g_skill_order[o]][0]);
+    const char **ws = xcalloc(words.n + 1, sizeof(char *));
+    size_t nw = 0;
+    for (size_t i = 0; i < words.n; i++)
+        if (keyword_word(words.v[i]))
+            ws[nw++] = words.v[i];
+    qsort(ws, nw, sizeof(char *), cmp_str);
+    for (size_t i = 0; i < nw; i++)
+        if (i == 0 || strcmp(ws[i - 1], ws[i]))
+            profile_line(out, 'w', ws[i]);
+    free(ws);
+    ats_list_free(&words);
+}
+
+static int skill_index(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_LEN(skills); i++)
+        if (!strcmp(skills[i][0], name))
+            return (int)i;
+    return -1;
+}
+
+int ats_doc_load(str_t profile, enum ats_kind kind, struct ats_doc *d)
+{
+    size_t magic = strlen(ATS_PROFILE_MAGIC), lines = 0;
+    memset(d, 0, sizeof(*d));
+    if (profile.len < magic || memcmp(profile.p, ATS_PROFILE_MAGIC, magic))
+        return -1;
+    for (size_t i = magic; i < profile.len; i++)
+        lines += profile.p[i] == '\n';
+    pthread_once(&g_alias_once, build_aliases);
+    d->mem = xstrndup(profile.p + magic, profile.len - magic);
+    d->skill = xcalloc(ARRAY_LEN(skills), 1);
+    const char **v = xcalloc(lines + 1, sizeof(char *));
+    size_t n = 0;
+    char *p = d->mem;
+    while (*p) {
+        char *nl = strchr(p, '\n');
+        if (!nl || nl - p < 3 || p[1] != ' ')
+            goto stale; /* a profile always ends with a newline; "t v" lines */
+        *nl = '\0';
+        const char *val = p + 2;
+        if (p[0] == 's') {
+            int k = skill_index(val);
+            if (k < 0)
+                goto stale;
+            d->skill[k] = 1;
+        } else if ((p[0] == 'k' && kind == ATS_JOB) || (p[0] == 'w' && kind == ATS_RESUME)) {
+            v[n++] = val; /* n <= lines: one per line */
+        } else {
+            goto stale;
+        }
+        p = nl + 1;
+    }
+    if (kind == ATS_JOB) {
+        d->kw = v;
+        d->nkw = n;
+    } else {
+        d->words = v;
+        d->nwords = n;
+    }
+    return 0;
+stale:
+    free(v);
+    ats_doc_free(d);
+    return -1;
+}
+
+void ats_doc_free(struct ats_doc *d)
+{
+    free(d->mem);
+    free(d->skill);
+    free(d->kw);
+    free(d->words);
+    memset(d, 0, sizeof(*d));
+}
+
+void ats_match(const struct ats_doc *resume, const struct ats_doc *job, struct ats_result *res)
+{
     int total = 0, got = 0;
-    for (size_t i = 0; i < job.skills.n; i++) {
-        bool have = false;
-        for (size_t k = 0; k < ARRAY_LEN(skills) && !have; k++)
-            have = rseen[k] && !strcmp(skills[k][0], job.skills.v[i]);
-        struct ats_list *to = have ? &res->matched_skills : &res->missing_skills;
-        list_push(to, job.skills.v[i], strlen(job.skills.v[i]));
+    memset(res, 0, sizeof(*res));
+    pthread_once(&g_alias_once, build_aliases);
+    for (size_t o = 0; o < ARRAY_LEN(skills); o++) {
+        size_t k = g_skill_order[o];
+        if (!job->skill || !job->skill[k])
+            continue;
+        bool have = resume->skill && resume->skill[k];
+        list_push(have ? &res->matched_skills : &res->missing_skills, skills[k][0], strlen(skills[k][0]));
         total += 2;
         got += have ? 2 : 0;
     }
-    for (size_t i = 0; i < job.keywords.n; i++) {
-        bool have = ats_list_has(&rw, job.keywords.v[i]);
-        struct ats_list *to = have ? &res->matched_keywords : &res->missing_keywords;
-        list_push(to, job.keywords.v[i], strlen(job.keywords.v[i]));
+    for (size_t i = 0; i < job->nkw; i++) {
+        bool have = bsearch(&job->kw[i], resume->words, resume->nwords, sizeof(char *), cmp_str) != NULL;
+        list_push(have ? &res->matched_keywords : &res->missing_keywords, job->kw[i], strlen(job->kw[i]));
         total += 1;
         got += have ? 1 : 0;
     }
     res->score = total ? (got * 200 + total) / (total * 2) : 0; /* round half up, integers only */
-    ats_analysis_free(&job);
-    ats_list_free(&rw);
+}
+
+void ats_score(str_t resume_text, str_t job_text, struct ats_result *res)
+{
+    struct buf rp = BUF_INIT(ATS_MAX_TEXT * 2 + 64), jp = BUF_INIT(ATS_MAX_TEXT * 2 + 64);
+    struct ats_doc rd, jd;
+    ats_profile(resume_text, ATS_RESUME, &rp);
+    ats_profile(job_text, ATS_JOB, &jp);
+    if (ats_doc_load(buf_str(&rp), ATS_RESUME, &rd) | ats_doc_load(buf_str(&jp), ATS_JOB, &jd))
+        BUG("ats: a fresh profile does not load");
+    ats_match(&rd, &jd, res);
+    ats_doc_free(&rd);
+    ats_doc_free(&jd);
+    buf_free(&rp);
+    buf_free(&jp);
 }
 
 void ats_result_free(struct ats_result *res)

@@ -53,4 +53,28 @@ struct ats_result {
 void ats_score(str_t resume_text, str_t job_text, struct ats_result *res);
 void ats_result_free(struct ats_result *res);
 
+/* ---- profiles: a document tokenised once, kept beside its row ----
+ * A profile is the text that scoring needs from one document (its skills, and
+ * a job's keywords or a resume's distinct words), so that scoring a pair is a
+ * few look-ups instead of two tokenisations. It starts with ATS_PROFILE_MAGIC
+ * (the analyser's version): a profile of another version is stale and is
+ * rebuilt from the text. ats_score(a, b) == ats_match(profile(a), profile(b)). */
+#define ATS_PROFILE_MAGIC "ats1\n"
+enum ats_kind { ATS_RESUME, ATS_JOB };
+void ats_profile(str_t text, enum ats_kind kind, struct buf *out);
+
+/* A loaded profile (ats_doc_free). */
+struct ats_doc {
+    char *mem;           /* the profile's copy: the strings below point into it */
+    unsigned char *skill; /* per dictionary skill: 1 when the document has it */
+    const char **kw;     /* ATS_JOB: keywords, most frequent first */
+    size_t nkw;
+    const char **words;  /* ATS_RESUME: distinct words (3+ characters, no stop words), sorted */
+    size_t nwords;
+};
+/* 0, or -1 when profile is not a current profile of kind (then *d is empty). */
+int ats_doc_load(str_t profile, enum ats_kind kind, struct ats_doc *d) WARN_UNUSED;
+void ats_doc_free(struct ats_doc *d);
+void ats_match(const struct ats_doc *resume, const struct ats_doc *job, struct ats_result *res);
+
 #endif

@@ -33,11 +33,14 @@ static const struct rfield resume_fields[] = {
     {.name = "ats_score", .type = RF_INT, .flags = RF_READONLY | RF_NULLABLE | RF_FILTER | RF_SORT,
      .description = "the last score from POST /jobs/{id}/match"},
     {0}};
+static int profile_after_write(struct req *r, struct db *db, const struct resource *res, enum raction act,
+                               str_t id);
+
 const struct resource career_resumes = {
     .name = "resumes", .singular = "resume", .path = "/api/v1/resumes", .table = "career_resumes",
     .tag = "career", .fields = resume_fields, .owner = "user_id",
     .read = RP_OWNER, .create = RP_AUTH, .update = RP_OWNER, .del = RP_OWNER,
-    .soft_delete = true, .title_field = "title"};
+    .soft_delete = true, .title_field = "title", .after_write = profile_after_write};
 
 static const char *const job_status[] = {"open", "closed", NULL};
 static const struct rfield job_fields[] = {
@@ -51,7 +54,8 @@ static const struct rfield job_fields[] = {
 const struct resource career_jobs = {
     .name = "jobs", .singular = "job", .path = "/api/v1/jobs", .table = "career_jobs", .tag = "career",
     .fields = job_fields, .owner = "user_id",
-    .read = RP_OWNER, .create = RP_AUTH, .update = RP_OWNER, .del = RP_OWNER, .title_field = "title"};
+    .read = RP_OWNER, .create = RP_AUTH, .update = RP_OWNER, .del = RP_OWNER, .title_field = "title",
+    .after_write = profile_after_write};
 
 static const char *const app_status[] = {"saved", "applied", "interview", "offer", "rejected", "withdrawn", NULL};
 static const struct rfield app_fields[] = {
@@ -181,19 +185,15 @@ static int h_app_status(struct req *r)
 
 /* ---- ATS endpoints ---- */
 
-/* The scoring text of a visible resume or job; *found false when not visible. */
-static int load_text(struct req *r, const struct resource *res, str_t id, struct buf *out, bool *found)
+/* The scoring text of resume or job id (no visibility check). */
+static int row_text(struct db *db, const struct resource *res, str_t id, struct buf *out)
 {
-    bool vis = false;
-    int rc = resource_visible(r, r->db, res, id, &vis);
-    *found = vis;
-    if (rc != DB_OK || !vis)
-        return rc;
     const char *sql = res == &career_resumes
                           ? "SELECT title, summary, content, skills FROM career_resumes WHERE id = ?"
                           : "SELECT title, description, '', '' FROM career_jobs WHERE id = ?";
     struct db_res *dr;
-    if ((rc = db_query(r->db, sql, DB_ARGS(DBA_TEXT(id)), &dr)) != DB_OK)
+    int rc;
+    if ((rc = db_query(db, sql, DB_ARGS(DBA_TEXT(id)), &dr)) != DB_OK)
         return rc;
     if ((rc = db_next(dr)) == 1)
         for (int i = 0; i < 4; i++) {
@@ -202,6 +202,69 @@ static int load_text(struct req *r, const struct resource *res, str_t id, struct
         }
     db_res_free(dr);
     return rc < 0 ? rc : DB_OK;
+}
+
+/* The scoring text of a visible resume or job; *found false when not visible. */
+static int load_text(struct req *r, const struct resource *res, str_t id, struct buf *out, bool *found)
+{
+    bool vis = false;
+    int rc = resource_visible(r, r->db, res, id, &vis);
+    *found = vis;
+    if (rc != DB_OK || !vis)
+        return rc;
+    return row_text(r->db, res, id, out);
+}
+
+/* ---- ATS profiles (ats.h): the tokenised view of a resume or job, stored
+ * in its ats_profile column when the row is written, so recommendations
+ * never tokenise; a row without a current profile gets one on first use. ---- */
+
+#define ATS_PROFILE_MAX (ATS_MAX_TEXT * 2 + 64)
+
+static enum ats_kind kind_of(const struct resource *res)
+{
+    return res == &career_resumes ? ATS_RESUME : ATS_JOB;
+}
+
+/* Build id's profile from its text into out and store it. */
+static int profile_build(struct db *db, const struct resource *res, str_t id, struct buf *out)
+{
+    struct buf text = BUF_INIT(ATS_MAX_TEXT);
+    int rc = row_text(db, res, id, &text);
+    if (rc == DB_OK) {
+        ats_profile(buf_str(&text), kind_of(res), out);
+        rc = buf_ok(out) ? db_exec(db,
+                                   res == &career_resumes ? "UPDATE career_resumes SET ats_profile = ? WHERE id = ?"
+                                                          : "UPDATE career_jobs SET ats_profile = ? WHERE id = ?",
+                                   DB_ARGS(DBA_TEXT(buf_str(out)), DBA_TEXT(id)), NULL)
+                         : DB_ERR;
+    }
+    buf_free(&text);
+    return rc;
+}
+
+static int profile_after_write(struct req *r, struct db *db, const struct resource *res, enum raction act, str_t id)
+{
+    (void)r;
+    if (act != RA_CREATE && act != RA_UPDATE)
+        return DB_OK;
+    struct buf p = BUF_INIT(ATS_PROFILE_MAX);
+    int rc = profile_build(db, res, id, &p);
+    buf_free(&p);
+    return rc;
+}
+
+/* d = the profile of id (stored: its ats_profile column), rebuilt when missing or stale. */
+static int doc_get(struct req *r, const struct resource *res, str_t id, str_t stored, struct ats_doc *d)
+{
+    if (ats_doc_load(stored, kind_of(res), d) == 0)
+        return DB_OK;
+    struct buf p = BUF_INIT(ATS_PROFILE_MAX);
+    int rc = profile_build(r->db, res, id, &p);
+    if (rc == DB_OK && ats_doc_load(buf_str(&p), kind_of(res), d))
+        rc = DB_ERR;
+    buf_free(&p);
+    return rc;
 }
 
 static void write_list(struct jw *w, const char *key, const struct ats_list *l)
@@ -304,11 +367,22 @@ static int h_job_analyze(struct req *r)
 }
 
 /* GET /jobs/recommendations: the caller's open jobs ranked by the best score
- * any of their resumes reaches (newest 50 jobs, newest 10 resumes). */
+ * any of their resumes reaches. The work is bounded: the newest RECO_MAX_JOBS
+ * open jobs and the newest RECO_MAX_RESUMES resumes (500 pairs), each read as
+ * its stored profile (no tokenising), each pair a few look-ups. */
+#define RECO_MAX_RESUMES 10
+#define RECO_MAX_JOBS 50
+
 struct reco {
-    char *job_id, *title, *company, *location, *resume_id;
+    char *job_id, *title, *company, *location, *resume_id, *profile;
+    struct ats_doc doc;
     int score;
     struct ats_result res;
+};
+
+struct reco_resume {
+    char *id, *profile;
+    struct ats_doc doc;
 };
 
 static int reco_cmp(const void *a, const void *b)
@@ -319,51 +393,57 @@ static int reco_cmp(const void *a, const void *b)
     return strcmp(y->job_id, x->job_id); /* newer first */
 }
 
+static char *dup_col(struct db_res *dr, int i)
+{
+    return xstrndup(db_text(dr, i).p, db_text(dr, i).len);
+}
+
 static int h_recommendations(struct req *r)
 {
     struct db_res *dr;
-    char *rids[10], *rtext[10];
+    struct reco_resume res[RECO_MAX_RESUMES];
     size_t nres = 0, nj = 0;
-    struct reco *recs = xcalloc(50, sizeof(*recs));
+    struct reco *recs = xcalloc(RECO_MAX_JOBS, sizeof(*recs));
     int rc = db_query(r->db,
-                      "SELECT id, title || '\n' || summary || '\n' || content || '\n' || skills FROM career_resumes "
-                      "WHERE user_id = ? AND deleted_at IS NULL AND status <> 'archived' ORDER BY id DESC LIMIT 10",
-                      DB_ARGS(DBA_TEXT(r->user_id)), &dr);
+                      "SELECT id, coalesce(ats_profile, '') FROM career_resumes "
+                      "WHERE user_id = ? AND deleted_at IS NULL AND status <> 'archived' ORDER BY id DESC LIMIT ?",
+                      DB_ARGS(DBA_TEXT(r->user_id), DBA_INT(RECO_MAX_RESUMES)), &dr);
     if (rc == DB_OK) {
-        while ((rc = db_next(dr)) == 1 && nres < 10) {
-            rids[nres] = xstrndup(db_text(dr, 0).p, db_text(dr, 0).len);
-            rtext[nres++] = xstrndup(db_text(dr, 1).p, db_text(dr, 1).len);
-        }
+        while ((rc = db_next(dr)) == 1 && nres < RECO_MAX_RESUMES) /* bounded: nres < RECO_MAX_RESUMES */
+            res[nres++] = (struct reco_resume){dup_col(dr, 0), dup_col(dr, 1), {0}};
         db_res_free(dr);
     }
     if (rc >= 0)
         rc = db_query(r->db,
-                      "SELECT id, title, company, location, title || '\n' || description FROM career_jobs "
-                      "WHERE user_id = ? AND status = 'open' ORDER BY id DESC LIMIT 50",
-                      DB_ARGS(DBA_TEXT(r->user_id)), &dr);
+                      "SELECT id, title, company, location, coalesce(ats_profile, '') FROM career_jobs "
+                      "WHERE user_id = ? AND status = 'open' ORDER BY id DESC LIMIT ?",
+                      DB_ARGS(DBA_TEXT(r->user_id), DBA_INT(RECO_MAX_JOBS)), &dr);
     if (rc >= 0) {
-        while ((rc = db_next(dr)) == 1 && nj < 50) {
-            struct reco *e = &recs[nj++];
-            e->job_id = xstrndup(db_text(dr, 0).p, db_text(dr, 0).len);
-            e->title = xstrndup(db_text(dr, 1).p, db_text(dr, 1).len);
-            e->company = xstrndup(db_text(dr, 2).p, db_text(dr, 2).len);
-            e->location = xstrndup(db_text(dr, 3).p, db_text(dr, 3).len);
-            e->score = -1;
-            for (size_t k = 0; k < nres; k++) {
-                struct ats_result s;
-                ats_score(str_c(rtext[k]), db_text(dr, 4), &s);
-                if (s.score > e->score) {
-                    if (e->score >= 0)
-                        ats_result_free(&e->res);
-                    e->score = s.score;
-                    e->res = s;
-                    e->resume_id = rids[k];
-                } else {
-                    ats_result_free(&s);
-                }
+        while ((rc = db_next(dr)) == 1 && nj < RECO_MAX_JOBS) /* bounded: nj < RECO_MAX_JOBS */
+            recs[nj++] = (struct reco){.job_id = dup_col(dr, 0), .title = dup_col(dr, 1), .company = dup_col(dr, 2),
+                                       .location = dup_col(dr, 3), .profile = dup_col(dr, 4), .score = -1};
+        db_res_free(dr);
+    }
+    /* the profiles: loaded, or built once for rows written before they existed */
+    for (size_t k = 0; k < nres && rc >= 0; k++)
+        rc = doc_get(r, &career_resumes, str_c(res[k].id), str_c(res[k].profile), &res[k].doc);
+    for (size_t i = 0; i < nj && rc >= 0; i++)
+        rc = doc_get(r, &career_jobs, str_c(recs[i].job_id), str_c(recs[i].profile), &recs[i].doc);
+    for (size_t i = 0; i < nj && rc >= 0; i++) {
+        struct reco *e = &recs[i];
+        for (size_t k = 0; k < nres; k++) {
+            struct ats_result sc;
+            ats_match(&res[k].doc, &e->doc, &sc);
+            if (sc.score > e->score) {
+                if (e->score >= 0)
+                    ats_result_free(&e->res);
+                e->score = sc.score;
+                e->res = sc;
+                e->resume_id = res[k].id;
+            } else {
+                ats_result_free(&sc);
             }
         }
-        db_res_free(dr);
     }
     if (rc >= 0) {
         qsort(recs, nj, sizeof(*recs), reco_cmp);
@@ -413,12 +493,15 @@ static int h_recommendations(struct req *r)
         free(recs[i].title);
         free(recs[i].company);
         free(recs[i].location);
+        free(recs[i].profile);
+        ats_doc_free(&recs[i].doc);
         if (recs[i].score >= 0)
             ats_result_free(&recs[i].res);
     }
     for (size_t k = 0; k < nres; k++) {
-        free(rids[k]);
-        free(rtext[k]);
+        free(res[k].id);
+        free(res[k].profile);
+        ats_doc_free(&res[k].doc);
     }
     free(recs);
     if (rc < 0)
