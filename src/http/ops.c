@@ -31,8 +31,8 @@ static int live(struct req *r)
 
 /* Writes the /health body; returns true when the instance can serve. The
  * services object is written first (into its own buffer): a module's health
- * hook may turn the status. */
-static bool health_body(struct req *r)
+ * hook may turn the status. Without detail only {"status"} is written. */
+static bool health_body(struct req *r, bool detail)
 {
     struct jw sw, *w = &sw;
     int64_t lat_us = 0;
@@ -97,46 +97,85 @@ static bool health_body(struct req *r)
     jw_obj_begin(w);
     jw_key(w, "status");
     jw_cstr(w, !ready ? "unhealthy" : disk_warn ? "degraded" : "healthy");
-    jw_key(w, "version");
-    jw_cstr(w, TEMEL_VERSION);
-    jw_key(w, "uptime_s");
-    jw_int(w, server_uptime_s());
-    jw_key(w, "services");
-    jw_raw(w, buf_str(services));
+    if (detail) {
+        jw_key(w, "version");
+        jw_cstr(w, TEMEL_VERSION);
+        jw_key(w, "uptime_s");
+        jw_int(w, server_uptime_s());
+        jw_key(w, "services");
+        jw_raw(w, buf_str(services));
+    }
     jw_obj_end(w);
     return ready;
 }
 
+/*
+ * Who may read GET /health (full) and /metrics (security issue 9): with
+ * TEMEL_ENV=production, or whenever TEMEL_METRICS_TOKEN is set, the caller
+ * presents `Authorization: Bearer <metrics token>` or is an admin (JWT or
+ * admin API key, through the installed authenticator); in development and
+ * test without a token they stay open. Both are rate limited per client
+ * (TEMEL_RATE_LIMIT_READ's rule). /health/live and /health/ready stay public
+ * and unlimited; when the detail is closed, /health/ready answers only
+ * {"status"} unless the metrics token comes with it.
+ */
+static bool ops_open(const struct req *r) { return !r->cfg->metrics_token && r->cfg->env != ENV_PRODUCTION; }
+
+/* The metrics token, compared in constant time over its length. */
+static bool has_metrics_token(const struct req *r)
+{
+    const char *tok = r->cfg->metrics_token;
+    if (!tok)
+        return false;
+    str_t a = req_header_get(r, "authorization");
+    size_t tl = strlen(tok);
+    bool ok = a.p && a.len == tl + 7 && memcmp(a.p, "Bearer ", 7) == 0;
+    unsigned char diff = ok ? 0 : 1;
+    if (ok)
+        for (size_t i = 0; i < tl; i++)
+            diff |= (unsigned char)(a.p[7 + i] ^ tok[i]);
+    return diff == 0;
+}
+
+/* Provided by the request pipeline (src/http/server.c or request.c) once the
+ * lead's split lands; until then only the metrics token opens the detailed
+ * endpoints in production. */
+extern int http_authenticate(struct req *r, enum route_auth need) __attribute__((weak));
+
+/* 0 when the caller may read the detailed endpoints, else HTTP_EFAIL
+ * (429 over the limit, 401/403). The limit comes first, so anonymous floods
+ * are counted too; it is the read class's rule in its own space per client. */
+static int ops_guard(struct req *r)
+{
+    if (http_rate_limit(r, "ops", req_client_ip(r), &r->cfg->rate[RL_READ]))
+        return HTTP_EFAIL;
+    if (ops_open(r) || has_metrics_token(r))
+        return 0;
+    if (req_header_get(r, "authorization").p && http_authenticate)
+        return http_authenticate(r, AUTH_ADMIN) == 0 ? 0 : HTTP_EFAIL;
+    req_header(r, "www-authenticate", STRLIT("Bearer realm=\"metrics\""));
+    return http_fail(r, 401, "UNAUTHORIZED", "a valid metrics token or an admin token is required");
+}
+
 static int health(struct req *r)
 {
-    health_body(r);
+    if (ops_guard(r))
+        return HTTP_EFAIL;
+    health_body(r, true);
     return 0;
 }
 
 static int ready(struct req *r)
 {
-    if (!health_body(r))
+    if (!health_body(r, ops_open(r) || has_metrics_token(r)))
         r->status = 503;
     return 0;
 }
 
 static int metrics(struct req *r)
 {
-    const char *tok = r->cfg->metrics_token;
-    if (tok) {
-        str_t a = req_header_get(r, "authorization");
-        size_t tl = strlen(tok);
-        /* constant-time compare over the token length */
-        bool ok = a.p && a.len == tl + 7 && memcmp(a.p, "Bearer ", 7) == 0;
-        unsigned char diff = ok ? 0 : 1;
-        if (ok)
-            for (size_t i = 0; i < tl; i++)
-                diff |= (unsigned char)(a.p[7 + i] ^ tok[i]);
-        if (diff) {
-            req_header(r, "www-authenticate", STRLIT("Bearer realm=\"metrics\""));
-            return http_fail(r, 401, "UNAUTHORIZED", "a valid metrics token is required");
-        }
-    }
+    if (ops_guard(r))
+        return HTTP_EFAIL;
     r->out.max = BUF_MAX_METRICS;
     metrics_render(&r->out);
     for (const struct module *const *m = temel_modules; *m; m++)
@@ -449,8 +488,8 @@ static int docs(struct req *r)
 static struct route routes[] = {
     {.method = "GET", .pattern = "/health/live", .handler = live, .rl = RL_NONE, .summary = "Liveness: the process runs", .tag = "ops"},
     {.method = "GET", .pattern = "/health/ready", .handler = ready, .rl = RL_NONE, .summary = "Readiness: database, migrations and disk usable (503 otherwise)", .tag = "ops"},
-    {.method = "GET", .pattern = "/health", .handler = health, .rl = RL_NONE, .summary = "Health with per-service checks", .tag = "ops"},
-    {.method = "GET", .pattern = "/metrics", .handler = metrics, .rl = RL_NONE, .summary = "Prometheus metrics (Bearer TEMEL_METRICS_TOKEN when set)", .tag = "ops"},
+    {.method = "GET", .pattern = "/health", .handler = health, .rl = RL_NONE, .summary = "Health with per-service checks (production or with TEMEL_METRICS_TOKEN: the token or an admin; rate limited)", .tag = "ops"},
+    {.method = "GET", .pattern = "/metrics", .handler = metrics, .rl = RL_NONE, .summary = "Prometheus metrics (production or with TEMEL_METRICS_TOKEN: the token or an admin; rate limited)", .tag = "ops"},
     {.method = "GET", .pattern = "/api/v1/openapi.json", .handler = openapi, .rl = RL_READ, .summary = "This OpenAPI 3.1 document", .tag = "ops"},
     {.method = "GET", .pattern = "/api/docs", .handler = docs, .rl = RL_READ, .summary = "Interactive API documentation page", .tag = "ops"},
 };
