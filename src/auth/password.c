@@ -5,20 +5,48 @@
 #include <sodium.h>
 
 #include "core/json.h"
+#include "core/workpool.h"
 
 #include "core/banned.h"
 
+/* argon2id runs on the worker pool (core/workpool.h): tens of ms of CPU
+ * never hold an event loop. Off the loops work_run runs it inline. */
+struct pw_job {
+    str_t pw;
+    const char *hash;
+    char *out;
+    int rc;
+};
+
+static void do_hash(void *arg)
+{
+    struct pw_job *j = arg;
+    j->rc = crypto_pwhash_str_alg(j->out, j->pw.p, j->pw.len, PASSWORD_OPSLIMIT, PASSWORD_MEMLIMIT,
+                                  crypto_pwhash_ALG_ARGON2ID13) == 0
+                ? 0
+                : -1;
+}
+
+static void do_verify(void *arg)
+{
+    struct pw_job *j = arg;
+    j->rc = crypto_pwhash_str_verify(j->hash, j->pw.p, j->pw.len);
+}
+
 int password_hash(str_t pw, char out[PASSWORD_HASH_MAX])
 {
-    return crypto_pwhash_str_alg(out, pw.p, pw.len, PASSWORD_OPSLIMIT, PASSWORD_MEMLIMIT,
-                                 crypto_pwhash_ALG_ARGON2ID13) == 0
-               ? 0
-               : -1;
+    struct pw_job j = {.pw = pw, .out = out};
+    work_run(do_hash, &j);
+    return j.rc;
 }
 
 bool password_verify(const char *hash, str_t pw)
 {
-    return hash && *hash && crypto_pwhash_str_verify(hash, pw.p, pw.len) == 0;
+    struct pw_job j = {.pw = pw, .hash = hash};
+    if (!hash || !*hash)
+        return false;
+    work_run(do_verify, &j);
+    return j.rc == 0;
 }
 
 bool password_needs_rehash(const char *hash)

@@ -192,6 +192,15 @@ int config_from_env(struct config *c, struct buf *err)
     if (config_env_int("TEMEL_THREADS", ncpu > 0 ? ncpu : 1, 1, 256, &v, err))
         return -1;
     c->threads = (int)v;
+    if (config_env_int("TEMEL_MAX_CONNECTIONS", 10000, 1, 1000000, &v, err))
+        return -1;
+    c->max_connections = (int)v;
+    if (config_env_int("TEMEL_CPU_THREADS", ncpu > 0 ? ncpu : 1, 1, 64, &v, err))
+        return -1;
+    c->cpu_threads = (int)v;
+    if (config_env_int("TEMEL_CPU_QUEUE", 64, 1, 100000, &v, err))
+        return -1;
+    c->cpu_queue = (int)v;
 
     const char *cors = getenv("TEMEL_CORS_ORIGINS");
     if (cors && *cors) {

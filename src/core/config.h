@@ -34,6 +34,9 @@ struct config {
     char *database_url;
     enum temel_env env;
     int threads;            /* event-loop threads */
+    int max_connections;    /* TEMEL_MAX_CONNECTIONS: open client connections per loop (default 10000) */
+    int cpu_threads;        /* TEMEL_CPU_THREADS: worker threads for argon2id etc. (default: cores) */
+    int cpu_queue;          /* TEMEL_CPU_QUEUE: requests admitted to the worker pool at once (default 64) */
     char *cors_origins[CONFIG_MAX_CORS];
     int n_cors;
     bool trust_proxy;

@@ -41,7 +41,7 @@ enum route_auth { AUTH_NONE = 0, AUTH_OPTIONAL, AUTH_USER, AUTH_STAFF, AUTH_ADMI
 enum route_flags {
     ROUTE_TEST_ONLY = 1 << 0, /* registered only when TEMEL_ENV=test */
     ROUTE_NO_BODY = 1 << 1,   /* a body is refused (415 if it has a type, 413 if large) */
-    ROUTE_RAW_BODY = 1 << 2,  /* body passed through unparsed (r->h->entity) */
+    ROUTE_RAW_BODY = 1 << 2,  /* body passed through unparsed (r->entity) */
     ROUTE_PAGINATED = 1 << 3, /* page/limit query parameters validated before the handler */
     ROUTE_HIDDEN = 1 << 4,    /* left out of the OpenAPI document */
     ROUTE_BODY_OPTIONAL = 1 << 5, /* an empty body is allowed (r->body stays NULL) */
@@ -117,10 +117,30 @@ int query_parse(str_t qs, struct query *q, query_alloc_fn alloc, void *ud) WARN_
 /* url_decode() (one component) is in core/common.h. */
 const str_t *query_get(const struct query *q, const char *key);
 
-/* ---- the request ---- */
+/* ---- the request ----
+ * A request runs in its own coroutine on its loop thread (core/coro.h): a
+ * handler may wait (database, worker pool, timers) and the loop serves other
+ * requests meanwhile. The client may leave while a handler waits, so a
+ * handler never sees h2o's request: what it reads (method, path, headers,
+ * body, peer) was copied into the request's own pool at the start, and the
+ * response is handed to h2o only when the handler has finished. */
+struct req_hdr {
+    str_t name; /* lower-case */
+    str_t value;
+};
+struct req_out_hdr;
+
 struct req {
-    h2o_req_t *h;
-    h2o_mem_pool_t *pool;
+    h2o_mem_pool_t *pool; /* the request's own arena; freed after the response */
+    str_t method;
+    str_t path;     /* without the query string */
+    str_t raw_path; /* as sent, with the query string */
+    str_t entity;   /* the request body */
+    const struct req_hdr *hdrs;
+    size_t nhdrs;
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    int http_version; /* 0x101, 0x200, ... */
     const struct route *route;
     struct route_match m;
     struct query q;
@@ -147,6 +167,7 @@ struct req {
     bool is_api, rl_checked;
     int64_t rl_limit, rl_remaining, rl_reset_s;
     const char *cors_origin;
+    struct req_out_hdr *out_hdrs; /* req_header(), applied when the response is sent */
     /* recorded error */
     struct {
         int status;
@@ -188,9 +209,9 @@ void req_header(struct req *r, const char *name, str_t value);
 str_t req_header_get(const struct req *r, const char *name_lower);
 
 /* Deferred responses: a handler that must wait for something done elsewhere
- * (a job's result) without blocking its event loop calls http_defer() and
- * returns HTTP_DEFER. Every 100 ms the loop calls poll(r, arg, timed_out)
- * on the same thread (r->db usable, inside no transaction); poll returns
+ * (a job's result) calls http_defer() and returns HTTP_DEFER. The request's
+ * coroutine then waits (the loop serves others) and every 100 ms calls
+ * poll(r, arg, timed_out) (r->db usable, inside no transaction); poll returns
  * HTTP_DEFER to keep waiting, 0 when it has set the response, or
  * HTTP_EFAIL after http_fail(). Once deadline_mono_ms has passed, poll is
  * called one last time with timed_out = true and must answer. If the client

@@ -124,11 +124,11 @@ int idempotency_run(struct req *r, str_t key)
     }
     c.owner = buf_str(&owner);
     /* the request's identity: method, route (with its parameters) and body */
-    (void)buf_printf(&line, "%s %.*s\n", r->route->method, (int)r->h->path.len, r->h->path.base);
+    (void)buf_printf(&line, "%s %.*s\n", r->route->method, (int)r->raw_path.len, r->raw_path.p);
     crypto_hash_sha256_init(&st);
     crypto_hash_sha256_update(&st, (const unsigned char *)line.ptr, line.len);
-    if (r->h->entity.len)
-        crypto_hash_sha256_update(&st, (const unsigned char *)r->h->entity.base, r->h->entity.len);
+    if (r->entity.len)
+        crypto_hash_sha256_update(&st, (const unsigned char *)r->entity.p, r->entity.len);
     crypto_hash_sha256_final(&st, digest);
     sodium_bin2hex(c.hash, sizeof(c.hash), digest, sizeof(digest));
     buf_free(&line);

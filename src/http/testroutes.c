@@ -4,6 +4,7 @@
  * deadlines, UUIDv7) through the real server before domain modules exist.
  * Never registered in development or production (router_freeze drops them).
  */
+#include "core/coro.h"
 #include "core/timeutil.h"
 #include "core/uuid.h"
 #include "db/db.h"
@@ -70,6 +71,22 @@ static int slow(struct req *r)
     jw_obj_begin(&r->w);
     jw_key(&r->w, "count");
     jw_int(&r->w, n);
+    jw_obj_end(&r->w);
+    return 0;
+}
+
+/* A handler that waits ?ms= (default 300) by yielding its coroutine: the
+ * loop serves other requests meanwhile (test only). */
+static int sleep_h(struct req *r)
+{
+    int64_t ms = 300, t0 = time_mono_ms();
+    const str_t *q = req_query(r, "ms");
+    if (q && parse_i64(*q, 0, 60000, &ms))
+        return http_invalid(r, "ms", "must be 0..60000");
+    coro_sleep_ms(ms);
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "slept_ms");
+    jw_int(&r->w, time_mono_ms() - t0);
     jw_obj_end(&r->w);
     return 0;
 }
@@ -234,6 +251,8 @@ static struct route routes[] = {
     {.method = "POST", .pattern = "/api/v1/_test/req-tx", .handler = req_tx_h, .rl = RL_WRITE,
      .summary = "A transaction retried after its first attempt recorded an error (test only)", .tag = "test",
      .flags = ROUTE_TEST_ONLY | ROUTE_NO_BODY},
+    {.method = "GET", .pattern = "/api/v1/_test/sleep", .handler = sleep_h, .rl = RL_READ,
+     .summary = "A handler that yields for ?ms= (test only)", .tag = "test", .flags = ROUTE_TEST_ONLY},
     {.method = "GET", .pattern = "/api/v1/_test/uuid", .handler = uuids, .rl = RL_READ,
      .summary = "UUIDv7 sequence (test only)", .tag = "test", .flags = ROUTE_TEST_ONLY},
 };

@@ -179,8 +179,8 @@ static int rq_http_fail(struct req *r, struct rq *q)
 
 /* ---- output ---- */
 
-/* (r->h is NULL for the stand-in requests of exports and seeds) */
-static enum lang req_lang(struct req *r) { return r->h ? lang_from_header(req_header_get(r, "accept-language")) : LANG_EN; }
+/* (stand-in requests of exports and seeds have no headers: English) */
+static enum lang req_lang(struct req *r) { return lang_from_header(req_header_get(r, "accept-language")); }
 
 static void write_i18n(struct jw *w, str_t stored, enum lang lang)
 {

@@ -100,3 +100,15 @@ def test_tls_garbage_handshake(tls_server):
     finally:
         c.close()
     tls_server.assert_healthy()
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+def test_http2_client_leaving_while_its_coroutine_waits(tls_server):
+    # curl gives up after 0.3 s and closes the connection while the handler's coroutine sleeps 1 s:
+    # h2o frees its request; the coroutine finishes on its own memory and is logged as 499.
+    for _ in range(5):
+        p = subprocess.run(["curl", "-sk", "--http2", "--max-time", "0.3", "-o", "/dev/null",
+                            tls_server.url("/api/v1/_test/sleep?ms=1000")], capture_output=True, timeout=30)
+        assert p.returncode == 28, p  # curl: operation timed out
+    assert tls_server.wait_log(lambda l: l.get("status") == 499, timeout=10), "no access line with status 499"
+    assert tls_server.get("/health/live").status_code == 200

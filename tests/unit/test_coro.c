@@ -29,6 +29,7 @@ static int teardown(void **state)
 {
     (void)state;
     coro_thread_release();
+    h2o_evloop_run(loop, 0); /* let h2o finish closing the scheduler's queue socket */
     h2o_evloop_destroy(loop);
     return 0;
 }

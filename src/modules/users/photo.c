@@ -156,7 +156,7 @@ int users__h_photo_upload(struct req *r)
     if (rc == MP_ENOTFORM)
         return http_fail(r, 415, "UNSUPPORTED_MEDIA_TYPE", "%s", mp_strerror(rc));
     if (rc == MP_OK)
-        rc = mp_parse(str_make(r->h->entity.base ? r->h->entity.base : "", r->h->entity.len), boundary, &form);
+        rc = mp_parse(r->entity, boundary, &form);
     if (rc != MP_OK)
         return http_fail(r, 400, "BAD_REQUEST", "%s", mp_strerror(rc));
     const struct mp_part *part = mp_find(&form, "photo");
