@@ -1,5 +1,7 @@
 /*
- * postgres.c — the PostgreSQL backend of db.h (libpq, synchronous).
+ * postgres.c — the PostgreSQL backend of db.h (libpq, synchronous), and the
+ * code both PostgreSQL backends share (pg_internal.h; pgpool.c is the
+ * non-blocking pool of the loop threads).
  *
  * Design: one PGconn per struct db. A statement is prepared on first use
  * under a generated name ("t1", "t2", ...) after rewriting `?` to `$n`, and
@@ -24,43 +26,20 @@
  * Error messages carry SQLSTATE and the primary message only (no DETAIL,
  * which may quote row values) and never the connection URL.
  */
-#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "core/timeutil.h"
-#include "db/db_internal.h"
+#include "db/pg_internal.h"
 
 #include "core/banned.h"
 
 #define PG_BYTEA_OID 17
 #define PG_TIMEOUT_SLACK_MS 50
-#define PG_MAX_PARAM_BYTES (256u << 20)
 
-struct pg_db {
-    struct db base;
-    PGconn *c;
-    unsigned next_stmt;
-    int64_t cur_timeout_ms;  /* statement_timeout in force; -1 = unknown */
-    bool timeout_set_in_tx;  /* a rollback would undo it */
-    /* per-call scratch for parameters, grown as needed */
-    const char **values;
-    int *lengths, *formats;
-    size_t *offs;
-    size_t scratch_cap;
-    struct buf text;
-    struct buf sqlbuf;
-};
+/* ==== shared with pgpool.c (pg_internal.h) ==================================== */
 
-struct pg_res {
-    struct db_res base;
-    PGresult *r;
-    int row, nrows, ncols;
-    unsigned char **dec; /* decoded bytea of the current row, per column (malloc) */
-    size_t *declen;
-};
-
-static int map_sqlstate(const char *st)
+int pg__map_sqlstate(const char *st)
 {
     if (!st)
         return DB_ERR;
@@ -73,7 +52,7 @@ static int map_sqlstate(const char *st)
     return DB_ERR;
 }
 
-static int trimmed_len(const char *m)
+int pg__trimmed_len(const char *m)
 {
     size_t n = strlen(m);
     while (n && (m[n - 1] == '\n' || m[n - 1] == ' '))
@@ -81,17 +60,313 @@ static int trimmed_len(const char *m)
     return (int)n;
 }
 
-/* Record the error of res (may be NULL: connection-level error). */
-static int pg_fail(struct pg_db *s, const PGresult *res, const char *sql)
+int pg__fail(struct db *db, const PGconn *c, const PGresult *res, const char *sql)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    int rc = map_sqlstate(state);
+    int rc = pg__map_sqlstate(state);
     if (!msg)
-        msg = PQerrorMessage(s->c);
-    return db__fail(&s->base, rc, "postgres: %s%s%.*s: %.200s", state ? state : "", state ? " " : "",
-                    trimmed_len(msg), msg, sql);
+        msg = c ? PQerrorMessage(c) : "unknown error";
+    return db__fail(db, rc, "postgres: %s%s%.*s: %.200s", state ? state : "", state ? " " : "",
+                    pg__trimmed_len(msg), msg, sql);
 }
+
+bool pg__stale_statement(const PGresult *res)
+{
+    const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    return st && (!strcmp(st, "0A000") || !strcmp(st, "26000"));
+}
+
+void pg__on_notice(void *arg, const char *msg)
+{
+    UNUSED(arg);
+    UNUSED(msg);
+}
+
+void pg__conninfo(struct pg_conninfo *k, const char *url, int64_t statement_timeout_ms)
+{
+    int i = 0;
+    k->kw[i] = "connect_timeout", k->val[i++] = "10";
+    k->kw[i] = "fallback_application_name", k->val[i++] = "temel";
+    k->kw[i] = "client_encoding", k->val[i++] = "UTF8";
+    if (statement_timeout_ms > 0) {
+        struct buf b = BUF_INIT(sizeof(k->options));
+        (void)buf_puts(&b, "-c statement_timeout=");
+        (void)buf_put_i64(&b, statement_timeout_ms);
+        memcpy(k->options, buf_cstr(&b), b.len + 1);
+        buf_free(&b);
+        k->kw[i] = "options", k->val[i++] = k->options;
+    }
+    k->kw[i] = "dbname", k->val[i++] = url; /* expanded: the URL overrides the defaults above */
+    k->kw[i] = NULL, k->val[i] = NULL;
+}
+
+void pg__params_init(struct pg_params *p)
+{
+    memset(p, 0, sizeof(*p));
+    buf_init(&p->text, PG_MAX_PARAM_BYTES);
+}
+
+void pg__params_free(struct pg_params *p)
+{
+    free(p->values);
+    free(p->lengths);
+    free(p->formats);
+    free(p->offs);
+    buf_free(&p->text);
+    memset(p, 0, sizeof(*p));
+}
+
+static void grow_params(struct pg_params *p, size_t n)
+{
+    if (n <= p->cap)
+        return;
+    p->values = xrealloc(p->values, st_mult(n, sizeof(*p->values)));
+    p->lengths = xrealloc(p->lengths, st_mult(n, sizeof(*p->lengths)));
+    p->formats = xrealloc(p->formats, st_mult(n, sizeof(*p->formats)));
+    p->offs = xrealloc(p->offs, st_mult(n, sizeof(*p->offs)));
+    p->cap = n;
+}
+
+int pg__bind(struct db *db, struct pg_params *p, const db_arg *args, size_t nargs, const char *sql)
+{
+    grow_params(p, nargs);
+    buf_reset(&p->text);
+    for (size_t i = 0; i < nargs; i++) {
+        const db_arg *a = &args[i];
+        p->formats[i] = 0;
+        p->lengths[i] = 0;
+        p->values[i] = NULL;
+        p->offs[i] = SIZE_MAX;
+        switch (a->type) {
+        case DB_T_NULL:
+            break;
+        case DB_T_INT:
+            p->offs[i] = p->text.len;
+            (void)buf_put_i64(&p->text, a->v.i);
+            (void)buf_putc(&p->text, '\0');
+            break;
+        case DB_T_BOOL: /* '1'/'0' parse as both boolean and integer */
+            p->offs[i] = p->text.len;
+            (void)buf_append(&p->text, a->v.i ? "1" : "0", 2);
+            break;
+        case DB_T_DOUBLE:
+            p->offs[i] = p->text.len;
+            (void)buf_printf(&p->text, "%.17g", a->v.d);
+            (void)buf_putc(&p->text, '\0');
+            break;
+        case DB_T_TEXT:
+            p->offs[i] = p->text.len;
+            if (a->v.s.len)
+                (void)buf_append(&p->text, a->v.s.p, a->v.s.len);
+            (void)buf_putc(&p->text, '\0');
+            break;
+        case DB_T_BLOB:
+            if (a->v.s.len > (size_t)INT32_MAX)
+                return db__fail(db, DB_ERR, "postgres: blob parameter too large: %.200s", sql);
+            p->values[i] = a->v.s.p ? a->v.s.p : "";
+            p->lengths[i] = (int)a->v.s.len;
+            p->formats[i] = 1;
+            break;
+        default:
+            BUG("bad db_arg type");
+        }
+    }
+    if (!buf_ok(&p->text))
+        return db__fail(db, DB_ERR, "postgres: parameters too large: %.200s", sql);
+    for (size_t i = 0; i < nargs; i++)
+        if (p->offs[i] != SIZE_MAX)
+            p->values[i] = p->text.ptr + p->offs[i];
+    return DB_OK;
+}
+
+int pg__stmt(struct db *db, struct db_cache *cache, unsigned *next_id, struct buf *sqlbuf, const char *sql,
+             struct pg_stmt *st)
+{
+    size_t len = strlen(sql);
+    struct db_cache_ent *ent = db__cache_get(cache, sql, len);
+    struct buf nb = BUF_INIT(32);
+
+    memset(st, 0, sizeof(*st));
+    if (ent && !ent->stale) {
+        st->name = ent->val;
+        st->nparams = ent->nparams;
+        return DB_OK;
+    }
+    buf_reset(sqlbuf);
+    if (db__pg_rewrite(sql, sqlbuf, &st->nparams) != 0)
+        return db__fail(db, DB_ERR, "postgres: statement too long: %.200s", sql);
+    st->text = buf_cstr(sqlbuf);
+    if (!ent && cache->n >= DB_CACHE_MAX) {
+        st->name = ""; /* the unnamed statement, replaced on each use */
+        return DB_OK;
+    }
+    (void)buf_putc(&nb, 't');
+    (void)buf_put_i64(&nb, ++*next_id);
+    if (ent) {
+        /* The old server-side statement is left to the session: DEALLOCATE
+         * would cost a round trip and fail inside an aborted transaction. */
+        free(ent->val);
+        ent->val = buf_detach(&nb, NULL);
+        ent->stale = false;
+    } else {
+        ent = db__cache_put(cache, sql, len, buf_detach(&nb, NULL));
+    }
+    ent->nparams = st->nparams;
+    st->name = ent->val;
+    st->ent = ent;
+    return DB_OK;
+}
+
+void pg__stmt_stale(struct db_cache *cache, const char *sql)
+{
+    struct db_cache_ent *ent = db__cache_get(cache, sql, strlen(sql));
+    if (ent)
+        ent->stale = true;
+}
+
+struct pg_res {
+    struct db_res base;
+    PGresult *r;
+    int row, nrows, ncols;
+    unsigned char **dec; /* decoded bytea of the current row, per column (malloc) */
+    size_t *declen;
+};
+
+struct db_res *pg__res_new(struct db *db, PGresult *res)
+{
+    struct pg_res *r = xcalloc(1, sizeof(*r));
+    r->base.db = db;
+    r->r = res;
+    r->row = -1;
+    r->nrows = PQntuples(res);
+    r->ncols = PQnfields(res);
+    return &r->base;
+}
+
+static void drop_decoded(struct pg_res *r)
+{
+    if (!r->dec)
+        return;
+    for (int i = 0; i < r->ncols; i++) {
+        free(r->dec[i]);
+        r->dec[i] = NULL;
+    }
+}
+
+int pg__res_next(struct db_res *res)
+{
+    struct pg_res *r = (struct pg_res *)res;
+    drop_decoded(r);
+    if (r->row < r->nrows)
+        r->row++;
+    return r->row < r->nrows ? 1 : 0;
+}
+
+int pg__res_ncols(const struct db_res *res) { return ((const struct pg_res *)res)->ncols; }
+
+static bool valid_cell(const struct pg_res *r, int col)
+{
+    return r->row >= 0 && r->row < r->nrows && col >= 0 && col < r->ncols;
+}
+
+bool pg__res_isnull(const struct db_res *res, int col)
+{
+    const struct pg_res *r = (const struct pg_res *)res;
+    return !valid_cell(r, col) || PQgetisnull(r->r, r->row, col);
+}
+
+int64_t pg__res_int(const struct db_res *res, int col)
+{
+    const struct pg_res *r = (const struct pg_res *)res;
+    const char *v;
+    int64_t out;
+    if (pg__res_isnull(res, col))
+        return 0;
+    v = PQgetvalue(r->r, r->row, col);
+    if (v[0] == 't' && !v[1])
+        return 1;
+    if (v[0] == 'f' && !v[1])
+        return 0;
+    if (parse_i64(str_make(v, (size_t)PQgetlength(r->r, r->row, col)), INT64_MIN, INT64_MAX, &out) == 0)
+        return out;
+    return (int64_t)strtod(v, NULL); /* numeric / float text */
+}
+
+double pg__res_double(const struct db_res *res, int col)
+{
+    const struct pg_res *r = (const struct pg_res *)res;
+    const char *v;
+    if (pg__res_isnull(res, col))
+        return 0;
+    v = PQgetvalue(r->r, r->row, col);
+    if (v[0] == 't' && !v[1])
+        return 1;
+    return strtod(v, NULL);
+}
+
+str_t pg__res_text(const struct db_res *cres, int col)
+{
+    /* The decoded-bytea cache is mutable state behind a const view. */
+    struct pg_res *r = (struct pg_res *)(uintptr_t)cres;
+    const char *v;
+    if (pg__res_isnull(cres, col))
+        return (str_t){"", 0};
+    v = PQgetvalue(r->r, r->row, col);
+    if (PQftype(r->r, col) == PG_BYTEA_OID) {
+        if (!r->dec) {
+            r->dec = xcalloc((size_t)r->ncols, sizeof(*r->dec));
+            r->declen = xcalloc((size_t)r->ncols, sizeof(*r->declen));
+        }
+        if (!r->dec[col]) {
+            /* PQunescapeBytea's buffer is not NUL-terminated: copy with one. */
+            size_t n = 0;
+            unsigned char *d = PQunescapeBytea((const unsigned char *)v, &n), *z;
+            if (!d)
+                FATAL("out of memory");
+            z = xmalloc(st_add(n, 1));
+            memcpy(z, d, n);
+            z[n] = '\0';
+            PQfreemem(d);
+            r->dec[col] = z;
+            r->declen[col] = n;
+        }
+        return (str_t){(const char *)r->dec[col], r->declen[col]};
+    }
+    return (str_t){v, (size_t)PQgetlength(r->r, r->row, col)};
+}
+
+void pg__res_free(struct db_res *res)
+{
+    struct pg_res *r = (struct pg_res *)res;
+    drop_decoded(r);
+    free(r->dec);
+    free(r->declen);
+    PQclear(r->r);
+    free(r);
+}
+
+int64_t pg__changes(PGresult *res)
+{
+    int64_t n;
+    if (parse_i64(str_c(PQcmdTuples(res)), 0, INT64_MAX, &n) != 0)
+        return 0;
+    return n;
+}
+
+/* ==== the synchronous backend ================================================== */
+
+struct pg_db {
+    struct db base;
+    PGconn *c;
+    unsigned next_stmt;
+    int64_t cur_timeout_ms;  /* statement_timeout in force; -1 = unknown */
+    bool timeout_set_in_tx;  /* a rollback would undo it */
+    struct pg_params params; /* per-call scratch */
+    struct buf sqlbuf;
+};
+
+static int pg_fail(struct pg_db *s, const PGresult *res, const char *sql) { return pg__fail(&s->base, s->c, res, sql); }
 
 /* Make sure the connection is usable; reset a broken one (outside a tx). */
 static int pg_ensure_conn(struct pg_db *s)
@@ -105,7 +380,7 @@ static int pg_ensure_conn(struct pg_db *s)
     s->cur_timeout_ms = -1;
     if (PQstatus(s->c) != CONNECTION_OK) {
         const char *m = PQerrorMessage(s->c);
-        return db__fail(&s->base, DB_ERR, "postgres: reconnect failed: %.*s", trimmed_len(m), m);
+        return db__fail(&s->base, DB_ERR, "postgres: reconnect failed: %.*s", pg__trimmed_len(m), m);
     }
     return DB_OK;
 }
@@ -155,129 +430,21 @@ static int pg_sync_timeout(struct pg_db *s)
     return set_timeout(s, want);
 }
 
-static void grow_scratch(struct pg_db *s, size_t n)
+/* Find or create the prepared statement for sql (prepared here at once). */
+static int pg_prepare(struct pg_db *s, const char *sql, struct pg_stmt *st)
 {
-    if (n <= s->scratch_cap)
-        return;
-    s->values = xrealloc(s->values, st_mult(n, sizeof(*s->values)));
-    s->lengths = xrealloc(s->lengths, st_mult(n, sizeof(*s->lengths)));
-    s->formats = xrealloc(s->formats, st_mult(n, sizeof(*s->formats)));
-    s->offs = xrealloc(s->offs, st_mult(n, sizeof(*s->offs)));
-    s->scratch_cap = n;
-}
-
-/* Fill s->values/lengths/formats from args. */
-static int pg_bind(struct pg_db *s, const db_arg *args, size_t nargs, const char *sql)
-{
-    grow_scratch(s, nargs);
-    buf_reset(&s->text);
-    for (size_t i = 0; i < nargs; i++) {
-        const db_arg *a = &args[i];
-        s->formats[i] = 0;
-        s->lengths[i] = 0;
-        s->values[i] = NULL;
-        s->offs[i] = SIZE_MAX;
-        switch (a->type) {
-        case DB_T_NULL:
-            break;
-        case DB_T_INT:
-            s->offs[i] = s->text.len;
-            (void)buf_put_i64(&s->text, a->v.i);
-            (void)buf_putc(&s->text, '\0');
-            break;
-        case DB_T_BOOL: /* '1'/'0' parse as both boolean and integer */
-            s->offs[i] = s->text.len;
-            (void)buf_append(&s->text, a->v.i ? "1" : "0", 2);
-            break;
-        case DB_T_DOUBLE:
-            s->offs[i] = s->text.len;
-            (void)buf_printf(&s->text, "%.17g", a->v.d);
-            (void)buf_putc(&s->text, '\0');
-            break;
-        case DB_T_TEXT:
-            s->offs[i] = s->text.len;
-            if (a->v.s.len)
-                (void)buf_append(&s->text, a->v.s.p, a->v.s.len);
-            (void)buf_putc(&s->text, '\0');
-            break;
-        case DB_T_BLOB:
-            if (a->v.s.len > (size_t)INT32_MAX)
-                return db__fail(&s->base, DB_ERR, "postgres: blob parameter too large: %.200s", sql);
-            s->values[i] = a->v.s.p ? a->v.s.p : "";
-            s->lengths[i] = (int)a->v.s.len;
-            s->formats[i] = 1;
-            break;
-        default:
-            BUG("bad db_arg type");
-        }
-    }
-    if (!buf_ok(&s->text))
-        return db__fail(&s->base, DB_ERR, "postgres: parameters too large: %.200s", sql);
-    for (size_t i = 0; i < nargs; i++)
-        if (s->offs[i] != SIZE_MAX)
-            s->values[i] = s->text.ptr + s->offs[i];
-    return DB_OK;
-}
-
-/* Find or create the prepared statement for sql. *name is borrowed. A
- * cached entry marked stale is prepared again under a new name. */
-static int pg_prepare(struct pg_db *s, const char *sql, const char **name, int *nparams)
-{
-    size_t len = strlen(sql);
-    struct db_cache_ent *ent = db__cache_get(&s->base.cache, sql, len);
-    struct buf nb = BUF_INIT(32);
     PGresult *res;
-    bool full;
-
-    if (ent && !ent->stale) {
-        *name = ent->val;
-        *nparams = ent->nparams;
-        return DB_OK;
-    }
-    buf_reset(&s->sqlbuf);
-    if (db__pg_rewrite(sql, &s->sqlbuf, nparams) != 0)
-        return db__fail(&s->base, DB_ERR, "postgres: statement too long: %.200s", sql);
-    full = !ent && s->base.cache.n >= DB_CACHE_MAX;
-    if (full) {
-        (void)buf_puts(&nb, ""); /* the unnamed statement, replaced on each use */
-    } else {
-        (void)buf_putc(&nb, 't');
-        (void)buf_put_i64(&nb, ++s->next_stmt);
-    }
-    res = PQprepare(s->c, buf_cstr(&nb), buf_cstr(&s->sqlbuf), *nparams, NULL);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        int rc = pg_fail(s, res, sql);
-        PQclear(res);
-        buf_free(&nb);
+    int rc = pg__stmt(&s->base, &s->base.cache, &s->next_stmt, &s->sqlbuf, sql, st);
+    if (rc || !st->text)
         return rc;
+    res = PQprepare(s->c, st->name, st->text, st->nparams, NULL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        rc = pg_fail(s, res, sql);
+        if (st->ent)
+            st->ent->stale = true;
     }
     PQclear(res);
-    if (full) {
-        buf_free(&nb);
-        *name = "";
-        return DB_OK;
-    }
-    if (ent) {
-        /* The old server-side statement is left to the session: DEALLOCATE
-         * would cost a round trip and fail inside an aborted transaction. */
-        free(ent->val);
-        ent->val = buf_detach(&nb, NULL);
-        ent->stale = false;
-    } else {
-        ent = db__cache_put(&s->base.cache, sql, len, buf_detach(&nb, NULL));
-    }
-    ent->nparams = *nparams;
-    *name = ent->val;
-    return DB_OK;
-}
-
-/* 0A000 "cached plan must not change result type" (the table changed under
- * a prepared SELECT *) and 26000 "prepared statement does not exist" are
- * cured by preparing again. */
-static bool stale_statement(const PGresult *res)
-{
-    const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    return st && (!strcmp(st, "0A000") || !strcmp(st, "26000"));
+    return rc;
 }
 
 /* Run one parameterised statement; on success *out holds the result. */
@@ -285,10 +452,10 @@ static int pg_run(struct pg_db *s, const char *sql, const db_arg *args, size_t n
 {
     *out = NULL;
     for (int attempt = 0;; attempt++) {
-        const char *name = NULL;
-        int nparams = 0, rc;
+        struct pg_stmt st;
+        int rc;
         PGresult *res;
-        ExecStatusType st;
+        ExecStatusType est;
 
         if ((rc = pg_ensure_conn(s)) != DB_OK)
             return rc;
@@ -297,19 +464,19 @@ static int pg_run(struct pg_db *s, const char *sql, const db_arg *args, size_t n
                 continue;
             return rc;
         }
-        if ((rc = pg_prepare(s, sql, &name, &nparams)) != DB_OK) {
+        if ((rc = pg_prepare(s, sql, &st)) != DB_OK) {
             if (retryable_loss(s, attempt))
                 continue;
             return rc;
         }
-        if ((size_t)nparams != nargs)
-            return db__fail(&s->base, DB_ERR, "postgres: statement wants %d parameters, got %zu: %.200s", nparams,
-                            nargs, sql);
-        if ((rc = pg_bind(s, args, nargs, sql)) != DB_OK)
+        if ((size_t)st.nparams != nargs)
+            return db__fail(&s->base, DB_ERR, "postgres: statement wants %d parameters, got %zu: %.200s",
+                            st.nparams, nargs, sql);
+        if ((rc = pg__bind(&s->base, &s->params, args, nargs, sql)) != DB_OK)
             return rc;
-        res = PQexecPrepared(s->c, name, nparams, s->values, s->lengths, s->formats, 0);
-        st = PQresultStatus(res);
-        if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+        res = PQexecPrepared(s->c, st.name, st.nparams, s->params.values, s->params.lengths, s->params.formats, 0);
+        est = PQresultStatus(res);
+        if (est == PGRES_TUPLES_OK || est == PGRES_COMMAND_OK) {
             *out = res;
             return DB_OK;
         }
@@ -318,10 +485,8 @@ static int pg_run(struct pg_db *s, const char *sql, const db_arg *args, size_t n
             continue;
         }
         rc = pg_fail(s, res, sql);
-        if (stale_statement(res)) {
-            struct db_cache_ent *ent = db__cache_get(&s->base.cache, sql, strlen(sql));
-            if (ent)
-                ent->stale = true;
+        if (pg__stale_statement(res)) {
+            pg__stmt_stale(&s->base.cache, sql);
             if (attempt == 0 && !s->base.in_tx) {
                 PQclear(res);
                 continue;
@@ -367,136 +532,22 @@ static int pg_simple(struct pg_db *s, const char *sql, bool sync_timeout)
 
 static int pg_query(struct db *db, const char *sql, const db_arg *args, size_t nargs, struct db_res **out)
 {
-    struct pg_db *s = (struct pg_db *)db;
     PGresult *res;
-    struct pg_res *r;
-    int rc = pg_run(s, sql, args, nargs, &res);
+    int rc = pg_run((struct pg_db *)db, sql, args, nargs, &res);
     if (rc)
         return rc;
-    r = xcalloc(1, sizeof(*r));
-    r->base.db = db;
-    r->r = res;
-    r->row = -1;
-    r->nrows = PQntuples(res);
-    r->ncols = PQnfields(res);
-    *out = &r->base;
+    *out = pg__res_new(db, res);
     return DB_OK;
-}
-
-static void drop_decoded(struct pg_res *r)
-{
-    if (!r->dec)
-        return;
-    for (int i = 0; i < r->ncols; i++) {
-        free(r->dec[i]);
-        r->dec[i] = NULL;
-    }
-}
-
-static int pg_next(struct db_res *res)
-{
-    struct pg_res *r = (struct pg_res *)res;
-    drop_decoded(r);
-    if (r->row < r->nrows)
-        r->row++;
-    return r->row < r->nrows ? 1 : 0;
-}
-
-static int pg_ncols(const struct db_res *res) { return ((const struct pg_res *)res)->ncols; }
-
-static bool valid_cell(const struct pg_res *r, int col)
-{
-    return r->row >= 0 && r->row < r->nrows && col >= 0 && col < r->ncols;
-}
-
-static bool pg_isnull(const struct db_res *res, int col)
-{
-    const struct pg_res *r = (const struct pg_res *)res;
-    return !valid_cell(r, col) || PQgetisnull(r->r, r->row, col);
-}
-
-static int64_t pg_int(const struct db_res *res, int col)
-{
-    const struct pg_res *r = (const struct pg_res *)res;
-    const char *v;
-    int64_t out;
-    if (pg_isnull(res, col))
-        return 0;
-    v = PQgetvalue(r->r, r->row, col);
-    if (v[0] == 't' && !v[1])
-        return 1;
-    if (v[0] == 'f' && !v[1])
-        return 0;
-    if (parse_i64(str_make(v, (size_t)PQgetlength(r->r, r->row, col)), INT64_MIN, INT64_MAX, &out) == 0)
-        return out;
-    return (int64_t)strtod(v, NULL); /* numeric / float text */
-}
-
-static double pg_double(const struct db_res *res, int col)
-{
-    const struct pg_res *r = (const struct pg_res *)res;
-    const char *v;
-    if (pg_isnull(res, col))
-        return 0;
-    v = PQgetvalue(r->r, r->row, col);
-    if (v[0] == 't' && !v[1])
-        return 1;
-    return strtod(v, NULL);
-}
-
-static str_t pg_text(const struct db_res *cres, int col)
-{
-    /* The decoded-bytea cache is mutable state behind a const view. */
-    struct pg_res *r = (struct pg_res *)(uintptr_t)cres;
-    const char *v;
-    if (pg_isnull(cres, col))
-        return (str_t){"", 0};
-    v = PQgetvalue(r->r, r->row, col);
-    if (PQftype(r->r, col) == PG_BYTEA_OID) {
-        if (!r->dec) {
-            r->dec = xcalloc((size_t)r->ncols, sizeof(*r->dec));
-            r->declen = xcalloc((size_t)r->ncols, sizeof(*r->declen));
-        }
-        if (!r->dec[col]) {
-            /* PQunescapeBytea's buffer is not NUL-terminated: copy with one. */
-            size_t n = 0;
-            unsigned char *d = PQunescapeBytea((const unsigned char *)v, &n), *z;
-            if (!d)
-                FATAL("out of memory");
-            z = xmalloc(st_add(n, 1));
-            memcpy(z, d, n);
-            z[n] = '\0';
-            PQfreemem(d);
-            r->dec[col] = z;
-            r->declen[col] = n;
-        }
-        return (str_t){(const char *)r->dec[col], r->declen[col]};
-    }
-    return (str_t){v, (size_t)PQgetlength(r->r, r->row, col)};
-}
-
-static void pg_res_free(struct db_res *res)
-{
-    struct pg_res *r = (struct pg_res *)res;
-    drop_decoded(r);
-    free(r->dec);
-    free(r->declen);
-    PQclear(r->r);
-    free(r);
 }
 
 static int pg_exec(struct db *db, const char *sql, const db_arg *args, size_t nargs, int64_t *changes)
 {
-    struct pg_db *s = (struct pg_db *)db;
     PGresult *res;
-    int rc = pg_run(s, sql, args, nargs, &res);
+    int rc = pg_run((struct pg_db *)db, sql, args, nargs, &res);
     if (rc)
         return rc;
-    if (changes) {
-        const char *t = PQcmdTuples(res);
-        if (parse_i64(str_c(t), 0, INT64_MAX, changes) != 0)
-            *changes = 0;
-    }
+    if (changes)
+        *changes = pg__changes(res);
     PQclear(res);
     return DB_OK;
 }
@@ -529,14 +580,6 @@ static int pg_rollback(struct db *db)
     return rc;
 }
 
-/* Server NOTICEs ("table does not exist, skipping", ...) are not errors and
- * would otherwise go to stderr; temel drops them. */
-static void on_notice(void *arg, const char *msg)
-{
-    UNUSED(arg);
-    UNUSED(msg);
-}
-
 static void pg_deadline_changed(struct db *db) { UNUSED(db); /* applied lazily before the next statement */ }
 
 static void pg_close(struct db *db)
@@ -544,11 +587,7 @@ static void pg_close(struct db *db)
     struct pg_db *s = (struct pg_db *)db;
     db__cache_clear(&s->base.cache, free);
     PQfinish(s->c);
-    free(s->values);
-    free(s->lengths);
-    free(s->formats);
-    free(s->offs);
-    buf_free(&s->text);
+    pg__params_free(&s->params);
     buf_free(&s->sqlbuf);
     db__base_release(db);
     free(s);
@@ -556,13 +595,13 @@ static void pg_close(struct db *db)
 
 static const struct db_ops pg_ops = {
     .query = pg_query,
-    .next = pg_next,
-    .ncols = pg_ncols,
-    .isnull = pg_isnull,
-    .get_int = pg_int,
-    .get_double = pg_double,
-    .get_text = pg_text,
-    .res_free = pg_res_free,
+    .next = pg__res_next,
+    .ncols = pg__res_ncols,
+    .isnull = pg__res_isnull,
+    .get_int = pg__res_int,
+    .get_double = pg__res_double,
+    .get_text = pg__res_text,
+    .res_free = pg__res_free,
     .exec = pg_exec,
     .exec_script = pg_exec_script,
     .begin = pg_begin,
@@ -574,15 +613,14 @@ static const struct db_ops pg_ops = {
 
 struct db *db__pg_open(const char *url, const struct db_options *opt, struct buf *err)
 {
-    /* Keywords before dbname are defaults the URL may override. */
-    static const char *const kw[] = {"connect_timeout", "fallback_application_name", "client_encoding", "dbname", NULL};
-    const char *val[] = {"10", "temel", "UTF8", url, NULL};
+    struct pg_conninfo k;
     struct pg_db *s = xcalloc(1, sizeof(*s));
 
     db__base_init(&s->base, &pg_ops, DB_POSTGRES, opt);
-    buf_init(&s->text, PG_MAX_PARAM_BYTES);
+    pg__params_init(&s->params);
     buf_init(&s->sqlbuf, BUF_MAX_SQL);
-    s->c = PQconnectdbParams(kw, val, 1);
+    pg__conninfo(&k, url, 0); /* statement_timeout follows the deadline: set below and per statement */
+    s->c = PQconnectdbParams(k.kw, k.val, 1);
     if (!s->c)
         FATAL("out of memory");
     if (PQstatus(s->c) != CONNECTION_OK) {
@@ -590,11 +628,12 @@ struct db *db__pg_open(const char *url, const struct db_options *opt, struct buf
         /* PQhost/PQport/PQdb never include the password. */
         if (err)
             (void)buf_printf(err, "postgres: cannot connect to %s:%s/%s: %.*s", PQhost(s->c) ? PQhost(s->c) : "?",
-                             PQport(s->c) ? PQport(s->c) : "?", PQdb(s->c) ? PQdb(s->c) : "?", trimmed_len(m), m);
+                             PQport(s->c) ? PQport(s->c) : "?", PQdb(s->c) ? PQdb(s->c) : "?",
+                             pg__trimmed_len(m), m);
         pg_close(&s->base);
         return NULL;
     }
-    PQsetNoticeProcessor(s->c, on_notice, NULL);
+    PQsetNoticeProcessor(s->c, pg__on_notice, NULL);
     s->cur_timeout_ms = 0;
     if (s->base.opt.statement_timeout_ms > 0 && set_timeout(s, s->base.opt.statement_timeout_ms) != DB_OK) {
         if (err)
