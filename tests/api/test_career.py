@@ -222,10 +222,41 @@ def test_recommendations_follow_writes_and_rebuild_missing_profiles(server, me, 
     m = server.get(f"{API}/resumes/{res['id']}/score", params={"job_id": job["id"]}, headers=me).json()
     assert m["score"] > 0
     assert recommendations(server, me)["data"][0]["score"] == m["score"]
+    written = db_factory.query(server.db_url, "SELECT ats_profile FROM career_jobs WHERE id = ?", (job["id"],))
+    assert written[0][0].startswith("ats")  # written with the row
     for profile in (None, "ats0\ns Python\n", "garbage"):
         db_factory.query(server.db_url, "UPDATE career_jobs SET ats_profile = ? WHERE id = ?", (profile, job["id"]))
         db_factory.query(server.db_url, "UPDATE career_resumes SET ats_profile = ? WHERE id = ?",
                          (profile, res["id"]))
         assert recommendations(server, me)["data"][0]["score"] == m["score"]
     rows = db_factory.query(server.db_url, "SELECT ats_profile FROM career_jobs WHERE id = ?", (job["id"],))
-    assert rows[0][0].startswith("ats1\n")  # rebuilt and stored on first use
+    assert rows[0][0] == written[0][0]  # rebuilt and stored on first use
+
+
+# ---- ATS keywords (issue 15 item 5) ----
+
+EN_AD = ("Backend Engineer\n\nEvery day you will run, write and tune the services behind our payments ledger.\n\n"
+         "Requirements:\n- Python and PostgreSQL\n- Docker\n\nNice to have:\n- Kubernetes\n\n"
+         "You will own ledger reconciliation and settlement reports every day.")
+TR_AD = ("Muhasebe Uzmanı\n\nHer gün ekibimize katılacak, IŞIK ve ILIK şubelerimizde bordro ve muhasebe süreçlerini "
+         "yürütecek arkadaş arıyoruz.\n\nAranan nitelikler:\n- SAP ve Excel bilgisi\n- İyi derecede İngilizce\n\n"
+         "Tercihen: Power BI\n\nBordro, mutabakat ve raporlama deneyimi.")
+
+
+def test_ats_keywords_no_filler_turkish_casing_required_weight(server, me):
+    en = server.post(API + "/jobs/analyze", json={"text": EN_AD}, headers=me).json()
+    assert not {"every", "day", "run", "write", "tune", "will"} & set(en["keywords"]), en
+    assert en["keywords"][0] == "ledger"
+    assert en["required_skills"] == ["Docker", "PostgreSQL", "Python"]
+    assert en["preferred_skills"] == ["Kubernetes"]
+    tr = server.post(API + "/jobs/analyze", json={"text": TR_AD}, headers=me).json()
+    assert not {"her", "gün", "ekibimize", "katılacak", "arıyoruz", "bilgisi", "deneyimi"} & set(tr["keywords"]), tr
+    assert {"ışık", "ılık", "bordro"} <= set(tr["keywords"]) and "işik" not in tr["keywords"]
+    assert {"SAP", "Excel", "English"} <= set(tr["required_skills"]) and tr["preferred_skills"] == ["Power BI"]
+    # a resume with the required skills scores above one with the same number of other skills
+    job = mk(server, me, "/jobs", {"title": "Backend", "description": EN_AD})
+    req = mk(server, me, "/resumes", {"title": "A", "content": "Python, PostgreSQL."})
+    other = mk(server, me, "/resumes", {"title": "B", "content": "Kubernetes. Ledger."})
+    sa = server.get(f"{API}/resumes/{req['id']}/score", params={"job_id": job["id"]}, headers=me).json()
+    sb = server.get(f"{API}/resumes/{other['id']}/score", params={"job_id": job["id"]}, headers=me).json()
+    assert sa["score"] > sb["score"], (sa, sb)

@@ -144,7 +144,7 @@ static void test_ats_profiles(void **state)
     assert_string_equal(buf_cstr(&p), ATS_PROFILE_MAGIC "s Python\nw apple\nw python\nw zebra\n");
     buf_reset(&p);
     ats_profile(STRLIT("Docker payments payments"), ATS_JOB, &p);
-    assert_string_equal(buf_cstr(&p), ATS_PROFILE_MAGIC "s Docker\nk payments\n");
+    assert_string_equal(buf_cstr(&p), ATS_PROFILE_MAGIC "s Docker\nk payments payments\n");
     buf_free(&p);
     /* stale or damaged profiles do not load (the caller rebuilds them from the text) */
     static const char *const bad[] = {"", "ats0\ns Python\n", "garbage", ATS_PROFILE_MAGIC "s NoSuchSkill\n",
@@ -157,12 +157,106 @@ static void test_ats_profiles(void **state)
     }
 }
 
+/* Issue 15 item 5: filler is no keyword, in English or Turkish. */
+static void test_ats_stop_words(void **state)
+{
+    (void)state;
+    struct ats_analysis a;
+    ats_analyze(STRLIT("Every day you run, write and tune the payments ledger. Every day we run it. "
+                       "You will write code every day and tune queries daily; ledger, ledger."),
+                &a);
+    static const char *const filler[] = {"every", "day", "run", "write", "tune", "daily", "you", "will", "code"};
+    for (size_t i = 0; i < ARRAY_LEN(filler) - 1; i++)
+        assert_false(ats_list_has(&a.keywords, filler[i]));
+    assert_string_equal(a.keywords.v[0], "ledger");
+    ats_analysis_free(&a);
+    ats_analyze(STRLIT("Her gün ekibimize katılacak, en az 3 yıl deneyimli, muhasebe ve bordro süreçlerini "
+                       "yürütecek arkadaş arıyoruz. Bordro bilgisi şart."),
+                &a);
+    static const char *const tr_filler[] = {"her", "gün", "ekibimize", "katılacak", "yıl", "deneyimli",
+                                            "arıyoruz", "bilgisi", "şart", "ve"};
+    for (size_t i = 0; i < ARRAY_LEN(tr_filler); i++)
+        assert_false(ats_list_has(&a.keywords, tr_filler[i]));
+    assert_string_equal(a.keywords.v[0], "bordro");
+    assert_true(ats_list_has(&a.skills, "Accounting")); /* muhasebe */
+    assert_int_equal(a.required.n, 0); /* "şart" is in the next sentence, which names no skill */
+    ats_analysis_free(&a);
+}
+
+/* Turkish casing: I is ı and İ is i in Turkish text, I is i in English; all match each other. */
+static void test_ats_turkish_casing(void **state)
+{
+    (void)state;
+    assert_int_equal(ats_detect_lang(STRLIT("IŞIK ılık ığdır")), ATS_LANG_TR);
+    assert_int_equal(ats_detect_lang(STRLIT("Integration engineer, ISTANBUL office")), ATS_LANG_EN);
+    assert_int_equal(ats_detect_lang(STRLIT("An integration engineer for our office in İstanbul, working on "
+                                            "integrations with banks and insurers across the whole region")),
+                     ATS_LANG_EN);
+    struct ats_analysis a;
+    ats_analyze(STRLIT("IŞIK ve ILIK su; IŞIK tasarımı. İZMİR şubesi, İZMİR."), &a);
+    assert_true(ats_list_has(&a.keywords, "ışık"));
+    assert_true(ats_list_has(&a.keywords, "ılık"));
+    assert_true(ats_list_has(&a.keywords, "izmir"));
+    assert_false(ats_list_has(&a.keywords, "işik"));
+    ats_analysis_free(&a);
+    ats_analyze(STRLIT("INTEGRATION INTEGRATION tests"), &a);
+    assert_string_equal(a.keywords.v[0], "integration");
+    ats_analysis_free(&a);
+    /* the dotted and dotless spellings still match each other */
+    struct ats_result r;
+    ats_score(STRLIT("ışık tasarımı, izmir"), STRLIT("IŞIK TASARIMI, İZMİR; ışık"), &r);
+    assert_int_equal(r.score, 100);
+    ats_result_free(&r);
+    ats_score(STRLIT("isik"), STRLIT("IŞIK"), &r); /* ş is not s: no match */
+    assert_int_equal(r.score, 0);
+    ats_result_free(&r);
+    /* a combining dot above (İ lower-cased elsewhere as "i̇") is dropped */
+    ats_score(STRLIT("i\xcc\x87zmir"), STRLIT("izmir"), &r);
+    assert_int_equal(r.score, 100);
+    ats_result_free(&r);
+}
+
+/* Required skills weigh 3, plain 2, nice-to-have 1. */
+static void test_ats_required_weight(void **state)
+{
+    (void)state;
+    struct ats_analysis a;
+    const str_t job = STRLIT("Requirements:\n- Python\n- Docker\n\nNice to have:\n- Rust\n\nWe use Redis.");
+    ats_analyze(job, &a);
+    assert_int_equal(a.required.n, 2);
+    assert_string_equal(a.required.v[0], "Docker");
+    assert_string_equal(a.required.v[1], "Python");
+    assert_int_equal(a.preferred.n, 1);
+    assert_string_equal(a.preferred.v[0], "Rust");
+    assert_true(ats_list_has(&a.skills, "Redis") && !ats_list_has(&a.required, "Redis"));
+    assert_int_equal(a.keywords.n, 0);
+    ats_analysis_free(&a);
+    struct ats_result r;
+    ats_score(STRLIT("Python, Docker"), job, &r); /* (3+3) / (3+3+1+2) = 66.7 */
+    assert_int_equal(r.score, 67);
+    ats_result_free(&r);
+    ats_score(STRLIT("Rust, Redis"), job, &r); /* (1+2) / 9 */
+    assert_int_equal(r.score, 33);
+    ats_result_free(&r);
+    /* inside one sentence, in Turkish, the marker may come after the skill */
+    ats_analyze(STRLIT("Python bilgisi şart. Rust tercih sebebidir."), &a);
+    assert_true(ats_list_has(&a.required, "Python"));
+    assert_true(ats_list_has(&a.preferred, "Rust"));
+    ats_analysis_free(&a);
+    ats_analyze(STRLIT("Aranan nitelikler:\nSQL ve Excel\nİngilizce\n\nPower BI"), &a);
+    assert_true(ats_list_has(&a.required, "SQL") && ats_list_has(&a.required, "Excel"));
+    assert_true(ats_list_has(&a.required, "English"));
+    assert_false(ats_list_has(&a.required, "Power BI"));
+    ats_analysis_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ats_normalize_turkish), cmocka_unit_test(test_ats_analyze),
         cmocka_unit_test(test_ats_score),             cmocka_unit_test(test_ats_profiles),
-        cmocka_unit_test(test_transitions),
+        cmocka_unit_test(test_transitions),           cmocka_unit_test(test_ats_stop_words),
+        cmocka_unit_test(test_ats_turkish_casing),    cmocka_unit_test(test_ats_required_weight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -358,6 +358,8 @@ static int h_job_analyze(struct req *r)
     ats_analyze(str_make(json_string_value(text), json_string_length(text)), &a);
     jw_obj_begin(&r->w);
     write_list(&r->w, "skills", &a.skills);
+    write_list(&r->w, "required_skills", &a.required);
+    write_list(&r->w, "preferred_skills", &a.preferred);
     write_list(&r->w, "keywords", &a.keywords);
     jw_key(&r->w, "seniority");
     jw_cstr(&r->w, a.seniority);
