@@ -583,10 +583,13 @@ static void on_done(void *arg)
      * dispose its pool at any time */
     if (b->h)
         *b->slot = NULL;
-    respond(b);
+    /* give back what the request held before the client can see the answer
+     * (it may send its next request to another loop at once) */
     if (b->cpu_admitted)
         work_release();
     db_pool_put(t->dbp, b->r.db);
+    b->r.db = NULL;
+    respond(b);
     buf_free(&b->r.out);
     buf_free(&b->r.err.detail);
     h2o_mem_clear_pool(&b->pool);
