@@ -84,23 +84,28 @@ static char *pool_strdup(struct req *r, str_t s)
 
 /* ---- roles and visibility ---- */
 
-unsigned resource_role_bits(const struct req *r)
+struct caller resource_caller(struct req *r)
 {
-    if (!r->user_id.len)
+    return (struct caller){r->user_id, r->role, lang_from_header(req_header_get(r, "accept-language"))};
+}
+
+unsigned resource_role_bits(const struct caller *who)
+{
+    if (!who->user_id.len)
         return 0;
-    if (str_is(r->role, "admin"))
+    if (str_is(who->role, "admin"))
         return ROLE_ADMIN;
-    if (str_is(r->role, "moderator"))
+    if (str_is(who->role, "moderator"))
         return ROLE_MODERATOR;
-    if (str_is(r->role, "guest"))
+    if (str_is(who->role, "guest"))
         return ROLE_GUEST;
     return ROLE_USER;
 }
 
 /* Append the conditions that limit rows to what the caller may see. */
-static int visibility(struct req *r, const struct resource *res, struct rq *q)
+static int visibility(const struct caller *who, const struct resource *res, struct rq *q)
 {
-    unsigned roles = resource_role_bits(r);
+    unsigned roles = resource_role_bits(who);
     bool staff = (roles & ROLE_STAFF) != 0, signed_in = roles != 0;
     if (res->soft_delete)
         (void)buf_puts(&q->sql, " AND t.deleted_at IS NULL");
@@ -113,7 +118,7 @@ static int visibility(struct req *r, const struct resource *res, struct rq *q)
         (void)buf_puts(&q->sql, " AND (");
         if (res->owner && signed_in) {
             (void)buf_printf(&q->sql, "t.%s = ? OR ", res->owner);
-            if (rq_arg(q, STRLIT("filter"), DBA_TEXT(r->user_id)))
+            if (rq_arg(q, STRLIT("filter"), DBA_TEXT(who->user_id)))
                 return -1;
         }
         (void)buf_puts(&q->sql, "1=1");
@@ -134,7 +139,7 @@ static int visibility(struct req *r, const struct resource *res, struct rq *q)
             return 0;
         }
         (void)buf_printf(&q->sql, " AND t.%s = ?", res->owner);
-        return rq_arg(q, STRLIT("filter"), DBA_TEXT(r->user_id));
+        return rq_arg(q, STRLIT("filter"), DBA_TEXT(who->user_id));
     case RP_STAFF:
         if (!staff)
             (void)buf_puts(&q->sql, " AND 1=0");
@@ -149,12 +154,12 @@ static int visibility(struct req *r, const struct resource *res, struct rq *q)
 }
 
 /* May the caller change (update/delete) a row it can see, owned by owner? */
-static bool may_write(struct req *r, enum rpolicy p, str_t owner)
+static bool may_write(const struct caller *who, enum rpolicy p, str_t owner)
 {
-    unsigned roles = resource_role_bits(r);
+    unsigned roles = resource_role_bits(who);
     switch (p) {
-    case RP_OWNER: return roles && owner.len && str_eq(owner, r->user_id);
-    case RP_OWNER_OR_STAFF: return (roles & ROLE_STAFF) || (roles && owner.len && str_eq(owner, r->user_id));
+    case RP_OWNER: return roles && owner.len && str_eq(owner, who->user_id);
+    case RP_OWNER_OR_STAFF: return (roles & ROLE_STAFF) || (roles && owner.len && str_eq(owner, who->user_id));
     case RP_STAFF: return (roles & ROLE_STAFF) != 0;
     case RP_ADMIN: return (roles & ROLE_ADMIN) != 0;
     case RP_PUBLIC: return true;
@@ -164,22 +169,24 @@ static bool may_write(struct req *r, enum rpolicy p, str_t owner)
     return false;
 }
 
-static void rq_begin(struct rq *q, struct req *r, const struct resource *res)
+/* pool NULL: the rq's literals live until rq_release() (rq_init) */
+static void rq_begin(struct rq *q, const struct caller *who, struct db *db, const struct resource *res,
+                     h2o_mem_pool_t *pool)
 {
-    rq_init(q, res, db_kind(r->db), r->user_id, time_now_ms(), pool_alloc, r->pool);
+    rq_init(q, res, db_kind(db), who->user_id, time_now_ms(), pool ? pool_alloc : NULL, pool);
 }
 
 /* Turn an rq error into the request's error. */
 static int rq_http_fail(struct req *r, struct rq *q)
 {
     if (q->err_status == 422)
-        http_field_error(r, q->err_field ? q->err_field : "filter", pool_strdup(r, buf_str(&q->err_msg)));
+        http_field_error(r, q->err_field ? pool_strdup(r, str_c(q->err_field)) : "filter",
+                         pool_strdup(r, buf_str(&q->err_msg)));
     return http_fail(r, q->err_status ? q->err_status : 500, NULL, "%s", buf_cstr(&q->err_msg));
 }
 
 /* ---- output ---- */
 
-/* (stand-in requests of exports and seeds have no headers: English) */
 static enum lang req_lang(struct req *r) { return lang_from_header(req_header_get(r, "accept-language")); }
 
 static void write_i18n(struct jw *w, str_t stored, enum lang lang)
@@ -271,15 +278,15 @@ static bool etag_matches(str_t header, str_t etag)
 }
 
 /* Select one visible row into *out (caller frees); DB_OK with *out NULL when none. */
-static int select_one(struct req *r, struct db *db, const struct rt *t, str_t id, struct db_res **out)
+static int select_one(const struct caller *who, struct db *db, const struct rt *t, str_t id, struct db_res **out)
 {
     struct rq q;
     int rc;
     *out = NULL;
     if (!uuid_valid(id))
         return DB_OK; /* not an id we could have issued: simply not found */
-    rq_begin(&q, r, t->res);
-    if (rq_arg(&q, STRLIT("id"), DBA_TEXT(id)) || visibility(r, t->res, &q)) {
+    rq_begin(&q, who, db, t->res, NULL);
+    if (rq_arg(&q, STRLIT("id"), DBA_TEXT(id)) || visibility(who, t->res, &q)) {
         rq_release(&q);
         return DB_ERR;
     }
@@ -299,41 +306,88 @@ static int select_one(struct req *r, struct db *db, const struct rt *t, str_t id
     return DB_OK;
 }
 
-int resource_write(struct req *r, struct db *db, const struct resource *res, str_t id, struct jw *w, bool *found)
+int resource_write(const struct caller *who, struct db *db, const struct resource *res, str_t id, struct jw *w,
+                   bool *found)
 {
     const struct rt *t = rt_of(res);
     struct db_res *row;
     ASSERT(t);
-    int rc = select_one(r, db, t, id, &row);
+    int rc = select_one(who, db, t, id, &row);
     *found = row != NULL;
     if (rc == DB_OK && row) {
-        write_row(w, t, row, req_lang(r));
+        write_row(w, t, row, who->lang);
         db_res_free(row);
     }
     return rc;
 }
 
-int resource_visible(struct req *r, struct db *db, const struct resource *res, str_t id, bool *visible)
+int resource_visible(const struct caller *who, struct db *db, const struct resource *res, str_t id, bool *visible)
 {
     const struct rt *t = rt_of(res);
     struct db_res *row;
     ASSERT(t);
-    int rc = select_one(r, db, t, id, &row);
+    int rc = select_one(who, db, t, id, &row);
     *visible = row != NULL;
     if (row)
         db_res_free(row);
     return rc;
 }
 
+int resource_require(struct req *r, const struct resource *res, str_t id)
+{
+    struct caller who = resource_caller(r);
+    bool vis = false;
+    int rc = resource_visible(&who, r->db, res, id, &vis);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    return vis ? 0 : http_fail(r, 404, "NOT_FOUND", "no such %s", res->singular);
+}
+
+#define EXPORT_IDS_MAX (16u << 20)
+
+int resource_export_rows(struct db *db, str_t user_id, const struct resource *res, struct jw *w)
+{
+    const struct caller owner = {user_id, STRLIT("user"), LANG_EN};
+    struct buf sql = BUF_INIT(1024), ids = BUF_INIT(EXPORT_IDS_MAX);
+    struct db_res *dr;
+    ASSERT(res->owner);
+    (void)buf_printf(&sql, "SELECT id FROM %s WHERE %s = ? ORDER BY id", res->table, res->owner);
+    int rc = db_query(db, buf_cstr(&sql), DB_ARGS(DBA_TEXT(user_id)), &dr);
+    buf_free(&sql);
+    if (rc != DB_OK)
+        return rc;
+    /* ids first (one statement at a time), then each row through the row writer */
+    while ((rc = db_next(dr)) == 1) {
+        (void)buf_put(&ids, db_text(dr, 0));
+        (void)buf_putc(&ids, '\n');
+    }
+    db_res_free(dr);
+    if (rc < 0 || !buf_ok(&ids)) {
+        buf_free(&ids);
+        return rc < 0 ? rc : DB_ERR;
+    }
+    jw_arr_begin(w);
+    const char *p = buf_cstr(&ids), *end = p + ids.len;
+    while (rc >= 0 && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        bool found;
+        rc = resource_write(&owner, db, res, str_make(p, (size_t)(nl - p)), w, &found);
+        p = nl + 1;
+    }
+    jw_arr_end(w);
+    buf_free(&ids);
+    return rc < 0 ? rc : DB_OK;
+}
+
 /* The row as a jansson value (for change hooks); NULL when not visible. */
-static json_t *row_json(struct req *r, struct db *db, const struct rt *t, str_t id)
+static json_t *row_json(const struct caller *who, struct db *db, const struct rt *t, str_t id)
 {
     struct buf b = BUF_INIT(BUF_MAX_JSON_RESPONSE);
     struct jw w;
     bool found = false;
     json_t *v = NULL;
     jw_init(&w, &b);
-    if (resource_write(r, db, t->res, id, &w, &found) == DB_OK && found && buf_ok(&b))
+    if (resource_write(who, db, t->res, id, &w, &found) == DB_OK && found && buf_ok(&b))
         v = json_loadb(b.ptr, b.len, 0, NULL);
     buf_free(&b);
     return v;
@@ -389,10 +443,10 @@ struct search_sql {
     int noargs;
 };
 
-static int add_search(struct req *r, const struct rt *t, str_t text, struct rq *q, struct search_sql *s)
+static int add_search(struct db *db, const struct rt *t, str_t text, struct rq *q, struct search_sql *s)
 {
     const char *tab = t->res->table;
-    if (db_kind(r->db) == DB_SQLITE) {
+    if (db_kind(db) == DB_SQLITE) {
         if (fts5_query(text, &s->ftsq) == 0) {
             (void)buf_puts(&q->sql, " AND 1=0");
             (void)buf_puts(&s->rank, "t.id");
@@ -426,8 +480,9 @@ int resource_list(struct req *r, const struct resource *res, const char *extra_w
     const str_t *sort = NULL, *text = NULL;
     bool skip_total = false;
     int rc = HTTP_OK, drc;
+    struct caller who = resource_caller(r);
     ASSERT(t);
-    rq_begin(&q, r, res);
+    rq_begin(&q, &who, r->db, res, r->pool);
     if (extra_where) {
         (void)buf_printf(&q.sql, " AND (%s)", extra_where);
         for (size_t i = 0; i < nxargs; i++)
@@ -436,7 +491,7 @@ int resource_list(struct req *r, const struct resource *res, const char *extra_w
                 goto out;
             }
     }
-    if (visibility(r, res, &q)) {
+    if (visibility(&who, res, &q)) {
         rc = rq_http_fail(r, &q);
         goto out;
     }
@@ -468,7 +523,7 @@ int resource_list(struct req *r, const struct resource *res, const char *extra_w
             rc = http_invalid(r, "q", "this resource has no full-text search");
             goto out;
         }
-        if (add_search(r, t, *text, &q, &s)) {
+        if (add_search(r->db, t, *text, &q, &s)) {
             rc = rq_http_fail(r, &q);
             goto out;
         }
@@ -529,7 +584,6 @@ int resource_list(struct req *r, const struct resource *res, const char *extra_w
         rc = http_db_fail(r, drc);
         goto out;
     }
-    enum lang lang = req_lang(r);
     int64_t n = 0;
     bool more = false;
     jw_obj_begin(&r->w);
@@ -540,12 +594,11 @@ int resource_list(struct req *r, const struct resource *res, const char *extra_w
             more = true;
             continue;
         }
-        write_row(&r->w, t, dr, lang);
+        write_row(&r->w, t, dr, who.lang);
         n++;
     }
     db_res_free(dr);
     if (drc < 0) {
-        buf_reset(&r->out);
         rc = http_db_fail(r, drc);
         goto out;
     }
@@ -590,13 +643,14 @@ static int h_list(struct req *r)
 static int h_get(struct req *r)
 {
     const struct rt *t = r->route->ctx;
+    struct caller who = resource_caller(r);
     struct db_res *row;
-    int rc = select_one(r, r->db, t, req_param(r, "id"), &row);
+    int rc = select_one(&who, r->db, t, req_param(r, "id"), &row);
     if (rc != DB_OK)
         return http_db_fail(r, rc);
     if (!row)
         return http_fail(r, 404, "NOT_FOUND", "no such %s", t->res->singular);
-    enum lang lang = req_lang(r);
+    enum lang lang = who.lang;
     struct buf et = BUF_INIT(64);
     etag_of(t, db_int(row, 1), lang, &et);
     str_t inm = req_header_get(r, "if-none-match");
@@ -660,7 +714,7 @@ static bool check_currency(str_t s)
            s.p[2] <= 'Z';
 }
 
-static const char *check_value(struct req *r, struct db *db, const struct rfield *f, const json_t *v)
+static const char *check_value(const struct caller *who, struct db *db, const struct rfield *f, const json_t *v)
 {
     if (json_is_null(v))
         return NULL;
@@ -730,7 +784,7 @@ static const char *check_value(struct req *r, struct db *db, const struct rfield
     case RF_REF: {
         bool vis = false;
         const struct rt *rt = f->ref ? rt_of(f->ref) : NULL;
-        if (!rt || resource_visible(r, db, f->ref, s, &vis) != DB_OK || !vis)
+        if (!rt || resource_visible(who, db, f->ref, s, &vis) != DB_OK || !vis)
             return "does not refer to an existing item";
         break;
     }
@@ -742,7 +796,8 @@ static const char *check_value(struct req *r, struct db *db, const struct rfield
 /* Roles, validators and references over a validated body. 0 or HTTP_EFAIL. */
 static int check_body_rules(struct req *r, const struct rt *t, const json_t *body)
 {
-    unsigned roles = resource_role_bits(r);
+    struct caller who = resource_caller(r);
+    unsigned roles = resource_role_bits(&who);
     for (int i = 0; i < t->nfields; i++) {
         const struct rfield *f = &t->res->fields[i];
         const json_t *v = json_object_get(body, f->name);
@@ -751,7 +806,7 @@ static int check_body_rules(struct req *r, const struct rt *t, const json_t *bod
             continue;
         if (f->write_roles && !(f->write_roles & roles))
             http_field_error(r, f->name, "may not be set by you");
-        else if ((msg = check_value(r, r->db, f, v)))
+        else if ((msg = check_value(&who, r->db, f, v)))
             http_field_error(r, f->name, msg);
     }
     if (r->err.nerrs)
@@ -791,20 +846,34 @@ static db_arg to_arg(const struct rfield *f, const json_t *v, struct buf *tmp, c
 
 /* ---- create ---- */
 
+/* A transaction of a write: r's caller, the resource and the row. The
+ * callbacks fail through http_fail (404/403/412/409) or return a db_rc. */
 struct write_ctx {
-    struct req *r;
+    struct caller who;
     const struct rt *t;
     char id[UUID_STR_LEN + 1];
     str_t sid;
     int64_t version;     /* update/delete: the version the change applied to */
     json_t *before, *after;
-    int fail;            /* 404, 403, 412 decided inside the tx */
 };
 
-static int tx_create(struct db *db, void *arg)
+/* The end of a write transaction: a constraint is 409, else rc as it is. */
+static int write_rc(struct req *r, const struct rt *t, int rc)
+{
+    if (rc == DB_ECONSTRAINT)
+        return http_fail(r, 409, "CONFLICT", "this %s conflicts with an existing one", t->res->singular);
+    return rc;
+}
+
+static int precondition_failed(struct req *r, const struct rt *t)
+{
+    return http_fail(r, 412, "PRECONDITION_FAILED", "the %s changed since it was read (If-Match)", t->res->singular);
+}
+
+static int tx_create(struct req *r, void *arg)
 {
     struct write_ctx *c = arg;
-    struct req *r = c->r;
+    struct db *db = r->db;
     const struct rt *t = c->t;
     const struct resource *res = t->res;
     struct buf cols = BUF_INIT(BUF_MAX_SQL), vals = BUF_INIT(BUF_MAX_SQL), sql = BUF_INIT(BUF_MAX_SQL);
@@ -843,30 +912,30 @@ static int tx_create(struct db *db, void *arg)
     buf_free(&cols);
     buf_free(&vals);
     buf_free(&sql);
-    if (rc == DB_OK && res->after_write && (rc = res->after_write(r, db, res, RA_CREATE, c->sid)) != 0)
-        return rc;
+    if (rc == DB_OK && res->after_write)
+        rc = res->after_write(r, db, res, RA_CREATE, c->sid);
     if (rc == DB_OK && have_hooks()) {
         json_decref(c->after);
-        c->after = row_json(r, db, t, c->sid);
+        c->after = row_json(&c->who, db, t, c->sid);
         rc = run_hooks(RES_HOOK_TX, r, db, t, RA_CREATE, c->sid, NULL, c->after);
     }
-    return rc;
+    return write_rc(r, t, rc);
 }
 
 static int respond_row(struct req *r, const struct rt *t, str_t id, int status)
 {
+    struct caller who = resource_caller(r);
     struct db_res *row;
-    int rc = select_one(r, r->db, t, id, &row);
+    int rc = select_one(&who, r->db, t, id, &row);
     if (rc != DB_OK)
         return http_db_fail(r, rc);
     if (!row) /* written but not visible to its writer (e.g. a public_where it fails) */
         return http_fail(r, 404, "NOT_FOUND", "no such %s", t->res->singular);
-    enum lang lang = req_lang(r);
     struct buf et = BUF_INIT(64);
-    etag_of(t, db_int(row, 1), lang, &et);
+    etag_of(t, db_int(row, 1), who.lang, &et);
     req_header(r, "etag", buf_str(&et));
     buf_free(&et);
-    write_row(&r->w, t, row, lang);
+    write_row(&r->w, t, row, who.lang);
     db_res_free(row);
     r->status = status;
     return 0;
@@ -879,11 +948,9 @@ int resource_respond(struct req *r, const struct resource *res, str_t id, int st
     return respond_row(r, t, id, status);
 }
 
-bool resource_if_match(struct req *r, const struct resource *res, int64_t version)
+static bool if_match(struct req *r, const struct rt *t, int64_t version)
 {
-    const struct rt *t = rt_of(res);
     str_t im = req_header_get(r, "if-match");
-    ASSERT(t);
     if (!im.p)
         return true;
     struct buf et = BUF_INIT(64);
@@ -893,21 +960,11 @@ bool resource_if_match(struct req *r, const struct resource *res, int64_t versio
     return ok;
 }
 
-/* A failed write: the tx's verdict, else the db_rc (a constraint is 409). */
-static int write_fail(struct req *r, const struct rt *t, struct write_ctx *c, int rc)
+bool resource_if_match(struct req *r, const struct resource *res, int64_t version)
 {
-    if (c->fail == 404)
-        return http_fail(r, 404, "NOT_FOUND", "no such %s", t->res->singular);
-    if (c->fail == 403)
-        return http_fail(r, 403, "FORBIDDEN", "you may not change this %s", t->res->singular);
-    if (c->fail == 412)
-        return http_fail(r, 412, "PRECONDITION_FAILED", "the %s changed since it was read (If-Match)",
-                         t->res->singular);
-    if (rc == HTTP_EFAIL && r->err.status)
-        return HTTP_EFAIL; /* a hook recorded its own error */
-    if (rc == DB_ECONSTRAINT)
-        return http_fail(r, 409, "CONFLICT", "this %s conflicts with an existing one", t->res->singular);
-    return http_db_fail(r, rc);
+    const struct rt *t = rt_of(res);
+    ASSERT(t);
+    return if_match(r, t, version);
 }
 
 static int h_create(struct req *r)
@@ -919,12 +976,12 @@ static int h_create(struct req *r)
 int resource_create(struct req *r, const struct resource *res)
 {
     const struct rt *t = rt_of(res);
-    struct write_ctx c = {.r = r, .t = t};
+    struct write_ctx c = {.who = resource_caller(r), .t = t};
     ASSERT(t);
-    unsigned roles = resource_role_bits(r);
+    unsigned roles = resource_role_bits(&c.who);
     if (res->create == RP_AUTH && roles == ROLE_GUEST && !res->create_guests)
         return http_fail(r, 403, "FORBIDDEN", "guests cannot create %s", res->name);
-    if (!may_write(r, res->create, r->user_id))
+    if (!may_write(&c.who, res->create, r->user_id))
         return http_fail(r, 403, "FORBIDDEN", "you may not create %s", res->name);
     if (check_body_rules(r, t, r->body))
         return HTTP_EFAIL;
@@ -932,14 +989,12 @@ int resource_create(struct req *r, const struct resource *res)
     c.sid = str_c(c.id);
     if (res->check && res->check(r, res, RA_CREATE, r->body, STR_NULL))
         return HTTP_EFAIL;
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_create, &c);
-    if (rc != DB_OK) {
-        json_decref(c.after);
-        return write_fail(r, t, &c, rc);
-    }
-    if (have_hooks())
+    int rc = req_tx(r, DB_TX_WRITE, tx_create, &c);
+    if (rc == 0 && have_hooks())
         (void)run_hooks(RES_HOOK_COMMIT, r, r->db, t, RA_CREATE, c.sid, NULL, c.after);
     json_decref(c.after);
+    if (rc)
+        return rc;
     struct buf loc = BUF_INIT(512);
     (void)buf_printf(&loc, "%s/%s", res->path, c.id);
     req_header(r, "location", buf_str(&loc));
@@ -950,49 +1005,33 @@ int resource_create(struct req *r, const struct resource *res)
 /* ---- update and delete ---- */
 
 /* Inside a tx: find the visible row, check the policy and If-Match. */
-static int load_for_write(struct write_ctx *c, struct db *db, enum rpolicy p)
+static int load_for_write(struct req *r, struct write_ctx *c, enum rpolicy p)
 {
-    struct req *r = c->r;
+    const char *sing = c->t->res->singular;
     struct db_res *row;
-    c->fail = 0; /* db_tx may run us again */
-    int rc = select_one(r, db, c->t, c->sid, &row);
+    int rc = select_one(&c->who, r->db, c->t, c->sid, &row);
     if (rc != DB_OK)
         return rc;
-    if (!row) {
-        c->fail = 404;
-        return HTTP_EFAIL;
-    }
-    str_t owner = db_text(row, 4);
+    if (!row)
+        return http_fail(r, 404, "NOT_FOUND", "no such %s", sing);
+    bool allowed = may_write(&c->who, p, db_text(row, 4));
     c->version = db_int(row, 1);
-    if (!may_write(r, p, owner)) {
-        db_res_free(row);
-        c->fail = 403;
-        return HTTP_EFAIL;
-    }
-    str_t im = req_header_get(r, "if-match");
-    if (im.p) {
-        struct buf et = BUF_INIT(64);
-        etag_of(c->t, c->version, req_lang(r), &et);
-        bool ok = etag_matches(im, buf_str(&et));
-        buf_free(&et);
-        if (!ok) {
-            db_res_free(row);
-            c->fail = 412;
-            return HTTP_EFAIL;
-        }
-    }
     db_res_free(row);
+    if (!allowed)
+        return http_fail(r, 403, "FORBIDDEN", "you may not change this %s", sing);
+    if (!if_match(r, c->t, c->version))
+        return precondition_failed(r, c->t);
     if (have_hooks()) {
         json_decref(c->before);
-        c->before = row_json(r, db, c->t, c->sid);
+        c->before = row_json(&c->who, r->db, c->t, c->sid);
     }
     return DB_OK;
 }
 
-static int tx_update(struct db *db, void *arg)
+static int tx_update(struct req *r, void *arg)
 {
     struct write_ctx *c = arg;
-    struct req *r = c->r;
+    struct db *db = r->db;
     const struct rt *t = c->t;
     const struct resource *res = t->res;
     struct buf sql = BUF_INIT(BUF_MAX_SQL), tmp[MAX_FIELDS];
@@ -1000,7 +1039,7 @@ static int tx_update(struct db *db, void *arg)
     int na = 0, full = 0;
     int64_t changed = 0;
     int rc;
-    if ((rc = load_for_write(c, db, res->update)) != DB_OK)
+    if ((rc = load_for_write(r, c, res->update)) != DB_OK)
         return rc;
     memset(tmp, 0, sizeof(tmp));
     (void)buf_printf(&sql, "UPDATE %s SET version = version + 1, updated_at = ms_ts(?)", res->table);
@@ -1021,53 +1060,46 @@ static int tx_update(struct db *db, void *arg)
     for (int i = 0; i < t->nfields; i++)
         buf_free(&tmp[i]);
     buf_free(&sql);
-    if (rc == DB_OK && changed != 1) {
-        c->fail = 412; /* changed between our read and our write */
-        return HTTP_EFAIL;
-    }
-    if (rc == DB_OK && res->after_write && (rc = res->after_write(r, db, res, RA_UPDATE, c->sid)) != 0)
-        return rc;
+    if (rc == DB_OK && changed != 1) /* changed between our read and our write */
+        return precondition_failed(r, t);
+    if (rc == DB_OK && res->after_write)
+        rc = res->after_write(r, db, res, RA_UPDATE, c->sid);
     if (rc == DB_OK && have_hooks()) {
         json_decref(c->after);
-        c->after = row_json(r, db, t, c->sid);
+        c->after = row_json(&c->who, db, t, c->sid);
         rc = run_hooks(RES_HOOK_TX, r, db, t, RA_UPDATE, c->sid, c->before, c->after);
     }
-    return rc;
+    return write_rc(r, t, rc);
 }
 
 static int h_update(struct req *r)
 {
     const struct rt *t = r->route->ctx;
     const struct resource *res = t->res;
-    struct write_ctx c = {.r = r, .t = t, .sid = req_param(r, "id")};
+    struct write_ctx c = {.who = resource_caller(r), .t = t, .sid = req_param(r, "id")};
     if (!uuid_valid(c.sid))
         return http_fail(r, 404, "NOT_FOUND", "no such %s", res->singular);
     if (check_body_rules(r, t, r->body))
         return HTTP_EFAIL;
     if (res->check && res->check(r, res, RA_UPDATE, r->body, c.sid))
         return HTTP_EFAIL;
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_update, &c);
-    if (rc != DB_OK) {
-        json_decref(c.before);
-        json_decref(c.after);
-        return write_fail(r, t, &c, rc);
-    }
-    if (have_hooks())
+    int rc = req_tx(r, DB_TX_WRITE, tx_update, &c);
+    if (rc == 0 && have_hooks())
         (void)run_hooks(RES_HOOK_COMMIT, r, r->db, t, RA_UPDATE, c.sid, c.before, c.after);
     json_decref(c.before);
     json_decref(c.after);
-    return respond_row(r, t, c.sid, 200);
+    return rc ? rc : respond_row(r, t, c.sid, 200);
 }
 
-static int tx_delete(struct db *db, void *arg)
+static int tx_delete(struct req *r, void *arg)
 {
     struct write_ctx *c = arg;
-    struct req *r = c->r;
+    struct db *db = r->db;
     const struct resource *res = c->t->res;
     struct buf sql = BUF_INIT(1024);
     int64_t changed = 0;
     int rc;
-    if ((rc = load_for_write(c, db, res->del)) != DB_OK)
+    if ((rc = load_for_write(r, c, res->del)) != DB_OK)
         return rc;
     if (res->soft_delete) {
         (void)buf_printf(&sql, "UPDATE %s SET deleted_at = ms_ts(?), version = version + 1 WHERE id = ? AND version = ?",
@@ -1079,31 +1111,27 @@ static int tx_delete(struct db *db, void *arg)
         rc = db_exec(db, buf_cstr(&sql), DB_ARGS(DBA_TEXT(c->sid), DBA_INT(c->version)), &changed);
     }
     buf_free(&sql);
-    if (rc == DB_OK && changed != 1) {
-        c->fail = 412;
-        return HTTP_EFAIL;
-    }
-    if (rc == DB_OK && res->after_write && (rc = res->after_write(r, db, res, RA_DELETE, c->sid)) != 0)
-        return rc;
+    if (rc == DB_OK && changed != 1)
+        return precondition_failed(r, c->t);
+    if (rc == DB_OK && res->after_write)
+        rc = res->after_write(r, db, res, RA_DELETE, c->sid);
     if (rc == DB_OK && have_hooks())
         rc = run_hooks(RES_HOOK_TX, r, db, c->t, RA_DELETE, c->sid, c->before, NULL);
-    return rc;
+    return write_rc(r, c->t, rc);
 }
 
 static int h_delete(struct req *r)
 {
     const struct rt *t = r->route->ctx;
-    struct write_ctx c = {.r = r, .t = t, .sid = req_param(r, "id")};
+    struct write_ctx c = {.who = resource_caller(r), .t = t, .sid = req_param(r, "id")};
     if (!uuid_valid(c.sid))
         return http_fail(r, 404, "NOT_FOUND", "no such %s", t->res->singular);
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_delete, &c);
-    if (rc != DB_OK) {
-        json_decref(c.before);
-        return write_fail(r, t, &c, rc);
-    }
-    if (have_hooks())
+    int rc = req_tx(r, DB_TX_WRITE, tx_delete, &c);
+    if (rc == 0 && have_hooks())
         (void)run_hooks(RES_HOOK_COMMIT, r, r->db, t, RA_DELETE, c.sid, c.before, NULL);
     json_decref(c.before);
+    if (rc)
+        return rc;
     r->status = 204;
     return 0;
 }
@@ -1146,8 +1174,9 @@ static int search_one(struct req *r, const struct rt *t, str_t text, int64_t wan
     db_arg args[RQ_MAX_ARGS + ARRAY_LEN(s.oargs) + 1];
     int na = 0, full = 0;
     int rc = DB_OK;
-    rq_begin(&q, r, t->res);
-    if (visibility(r, t->res, &q) || add_search(r, t, text, &q, &s)) {
+    struct caller who = resource_caller(r);
+    rq_begin(&q, &who, r->db, t->res, r->pool);
+    if (visibility(&who, t->res, &q) || add_search(r->db, t, text, &q, &s)) {
         rc = DB_ERR;
         goto out;
     }
@@ -1475,19 +1504,6 @@ static char *xprintf(const char *fmt, ...)
     return buf_detach(&b, NULL);
 }
 
-struct reg_arena {
-    void *p[64];
-    size_t n;
-};
-
-static void *reg_alloc(void *ud, size_t n)
-{
-    struct reg_arena *a = ud;
-    if (a->n == ARRAY_LEN(a->p))
-        FATAL("resource: public_where too long");
-    return a->p[a->n++] = xmalloc(n ? n : 1);
-}
-
 void resource_register(const struct resource *res)
 {
     struct rt *t = xcalloc(1, sizeof(*t));
@@ -1552,15 +1568,12 @@ void resource_register(const struct resource *res)
     t->update_s = (struct json_schema){t->update_f, false};
     t->item_pattern = xprintf("%s/{id}", res->path);
     if (res->public_where) { /* compile once now: a bad expression is a programming error */
-        struct reg_arena a = {0};
         struct rq q;
-        rq_init(&q, res, DB_SQLITE, STRLIT("x"), 0, reg_alloc, &a);
+        rq_init(&q, res, DB_SQLITE, STRLIT("x"), 0, NULL, NULL);
         q.all_fields = true;
         if (rq_filter_expr(&q, str_c(res->public_where)))
             FATAL("resource %s: public_where: %s", res->name, buf_cstr(&q.err_msg));
         rq_release(&q);
-        for (size_t i = 0; i < a.n; i++)
-            free(a.p[i]);
     }
     unsigned want = res->routes ? res->routes : (RR_LIST | RR_GET | RR_CREATE | RR_UPDATE | RR_DELETE);
     size_t n = 0;

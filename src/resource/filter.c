@@ -64,15 +64,32 @@ void rq_init(struct rq *q, const struct resource *res, enum db_kind kind, str_t 
     buf_init(&q->err_msg, 512);
 }
 
+/* Without an allocator the rq keeps its literals in heap blocks of its own,
+ * chained through their first bytes and freed by rq_release(). */
+static void *rq_alloc(struct rq *q, size_t n)
+{
+    if (q->alloc)
+        return q->alloc(q->ud, n);
+    void **blk = xmalloc(st_add(sizeof(void *), n ? n : 1));
+    blk[0] = q->heap;
+    q->heap = blk;
+    return blk + 1;
+}
+
 void rq_release(struct rq *q)
 {
     buf_free(&q->sql);
     buf_free(&q->err_msg);
+    while (q->heap) {
+        void **blk = q->heap;
+        q->heap = blk[0];
+        free(blk);
+    }
 }
 
 static char *rq_dup(struct rq *q, str_t s)
 {
-    char *p = q->alloc(q->ud, s.len + 1);
+    char *p = rq_alloc(q, s.len + 1);
     if (s.len)
         memcpy(p, s.p, s.len);
     p[s.len] = '\0';
@@ -125,7 +142,7 @@ static bool text_like(enum rf_type t)
 /* "%" + value with \ % _ escaped + "%" */
 static str_t like_pattern(struct rq *q, str_t v)
 {
-    char *p = q->alloc(q->ud, v.len * 2 + 3), *o = p;
+    char *p = rq_alloc(q, v.len * 2 + 3), *o = p;
     *o++ = '%';
     for (size_t i = 0; i < v.len; i++) {
         if (v.p[i] == '\\' || v.p[i] == '%' || v.p[i] == '_')
@@ -306,7 +323,7 @@ static void lex_next(struct lexer *x)
     }
     if (c == '\'' || c == '"') {
         /* decode into at most the source length */
-        char *o = x->q->alloc(x->q->ud, left), *w = o;
+        char *o = rq_alloc(x->q, left), *w = o;
         const char *p = s + 1;
         while (p < x->end && *p != c) {
             if (*p == '\\' && p + 1 < x->end)

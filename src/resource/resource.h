@@ -81,6 +81,7 @@
 #include "core/json.h"
 #include "db/db.h"
 #include "http/http.h"
+#include "http/problem.h"
 
 enum rf_type { RF_TEXT = 1, RF_INT, RF_MONEY, RF_BOOL, RF_TIME, RF_ENUM, RF_REF, RF_JSON, RF_STRLIST, RF_I18N };
 
@@ -158,6 +159,18 @@ void resource_register(const struct resource *res);
 
 /* ---- building blocks for modules with custom routes ---- */
 
+/* Who is asking: what visibility, write policies and the output language
+ * depend on. A request's caller is resource_caller(r); work outside any
+ * request (exports, jobs) builds its own, e.g. {user_id, STRLIT("user"), LANG_EN}. */
+struct caller {
+    str_t user_id; /* empty: anonymous */
+    str_t role;    /* "user", "guest", "moderator", "admin" */
+    enum lang lang;
+};
+struct caller resource_caller(struct req *r);
+/* The caller's role bits (ROLE_*; 0 when anonymous). */
+unsigned resource_role_bits(const struct caller *who);
+
 /* Serve a list of res for r (the route needs ROUTE_PAGINATED), with an
  * extra SQL condition on the table alias `t` (may be NULL) and its args. */
 int resource_list(struct req *r, const struct resource *res, const char *extra_where, const db_arg *args,
@@ -167,14 +180,19 @@ int resource_list(struct req *r, const struct resource *res, const char *extra_w
  * themselves (a parent id from the path) before calling: r->body must hold
  * only fields of res's create schema, already validated. */
 int resource_create(struct req *r, const struct resource *res);
-/* Write the row id of res as a JSON object to w if the caller may see it.
+/* Write the row id of res as a JSON object to w if who may see it.
  * *found = false when missing or invisible. db may be a transaction's. */
-int resource_write(struct req *r, struct db *db, const struct resource *res, str_t id, struct jw *w, bool *found)
+int resource_write(const struct caller *who, struct db *db, const struct resource *res, str_t id, struct jw *w,
+                   bool *found) WARN_UNUSED;
+/* May who see the row id of res? 0 and *visible; < 0 a db_rc. */
+int resource_visible(const struct caller *who, struct db *db, const struct resource *res, str_t id, bool *visible)
     WARN_UNUSED;
-/* Load the owner (empty when none) and visibility of a row: 0 and *visible;
- * < 0 a db_rc. */
-int resource_visible(struct req *r, struct db *db, const struct resource *res, str_t id, bool *visible)
-    WARN_UNUSED;
+/* The row id of res must be visible to r's caller: 0, or 404 "no such
+ * <singular>" (or the database error) recorded. */
+int resource_require(struct req *r, const struct resource *res, str_t id);
+/* The GDPR export (GET /me/export) of one resource: every row of res owned
+ * by user_id, as that user sees it, written to w as a JSON array. 0 or a db_rc. */
+int resource_export_rows(struct db *db, str_t user_id, const struct resource *res, struct jw *w) WARN_UNUSED;
 /* Respond with the row id (status 200/201), its ETag header set; 404 when
  * the caller may not see it. */
 int resource_respond(struct req *r, const struct resource *res, str_t id, int status);
@@ -183,8 +201,6 @@ int resource_respond(struct req *r, const struct resource *res, str_t id, int st
 void resource_write_i18n(struct req *r, struct jw *w, str_t stored);
 /* true when the request has no If-Match, or it matches the row version. */
 bool resource_if_match(struct req *r, const struct resource *res, int64_t version);
-/* The caller's role bits (ROLE_*; 0 when anonymous). */
-unsigned resource_role_bits(const struct req *r);
 
 /* ---- change events (realtime, webhooks, audit subscribe here) ----
  * before/after are the row as output (NULL for create/delete respectively).
@@ -216,8 +232,9 @@ struct rq {
     enum db_kind kind;
     str_t me;       /* the caller's user id (empty: anonymous; @me is then NULL) */
     int64_t now_ms; /* @now */
-    void *(*alloc)(void *ud, size_t n); /* memory for decoded literals */
+    void *(*alloc)(void *ud, size_t n); /* memory for decoded literals; NULL: the rq's own, freed by rq_release */
     void *ud;
+    void *heap;
     bool all_fields; /* trusted expressions (public_where): any field, not only RF_FILTER ones */
     /* out: " AND (...)" fragments over alias t, and their arguments */
     struct buf sql;

@@ -15,7 +15,6 @@
  */
 #include "core/timeutil.h"
 #include "modules/blog/blog.h"
-#include "modules/catalog/personal.h"
 #include "modules/users/identity.h"
 
 #include "core/banned.h"
@@ -95,22 +94,10 @@ static int comment_after_write(struct req *r, struct db *db, const struct resour
     return db_exec(db, "UPDATE blog_comments SET status = 'pending' WHERE id = ?", DB_ARGS(DBA_TEXT(id)), NULL);
 }
 
-/* The post {id} of the path must be visible to the caller: 0, or 404/db error recorded. */
-static int require_post(struct req *r, str_t id)
-{
-    bool vis = false;
-    int rc = resource_visible(r, r->db, &blog_posts, id, &vis);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    if (!vis)
-        return http_fail(r, 404, "NOT_FOUND", "no such post");
-    return 0;
-}
-
 static int h_post_comments(struct req *r)
 {
     str_t id = req_param(r, "id");
-    if (require_post(r, id))
+    if (resource_require(r, &blog_posts, id))
         return HTTP_EFAIL;
     return resource_list(r, &blog_comments, "t.post_id = ?", DB_ARGS(DBA_TEXT(id)));
 }
@@ -118,7 +105,7 @@ static int h_post_comments(struct req *r)
 static int h_post_comment_create(struct req *r)
 {
     str_t id = req_param(r, "id");
-    if (require_post(r, id))
+    if (resource_require(r, &blog_posts, id))
         return HTTP_EFAIL;
     json_object_set_new(r->body, "post_id", json_stringn(id.p, id.len));
     return resource_create(r, &blog_comments);
@@ -131,7 +118,7 @@ static int export_data(struct db *db, str_t user_id, struct jw *w)
     int rc;
     jw_obj_begin(w);
     jw_key(w, "comments");
-    if ((rc = catalog_export_rows(db, user_id, &blog_comments, w)) != DB_OK)
+    if ((rc = resource_export_rows(db, user_id, &blog_comments, w)) != DB_OK)
         return rc;
     jw_obj_end(w);
     return DB_OK;

@@ -207,8 +207,9 @@ static int row_text(struct db *db, const struct resource *res, str_t id, struct 
 /* The scoring text of a visible resume or job; *found false when not visible. */
 static int load_text(struct req *r, const struct resource *res, str_t id, struct buf *out, bool *found)
 {
+    struct caller who = resource_caller(r);
     bool vis = false;
-    int rc = resource_visible(r, r->db, res, id, &vis);
+    int rc = resource_visible(&who, r->db, res, id, &vis);
     *found = vis;
     if (rc != DB_OK || !vis)
         return rc;
@@ -516,12 +517,9 @@ static int h_recommendations(struct req *r)
 static int h_share(struct req *r)
 {
     str_t id = req_param(r, "id");
-    bool vis = false;
-    int rc = resource_visible(r, r->db, &career_resumes, id, &vis);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    if (!vis)
-        return http_fail(r, 404, "NOT_FOUND", "no such resume");
+    if (resource_require(r, &career_resumes, id))
+        return HTTP_EFAIL;
+    int rc;
     struct buf tok = BUF_INIT(128), url = BUF_INIT(256);
     char hash[65], sid[UUID_STR_LEN + 1];
     int64_t now = time_now_ms();
@@ -561,14 +559,10 @@ static int h_share(struct req *r)
 static int h_list_shares(struct req *r)
 {
     str_t id = req_param(r, "id");
-    bool vis = false;
     struct db_res *dr;
-    int rc = resource_visible(r, r->db, &career_resumes, id, &vis);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    if (!vis)
-        return http_fail(r, 404, "NOT_FOUND", "no such resume");
-    rc = db_query(r->db,
+    if (resource_require(r, &career_resumes, id))
+        return HTTP_EFAIL;
+    int rc = db_query(r->db,
                   "SELECT id, ts_ms(created_at), ts_ms(revoked_at) FROM career_resume_shares WHERE resume_id = ? "
                   "AND user_id = ? ORDER BY id DESC",
                   DB_ARGS(DBA_TEXT(id), DBA_TEXT(r->user_id)), &dr);
@@ -727,61 +721,18 @@ static int h_overview(struct req *r)
 
 /* ---- personal data (export, delete, guest migration) ---- */
 
-static int export_table(struct db *db, str_t user_id, const struct resource *res, struct jw *w)
-{
-    struct buf sql = BUF_INIT(1024);
-    struct db_res *dr;
-    (void)buf_printf(&sql, "SELECT id FROM %s WHERE user_id = ? ORDER BY id", res->table);
-    int rc = db_query(db, buf_cstr(&sql), DB_ARGS(DBA_TEXT(user_id)), &dr);
-    buf_free(&sql);
-    if (rc != DB_OK)
-        return rc;
-    /* ids first (one statement at a time), then each row through the engine's writer */
-    struct buf ids = BUF_INIT(16u << 20);
-    while ((rc = db_next(dr)) == 1) {
-        (void)buf_put(&ids, db_text(dr, 0));
-        (void)buf_putc(&ids, '\n');
-    }
-    db_res_free(dr);
-    if (rc < 0 || !buf_ok(&ids)) {
-        buf_free(&ids);
-        return rc < 0 ? rc : DB_ERR;
-    }
-    /* the export runs outside a request: a stand-in request as the owner */
-    struct req fake;
-    memset(&fake, 0, sizeof(fake));
-    fake.user_id = user_id;
-    fake.role = STRLIT("user");
-    h2o_mem_pool_t pool;
-    h2o_mem_init_pool(&pool);
-    fake.pool = &pool;
-    fake.db = db;
-    jw_arr_begin(w);
-    const char *p = buf_cstr(&ids), *end = p + ids.len;
-    while (rc >= 0 && p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        bool found;
-        rc = resource_write(&fake, db, res, str_make(p, (size_t)(nl - p)), w, &found);
-        p = nl + 1;
-    }
-    jw_arr_end(w);
-    h2o_mem_clear_pool(&pool);
-    buf_free(&ids);
-    return rc < 0 ? rc : DB_OK;
-}
-
 static int export_data(struct db *db, str_t user_id, struct jw *w)
 {
     int rc;
     jw_obj_begin(w);
     jw_key(w, "resumes");
-    if ((rc = export_table(db, user_id, &career_resumes, w)) != DB_OK)
+    if ((rc = resource_export_rows(db, user_id, &career_resumes, w)) != DB_OK)
         return rc;
     jw_key(w, "jobs");
-    if ((rc = export_table(db, user_id, &career_jobs, w)) != DB_OK)
+    if ((rc = resource_export_rows(db, user_id, &career_jobs, w)) != DB_OK)
         return rc;
     jw_key(w, "applications");
-    if ((rc = export_table(db, user_id, &career_applications, w)) != DB_OK)
+    if ((rc = resource_export_rows(db, user_id, &career_applications, w)) != DB_OK)
         return rc;
     jw_obj_end(w);
     return DB_OK;

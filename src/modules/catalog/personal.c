@@ -10,54 +10,10 @@
 #include "core/timeutil.h"
 #include "core/uuid.h"
 #include "modules/catalog/catalog.h"
-#include "modules/catalog/personal.h"
 
 #include "core/banned.h"
 
-#define EXPORT_IDS_MAX (16u << 20)
-
-int catalog_export_rows(struct db *db, str_t user_id, const struct resource *res, struct jw *w)
-{
-    struct buf sql = BUF_INIT(1024), ids = BUF_INIT(EXPORT_IDS_MAX);
-    struct db_res *dr;
-    ASSERT(res->owner);
-    (void)buf_printf(&sql, "SELECT id FROM %s WHERE %s = ? ORDER BY id", res->table, res->owner);
-    int rc = db_query(db, buf_cstr(&sql), DB_ARGS(DBA_TEXT(user_id)), &dr);
-    buf_free(&sql);
-    if (rc != DB_OK)
-        return rc;
-    /* ids first (one statement at a time), then each row through the engine's writer */
-    while ((rc = db_next(dr)) == 1) {
-        (void)buf_put(&ids, db_text(dr, 0));
-        (void)buf_putc(&ids, '\n');
-    }
-    db_res_free(dr);
-    if (rc < 0 || !buf_ok(&ids)) {
-        buf_free(&ids);
-        return rc < 0 ? rc : DB_ERR;
-    }
-    /* the export runs outside a request: a stand-in request as the owner */
-    struct req fake;
-    h2o_mem_pool_t pool;
-    memset(&fake, 0, sizeof(fake));
-    h2o_mem_init_pool(&pool);
-    fake.user_id = user_id;
-    fake.role = STRLIT("user");
-    fake.pool = &pool;
-    fake.db = db;
-    jw_arr_begin(w);
-    const char *p = buf_cstr(&ids), *end = p + ids.len;
-    while (rc >= 0 && p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        bool found;
-        rc = resource_write(&fake, db, res, str_make(p, (size_t)(nl - p)), w, &found);
-        p = nl + 1;
-    }
-    jw_arr_end(w);
-    h2o_mem_clear_pool(&pool);
-    buf_free(&ids);
-    return rc < 0 ? rc : DB_OK;
-}
+#define GUEST_ROWS_MAX (16u << 20)
 
 static int export_reactions(struct db *db, str_t user_id, struct jw *w)
 {
@@ -97,7 +53,7 @@ int catalog__export(struct db *db, str_t user_id, struct jw *w)
     jw_obj_begin(w);
     for (size_t i = 0; i < ARRAY_LEN(parts); i++) {
         jw_key(w, parts[i].key);
-        if ((rc = catalog_export_rows(db, user_id, parts[i].res, w)) != DB_OK)
+        if ((rc = resource_export_rows(db, user_id, parts[i].res, w)) != DB_OK)
             return rc;
     }
     jw_key(w, "review_reactions");
@@ -148,7 +104,7 @@ static int guest_rows(struct db *db, const char *sql, str_t guest_id, struct buf
 
 int catalog__migrate_guest(struct db *db, str_t guest_id, str_t user_id)
 {
-    struct buf rows = BUF_INIT(EXPORT_IDS_MAX);
+    struct buf rows = BUF_INIT(GUEST_ROWS_MAX);
     int64_t now = time_now_ms();
     int rc = guest_rows(db, "SELECT product_id, quantity FROM catalog_cart_items WHERE user_id = ? ORDER BY created_at, id",
                         guest_id, &rows);

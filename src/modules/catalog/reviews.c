@@ -61,22 +61,10 @@ static int review_check(struct req *r, const struct resource *res, enum raction 
     return 0;
 }
 
-/* The product {id} of the path must be visible: 0, or the error recorded. */
-static int require_product(struct req *r, str_t id)
-{
-    bool vis = false;
-    int rc = resource_visible(r, r->db, &catalog_products, id, &vis);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    if (!vis)
-        return http_fail(r, 404, "NOT_FOUND", "no such product");
-    return 0;
-}
-
 static int h_product_reviews(struct req *r)
 {
     str_t id = req_param(r, "id");
-    if (require_product(r, id))
+    if (resource_require(r, &catalog_products, id))
         return HTTP_EFAIL;
     return resource_list(r, &catalog_reviews, "t.product_id = ?", DB_ARGS(DBA_TEXT(id)));
 }
@@ -86,7 +74,7 @@ static int h_product_review_create(struct req *r)
     str_t id = req_param(r, "id");
     if (identity_is_guest(r))
         return http_fail(r, 403, "FORBIDDEN", "guests cannot write reviews");
-    if (require_product(r, id))
+    if (resource_require(r, &catalog_products, id))
         return HTTP_EFAIL;
     json_object_set_new(r->body, "product_id", json_stringn(id.p, id.len));
     return resource_create(r, &catalog_reviews);
