@@ -1,0 +1,158 @@
+/*
+ * register.c — resource_register(): derive once what does not change per
+ * request — the SELECT column list, the create and update JSON schemas
+ * (validated by the HTTP layer before a handler runs), the route table —
+ * into a heap `struct rt` that the routes carry as ctx. A handler then
+ * builds one SQL text from descriptor identifiers only, and binds every value.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "resource/internal.h"
+
+#include "core/banned.h"
+
+/* ---- registration ---- */
+
+static enum route_auth auth_for(enum rpolicy p, bool read)
+{
+    switch (p) {
+    case RP_PUBLIC: return AUTH_OPTIONAL;
+    case RP_STAFF: return AUTH_STAFF;
+    case RP_ADMIN: return AUTH_ADMIN;
+    default: return read ? AUTH_USER : AUTH_USER;
+    }
+}
+
+static enum jf_type jf_for(enum rf_type t)
+{
+    switch (t) {
+    case RF_INT:
+    case RF_MONEY: return JF_INT;
+    case RF_BOOL: return JF_BOOL;
+    case RF_JSON: return JF_ANY;
+    case RF_STRLIST: return JF_ARRAY_STR;
+    case RF_I18N: return JF_OBJECT;
+    default: return JF_STRING;
+    }
+}
+
+static char *xprintf(const char *fmt, ...) PRINTF_LIKE(1, 2);
+static char *xprintf(const char *fmt, ...)
+{
+    struct buf b = BUF_INIT(BUF_MAX_SQL);
+    va_list ap;
+    va_start(ap, fmt);
+    (void)buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    if (!buf_ok(&b))
+        BUG("resource: string too long");
+    return buf_detach(&b, NULL);
+}
+
+void resource_register(const struct resource *res)
+{
+    struct rt *t = xcalloc(1, sizeof(*t));
+    struct buf cols = BUF_INIT(BUF_MAX_SQL);
+    int nc = 0, nu = 0;
+    ASSERT(res->name && res->singular && res->path && res->table && res->fields);
+    if (resource__nrts == RESOURCE_MAX)
+        FATAL("too many resources");
+    if ((res->read == RP_OWNER || res->read == RP_OWNER_OR_STAFF || res->update == RP_OWNER ||
+         res->update == RP_OWNER_OR_STAFF || res->del == RP_OWNER || res->del == RP_OWNER_OR_STAFF) &&
+        !res->owner)
+        FATAL("resource %s: an owner policy needs an owner column", res->name);
+    t->res = res;
+    (void)buf_printf(&cols, "t.id, t.version, ts_ms(t.created_at), ts_ms(t.updated_at), %s%s",
+                     res->owner ? "t." : "NULL", res->owner ? res->owner : "");
+    for (const struct rfield *f = res->fields; f->name; f++) {
+        int i = t->nfields++;
+        if (t->nfields > RESOURCE_MAX_FIELDS)
+            FATAL("resource %s: too many fields", res->name);
+        if (f->type == RF_TIME)
+            (void)buf_printf(&cols, ", ts_ms(t.%s)", f->name);
+        else
+            (void)buf_printf(&cols, ", t.%s", f->name);
+        if (f->flags & RF_SEARCH)
+            t->searchable = true;
+        if (f->type == RF_I18N)
+            t->has_i18n = true;
+        if (f->type == RF_ENUM && !f->values)
+            FATAL("resource %s: enum %s without values", res->name, f->name);
+        if (f->type == RF_REF && !f->ref)
+            FATAL("resource %s: ref %s without a target", res->name, f->name);
+        if (f->def) {
+            t->defaults[i] = json_loads(f->def, JSON_DECODE_ANY, NULL);
+            if (!t->defaults[i])
+                FATAL("resource %s: default of %s is not JSON", res->name, f->name);
+        }
+        if (f->flags & RF_READONLY)
+            continue;
+        struct json_field jf = {.name = f->name,
+                                .type = jf_for(f->type),
+                                .flags = f->flags & RF_NULLABLE ? JF_NULLABLE : 0,
+                                .enum_values = f->type == RF_ENUM ? f->values : NULL,
+                                .description = f->description};
+        if (f->type != RF_I18N && f->type != RF_MONEY) {
+            jf.min = f->min;
+            jf.max = f->max;
+        } else if (f->type == RF_MONEY) {
+            jf.min = f->min;
+            jf.max = f->max ? f->max : INT64_MAX;
+        }
+        t->create_f[nc] = jf;
+        if (f->flags & RF_REQUIRED)
+            t->create_f[nc].flags |= JF_REQUIRED;
+        nc++;
+        if (!(f->flags & RF_CREATE_ONLY))
+            t->update_f[nu++] = jf;
+    }
+    if (!buf_ok(&cols))
+        FATAL("resource %s: column list too long", res->name);
+    t->cols = buf_detach(&cols, NULL);
+    t->create_s = (struct json_schema){t->create_f, false};
+    t->update_s = (struct json_schema){t->update_f, false};
+    t->item_pattern = xprintf("%s/{id}", res->path);
+    if (res->public_where) { /* compile once now: a bad expression is a programming error */
+        struct rq q;
+        rq_init(&q, res, DB_SQLITE, STRLIT("x"), 0, NULL, NULL);
+        q.all_fields = true;
+        if (rq_filter_expr(&q, str_c(res->public_where)))
+            FATAL("resource %s: public_where: %s", res->name, buf_cstr(&q.err_msg));
+        rq_release(&q);
+    }
+    unsigned want = res->routes ? res->routes : (RR_LIST | RR_GET | RR_CREATE | RR_UPDATE | RR_DELETE);
+    size_t n = 0;
+    const char *sing = res->singular;
+    if (want & RR_LIST)
+        t->routes[n++] = (struct route){.method = "GET", .pattern = res->path, .handler = resource__h_list,
+                                        .auth = auth_for(res->read, true), .rl = RL_READ, .flags = ROUTE_PAGINATED,
+                                        .summary = xprintf("List %s (filters, sort, search, pages)", res->name),
+                                        .tag = res->tag, .ctx = t, .openapi = resource__openapi_list};
+    if ((want & RR_CREATE) && res->create != RP_DENY)
+        t->routes[n++] = (struct route){.method = "POST", .pattern = res->path, .handler = resource__h_create,
+                                        .auth = auth_for(res->create, false), .rl = RL_WRITE, .input = &t->create_s,
+                                        .summary = xprintf("Create a %s (201 + Location)", sing), .tag = res->tag,
+                                        .ctx = t, .openapi = resource__openapi_item};
+    if (want & RR_GET)
+        t->routes[n++] = (struct route){.method = "GET", .pattern = t->item_pattern, .handler = resource__h_get,
+                                        .auth = auth_for(res->read, true), .rl = RL_READ,
+                                        .summary = xprintf("Get a %s (ETag)", sing), .tag = res->tag, .ctx = t,
+                                        .openapi = resource__openapi_item};
+    if ((want & RR_UPDATE) && res->update != RP_DENY)
+        t->routes[n++] = (struct route){.method = "PATCH", .pattern = t->item_pattern, .handler = resource__h_update,
+                                        .auth = auth_for(res->update, false), .rl = RL_WRITE, .input = &t->update_s,
+                                        .summary = xprintf("Update a %s (If-Match)", sing), .tag = res->tag,
+                                        .ctx = t, .openapi = resource__openapi_item};
+    if ((want & RR_DELETE) && res->del != RP_DENY)
+        t->routes[n++] = (struct route){.method = "DELETE", .pattern = t->item_pattern, .handler = resource__h_delete,
+                                        .auth = auth_for(res->del, false), .rl = RL_WRITE,
+                                        .summary = xprintf("Delete a %s%s (If-Match)", sing,
+                                                           res->soft_delete ? " (soft)" : ""),
+                                        .tag = res->tag, .ctx = t, .openapi = resource__openapi_item};
+    if (resource__nrts == 0)
+        resource__search_register();
+    resource__rts[resource__nrts++] = t;
+    if (n)
+        router_add(t->routes, n);
+}
