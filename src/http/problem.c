@@ -224,6 +224,10 @@ int http_db_fail(struct req *r, int rc)
         r->err.retry_after_s = 1;
         return http_fail(r, 503, "SERVICE_UNAVAILABLE", "the database is busy; retry shortly");
     }
+    if (rc == DB_EUNAVAIL) { /* pool queue full, connection lost (db.h) */
+        r->err.retry_after_s = 1;
+        return http_fail(r, 503, "SERVICE_UNAVAILABLE", "the database is unavailable; retry shortly");
+    }
     return http_fail(r, 500, "INTERNAL_ERROR", "an internal error occurred (request_id %.*s)",
                      (int)r->request_id_len, r->request_id);
 }
