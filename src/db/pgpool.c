@@ -67,7 +67,7 @@
 #include "core/banned.h"
 
 #define PGP_DEPTH_MAX 32     /* statements in flight per connection */
-#define PGP_WAIT_PER_CONN 32 /* waiters in the pool's FIFO, per connection */
+#define PGP_WAIT_PER_CONN 64 /* waiters in the pool's FIFO, per connection */
 #define PGP_TICK_MS 50
 #define PGP_BACKOFF_MIN_MS 50
 #define PGP_BACKOFF_MAX_MS 2000
