@@ -260,5 +260,9 @@ int req_tx(struct req *r, enum db_tx_mode mode, req_tx_fn fn, void *arg) WARN_UN
  * needing a user answer 401. */
 typedef int (*http_authenticator)(struct req *r, enum route_auth need);
 void http_set_authenticator(http_authenticator fn);
+/* Run the installed authenticator for `need` from inside a handler (for
+ * routes that accept another credential first, such as /metrics' token):
+ * 0 with r->user_id/role set, or HTTP_EFAIL after http_fail(401/403). */
+int http_authenticate(struct req *r, enum route_auth need);
 
 #endif

@@ -64,6 +64,12 @@ static int g_startup_failed;      /* a loop thread could not open its database p
 const struct config *server_config(void) { return g_srv_cfg; }
 int64_t server_uptime_s(void) { return (time_now_ms() - g_started_ms) / 1000; }
 void http_set_authenticator(http_authenticator fn) { g_srv_auth = fn; }
+int http_authenticate(struct req *r, enum route_auth need)
+{
+    if (g_srv_auth)
+        return g_srv_auth(r, need);
+    return http_fail(r, 401, "UNAUTHORIZED", "authentication required");
+}
 struct thread_ctx *server_thread(void) { return tls_thr; }
 
 static void log_kick(void *arg);
