@@ -397,6 +397,16 @@ static void fn_identity(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_value(ctx, argv[0]);
 }
 
+/* raise_error(msg): fails the statement with msg as the error text — lets a
+ * migration refuse to run with a message naming what to fix (PostgreSQL has
+ * RAISE EXCEPTION for that). */
+static void fn_raise_error(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const char *msg = (const char *)sqlite3_value_text(argv[0]);
+    sqlite3_result_error(ctx, msg ? msg : "raise_error", -1);
+}
+
 /* Process-wide, before the first connection: no global memory statistics
  * (each allocation would take a global mutex that every thread contends on). */
 static void sqlite_global_init(void)
@@ -421,6 +431,7 @@ struct db *db__sqlite_open(const char *path, const struct db_options *opt, struc
     sqlite3_busy_handler(s->h, on_busy, s);
     sqlite3_create_function(s->h, "ts_ms", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, fn_identity, NULL, NULL);
     sqlite3_create_function(s->h, "ms_ts", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, fn_identity, NULL, NULL);
+    sqlite3_create_function(s->h, "raise_error", 1, SQLITE_UTF8, NULL, fn_raise_error, NULL, NULL);
     if (sq_exec_script(&s->base, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA mmap_size=268435456;")) {
         if (err)
             (void)buf_printf(err, "%s", db_errmsg(&s->base));

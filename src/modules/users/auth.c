@@ -8,12 +8,15 @@
  * the whole family (the session) is revoked.
  */
 #include <sodium.h>
+#include <stdlib.h>
 
 #include "auth/crypto.h"
 #include "auth/password.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/uuid.h"
+#include "jobs/jobs.h"
+#include "modules/audit/audit.h"
 #include "modules/users/users_internal.h"
 
 #include "core/banned.h"
@@ -22,6 +25,18 @@ static str_t body_str(const struct req *r, const char *key)
 {
     const json_t *v = json_object_get(r->body, key);
     return v && json_is_string(v) ? str_make(json_string_value(v), json_string_length(v)) : STR_NULL;
+}
+
+/* 202 {"status":"accepted"}, replacing anything written before (a retried tx). */
+static void write_accepted(struct req *r)
+{
+    buf_reset(&r->out);
+    jw_init(&r->w, &r->out);
+    r->status = 202;
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "status");
+    jw_cstr(&r->w, "accepted");
+    jw_obj_end(&r->w);
 }
 
 /* ---- register ---- */
@@ -58,23 +73,39 @@ static int create_verify_token(struct db *db, str_t user_id, str_t email)
     return rc;
 }
 
+/* A taken email answers like a success (issue 9 #10): 202, no tokens, and
+ * a mail to the address's owner — the caller learns nothing the owner does
+ * not. The hash was computed either way, so both paths cost about the same. */
 static int tx_register(struct db *db, void *arg)
 {
     struct reg_ctx *c = arg;
-    int64_t now = time_now_ms();
-    int rc;
+    struct req *r = c->r;
+    int64_t now = time_now_ms(), n = 0;
+    bool found;
+    int rc = db_query_int(db, "SELECT count(*) FROM users WHERE email = ?", DB_ARGS(DBA_TEXT(c->email)), &n, &found);
+    if (rc != DB_OK)
+        return rc;
+    if (n > 0) {
+        char *to = xstrndup(c->email.p, c->email.len);
+        rc = users__send_mail(db, to, "account_exists", NULL);
+        free(to);
+        if (rc == DB_OK)
+            write_accepted(r);
+        return rc;
+    }
     uuid7_str(c->id);
     rc = db_exec(db,
                  "INSERT INTO users (id, email, password_hash, name, role, created_ip, created_at, updated_at) "
                  "VALUES (?, ?, ?, ?, 'user', ?, ms_ts(?), ms_ts(?))",
                  DB_ARGS(DBA_CSTR(c->id), DBA_TEXT(c->email), DBA_CSTR(c->hash), DBA_TEXT(c->name),
-                         DBA_TEXT(req_client_ip(c->r)), DBA_INT(now), DBA_INT(now)),
+                         DBA_TEXT(req_client_ip(r)), DBA_INT(now), DBA_INT(now)),
                  NULL);
     if (rc != DB_OK)
         return rc;
     if ((rc = create_verify_token(db, str_c(c->id), c->email)) != DB_OK)
         return rc;
-    return users__issue_tokens(c->r, db, str_c(c->id), STRLIT("user"), STR_NULL);
+    r->status = 201;
+    return users__issue_tokens(r, db, str_c(c->id), STRLIT("user"), STR_NULL);
 }
 
 static int h_register(struct req *r)
@@ -92,18 +123,19 @@ static int h_register(struct req *r)
         buf_free(&email);
         return http_invalid(r, "password", why);
     }
-    if (password_hash(pw, hash)) {
+    if (users__pw_hash(pw, hash)) {
         buf_free(&email);
         return http_fail(r, 503, "SERVICE_UNAVAILABLE", "cannot hash the password now");
     }
     struct reg_ctx c = {.r = r, .email = buf_str(&email), .name = body_str(r, "name"), .hash = hash};
     rc = db_tx(r->db, DB_TX_WRITE, tx_register, &c);
     buf_free(&email);
-    if (rc == DB_ECONSTRAINT)
-        return http_fail(r, 409, "CONFLICT", "an account with this email already exists");
+    if (rc == DB_ECONSTRAINT) {
+        write_accepted(r); /* a concurrent registration of the same address won: the same 202 */
+        return 0;
+    }
     if (rc != DB_OK)
         return http_db_fail(r, rc);
-    r->status = 201;
     return 0;
 }
 
@@ -122,6 +154,31 @@ static int tx_login_ok(struct db *db, void *arg)
     return rc ? rc : users__issue_tokens(c->r, db, c->user_id, c->role, STR_NULL);
 }
 
+/* One atomic increment (issue 9 #5): parallel wrong passwords all count.
+ * From LOGIN_MAX_FAILURES on, the account locks for 30 s doubling per
+ * further failure, at most 15 min; a lock is only ever extended. */
+static int count_failure(struct db *db, str_t id, int64_t now)
+{
+    int64_t failures = 0;
+    bool found;
+    int rc = db_query_int(db, "UPDATE users SET failed_logins = failed_logins + 1 WHERE id = ? RETURNING failed_logins",
+                          DB_ARGS(DBA_TEXT(id)), &failures, &found);
+    if (rc != DB_OK || failures < LOGIN_MAX_FAILURES)
+        return rc;
+    int shift = (int)(failures - LOGIN_MAX_FAILURES);
+    int64_t lock = now + (shift > 5 ? 15 * 60000 : (30000ll << shift));
+    return db_exec(db, "UPDATE users SET locked_until = ms_ts(?) WHERE id = ? AND locked_until < ms_ts(?)",
+                   DB_ARGS(DBA_INT(lock), DBA_TEXT(id), DBA_INT(lock)), NULL);
+}
+
+/* Unknown email, no password, wrong password and a locked account all
+ * answer this, after one argon2id verification each (a dummy one when
+ * there is no hash): same status, body and work (issue 9 #5). */
+static int bad_credentials(struct req *r)
+{
+    return http_fail(r, 401, "INVALID_CREDENTIALS", "invalid email or password");
+}
+
 static int h_login(struct req *r)
 {
     struct buf email = BUF_INIT(320);
@@ -131,11 +188,11 @@ static int h_login(struct req *r)
     int rc;
     if (users__normalize_email(body_str(r, "email"), &email)) {
         buf_free(&email);
-        password_burn(pw);
-        return http_fail(r, 401, "INVALID_CREDENTIALS", "invalid email or password");
+        users__pw_burn(pw);
+        return bad_credentials(r);
     }
     rc = db_query(r->db,
-                  "SELECT id, password_hash, role, status, failed_logins, ts_ms(locked_until) FROM users WHERE email = ?",
+                  "SELECT id, password_hash, role, status, ts_ms(locked_until) FROM users WHERE email = ?",
                   DB_ARGS(DBA_TEXT(buf_str(&email))), &res);
     buf_free(&email);
     if (rc != DB_OK)
@@ -144,8 +201,8 @@ static int h_login(struct req *r)
         db_res_free(res);
         if (rc < 0)
             return http_db_fail(r, rc);
-        password_burn(pw); /* same cost as a real check: no timing oracle */
-        return http_fail(r, 401, "INVALID_CREDENTIALS", "invalid email or password");
+        users__pw_burn(pw); /* same cost as a real check: no timing oracle */
+        return bad_credentials(r);
     }
     str_t id = str_make(h2o_mem_alloc_pool(r->pool, 40), 0);
     str_t uid = db_text(res, 0), role = db_text(res, 2);
@@ -156,32 +213,24 @@ static int h_login(struct req *r)
     str_t h = db_text(res, 1);
     memcpy(hash, h.p, h.len < sizeof(hash) - 1 ? h.len : sizeof(hash) - 1);
     bool banned = str_is(db_text(res, 3), "banned");
-    int64_t failures = db_int(res, 4), locked_until = db_int(res, 5);
+    int64_t locked_until = db_int(res, 4);
     db_res_free(res);
 
-    if (locked_until > now) {
-        r->err.retry_after_s = (locked_until - now + 999) / 1000;
-        return http_fail(r, 429, "RATE_LIMIT_EXCEEDED", "too many failed logins for this account; retry later");
-    }
-    if (!password_verify(hash, pw)) {
-        failures++;
-        int64_t lock = 0;
-        if (failures >= LOGIN_MAX_FAILURES) {
-            int shift = (int)(failures - LOGIN_MAX_FAILURES);
-            lock = now + (shift > 5 ? 15 * 60000 : (30000ll << shift));
-        }
-        rc = db_exec(r->db, "UPDATE users SET failed_logins = ?, locked_until = ms_ts(?) WHERE id = ?",
-                     DB_ARGS(DBA_INT(failures), DBA_INT(lock), DBA_TEXT(id)), NULL);
-        if (rc != DB_OK)
+    /* verify even when locked: a locked account must cost and answer like any other miss */
+    bool ok = users__pw_verify(hash, pw);
+    if (!ok) {
+        if ((rc = count_failure(r->db, id, now)) != DB_OK)
             return http_db_fail(r, rc);
-        return http_fail(r, 401, "INVALID_CREDENTIALS", "invalid email or password");
+        return bad_credentials(r);
     }
+    if (locked_until > now)
+        return bad_credentials(r);
     if (banned)
         return http_fail(r, 403, "FORBIDDEN", "this account is banned");
     if (password_needs_rehash(hash)) {
         char nh[PASSWORD_HASH_MAX];
         /* best effort: a failed upgrade leaves the old (still valid) hash */
-        if (password_hash(pw, nh) == 0 &&
+        if (users__pw_hash(pw, nh) == 0 &&
             db_exec(r->db, "UPDATE users SET password_hash = ? WHERE id = ?", DB_ARGS(DBA_CSTR(nh), DBA_TEXT(id)),
                     NULL) != DB_OK)
             log_warn("password rehash not stored: %s", db_errmsg(r->db));
@@ -290,8 +339,11 @@ static int tx_logout(struct db *db, void *arg)
     struct logout_ctx *c = arg;
     struct req *r = c->r;
     int rc;
-    if (c->all)
-        return users__revoke_all_sessions(db, r->user_id);
+    if (c->all) {
+        /* every credential: sessions and API keys (issue 9 #3) */
+        rc = users__revoke_all_sessions(db, r->user_id);
+        return rc ? rc : users__revoke_api_keys(db, r->user_id);
+    }
     if (r->session_id.len && (rc = users__revoke_session(db, r->session_id)) != DB_OK)
         return rc;
     str_t tok = r->body ? body_str(r, "refresh_token") : STR_NULL;
@@ -331,6 +383,13 @@ static int h_logout_all(struct req *r)
 
 /* ---- password reset ---- */
 
+/* forgot-password only enqueues a users.forgot_password job: a known and an
+ * unknown address cost the request exactly the same (issue 9 #10). The job
+ * finds the account and mails a token. At most 3 live reset tokens per
+ * account (a mail bomb needs more than one endpoint); the count and the
+ * insert are serialised by a lock on the user's row (PostgreSQL FOR UPDATE;
+ * SQLite BEGIN IMMEDIATE), so parallel requests cannot pass it together
+ * (issue 9 #11). */
 struct forgot_ctx {
     str_t email;
 };
@@ -342,8 +401,10 @@ static int tx_forgot(struct db *db, void *arg)
     bool found;
     struct db_res *res;
     char uid[40] = {0}, hash[65], id[UUID_STR_LEN + 1];
-    int rc = db_query(db, "SELECT id FROM users WHERE email = ? AND status = 'active'", DB_ARGS(DBA_TEXT(c->email)),
-                      &res);
+    int rc = db_query(db,
+                      db_pick(db, "SELECT id FROM users WHERE email = ? AND status = 'active'",
+                              "SELECT id FROM users WHERE email = ? AND status = 'active' FOR UPDATE"),
+                      DB_ARGS(DBA_TEXT(c->email)), &res);
     if (rc != DB_OK)
         return rc;
     rc = db_next(res);
@@ -353,8 +414,7 @@ static int tx_forgot(struct db *db, void *arg)
     }
     db_res_free(res);
     if (rc != 1)
-        return rc < 0 ? rc : 0; /* unknown email: same 202, nothing sent */
-    /* at most 3 live reset tokens per account: a mail bomb needs more than one endpoint */
+        return rc < 0 ? rc : 0; /* unknown email: nothing sent */
     rc = db_query_int(db,
                       "SELECT count(*) FROM user_tokens WHERE user_id = ? AND purpose = 'reset_password' AND "
                       "used_at IS NULL AND expires_at > ms_ts(?)",
@@ -381,23 +441,47 @@ static int tx_forgot(struct db *db, void *arg)
     return rc;
 }
 
+static enum job_result job_forgot(struct job *j, struct buf *result, struct buf *error)
+{
+    (void)result;
+    const json_t *e = json_object_get(j->payload, "email");
+    if (!json_is_string(e)) {
+        (void)buf_puts(error, "payload without email");
+        return JOB_FAIL;
+    }
+    struct forgot_ctx c = {str_make(json_string_value(e), json_string_length(e))};
+    int rc = db_tx(j->db, DB_TX_WRITE, tx_forgot, &c);
+    if (rc != DB_OK) {
+        (void)buf_printf(error, "database: %s", db_errmsg(j->db));
+        return JOB_RETRY;
+    }
+    return JOB_OK;
+}
+
+static const struct job_kind forgot_kind = {
+    .kind = "users.forgot_password", .handler = job_forgot, .queue = "delivery", .sensitive = true};
+
+void users__register_jobs(void) { jobs_register(&forgot_kind); }
+
 static int h_forgot(struct req *r)
 {
-    struct buf email = BUF_INIT(320);
+    struct buf email = BUF_INIT(320), payload = BUF_INIT(512);
+    int rc = DB_OK;
     if (users__normalize_email(body_str(r, "email"), &email) == 0) {
-        struct forgot_ctx c = {buf_str(&email)};
-        int rc = db_tx(r->db, DB_TX_WRITE, tx_forgot, &c);
-        if (rc != DB_OK) {
-            buf_free(&email);
-            return http_db_fail(r, rc);
-        }
+        struct jw w;
+        jw_init(&w, &payload);
+        jw_obj_begin(&w);
+        jw_key(&w, "email");
+        jw_str(&w, buf_str(&email));
+        jw_obj_end(&w);
+        struct job_opts o = JOB_OPTS_DEFAULT;
+        rc = jobs_enqueue(r->db, forgot_kind.kind, buf_str(&payload), &o, NULL);
     }
     buf_free(&email);
-    r->status = 202; /* always: no account enumeration */
-    jw_obj_begin(&r->w);
-    jw_key(&r->w, "status");
-    jw_cstr(&r->w, "accepted");
-    jw_obj_end(&r->w);
+    buf_free(&payload);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc < 0 ? rc : DB_ERR);
+    write_accepted(r); /* always: no account enumeration */
     return 0;
 }
 
@@ -421,10 +505,8 @@ static int tx_use_token(struct db *db, void *arg)
     if (rc != DB_OK)
         return rc;
     if ((rc = db_next(res)) == 1) {
-        str_t v = db_text(res, 0);
-        memcpy(id, v.p, v.len < 39 ? v.len : 39);
-        v = db_text(res, 1);
-        memcpy(uid, v.p, v.len < 39 ? v.len : 39);
+        users__col_copy(res, 0, id, sizeof(id));
+        users__col_copy(res, 1, uid, sizeof(uid));
     }
     db_res_free(res);
     if (rc != 1)
@@ -436,12 +518,16 @@ static int tx_use_token(struct db *db, void *arg)
     if (rc != DB_OK || changed != 1)
         return rc;
     if (c->pw_hash) {
+        /* the mailed token proves the mailbox: the address is verified, and
+         * every credential made before (sessions, API keys) ends (issue 9 #3) */
         rc = db_exec(db,
                      "UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = ms_ts(0), "
-                     "updated_at = ms_ts(?) WHERE id = ?",
-                     DB_ARGS(DBA_CSTR(c->pw_hash), DBA_INT(now), DBA_CSTR(uid)), NULL);
+                     "email_verified = ?, updated_at = ms_ts(?) WHERE id = ?",
+                     DB_ARGS(DBA_CSTR(c->pw_hash), DBA_BOOL(true), DBA_INT(now), DBA_CSTR(uid)), NULL);
         if (rc == DB_OK)
             rc = users__revoke_all_sessions(db, str_c(uid));
+        if (rc == DB_OK)
+            rc = users__revoke_api_keys(db, str_c(uid));
         /* other reset links die with this one */
         if (rc == DB_OK)
             rc = db_exec(db,
@@ -456,19 +542,34 @@ static int tx_use_token(struct db *db, void *arg)
     return rc;
 }
 
+/* The token is checked before the new password is hashed (issue 9 #6): a
+ * guessed token costs a lookup, not an argon2id run. tx_use_token checks it
+ * again atomically. */
 static int h_reset(struct req *r)
 {
     struct token_ctx c = {.purpose = "reset_password"};
     char hash[PASSWORD_HASH_MAX];
     str_t pw = body_str(r, "password");
-    const char *why = password_policy(pw, STR_NULL);
+    struct db_res *res;
+    sha256_hex(body_str(r, "token"), c.hash);
+    int rc = db_query(r->db,
+                      "SELECT u.email FROM user_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND "
+                      "t.purpose = 'reset_password' AND t.used_at IS NULL AND t.expires_at > ms_ts(?)",
+                      DB_ARGS(DBA_CSTR(c.hash), DBA_INT(time_now_ms())), &res);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    if ((rc = db_next(res)) != 1) {
+        db_res_free(res);
+        return rc < 0 ? http_db_fail(r, rc) : http_invalid(r, "token", "is invalid or expired");
+    }
+    const char *why = password_policy(pw, db_isnull(res, 0) ? STR_NULL : db_text(res, 0));
+    db_res_free(res);
     if (why)
         return http_invalid(r, "password", why);
-    sha256_hex(body_str(r, "token"), c.hash);
-    if (password_hash(pw, hash))
+    if (users__pw_hash(pw, hash))
         return http_fail(r, 503, "SERVICE_UNAVAILABLE", "cannot hash the password now");
     c.pw_hash = hash;
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_use_token, &c);
+    rc = db_tx(r->db, DB_TX_WRITE, tx_use_token, &c);
     if (rc != DB_OK)
         return http_db_fail(r, rc);
     if (!c.ok)
@@ -522,11 +623,7 @@ static int h_resend(struct req *r)
     int rc = db_tx(r->db, DB_TX_WRITE, tx_resend, &c);
     if (rc != DB_OK)
         return http_db_fail(r, rc);
-    r->status = 202;
-    jw_obj_begin(&r->w);
-    jw_key(&r->w, "status");
-    jw_cstr(&r->w, "accepted");
-    jw_obj_end(&r->w);
+    write_accepted(r);
     return 0;
 }
 
@@ -551,21 +648,10 @@ static int otp_target(struct req *r, const char **channel, struct buf *dest)
     return 0;
 }
 
-static void otp_hash(const char *channel, str_t dest, str_t code, char out[65])
-{
-    struct buf m = BUF_INIT(512);
-    (void)buf_printf(&m, "%s|%.*s|%.*s", channel, STR_FMT(dest), STR_FMT(code));
-    hmac_sha256_hex(users__otp_key(), buf_str(&m), out);
-    sodium_memzero(m.ptr, m.len);
-    buf_free(&m);
-}
-
 struct otp_ctx {
     struct req *r;
-    const char *channel;
-    str_t dest, code;
-    int outcome; /* send: 0 sent, 1 throttled; verify: 0 ok, 1 wrong, 2 exhausted/none */
-    int64_t retry_ms;
+    struct otp_target t;
+    str_t code;
     char user_id[40];
     char role[16];
 };
@@ -573,69 +659,22 @@ struct otp_ctx {
 static int tx_send_otp(struct db *db, void *arg)
 {
     struct otp_ctx *c = arg;
-    int64_t now = time_now_ms(), last = 0;
-    bool found;
-    int rc = db_query_int(db,
-                          "SELECT ts_ms(max(created_at)) FROM otp_codes WHERE channel = ? AND destination = ?",
-                          DB_ARGS(DBA_CSTR(c->channel), DBA_TEXT(c->dest)), &last, &found);
-    if (rc != DB_OK)
-        return rc;
-    if (found && last && now - last < OTP_RESEND_MS) {
-        c->outcome = 1;
-        c->retry_ms = OTP_RESEND_MS - (now - last);
-        return 0;
-    }
-    char code[8], hash[65], id[UUID_STR_LEN + 1];
-    snprintf(code, sizeof(code), "%06u", (unsigned)randombytes_uniform(1000000));
-    otp_hash(c->channel, c->dest, str_make(code, 6), hash);
-    uuid7_str(id);
-    /* a new code replaces older ones */
-    rc = db_exec(db,
-                 "UPDATE otp_codes SET consumed_at = ms_ts(?) WHERE channel = ? AND destination = ? AND consumed_at IS NULL",
-                 DB_ARGS(DBA_INT(now), DBA_CSTR(c->channel), DBA_TEXT(c->dest)), NULL);
-    if (rc == DB_OK)
-        rc = db_exec(db,
-                     "INSERT INTO otp_codes (id, channel, destination, code_hash, created_at, expires_at) "
-                     "VALUES (?, ?, ?, ?, ms_ts(?), ms_ts(?))",
-                     DB_ARGS(DBA_CSTR(id), DBA_CSTR(c->channel), DBA_TEXT(c->dest), DBA_CSTR(hash), DBA_INT(now),
-                             DBA_INT(now + OTP_TTL_MS)),
-                     NULL);
-    if (rc == DB_OK) {
-        char *to = xstrndup(c->dest.p, c->dest.len);
-        if (!strcmp(c->channel, "email")) {
-            json_t *vars = json_pack("{s:s}", "code", code);
-            rc = users__send_mail(db, to, "otp", vars);
-            json_decref(vars);
-        } else {
-            struct buf text = BUF_INIT(256);
-            (void)buf_printf(&text, "Your temel code is %s. It expires in 5 minutes.", code);
-            rc = users__send_sms(db, to, buf_cstr(&text));
-            buf_free(&text);
-        }
-        free(to);
-    }
-    sodium_memzero(code, sizeof(code));
-    c->outcome = 0;
-    return rc;
+    return users__otp_issue(c->r, db, &c->t);
 }
 
 static int h_send_otp(struct req *r)
 {
     struct buf dest = BUF_INIT(320);
     struct otp_ctx c = {.r = r};
-    if (otp_target(r, &c.channel, &dest)) {
+    if (otp_target(r, &c.t.channel, &dest)) {
         buf_free(&dest);
         return HTTP_EFAIL;
     }
-    c.dest = buf_str(&dest);
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_send_otp, &c);
+    c.t.dest = buf_str(&dest);
+    int rc = users__tx(r, DB_TX_WRITE, tx_send_otp, &c);
     buf_free(&dest);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    if (c.outcome == 1) {
-        r->err.retry_after_s = (c.retry_ms + 999) / 1000;
-        return http_fail(r, 429, "RATE_LIMIT_EXCEEDED", "a code was sent recently; wait before asking again");
-    }
+    if (rc)
+        return rc;
     r->status = 202;
     jw_obj_begin(&r->w);
     jw_key(&r->w, "status");
@@ -646,118 +685,117 @@ static int h_send_otp(struct req *r)
     return 0;
 }
 
+/* The first OTP sign-in to an account whose address was never proven (issue
+ * 9 #2): whoever made it (a registration, an unproven phone) knew only the
+ * address, and the code's owner wins. Its password is removed, its sessions
+ * and API keys are revoked, and the address is marked verified. Returns the
+ * audit views in *before / *after for the caller to record last. */
+static int claim_account(struct db *db, const struct otp_ctx *c, bool email, bool had_password, json_t **before,
+                         json_t **after)
+{
+    int64_t now = time_now_ms(), sessions = 0, keys = 0;
+    str_t uid = str_c(c->user_id);
+    int rc = db_exec(db,
+                     email ? "UPDATE users SET password_hash = NULL, email_verified = ?, failed_logins = 0, "
+                             "locked_until = ms_ts(0), updated_at = ms_ts(?) WHERE id = ?"
+                           : "UPDATE users SET password_hash = NULL, phone_verified = ?, failed_logins = 0, "
+                             "locked_until = ms_ts(0), updated_at = ms_ts(?) WHERE id = ?",
+                     DB_ARGS(DBA_BOOL(true), DBA_INT(now), DBA_TEXT(uid)), NULL);
+    if (rc == DB_OK)
+        rc = db_exec(db, "UPDATE sessions SET revoked_at = ms_ts(?) WHERE user_id = ? AND revoked_at IS NULL",
+                     DB_ARGS(DBA_INT(now), DBA_TEXT(uid)), &sessions);
+    if (rc == DB_OK)
+        rc = db_exec(db, "DELETE FROM api_keys WHERE user_id = ?", DB_ARGS(DBA_TEXT(uid)), &keys);
+    if (rc != DB_OK)
+        return rc;
+    *before = json_pack("{s:s,s:b,s:b}", "channel", c->t.channel, "verified", 0, "password", had_password);
+    *after = json_pack("{s:s,s:b,s:b,s:I,s:I}", "channel", c->t.channel, "verified", 1, "password", 0,
+                       "sessions_revoked", (json_int_t)sessions, "api_keys_revoked", (json_int_t)keys);
+    return DB_OK;
+}
+
 static int tx_verify_otp(struct db *db, void *arg)
 {
     struct otp_ctx *c = arg;
+    struct req *r = c->r;
     int64_t now = time_now_ms();
     struct db_res *res;
-    char id[40] = {0}, want[65], stored[65] = {0};
-    int rc = db_query(db,
-                      db_pick(db,
-                              "SELECT id, code_hash, attempts FROM otp_codes WHERE channel = ? AND destination = ? "
-                              "AND consumed_at IS NULL AND expires_at > ms_ts(?) ORDER BY created_at DESC LIMIT 1",
-                              "SELECT id, code_hash, attempts FROM otp_codes WHERE channel = ? AND destination = ? "
-                              "AND consumed_at IS NULL AND expires_at > ms_ts(?) ORDER BY created_at DESC LIMIT 1 "
-                              "FOR UPDATE"),
-                      DB_ARGS(DBA_CSTR(c->channel), DBA_TEXT(c->dest), DBA_INT(now)), &res);
-    if (rc != DB_OK)
+    int rc = users__otp_check(r, db, &c->t, c->code);
+    if (rc == USERS_OTP_WRONG)
+        return 0; /* keep the counted failure */
+    if (rc)
         return rc;
-    int64_t attempts = 0;
-    if ((rc = db_next(res)) == 1) {
-        str_t v = db_text(res, 0);
-        memcpy(id, v.p, v.len < 39 ? v.len : 39);
-        v = db_text(res, 1);
-        memcpy(stored, v.p, v.len < 64 ? v.len : 64);
-        attempts = db_int(res, 2);
-    }
-    db_res_free(res);
-    if (rc != 1) {
-        c->outcome = 2;
-        return rc < 0 ? rc : 0;
-    }
-    if (attempts >= OTP_MAX_ATTEMPTS) {
-        c->outcome = 2;
-        return 0;
-    }
-    otp_hash(c->channel, c->dest, c->code, want);
-    if (c->code.len != 6 || !ct_equal(str_make(want, 64), str_make(stored, 64))) {
-        c->outcome = 1;
-        /* count the failure; the fifth one burns the code */
-        return db_exec(db, "UPDATE otp_codes SET attempts = attempts + 1 WHERE id = ?", DB_ARGS(DBA_CSTR(id)), NULL);
-    }
-    int64_t changed = 0;
-    rc = db_exec(db, "UPDATE otp_codes SET consumed_at = ms_ts(?) WHERE id = ? AND consumed_at IS NULL",
-                 DB_ARGS(DBA_INT(now), DBA_CSTR(id)), &changed);
-    if (rc != DB_OK)
-        return rc;
-    if (changed != 1) {
-        c->outcome = 2;
-        return 0;
-    }
     /* find or create the account */
-    bool email = !strcmp(c->channel, "email");
-    rc = db_query(db, email ? "SELECT id, role, status FROM users WHERE email = ?" : "SELECT id, role, status FROM users WHERE phone = ?",
-                  DB_ARGS(DBA_TEXT(c->dest)), &res);
+    bool email = !strcmp(c->t.channel, "email");
+    rc = db_query(db,
+                  email ? "SELECT id, role, status, password_hash IS NOT NULL, email_verified FROM users WHERE email = ?"
+                        : "SELECT id, role, status, password_hash IS NOT NULL, phone_verified FROM users WHERE phone = ?",
+                  DB_ARGS(DBA_TEXT(c->t.dest)), &res);
     if (rc != DB_OK)
         return rc;
-    bool banned = false;
+    bool banned = false, had_password = false, verified = false;
     if ((rc = db_next(res)) == 1) {
-        str_t v = db_text(res, 0);
-        memcpy(c->user_id, v.p, v.len < 39 ? v.len : 39);
-        v = db_text(res, 1);
-        memcpy(c->role, v.p, v.len < 15 ? v.len : 15);
+        users__col_copy(res, 0, c->user_id, sizeof(c->user_id));
+        users__col_copy(res, 1, c->role, sizeof(c->role));
         banned = str_is(db_text(res, 2), "banned");
+        had_password = db_int(res, 3) != 0;
+        verified = db_int(res, 4) != 0;
     }
     db_res_free(res);
     if (rc < 0)
         return rc;
     if (banned) {
-        c->outcome = 3;
-        return 0;
+        http_fail(r, 403, "FORBIDDEN", "this account is banned");
+        return 0; /* the code stays used */
     }
-    if (rc == 0) {
+    json_t *before = NULL, *after = NULL;
+    bool exists = rc == 1;
+    rc = DB_OK;
+    if (!exists) {
         uuid7_str(c->user_id);
         memcpy(c->role, "user", 5);
         rc = db_exec(db,
-                     email ? "INSERT INTO users (id, email, role, email_verified, profile_complete, created_ip, created_at, "
-                             "updated_at) VALUES (?, ?, 'user', ?, ?, ?, ms_ts(?), ms_ts(?))"
-                           : "INSERT INTO users (id, phone, role, email_verified, profile_complete, created_ip, created_at, "
-                             "updated_at) VALUES (?, ?, 'user', ?, ?, ?, ms_ts(?), ms_ts(?))",
-                     DB_ARGS(DBA_CSTR(c->user_id), DBA_TEXT(c->dest), DBA_BOOL(email), DBA_BOOL(false),
-                             DBA_TEXT(req_client_ip(c->r)), DBA_INT(now), DBA_INT(now)),
+                     email ? "INSERT INTO users (id, email, role, email_verified, phone_verified, profile_complete, "
+                             "created_ip, created_at, updated_at) VALUES (?, ?, 'user', ?, ?, ?, ?, ms_ts(?), ms_ts(?))"
+                           : "INSERT INTO users (id, phone, role, email_verified, phone_verified, profile_complete, "
+                             "created_ip, created_at, updated_at) VALUES (?, ?, 'user', ?, ?, ?, ?, ms_ts(?), ms_ts(?))",
+                     DB_ARGS(DBA_CSTR(c->user_id), DBA_TEXT(c->t.dest), DBA_BOOL(email), DBA_BOOL(!email),
+                             DBA_BOOL(false), DBA_TEXT(req_client_ip(r)), DBA_INT(now), DBA_INT(now)),
                      NULL);
-        if (rc != DB_OK)
-            return rc;
-    } else if (email) {
-        rc = db_exec(db, "UPDATE users SET email_verified = ? WHERE id = ?", DB_ARGS(DBA_BOOL(true), DBA_CSTR(c->user_id)),
-                     NULL);
-        if (rc != DB_OK)
-            return rc;
+    } else if (!verified) {
+        rc = claim_account(db, c, email, had_password, &before, &after);
     }
-    c->outcome = 0;
-    return users__issue_tokens(c->r, db, str_c(c->user_id), str_c(c->role), STR_NULL);
+    if (rc == DB_OK)
+        rc = users__issue_tokens(r, db, str_c(c->user_id), str_c(c->role), STR_NULL);
+    if (rc == DB_OK && after) {
+        /* last: the audit chain head is locked until commit */
+        struct audit_entry e = {.actor_id = str_c(c->user_id),
+                                .action = "user.claimed_by_otp",
+                                .category = "auth",
+                                .target_type = "user",
+                                .target_id = str_c(c->user_id),
+                                .before = before,
+                                .after = after,
+                                .success = true};
+        rc = audit_record_req(r, &e);
+    }
+    json_decref(before);
+    json_decref(after);
+    return rc;
 }
 
 static int h_verify_otp(struct req *r)
 {
     struct buf dest = BUF_INIT(320);
     struct otp_ctx c = {.r = r, .code = body_str(r, "code")};
-    if (otp_target(r, &c.channel, &dest)) {
+    if (otp_target(r, &c.t.channel, &dest)) {
         buf_free(&dest);
         return HTTP_EFAIL;
     }
-    c.dest = buf_str(&dest);
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_verify_otp, &c);
+    c.t.dest = buf_str(&dest);
+    int rc = users__tx(r, DB_TX_WRITE, tx_verify_otp, &c);
     buf_free(&dest);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    if (c.outcome == 1)
-        return http_fail(r, 401, "INVALID_CREDENTIALS", "the code is wrong");
-    if (c.outcome == 2)
-        return http_fail(r, 401, "INVALID_CREDENTIALS", "no valid code: it expired, was used, or had too many attempts");
-    if (c.outcome == 3)
-        return http_fail(r, 403, "FORBIDDEN", "this account is banned");
-    return 0;
+    return rc;
 }
 
 /* ---- guests ---- */
@@ -884,18 +922,18 @@ static const struct json_schema migrate_s = {migrate_f, false};
 
 #define AUTHR(m, p, h, s, cls, sum, ...) {.method = m, .pattern = "/api/v1/auth/" p, .handler = h, .rl = cls, .input = s, .summary = sum, .tag = "auth", __VA_ARGS__}
 static struct route routes[] = {
-    AUTHR("POST", "register", h_register, &register_s, RL_AUTH, "Create an account; returns tokens (201)"),
-    AUTHR("POST", "login", h_login, &login_s, RL_AUTH, "Log in with email and password"),
+    AUTHR("POST", "register", h_register, &register_s, RL_AUTH, "Create an account: 201 with tokens; an email that already has an account gets 202 {status: accepted}, no tokens, and a mail to its owner (API.md said 409: changed against enumeration)"),
+    AUTHR("POST", "login", h_login, &login_s, RL_AUTH, "Log in with email and password; unknown email, wrong password and a locked account all answer the same 401"),
     AUTHR("POST", "refresh", h_refresh, &refresh_s, RL_AUTH, "Rotate a refresh token for a new token pair"),
     AUTHR("POST", "logout", h_logout, &logout_s, RL_AUTH, "End this session (and the given refresh token's)", .auth = AUTH_USER,
           .flags = ROUTE_BODY_OPTIONAL),
-    AUTHR("POST", "logout-all", h_logout_all, NULL, RL_AUTH, "End every session of the caller", .auth = AUTH_USER),
-    AUTHR("POST", "forgot-password", h_forgot, &forgot_s, RL_EMAIL, "Mail a password-reset link (always 202)"),
-    AUTHR("POST", "reset-password", h_reset, &reset_s, RL_AUTH, "Set a new password with a reset token; ends all sessions"),
+    AUTHR("POST", "logout-all", h_logout_all, NULL, RL_AUTH, "End every session of the caller and revoke every API key", .auth = AUTH_USER),
+    AUTHR("POST", "forgot-password", h_forgot, &forgot_s, RL_EMAIL, "Mail a password-reset link (always 202; the same work for known and unknown emails)"),
+    AUTHR("POST", "reset-password", h_reset, &reset_s, RL_AUTH, "Set a new password with a reset token; ends all sessions and revokes every API key"),
     AUTHR("POST", "verify-email", h_verify_email, &verify_s, RL_AUTH, "Confirm an email address with the mailed token"),
     AUTHR("POST", "resend-verification", h_resend, NULL, RL_EMAIL, "Mail a new verification link", .auth = AUTH_USER),
-    AUTHR("POST", "send-otp", h_send_otp, &send_otp_s, RL_EMAIL, "Send a one-time code by email or SMS"),
-    AUTHR("POST", "verify-otp", h_verify_otp, &verify_otp_s, RL_AUTH, "Log in (or sign up) with a one-time code"),
+    AUTHR("POST", "send-otp", h_send_otp, &send_otp_s, RL_EMAIL, "Send a one-time code by email or SMS (one a minute; 10 wrong codes an hour or 20 a day lock the address: 429)"),
+    AUTHR("POST", "verify-otp", h_verify_otp, &verify_otp_s, RL_AUTH, "Log in (or sign up) with a one-time code; the first one to an unverified account removes its password and revokes its sessions and API keys (audited)"),
     AUTHR("POST", "guest", h_guest, NULL, RL_AUTH, "Create a guest user and return its tokens (201)"),
     AUTHR("POST", "migrate-guest-data", h_migrate_guest, &migrate_s, RL_AUTH, "Move a guest's data into the caller's account",
           .auth = AUTH_USER),

@@ -4,6 +4,7 @@
  * bootstrap admin. Routes are in auth.c, me.c and admin.c.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -120,8 +121,8 @@ int users__normalize_email(str_t in, struct buf *out)
             c == '<' || c == '>' || c == '[' || c == ']' || c == '\\')
             return -1;
     }
-    (void)buf_append(out, in.p, local + 1);
-    for (size_t i = local + 1; i < in.len; i++) {
+    /* all of it: Victim@x and victim@x are one account (issue 9 #12) */
+    for (size_t i = 0; i < in.len; i++) {
         char c = in.p[i];
         (void)buf_putc(out, (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c);
     }
@@ -136,6 +137,14 @@ bool users__phone_ok(str_t p)
         if (p.p[i] < '0' || p.p[i] > '9')
             return false;
     return true;
+}
+
+void users__col_copy(const struct db_res *res, int col, char *dst, size_t cap)
+{
+    str_t v = db_text(res, col);
+    size_t n = v.len < cap - 1 ? v.len : cap - 1;
+    memcpy(dst, v.p, n);
+    dst[n] = '\0';
 }
 
 void users__write_user(struct jw *w, const struct db_res *res)
@@ -247,6 +256,76 @@ int users__revoke_all_sessions(struct db *db, str_t uid)
                    DB_ARGS(DBA_INT(time_now_ms()), DBA_TEXT(uid)), NULL);
 }
 
+int users__revoke_api_keys(struct db *db, str_t uid)
+{
+    return db_exec(db, "DELETE FROM api_keys WHERE user_id = ?", DB_ARGS(DBA_TEXT(uid)), NULL);
+}
+
+/* ---- transactions that may fail the request ---- */
+
+struct tx_run {
+    struct req *r;
+    db_tx_fn fn;
+    void *arg;
+};
+
+static int tx_run(struct db *db, void *arg)
+{
+    struct tx_run *t = arg;
+    t->r->err.status = 0; /* a retried attempt starts without the last one's error */
+    t->r->err.nerrs = 0;
+    return t->fn(db, t->arg);
+}
+
+int users__tx(struct req *r, enum db_tx_mode mode, db_tx_fn fn, void *arg)
+{
+    struct tx_run t = {r, fn, arg};
+    int rc = db_tx(r->db, mode, tx_run, &t);
+    if (rc == USERS_TX_FAILED || (rc == DB_OK && r->err.status))
+        return HTTP_EFAIL;
+    return rc == DB_OK ? 0 : http_db_fail(r, rc);
+}
+
+/* ---- password work (counted) ---- */
+
+static atomic_uint_fast64_t g_pw_hashes, g_pw_verifies;
+
+int users__pw_hash(str_t pw, char out[PASSWORD_HASH_MAX])
+{
+    atomic_fetch_add(&g_pw_hashes, 1);
+    return password_hash(pw, out);
+}
+
+bool users__pw_verify(const char *hash, str_t pw)
+{
+    atomic_fetch_add(&g_pw_verifies, 1);
+    return password_verify(hash, pw);
+}
+
+void users__pw_burn(str_t pw)
+{
+    atomic_fetch_add(&g_pw_verifies, 1);
+    password_burn(pw);
+}
+
+static int h_test_work(struct req *r)
+{
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "password_hashes");
+    jw_int(&r->w, (int64_t)atomic_load(&g_pw_hashes));
+    jw_key(&r->w, "password_verifies");
+    jw_int(&r->w, (int64_t)atomic_load(&g_pw_verifies));
+    jw_obj_end(&r->w);
+    return 0;
+}
+
+static struct route test_routes[] = {
+    {.method = "GET", .pattern = "/api/v1/test/identity/work", .handler = h_test_work, .rl = RL_NONE,
+     .summary = "Password hashes and verifications done so far (test only)", .tag = "test", .flags = ROUTE_TEST_ONLY},
+};
+
+void users__register_test_routes(void) { router_add(test_routes, ARRAY_LEN(test_routes)); }
+
 int users__issue_tokens(struct req *r, struct db *db, str_t user_id, str_t role, str_t sid_in)
 {
     const struct users_config *cfg = users__cfg();
@@ -334,6 +413,38 @@ static str_t pool_str(struct req *r, str_t s)
     return str_make(p, s.len);
 }
 
+/* Is "name" (quoted, e.g. "\"read\"") in the key's scopes? The text is the
+ * JSON array h_create_key wrote from the whitelist, so a quoted-name search
+ * is exact. */
+static bool scope_has(str_t scopes, const char *quoted)
+{
+    size_t n = strlen(quoted);
+    for (size_t i = 0; i + n <= scopes.len; i++)
+        if (!memcmp(scopes.p + i, quoted, n))
+            return true;
+    return false;
+}
+
+/* API keys act only within their scopes (issue 9 #3): read = GET/HEAD,
+ * write = every other method, admin = staff routes and any staff power a
+ * handler checks (without it an admin's key acts as a plain user), ai =
+ * the /api/v1/ai routes (in addition to read/write). */
+static int check_scopes(struct req *r, str_t scopes, enum route_auth need)
+{
+    str_t m = str_make(r->h->method.base, r->h->method.len);
+    bool safe = str_is(m, "GET") || str_is(m, "HEAD");
+    if (!scope_has(scopes, safe ? "\"read\"" : "\"write\""))
+        return http_fail(r, 403, "FORBIDDEN", "this API key lacks the %s scope", safe ? "read" : "write");
+    bool admin = scope_has(scopes, "\"admin\"");
+    if ((need == AUTH_STAFF || need == AUTH_ADMIN) && !admin)
+        return http_fail(r, 403, "FORBIDDEN", "this API key lacks the admin scope");
+    if (!admin && identity_is_staff(r))
+        r->role = STRLIT("user");
+    if (r->route && str_has_prefix(str_c(r->route->pattern), STRLIT("/api/v1/ai/")) && !scope_has(scopes, "\"ai\""))
+        return http_fail(r, 403, "FORBIDDEN", "this API key lacks the ai scope");
+    return 0;
+}
+
 static int check_role(struct req *r, enum route_auth need)
 {
     if (need == AUTH_STAFF && !identity_is_staff(r))
@@ -365,7 +476,7 @@ static int authenticate(struct req *r, enum route_auth need)
             return http_fail(r, 401, "UNAUTHORIZED", "invalid API key");
         sha256_hex(tok, hash);
         rc = db_query(r->db,
-                      "SELECT k.id, u.id, u.role, u.status, ts_ms(k.last_used_at) FROM api_keys k "
+                      "SELECT k.id, u.id, u.role, u.status, ts_ms(k.last_used_at), k.scopes FROM api_keys k "
                       "JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?",
                       DB_ARGS(DBA_CSTR(hash)), &res);
         if (rc != DB_OK)
@@ -379,9 +490,12 @@ static int authenticate(struct req *r, enum route_auth need)
         r->role = pool_str(r, db_text(res, 2));
         bool banned = str_is(db_text(res, 3), "banned");
         int64_t last = db_isnull(res, 4) ? 0 : db_int(res, 4);
+        str_t scopes = pool_str(r, db_text(res, 5));
         db_res_free(res);
         if (banned)
             return http_fail(r, 403, "FORBIDDEN", "this account is banned");
+        if (check_scopes(r, scopes, need))
+            return HTTP_EFAIL;
         /* at most one write a minute per key; a failure only delays last_used_at */
         if (now - last > 60000 && db_exec(r->db, "UPDATE api_keys SET last_used_at = ms_ts(?) WHERE id = ?",
                                           DB_ARGS(DBA_INT(now), DBA_TEXT(r->api_key_id)), NULL) != DB_OK)
@@ -435,7 +549,7 @@ int identity_create_user(struct db *db, const char *email, const char *password,
         (void)buf_puts(err, "role: must be admin, moderator or user");
         goto out;
     }
-    if (password_hash(str_c(password), hash)) {
+    if (users__pw_hash(str_c(password), hash)) {
         (void)buf_puts(err, "out of memory hashing the password");
         goto out;
     }
@@ -491,15 +605,16 @@ static int init(const struct config *cfg, struct db *db, struct buf *err)
 static int purge(struct db *db, int64_t now, int64_t *removed)
 {
     static const char *const sql[] = {
-        "DELETE FROM otp_codes WHERE expires_at <= ms_ts(?)",
         "DELETE FROM user_tokens WHERE expires_at <= ms_ts(?)",
         "DELETE FROM refresh_tokens WHERE expires_at <= ms_ts(?)",
         "DELETE FROM sessions WHERE expires_at <= ms_ts(?) OR revoked_at <= ms_ts(?)", /* revoked a week ago */
     };
     int64_t n;
-    *removed = 0;
+    int rc = users__otp_purge(db, now, removed);
+    if (rc != DB_OK)
+        return rc;
     for (size_t i = 0; i < ARRAY_LEN(sql); i++) {
-        int rc = i == 3 ? db_exec(db, sql[i], DB_ARGS(DBA_INT(now), DBA_INT(now - 7 * 86400000ll)), &n)
+        rc = i == 2 ? db_exec(db, sql[i], DB_ARGS(DBA_INT(now), DBA_INT(now - 7 * 86400000ll)), &n)
                         : db_exec(db, sql[i], DB_ARGS(DBA_INT(now)), &n);
         if (rc != DB_OK)
             return rc;
@@ -511,6 +626,7 @@ static int purge(struct db *db, int64_t now, int64_t *removed)
 static void register_jobs(void)
 {
     users__register_templates();
+    users__register_jobs();
     jobs_maintenance_register("identity", purge);
 }
 
@@ -519,6 +635,7 @@ static void register_routes(void)
     users__register_auth_routes();
     users__register_me_routes();
     users__register_admin_routes();
+    users__register_test_routes();
 }
 
 const struct module users_module = {

@@ -31,6 +31,10 @@ struct patch_ctx {
     bool complete;
 };
 
+/* A phone is stored only once a code sent to it was entered (issue 9 #2):
+ * PATCH /me {"phone": "+90..."} sends an SMS code bound to this account and
+ * leaves the stored phone as it is; POST /me/phone/verify {phone, code}
+ * stores it. null removes the phone at once. */
 static int tx_patch_me(struct db *db, void *arg)
 {
     struct patch_ctx *c = arg;
@@ -43,11 +47,21 @@ static int tx_patch_me(struct db *db, void *arg)
         rc = db_exec(db, "UPDATE users SET name = ? WHERE id = ?",
                      DB_ARGS(DBA_TEXT(str_make(json_string_value(name), json_string_length(name))), DBA_TEXT(r->user_id)),
                      NULL);
-    if (rc == DB_OK && phone)
-        rc = db_exec(db, "UPDATE users SET phone = ? WHERE id = ?",
-                     DB_ARGS(json_is_null(phone) ? DBA_NULL : DBA_TEXT(str_make(json_string_value(phone), json_string_length(phone))),
-                             DBA_TEXT(r->user_id)),
-                     NULL);
+    if (rc == DB_OK && phone && json_is_null(phone))
+        rc = db_exec(db, "UPDATE users SET phone = NULL, phone_verified = ? WHERE id = ?",
+                     DB_ARGS(DBA_BOOL(false), DBA_TEXT(r->user_id)), NULL);
+    if (rc == DB_OK && phone && !json_is_null(phone)) {
+        str_t p = str_make(json_string_value(phone), json_string_length(phone));
+        int64_t same = 0;
+        bool found;
+        rc = db_query_int(db, "SELECT count(*) FROM users WHERE id = ? AND phone = ?",
+                          DB_ARGS(DBA_TEXT(r->user_id), DBA_TEXT(p)), &same, &found);
+        /* whoever holds the number gets the code; whether another account has it is not said here */
+        if (rc == DB_OK && same == 0) {
+            struct otp_target t = {"phone", p, r->user_id};
+            rc = users__otp_issue(r, db, &t);
+        }
+    }
     if (rc == DB_OK && locale)
         rc = db_exec(db, "UPDATE users SET locale = ? WHERE id = ?", DB_ARGS(DBA_CSTR(json_string_value(locale)), DBA_TEXT(r->user_id)),
                      NULL);
@@ -77,12 +91,49 @@ static int patch_me(struct req *r, bool complete)
         !users__phone_ok(str_make(json_string_value(phone), json_string_length(phone))))
         return http_invalid(r, "phone", "must be an E.164 number like +905551234567");
     struct patch_ctx c = {r, complete};
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_patch_me, &c);
-    if (rc == DB_ECONSTRAINT)
-        return http_fail(r, 409, "CONFLICT", "this phone number belongs to another account");
+    int rc = users__tx(r, DB_TX_WRITE, tx_patch_me, &c);
+    return rc ? rc : h_me(r);
+}
+
+struct phone_ctx {
+    struct req *r;
+    str_t phone, code;
+};
+
+static int tx_verify_phone(struct db *db, void *arg)
+{
+    struct phone_ctx *c = arg;
+    struct req *r = c->r;
+    struct otp_target t = {"phone", c->phone, r->user_id};
+    int64_t taken = 0;
+    bool found;
+    int rc = users__otp_check(r, db, &t, c->code);
+    if (rc == USERS_OTP_WRONG)
+        return 0; /* keep the counted failure */
+    if (rc)
+        return rc;
+    rc = db_query_int(db, "SELECT count(*) FROM users WHERE phone = ? AND id <> ?",
+                      DB_ARGS(DBA_TEXT(c->phone), DBA_TEXT(r->user_id)), &taken, &found);
     if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    return h_me(r);
+        return rc;
+    if (taken) {
+        /* only the number's holder gets here; still, no owner is named */
+        http_fail(r, 409, "CONFLICT", "this phone number cannot be added to this account");
+        return USERS_TX_FAILED;
+    }
+    return db_exec(db, "UPDATE users SET phone = ?, phone_verified = ?, updated_at = ms_ts(?) WHERE id = ?",
+                   DB_ARGS(DBA_TEXT(c->phone), DBA_BOOL(true), DBA_INT(time_now_ms()), DBA_TEXT(r->user_id)), NULL);
+}
+
+static int h_verify_phone(struct req *r)
+{
+    const json_t *phone = json_object_get(r->body, "phone"), *code = json_object_get(r->body, "code");
+    struct phone_ctx c = {r, str_make(json_string_value(phone), json_string_length(phone)),
+                          str_make(json_string_value(code), json_string_length(code))};
+    if (!users__phone_ok(c.phone))
+        return http_invalid(r, "phone", "must be an E.164 number like +905551234567");
+    int rc = users__tx(r, DB_TX_WRITE, tx_verify_phone, &c);
+    return rc ? rc : h_me(r);
 }
 
 static int h_patch_me(struct req *r) { return patch_me(r, false); }
@@ -259,6 +310,11 @@ static int h_create_key(struct req *r)
     int64_t now = time_now_ms();
     if (identity_is_guest(r))
         return http_fail(r, 403, "FORBIDDEN", "guests cannot create API keys");
+    /* a key could otherwise mint itself wider scopes */
+    if (r->api_key_id.len)
+        return http_fail(r, 403, "FORBIDDEN", "API keys cannot create API keys; sign in");
+    if (scopes && json_array_size(scopes) == 0)
+        return http_invalid(r, "scopes", "give at least one scope (read, write, ai, admin)");
     jw_init(&w, &sj);
     jw_arr_begin(&w);
     if (scopes) {
@@ -278,6 +334,8 @@ static int h_create_key(struct req *r)
             jw_cstr(&w, json_string_value(s));
         }
     }
+    if (!scopes)
+        jw_cstr(&w, "read"); /* the least a key can do */
     jw_arr_end(&w);
     token_random(&key, "tml_", 32);
     sha256_hex(buf_str(&key), hash);
@@ -355,6 +413,11 @@ static const struct json_field complete_f[] = {
     {.name = "profile", .type = JF_OBJECT},
     {0}};
 static const struct json_schema complete_s = {complete_f, false};
+static const struct json_field phone_f[] = {
+    {.name = "phone", .type = JF_STRING, .flags = JF_REQUIRED, .min = 8, .max = 20},
+    {.name = "code", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 12},
+    {0}};
+static const struct json_schema phone_s = {phone_f, false};
 static const struct json_field key_f[] = {
     {.name = "name", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 100},
     {.name = "scopes", .type = JF_ARRAY_STR, .min = 0, .max = 8},
@@ -364,13 +427,14 @@ static const struct json_schema key_s = {key_f, false};
 static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/me", .handler = h_me, .auth = AUTH_USER, .rl = RL_READ, .summary = "The caller's account", .tag = "me"},
     {.method = "GET", .pattern = "/api/v1/users/me", .handler = h_me, .auth = AUTH_USER, .rl = RL_READ, .summary = "Alias of GET /api/v1/me", .tag = "me"},
-    {.method = "PATCH", .pattern = "/api/v1/me", .handler = h_patch_me, .auth = AUTH_USER, .rl = RL_WRITE, .input = &patch_s, .body_max = 32u << 10, .summary = "Update name, phone, locale, profile", .tag = "me"},
+    {.method = "PATCH", .pattern = "/api/v1/me", .handler = h_patch_me, .auth = AUTH_USER, .rl = RL_WRITE, .input = &patch_s, .body_max = 32u << 10, .summary = "Update name, locale, profile; a new phone is not stored but gets an SMS code (POST /api/v1/me/phone/verify stores it); phone null removes it", .tag = "me"},
+    {.method = "POST", .pattern = "/api/v1/me/phone/verify", .handler = h_verify_phone, .auth = AUTH_USER, .rl = RL_AUTH, .input = &phone_s, .summary = "Store the phone given to PATCH /me once its SMS code is entered (10 wrong codes an hour lock the number: 429)", .tag = "me"},
     {.method = "DELETE", .pattern = "/api/v1/me", .handler = h_delete_me, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Delete the account and its personal data", .tag = "me"},
     {.method = "GET", .pattern = "/api/v1/me/export", .handler = h_export, .auth = AUTH_USER, .rl = RL_READ, .summary = "All personal data as JSON", .tag = "me"},
     {.method = "POST", .pattern = "/api/v1/me/complete-profile", .handler = h_complete_profile, .auth = AUTH_USER, .rl = RL_WRITE, .input = &complete_s, .body_max = 32u << 10, .summary = "Finish an OTP-created account", .tag = "me"},
     {.method = "GET", .pattern = "/api/v1/me/sessions", .handler = h_sessions, .auth = AUTH_USER, .rl = RL_READ, .summary = "Live sessions of the caller", .tag = "me"},
     {.method = "DELETE", .pattern = "/api/v1/me/sessions/{id}", .handler = h_delete_session, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "End one session", .tag = "me"},
-    {.method = "POST", .pattern = "/api/v1/me/api-keys", .handler = h_create_key, .auth = AUTH_USER, .rl = RL_WRITE, .input = &key_s, .summary = "Create an API key (the key is shown once)", .tag = "me"},
+    {.method = "POST", .pattern = "/api/v1/me/api-keys", .handler = h_create_key, .auth = AUTH_USER, .rl = RL_WRITE, .input = &key_s, .summary = "Create an API key (shown once). Scopes: read = GET/HEAD, write = other methods, admin = staff routes and powers, ai = /api/v1/ai; default [\"read\"]. Not with an API key", .tag = "me"},
     {.method = "GET", .pattern = "/api/v1/me/api-keys", .handler = h_list_keys, .auth = AUTH_USER, .rl = RL_READ, .summary = "The caller's API keys (without secrets)", .tag = "me"},
     {.method = "DELETE", .pattern = "/api/v1/me/api-keys/{id}", .handler = h_delete_key, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Revoke an API key", .tag = "me"},
     {.method = "POST", .pattern = "/api/v1/me/photo", .handler = users__h_photo_upload, .auth = AUTH_USER, .rl = RL_WRITE, .flags = ROUTE_RAW_BODY, .body_max = USERS_PHOTO_MAX + (64u << 10), .summary = "Upload the profile photo (multipart field photo or file; JPEG/PNG/WebP by magic bytes, max 2 MiB)", .tag = "me"},

@@ -12,6 +12,13 @@
 #define RESET_TTL_MS (30 * 60 * 1000)
 #define VERIFY_TTL_MS (48 * 3600 * 1000)
 #define LOGIN_MAX_FAILURES 5
+/* Wrong OTP codes per destination, across codes and purposes (issue 9 #4):
+ * at OTP_FAIL_HOUR in an hour or OTP_FAIL_DAY in a day the destination gets
+ * no new code and no verification until the oldest counted failure ages out. */
+#define OTP_FAIL_HOUR 10
+#define OTP_FAIL_DAY 20
+#define HOUR_MS (3600 * 1000ll)
+#define DAY_MS (24 * HOUR_MS)
 
 /* Columns of USER_COLS, in order. */
 #define USER_COLS "id, email, phone, name, role, status, locale, profile, email_verified, profile_complete, ts_ms(created_at)"
@@ -34,12 +41,18 @@ int users__config(const struct config *cfg, struct buf *err); /* the module's co
 const struct jwt_key *users__jwt_key(void);
 const unsigned char *users__otp_key(void); /* 32 bytes, derived from the JWT secret */
 
+/* Copy a text column into dst (cap bytes, NUL-terminated, cut to fit). */
+void users__col_copy(const struct db_res *res, int col, char *dst, size_t cap);
+
 /* Write a user object from a row selected with USER_COLS. */
 void users__write_user(struct jw *w, const struct db_res *res);
 /* Load and write a user by id; DB_OK with *found false when missing. */
 int users__write_user_by_id(struct db *db, str_t id, struct jw *w, bool *found);
 
-/* Normalise an email (trim, lower-case domain) into out; -1 if invalid. */
+/* Normalise an email into out: trim, lower-case all of it; -1 if invalid.
+ * Only printable ASCII is accepted (mail transports here do not speak
+ * SMTPUTF8), so every accepted address is already NFC: no Unicode
+ * normalisation is needed for two spellings to compare equal. */
 int users__normalize_email(str_t in, struct buf *out);
 /* E.164-ish phone: "+" and 8–15 digits. */
 bool users__phone_ok(str_t phone);
@@ -52,6 +65,45 @@ int users__issue_tokens(struct req *r, struct db *db, str_t user_id, str_t role,
 /* Revoke one session / all of a user's sessions (inside a tx). */
 int users__revoke_session(struct db *db, str_t session_id);
 int users__revoke_all_sessions(struct db *db, str_t user_id);
+
+/* Delete every API key of a user (inside a tx): password reset, logout-all,
+ * the first OTP sign-in to an unclaimed account. */
+int users__revoke_api_keys(struct db *db, str_t user_id);
+
+/* Transactions whose callback may fail the request. The callback records
+ * the error with http_fail() as its last action and returns
+ * USERS_TX_FAILED to roll back, or 0 to commit what it wrote (a counted
+ * failure). users__tx() runs it (clearing a recorded error before each
+ * retry) and returns 0, or HTTP_EFAIL with the error recorded. */
+enum { USERS_TX_FAILED = 1 };
+int users__tx(struct req *r, enum db_tx_mode mode, db_tx_fn fn, void *arg) WARN_UNUSED;
+
+/* Password work, counted for the test-only /api/v1/test/identity/work
+ * route (proves which requests hash and which do not, without timing). */
+int users__pw_hash(str_t pw, char out[128]) WARN_UNUSED;
+bool users__pw_verify(const char *hash, str_t pw);
+void users__pw_burn(str_t pw);
+
+/* One-time codes (otp.c). A target is a channel ("email"|"phone") and a
+ * destination; user_id empty = a sign-in code, else a code that proves a
+ * phone for that account (PATCH /me). Both run inside the caller's write tx
+ * and serialise per destination (SQLite: BEGIN IMMEDIATE; PostgreSQL: an
+ * advisory lock on the destination), so check-then-insert cannot race. */
+struct otp_target {
+    const char *channel;
+    str_t dest;
+    str_t user_id;
+};
+/* Send a new code: 0, USERS_TX_FAILED (429 recorded: resend too soon or the
+ * destination is locked), or a db_rc. */
+int users__otp_issue(struct req *r, struct db *db, const struct otp_target *t);
+/* Check code: 0 = right (consumed); USERS_OTP_WRONG = 401 recorded and the
+ * failure written (the caller returns 0 so that it commits);
+ * USERS_TX_FAILED = refused, nothing written (401 no live code, 429 the
+ * destination is locked); or a db_rc. */
+enum { USERS_OTP_WRONG = 2 };
+int users__otp_check(struct req *r, struct db *db, const struct otp_target *t, str_t code);
+int users__otp_purge(struct db *db, int64_t now, int64_t *removed);
 
 /* Registered personal-data hooks. */
 size_t users__hooks(const struct user_data_hooks *const **out);
@@ -77,5 +129,7 @@ void users__register_auth_routes(void);
 void users__register_me_routes(void);
 void users__register_admin_routes(void);
 void users__register_templates(void);
+void users__register_test_routes(void);
+void users__register_jobs(void);
 
 #endif
