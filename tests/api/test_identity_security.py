@@ -379,7 +379,7 @@ def test_migration_refuses_case_duplicates_until_resolved(run_cli, db_factory, t
     p = run_cli("migrate", "up", db_url=url)
     assert p.returncode != 0
     out = p.stdout_text + p.stderr_text
-    assert "migration 0011 refused: 3 accounts" in out, out
+    assert "migration 0012 refused: 3 accounts" in out, out
     assert db_factory.query(url, "SELECT email FROM users WHERE id = 'u4'") == [("single@Example.com",)]
     # an admin resolves them; then it runs and lower-cases every address
     db_factory.query(url, "DELETE FROM users WHERE id IN ('u2', 'u3')")

@@ -649,29 +649,28 @@ static int otp_target(struct req *r, const char **channel, struct buf *dest)
 }
 
 struct otp_ctx {
-    struct req *r;
     struct otp_target t;
     str_t code;
     char user_id[40];
     char role[16];
 };
 
-static int tx_send_otp(struct db *db, void *arg)
+static int tx_send_otp(struct req *r, void *arg)
 {
     struct otp_ctx *c = arg;
-    return users__otp_issue(c->r, db, &c->t);
+    return users__otp_issue(r, r->db, &c->t);
 }
 
 static int h_send_otp(struct req *r)
 {
     struct buf dest = BUF_INIT(320);
-    struct otp_ctx c = {.r = r};
+    struct otp_ctx c = {0};
     if (otp_target(r, &c.t.channel, &dest)) {
         buf_free(&dest);
         return HTTP_EFAIL;
     }
     c.t.dest = buf_str(&dest);
-    int rc = users__tx(r, DB_TX_WRITE, tx_send_otp, &c);
+    int rc = req_tx(r, DB_TX_WRITE, tx_send_otp, &c);
     buf_free(&dest);
     if (rc)
         return rc;
@@ -714,10 +713,10 @@ static int claim_account(struct db *db, const struct otp_ctx *c, bool email, boo
     return DB_OK;
 }
 
-static int tx_verify_otp(struct db *db, void *arg)
+static int tx_verify_otp(struct req *r, void *arg)
 {
     struct otp_ctx *c = arg;
-    struct req *r = c->r;
+    struct db *db = r->db;
     int64_t now = time_now_ms();
     struct db_res *res;
     int rc = users__otp_check(r, db, &c->t, c->code);
@@ -787,7 +786,7 @@ static int tx_verify_otp(struct db *db, void *arg)
 static int h_verify_otp(struct req *r)
 {
     struct buf dest = BUF_INIT(320);
-    struct otp_ctx c = {.r = r, .code = body_str(r, "code")};
+    struct otp_ctx c = {.code = body_str(r, "code")};
     if (otp_target(r, &c.t.channel, &dest)) {
         buf_free(&dest);
         return HTTP_EFAIL;

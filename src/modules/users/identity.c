@@ -261,29 +261,13 @@ int users__revoke_api_keys(struct db *db, str_t uid)
     return db_exec(db, "DELETE FROM api_keys WHERE user_id = ?", DB_ARGS(DBA_TEXT(uid)), NULL);
 }
 
-/* ---- transactions that may fail the request ---- */
+/* ---- transactions that may fail the request and commit ---- */
 
-struct tx_run {
-    struct req *r;
-    db_tx_fn fn;
-    void *arg;
-};
-
-static int tx_run(struct db *db, void *arg)
+int users__tx(struct req *r, enum db_tx_mode mode, req_tx_fn fn, void *arg)
 {
-    struct tx_run *t = arg;
-    t->r->err.status = 0; /* a retried attempt starts without the last one's error */
-    t->r->err.nerrs = 0;
-    return t->fn(db, t->arg);
-}
-
-int users__tx(struct req *r, enum db_tx_mode mode, db_tx_fn fn, void *arg)
-{
-    struct tx_run t = {r, fn, arg};
-    int rc = db_tx(r->db, mode, tx_run, &t);
-    if (rc == USERS_TX_FAILED || (rc == DB_OK && r->err.status))
+    if (req_tx(r, mode, fn, arg))
         return HTTP_EFAIL;
-    return rc == DB_OK ? 0 : http_db_fail(r, rc);
+    return r->err.status ? HTTP_EFAIL : 0; /* committed, with the error its callback recorded */
 }
 
 /* ---- password work (counted) ---- */

@@ -24,21 +24,17 @@ static int h_me(struct req *r)
     return 0;
 }
 
-/* PATCH /me and POST /me/complete-profile share this: only the fields in the
- * schema can arrive (anything else was a 422 before the handler ran). */
-struct patch_ctx {
-    struct req *r;
-    bool complete;
-};
-
+/* PATCH /me and POST /me/complete-profile share tx_patch_me (arg: bool
+ * complete): only the fields in the schema can arrive (anything else was a
+ * 422 before the handler ran). */
 /* A phone is stored only once a code sent to it was entered (issue 9 #2):
  * PATCH /me {"phone": "+90..."} sends an SMS code bound to this account and
  * leaves the stored phone as it is; POST /me/phone/verify {phone, code}
  * stores it. null removes the phone at once. */
-static int tx_patch_me(struct db *db, void *arg)
+static int tx_patch_me(struct req *r, void *arg)
 {
-    struct patch_ctx *c = arg;
-    struct req *r = c->r;
+    bool complete = *(bool *)arg;
+    struct db *db = r->db;
     int64_t now = time_now_ms();
     const json_t *name = json_object_get(r->body, "name"), *phone = json_object_get(r->body, "phone"),
                  *locale = json_object_get(r->body, "locale"), *profile = json_object_get(r->body, "profile");
@@ -75,7 +71,7 @@ static int tx_patch_me(struct db *db, void *arg)
                          : DB_ERR;
         buf_free(&pj);
     }
-    if (rc == DB_OK && c->complete)
+    if (rc == DB_OK && complete)
         rc = db_exec(db, "UPDATE users SET profile_complete = ? WHERE id = ?",
                      DB_ARGS(DBA_BOOL(true), DBA_TEXT(r->user_id)), NULL);
     if (rc == DB_OK)
@@ -90,20 +86,18 @@ static int patch_me(struct req *r, bool complete)
     if (phone && !json_is_null(phone) &&
         !users__phone_ok(str_make(json_string_value(phone), json_string_length(phone))))
         return http_invalid(r, "phone", "must be an E.164 number like +905551234567");
-    struct patch_ctx c = {r, complete};
-    int rc = users__tx(r, DB_TX_WRITE, tx_patch_me, &c);
+    int rc = req_tx(r, DB_TX_WRITE, tx_patch_me, &complete);
     return rc ? rc : h_me(r);
 }
 
 struct phone_ctx {
-    struct req *r;
     str_t phone, code;
 };
 
-static int tx_verify_phone(struct db *db, void *arg)
+static int tx_verify_phone(struct req *r, void *arg)
 {
     struct phone_ctx *c = arg;
-    struct req *r = c->r;
+    struct db *db = r->db;
     struct otp_target t = {"phone", c->phone, r->user_id};
     int64_t taken = 0;
     bool found;
@@ -118,8 +112,7 @@ static int tx_verify_phone(struct db *db, void *arg)
         return rc;
     if (taken) {
         /* only the number's holder gets here; still, no owner is named */
-        http_fail(r, 409, "CONFLICT", "this phone number cannot be added to this account");
-        return USERS_TX_FAILED;
+        return http_fail(r, 409, "CONFLICT", "this phone number cannot be added to this account");
     }
     return db_exec(db, "UPDATE users SET phone = ?, phone_verified = ?, updated_at = ms_ts(?) WHERE id = ?",
                    DB_ARGS(DBA_TEXT(c->phone), DBA_BOOL(true), DBA_INT(time_now_ms()), DBA_TEXT(r->user_id)), NULL);
@@ -128,7 +121,7 @@ static int tx_verify_phone(struct db *db, void *arg)
 static int h_verify_phone(struct req *r)
 {
     const json_t *phone = json_object_get(r->body, "phone"), *code = json_object_get(r->body, "code");
-    struct phone_ctx c = {r, str_make(json_string_value(phone), json_string_length(phone)),
+    struct phone_ctx c = {str_make(json_string_value(phone), json_string_length(phone)),
                           str_make(json_string_value(code), json_string_length(code))};
     if (!users__phone_ok(c.phone))
         return http_invalid(r, "phone", "must be an E.164 number like +905551234567");

@@ -48,7 +48,7 @@ static int lock_destination(struct db *db, const struct otp_target *t)
     return rc;
 }
 
-/* 0 when the destination may have codes, USERS_TX_FAILED with 429 when it is locked. */
+/* 0 when the destination may have codes, HTTP_EFAIL with 429 when it is locked. */
 static int check_not_locked(struct req *r, struct db *db, const struct otp_target *t, int64_t now)
 {
     struct db_res *res;
@@ -80,8 +80,7 @@ static int check_not_locked(struct req *r, struct db *db, const struct otp_targe
     if (until <= now)
         return 0;
     r->err.retry_after_s = (until - now + 999) / 1000;
-    http_fail(r, 429, "RATE_LIMIT_EXCEEDED", "too many wrong codes for this %s; retry later", t->channel);
-    return USERS_TX_FAILED;
+    return http_fail(r, 429, "RATE_LIMIT_EXCEEDED", "too many wrong codes for this %s; retry later", t->channel);
 }
 
 int users__otp_issue(struct req *r, struct db *db, const struct otp_target *t)
@@ -97,8 +96,7 @@ int users__otp_issue(struct req *r, struct db *db, const struct otp_target *t)
         return rc;
     if (found && last && now - last < OTP_RESEND_MS) {
         r->err.retry_after_s = (OTP_RESEND_MS - (now - last) + 999) / 1000;
-        http_fail(r, 429, "RATE_LIMIT_EXCEEDED", "a code was sent recently; wait before asking again");
-        return USERS_TX_FAILED;
+        return http_fail(r, 429, "RATE_LIMIT_EXCEEDED", "a code was sent recently; wait before asking again");
     }
     char code[8], hash[65], id[UUID_STR_LEN + 1];
     snprintf(code, sizeof(code), "%06u", (unsigned)randombytes_uniform(1000000));
@@ -163,8 +161,7 @@ int users__otp_check(struct req *r, struct db *db, const struct otp_target *t, s
     if (rc < 0)
         return rc;
     if (rc == 0 || attempts >= OTP_MAX_ATTEMPTS) {
-        http_fail(r, 401, "INVALID_CREDENTIALS", "no valid code: it expired, was used, or had too many attempts");
-        return USERS_TX_FAILED;
+        return http_fail(r, 401, "INVALID_CREDENTIALS", "no valid code: it expired, was used, or had too many attempts");
     }
     otp_hash(t, code, want);
     if (code.len != 6 || !ct_equal(str_make(want, 64), str_make(stored, 64))) {
@@ -186,8 +183,7 @@ int users__otp_check(struct req *r, struct db *db, const struct otp_target *t, s
     if (rc != DB_OK)
         return rc;
     if (changed != 1) {
-        http_fail(r, 401, "INVALID_CREDENTIALS", "no valid code: it expired, was used, or had too many attempts");
-        return USERS_TX_FAILED;
+        return http_fail(r, 401, "INVALID_CREDENTIALS", "no valid code: it expired, was used, or had too many attempts");
     }
     return 0;
 }

@@ -70,13 +70,12 @@ int users__revoke_all_sessions(struct db *db, str_t user_id);
  * the first OTP sign-in to an unclaimed account. */
 int users__revoke_api_keys(struct db *db, str_t user_id);
 
-/* Transactions whose callback may fail the request. The callback records
- * the error with http_fail() as its last action and returns
- * USERS_TX_FAILED to roll back, or 0 to commit what it wrote (a counted
- * failure). users__tx() runs it (clearing a recorded error before each
- * retry) and returns 0, or HTTP_EFAIL with the error recorded. */
-enum { USERS_TX_FAILED = 1 };
-int users__tx(struct req *r, enum db_tx_mode mode, db_tx_fn fn, void *arg) WARN_UNUSED;
+/* req_tx() for callbacks that may fail the request yet keep what they
+ * wrote (a counted wrong code): such a callback records the error with
+ * http_fail() and returns 0, so the transaction commits; users__tx() then
+ * returns HTTP_EFAIL with that error. Everything else is req_tx's
+ * convention (`return http_fail(...)` rolls back). */
+int users__tx(struct req *r, enum db_tx_mode mode, req_tx_fn fn, void *arg) WARN_UNUSED;
 
 /* Password work, counted for the test-only /api/v1/test/identity/work
  * route (proves which requests hash and which do not, without timing). */
@@ -94,12 +93,12 @@ struct otp_target {
     str_t dest;
     str_t user_id;
 };
-/* Send a new code: 0, USERS_TX_FAILED (429 recorded: resend too soon or the
+/* Send a new code: 0, HTTP_EFAIL (429 recorded: resend too soon or the
  * destination is locked), or a db_rc. */
 int users__otp_issue(struct req *r, struct db *db, const struct otp_target *t);
 /* Check code: 0 = right (consumed); USERS_OTP_WRONG = 401 recorded and the
  * failure written (the caller returns 0 so that it commits);
- * USERS_TX_FAILED = refused, nothing written (401 no live code, 429 the
+ * HTTP_EFAIL = refused, nothing written (401 no live code, 429 the
  * destination is locked); or a db_rc. */
 enum { USERS_OTP_WRONG = 2 };
 int users__otp_check(struct req *r, struct db *db, const struct otp_target *t, str_t code);

@@ -1,4 +1,4 @@
--- 0011 identity security (issue 9, docs/SECURITY.md).
+-- 0012 identity security (issue 9, docs/SECURITY.md).
 -- 1. Emails are case-insensitive: stored trimmed and lower-cased. Accounts
 --    whose addresses differ only in letter case must be resolved by an admin
 --    first (merge or rename them); this migration refuses to run over them.
@@ -9,7 +9,7 @@ BEGIN
     SELECT count(*) INTO n FROM users WHERE email IS NOT NULL AND lower(btrim(email)) IN
         (SELECT lower(btrim(email)) FROM users WHERE email IS NOT NULL GROUP BY 1 HAVING count(*) > 1);
     IF n > 0 THEN
-        RAISE EXCEPTION 'migration 0011 refused: % accounts have an email address that another account also has in '
+        RAISE EXCEPTION 'migration 0012 refused: % accounts have an email address that another account also has in '
                         'different letter case; an admin must merge or rename them first (list them with: '
                         'SELECT lower(btrim(email)), count(*) FROM users WHERE email IS NOT NULL GROUP BY 1 '
                         'HAVING count(*) > 1), then run the migration again', n;
