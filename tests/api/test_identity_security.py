@@ -122,6 +122,12 @@ def test_patch_me_phone_is_stored_only_after_its_code(ids, db_factory):
     assert login(ids, body["user"]["email"]).status_code == 200
     assert_problem(ids.patch(f"{API}/me", json={"phone": "12345"}, headers=h), 422, "VALIDATION_ERROR")
     assert ids.patch(f"{API}/me", json={"phone": None}, headers=h).json()["phone"] is None
+    # a pending phone proof names a number: it goes with the account
+    assert ids.patch(f"{API}/me", json={"phone": new_phone()}, headers=h).status_code == 200
+    uid = body["user"]["id"]
+    assert db_factory.query(ids.db_url, "SELECT count(*) FROM otp_codes WHERE user_id = ?", (uid,)) != [(0,)]
+    assert ids.delete(f"{API}/me", headers=h).status_code == 204
+    assert db_factory.query(ids.db_url, "SELECT count(*) FROM otp_codes WHERE user_id = ?", (uid,)) == [(0,)]
 
 
 def test_unproven_phone_signin_ends_the_claim(ids, db_factory):

@@ -4,9 +4,9 @@
  * bootstrap admin. Routes are in auth.c, me.c and admin.c.
  */
 #include <errno.h>
-#include <stdatomic.h>
 #include <fcntl.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>

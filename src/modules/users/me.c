@@ -141,6 +141,9 @@ static int tx_delete_me(struct db *db, void *arg)
     for (size_t i = 0; i < n; i++)
         if (hooks[i]->delete_data && (rc = hooks[i]->delete_data(db, r->user_id)) != DB_OK)
             return rc;
+    /* phone-proof codes name a number and are bound to the account */
+    if ((rc = db_exec(db, "DELETE FROM otp_codes WHERE user_id = ?", DB_ARGS(DBA_TEXT(r->user_id)), NULL)) != DB_OK)
+        return rc;
     /* sessions, refresh tokens, API keys, OTP-less tokens cascade */
     return db_exec(db, "DELETE FROM users WHERE id = ?", DB_ARGS(DBA_TEXT(r->user_id)), NULL);
 }
