@@ -415,8 +415,7 @@ static bool scope_has(str_t scopes, const char *quoted)
  * the /api/v1/ai routes (in addition to read/write). */
 static int check_scopes(struct req *r, str_t scopes, enum route_auth need)
 {
-    str_t m = str_make(r->h->method.base, r->h->method.len);
-    bool safe = str_is(m, "GET") || str_is(m, "HEAD");
+    bool safe = str_is(r->method, "GET") || str_is(r->method, "HEAD");
     if (!scope_has(scopes, safe ? "\"read\"" : "\"write\""))
         return http_fail(r, 403, "FORBIDDEN", "this API key lacks the %s scope", safe ? "read" : "write");
     bool admin = scope_has(scopes, "\"admin\"");
