@@ -21,55 +21,64 @@ static int trim_end(char *s, size_t n)
     return (int)n;
 }
 
+int config_dotenv_line(char *line, size_t n, char **key, char **value)
+{
+    char *p = line, *eq, *val;
+    trim_end(line, n);
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '\0' || *p == '#')
+        return 0;
+    if (strncmp(p, "export ", 7) == 0)
+        p += 7;
+    eq = strchr(p, '=');
+    if (!eq || eq == p)
+        return -1;
+    *eq = '\0';
+    trim_end(p, strlen(p));
+    if (!*p)
+        return -1;
+    for (char *k = p; *k; k++)
+        if (!((*k >= 'A' && *k <= 'Z') || (*k >= 'a' && *k <= 'z') || (*k >= '0' && *k <= '9') || *k == '_'))
+            return -2;
+    val = eq + 1;
+    while (*val == ' ' || *val == '\t')
+        val++;
+    size_t vl = strlen(val);
+    if (vl >= 2 && (val[0] == '"' || val[0] == '\'') && val[vl - 1] == val[0]) {
+        val[vl - 1] = '\0';
+        val++;
+    }
+    *key = p;
+    *value = val;
+    return 1;
+}
+
 int config_load_dotenv(const char *path, struct buf *err)
 {
     FILE *f = fopen(path, "r");
-    char *line = NULL;
+    char *line = NULL, *key, *val;
     size_t cap = 0;
     ssize_t n;
     int lineno = 0, rc = 0;
     if (!f)
         return errno == ENOENT ? 0 : (buf_printf(err, "%s: cannot read: %s", path, strerror(errno)), -1);
     while ((n = getline(&line, &cap, f)) >= 0) {
-        char *p = line, *eq, *val;
         lineno++;
-        trim_end(line, (size_t)n);
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p == '\0' || *p == '#')
+        int lr = config_dotenv_line(line, (size_t)n, &key, &val);
+        if (lr == 0)
             continue;
-        if (strncmp(p, "export ", 7) == 0)
-            p += 7;
-        eq = strchr(p, '=');
-        if (!eq || eq == p) {
-            (void)buf_printf(err, "%s:%d: expected KEY=VALUE", path, lineno);
+        if (lr < 0) {
+            (void)buf_printf(err, "%s:%d: %s", path, lineno, lr == -1 ? "expected KEY=VALUE" : "invalid variable name");
             rc = -1;
             break;
         }
-        *eq = '\0';
-        trim_end(p, strlen(p));
-        for (char *k = p; *k; k++) {
-            if (!((*k >= 'A' && *k <= 'Z') || (*k >= 'a' && *k <= 'z') || (*k >= '0' && *k <= '9') || *k == '_')) {
-                (void)buf_printf(err, "%s:%d: invalid variable name", path, lineno);
-                rc = -1;
-                goto out;
-            }
-        }
-        val = eq + 1;
-        while (*val == ' ' || *val == '\t')
-            val++;
-        size_t vl = strlen(val);
-        if (vl >= 2 && (val[0] == '"' || val[0] == '\'') && val[vl - 1] == val[0]) {
-            val[vl - 1] = '\0';
-            val++;
-        }
-        if (setenv(p, val, 0) != 0) {
+        if (setenv(key, val, 0) != 0) {
             (void)buf_printf(err, "%s:%d: setenv failed", path, lineno);
             rc = -1;
             break;
         }
     }
-out:
     free(line);
     fclose(f);
     return rc;

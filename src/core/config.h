@@ -58,6 +58,11 @@ extern const char *const rl_class_names[RL_NCLASSES]; /* "read", "write", ... */
 /* Load .env from path (missing file is fine) into the process environment
  * without overriding variables already set. Malformed lines are an error. */
 int config_load_dotenv(const char *path, struct buf *err) WARN_UNUSED;
+/* One .env line of n bytes, modified in place (fuzzed: tests/fuzz/fuzz_dotenv.c):
+ * 0 blank or comment; 1 a pair, *key and *value point into line ("export "
+ * dropped, spaces around the key trimmed, one pair of matching quotes around
+ * the value removed); -1 not KEY=VALUE; -2 a key outside [A-Za-z0-9_]. */
+int config_dotenv_line(char *line, size_t n, char **key, char **value);
 /* Fill c from the environment; 0, or -1 with "VAR: reason" in err. */
 int config_from_env(struct config *c, struct buf *err) WARN_UNUSED;
 void config_free(struct config *c);

@@ -6,7 +6,7 @@ set -eu
 build=$1
 secs=${2:-30}
 here=$(cd "$(dirname "$0")" && pwd)
-for t in query json jwt filter multipart; do
+for t in query json jwt filter multipart dotenv rfc3339; do
     work=$(mktemp -d)
     printf 'fuzz_%s: %ss ... ' "$t" "$secs"
     if "$build/tests/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
