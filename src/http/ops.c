@@ -14,6 +14,7 @@
 #include "http/http.h"
 #include "http/metrics.h"
 #include "http/server.h"
+#include "http/server_internal.h" /* g_srv_auth: the installed authenticator */
 
 #include "core/banned.h"
 
@@ -137,11 +138,6 @@ static bool has_metrics_token(const struct req *r)
     return diff == 0;
 }
 
-/* Provided by the request pipeline (src/http/server.c or request.c) once the
- * lead's split lands; until then only the metrics token opens the detailed
- * endpoints in production. */
-extern int http_authenticate(struct req *r, enum route_auth need) __attribute__((weak));
-
 /* 0 when the caller may read the detailed endpoints, else HTTP_EFAIL
  * (429 over the limit, 401/403). The limit comes first, so anonymous floods
  * are counted too; it is the read class's rule in its own space per client. */
@@ -151,8 +147,8 @@ static int ops_guard(struct req *r)
         return HTTP_EFAIL;
     if (ops_open(r) || has_metrics_token(r))
         return 0;
-    if (req_header_get(r, "authorization").p && http_authenticate)
-        return http_authenticate(r, AUTH_ADMIN) == 0 ? 0 : HTTP_EFAIL;
+    if (req_header_get(r, "authorization").p && g_srv_auth) /* an admin's JWT or API key */
+        return g_srv_auth(r, AUTH_ADMIN) == 0 ? 0 : HTTP_EFAIL;
     req_header(r, "www-authenticate", STRLIT("Bearer realm=\"metrics\""));
     return http_fail(r, 401, "UNAUTHORIZED", "a valid metrics token or an admin token is required");
 }

@@ -3,8 +3,6 @@
 or whenever TEMEL_METRICS_TOKEN is set; both are rate limited (read class)."""
 import secrets
 
-import pytest
-
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, assert_problem, login_headers, new_user_headers
 
 PROD = {"TEMEL_ENV": "production", "TEMEL_JWT_SECRET": "j" * 40, "TEMEL_SECRET_KEY": "k" * 40}
@@ -59,10 +57,8 @@ def test_test_env_without_token_stays_open(server):
     assert server.get("/metrics").status_code == 200
 
 
-@pytest.mark.xfail(strict=True, reason="needs http_authenticate() from the request pipeline "
-                                       "(notes/struct-to-lead.md); remove this mark when it lands")
 def test_production_admin_reads_detail_user_does_not(make_server):
-    s = make_server(**PROD)
+    s = make_server(TEMEL_ADMIN_EMAIL=ADMIN_EMAIL, TEMEL_ADMIN_PASSWORD=ADMIN_PASSWORD, **PROD)
     admin = login_headers(s, ADMIN_EMAIL, ADMIN_PASSWORD)
     assert s.get("/health", headers=admin).status_code == 200
     assert s.get("/metrics", headers=admin).status_code == 200
