@@ -79,24 +79,21 @@ int resource_list(struct req *r, const struct resource *res, const char *extra_w
     } else {
         (void)buf_printf(&order, " ORDER BY %s, t.id DESC", buf_cstr(&s.rank));
     }
+    /* One round trip (runtime issue): the page and, in the same statement, the
+     * total as an uncorrelated scalar subquery (both engines evaluate it once,
+     * with the same plan as a separate count). Only an empty page past the
+     * first needs the count on its own. */
     int64_t total = 0;
-    if (!skip_total) {
-        bool found;
-        (void)buf_printf(&sql, "SELECT count(*) FROM %s t%s WHERE 1=1%s", res->table, buf_cstr(&s.from),
+    struct buf count_sql = BUF_INIT(BUF_MAX_SQL);
+    if (!skip_total)
+        (void)buf_printf(&count_sql, ", (SELECT count(*) FROM %s t%s WHERE 1=1%s)", res->table, buf_cstr(&s.from),
                          buf_cstr(&q.sql));
-        if (!buf_ok(&sql) || !buf_ok(&q.sql)) {
-            rc = http_fail(r, 422, "VALIDATION_ERROR", "the query is too complex");
-            goto out;
-        }
-        if ((drc = db_query_int(r->db, buf_cstr(&sql), q.args, (size_t)q.nargs, &total, &found)) != DB_OK) {
-            rc = http_db_fail(r, drc);
-            goto out;
-        }
-        buf_reset(&sql);
-    }
-    /* data: WHERE args, then ORDER BY args, then LIMIT/OFFSET (room for all: q.nargs <= RQ_MAX_ARGS) */
-    db_arg args[RQ_MAX_ARGS + ARRAY_LEN(s.oargs) + 2];
+    /* args in text order: the count's WHERE args, the page's WHERE args, its ORDER BY args,
+     * then LIMIT/OFFSET (room for all: q.nargs <= RQ_MAX_ARGS) */
+    db_arg args[2 * RQ_MAX_ARGS + ARRAY_LEN(s.oargs) + 2];
     int na = 0, full = 0;
+    for (int i = 0; i < q.nargs && !skip_total; i++)
+        full |= ARGS_ADD(args, na, q.args[i]);
     for (int i = 0; i < q.nargs; i++)
         full |= ARGS_ADD(args, na, q.args[i]);
     for (int i = 0; i < s.noargs && !(sort); i++)
@@ -104,7 +101,8 @@ int resource_list(struct req *r, const struct resource *res, const char *extra_w
     int64_t fetch = skip_total ? r->limit + 1 : r->limit;
     full |= ARGS_ADD(args, na, DBA_INT(fetch));
     full |= ARGS_ADD(args, na, DBA_INT((r->page - 1) * r->limit));
-    if (full) {
+    if (full || !buf_ok(&count_sql) || !buf_ok(&q.sql)) {
+        buf_free(&count_sql);
         rc = http_fail(r, 422, "VALIDATION_ERROR", "the query is too complex");
         goto out;
     }
@@ -112,18 +110,22 @@ int resource_list(struct req *r, const struct resource *res, const char *extra_w
         /* deferred join: the pages before this one are skipped over ids alone (an index
          * scan), and only the rows returned are read and projected — both engines would
          * otherwise read and project every skipped row (PostgreSQL ~3 µs each) */
-        (void)buf_printf(&sql, "SELECT %s FROM %s t JOIN (SELECT t.id FROM %s t WHERE 1=1%s%s LIMIT ? OFFSET ?) k "
-                               "ON k.id = t.id%s",
-                         t->cols, res->table, res->table, buf_cstr(&q.sql), buf_cstr(&order), buf_cstr(&order));
+        (void)buf_printf(&sql,
+                         "SELECT %s%s FROM %s t JOIN (SELECT t.id FROM %s t WHERE 1=1%s%s LIMIT ? OFFSET ?) k "
+                         "ON k.id = t.id%s",
+                         t->cols, buf_cstr(&count_sql), res->table, res->table, buf_cstr(&q.sql), buf_cstr(&order),
+                         buf_cstr(&order));
     else
-        (void)buf_printf(&sql, "SELECT %s FROM %s t%s WHERE 1=1%s%s LIMIT ? OFFSET ?", t->cols, res->table,
-                         buf_cstr(&s.from), buf_cstr(&q.sql), buf_cstr(&order));
+        (void)buf_printf(&sql, "SELECT %s%s FROM %s t%s WHERE 1=1%s%s LIMIT ? OFFSET ?", t->cols,
+                         buf_cstr(&count_sql), res->table, buf_cstr(&s.from), buf_cstr(&q.sql), buf_cstr(&order));
     if (!buf_ok(&sql)) {
+        buf_free(&count_sql);
         rc = http_fail(r, 422, "VALIDATION_ERROR", "the query is too complex");
         goto out;
     }
     struct db_res *dr;
     if ((drc = db_query(r->db, buf_cstr(&sql), args, (size_t)na, &dr)) != DB_OK) {
+        buf_free(&count_sql);
         rc = http_db_fail(r, drc);
         goto out;
     }
@@ -137,14 +139,29 @@ int resource_list(struct req *r, const struct resource *res, const char *extra_w
             more = true;
             continue;
         }
+        if (n == 0 && !skip_total)
+            total = db_int(dr, db_ncols(dr) - 1);
         resource__write_row(&r->w, t, dr, who.lang);
         n++;
     }
     db_res_free(dr);
     if (drc < 0) {
+        buf_free(&count_sql);
         rc = http_db_fail(r, drc);
         goto out;
     }
+    if (n == 0 && !skip_total && r->page > 1) { /* past the last page: the total on its own */
+        bool found;
+        buf_reset(&sql);
+        (void)buf_printf(&sql, "SELECT%s", buf_cstr(&count_sql) + 1);
+        drc = buf_ok(&sql) ? db_query_int(r->db, buf_cstr(&sql), q.args, (size_t)q.nargs, &total, &found) : DB_ERR;
+        if (drc != DB_OK) {
+            buf_free(&count_sql);
+            rc = http_db_fail(r, drc);
+            goto out;
+        }
+    }
+    buf_free(&count_sql);
     jw_arr_end(&r->w);
     jw_key(&r->w, "meta");
     jw_obj_begin(&r->w);
