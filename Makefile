@@ -8,7 +8,7 @@ NINJA ?= ninja
 PY    := /usr/bin/python3
 FUZZ_SECONDS ?= 30
 
-.PHONY: all deps build asan run test unit api-sqlite api-postgres api-asan fuzz fuzz-build bench clean
+.PHONY: all deps build asan run test unit api-sqlite api-postgres api-asan fuzz fuzz-build bench bench-runtime clean
 
 all: build
 
@@ -64,6 +64,10 @@ test: deps build asan fuzz-build
 
 bench: deps build
 	@bench/run.sh
+
+# issue 10's workload on SQLite and PostgreSQL vs nginx and pgbench (bench/runtime.sh; ~10 min)
+bench-runtime: deps build
+	@bench/runtime.sh
 
 clean:
 	rm -rf build build-asan build-fuzz

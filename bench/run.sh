@@ -33,6 +33,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 
 BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_WARMUP=${BENCH_WARMUP:-3}
@@ -48,9 +50,6 @@ BENCH_SETUP=${BENCH_SETUP:-}
 TEMEL_BIN=${TEMEL_BIN:-$root/build/temel}
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 WRK_BIN=${WRK_BIN:-/usr/bin/wrk}
-
-die() { echo "bench: $*" >&2; exit 1; }
-note() { echo "bench: $*" >&2; }
 
 is_uint() { case $1 in '' | *[!0-9]*) return 1 ;; *) return 0 ;; esac; }
 for v in BENCH_SECONDS BENCH_WARMUP BENCH_THREADS BENCH_ROUNDS; do
@@ -95,102 +94,23 @@ done
 # ---- process bookkeeping ---------------------------------------------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/temel-bench.XXXXXX")
 pids=()
-cleanup() {
-    local rc=$? pid i
-    trap - EXIT INT TERM
-    for pid in "${pids[@]:-}"; do
-        [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${pids[@]:-}"; do
-        [ -n "$pid" ] || continue
-        for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$pid" 2>/dev/null; then
-            note "pid $pid did not stop on SIGTERM; killing"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-        wait "$pid" 2>/dev/null || true
-    done
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then
-        note "kept $tmp"
-    else
-        rm -rf "$tmp"
-    fi
-    exit $rc
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# wait_http NAME PID URL LOGFILE: poll URL until 2xx; fail clearly if the process dies or 10 s pass
-wait_http() {
-    local i
-    for i in $(seq 100); do
-        if ! kill -0 "$2" 2>/dev/null; then
-            tail -n 20 "$4" >&2 2>/dev/null || true
-            die "$1 exited during start-up (log above: $4)"
-        fi
-        curl -sf -o /dev/null --max-time 1 "$3" && return 0
-        sleep 0.1
-    done
-    tail -n 20 "$4" >&2 2>/dev/null || true
-    die "$1 did not answer $3 within 10 s"
-}
 
 # ---- targets ---------------------------------------------------------------------------------
 # parallel arrays: label, base url, headers, server pid
 tg_label=() tg_url=() tg_headers=() tg_pid=()
 
-# cpu_ticks PID: user+system CPU ticks of PID and its direct children (nginx workers), threads included
-cpu_ticks() {
-    local p t=0 v
-    for p in "$1" $(ps -o pid= --ppid "$1" 2>/dev/null); do
-        v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) || continue
-        t=$((t + ${v:-0}))
-    done
-    echo $t
-}
 clk_tck=$(getconf CLK_TCK 2>/dev/null || echo 100)
 
-start_nginx() {
-    local dir=$tmp/nginx port user="" i
-    mkdir -p "$dir/logs" "$dir/tmp"
-    port=$(free_port)
-    [ "$(id -u)" = 0 ] && user="user nobody nogroup;"
-    {
-        cat <<EOF
-$user
-worker_processes 2;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $dir/tmp/body;
-    proxy_temp_path $dir/tmp/proxy;
-    keepalive_timeout 65;
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:$port reuseport;
-EOF
-        for i in "${!sc_name[@]}"; do
-            [ "${sc_ref[$i]}" = nginx ] || continue
-            printf '        location = %s { default_type application/json; return 200 %s; }\n' \
-                "${sc_path[$i]%%\?*}" "'{\"status\":\"ok\"}'"
-        done
-        echo "    }"
-        echo "}"
-    } >"$dir/nginx.conf"
-    "$NGINX_BIN" -t -q -p "$dir" -e "$dir/logs/error.log" -c "$dir/nginx.conf" 2>"$dir/logs/test.log" ||
-        { cat "$dir/logs/test.log" >&2; die "nginx rejected $dir/nginx.conf"; }
-    "$NGINX_BIN" -p "$dir" -e "$dir/logs/error.log" -c "$dir/nginx.conf" >"$dir/logs/stdout.log" 2>&1 &
-    pids+=($!)
-    wait_http nginx $! "http://127.0.0.1:$port/health/live" "$dir/logs/error.log"
-    tg_label+=(nginx) tg_url+=("http://127.0.0.1:$port") tg_headers+=("") tg_pid+=("${pids[-1]}")
+start_ref() {
+    local i paths=()
+    for i in "${!sc_name[@]}"; do
+        [ "${sc_ref[$i]}" = nginx ] && paths+=("${sc_path[$i]%%\?*}")
+    done
+    start_nginx "$tmp/nginx" "${paths[@]}"
+    tg_label+=(nginx) tg_url+=("$nginx_url") tg_headers+=("") tg_pid+=("$nginx_pid")
 }
 
 # start_temel INDEX VARIANT
@@ -228,19 +148,12 @@ start_temel() {
 }
 
 # Both servers and wrk share the machine's cores: anything else running skews the numbers.
-busy_pct() {
-    local a b
-    a=$(awk '/^cpu /{print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat)
-    sleep 1
-    b=$(awk '/^cpu /{print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat)
-    echo "$a $b" | awk '{d = $4 - $2; print (d > 0 ? int(100 * ($3 - $1) / d) : 0)}'
-}
 if [ -r /proc/stat ]; then
     busy=$(busy_pct)
     [ "$busy" -lt 10 ] || note "warning: CPU already ${busy}% busy before the run; numbers will be low and noisy"
 fi
 
-[ "$BENCH_NGINX" = 0 ] || start_nginx
+[ "$BENCH_NGINX" = 0 ] || start_ref
 vi=0
 for variant in $BENCH_TEMEL_VARIANTS; do
     start_temel $vi "$variant"
