@@ -35,8 +35,9 @@
  *     the same connection waits for it (the server runs a connection's
  *     statements in order): it gets its own result if the slow one ends
  *     before its deadline, DB_ETIMEOUT otherwise — never longer than
- *     statement_timeout. New statements avoid such a connection: a
- *     connection whose oldest slot was abandoned counts as full.
+ *     statement_timeout. New statements avoid such a connection: one whose
+ *     oldest statement was abandoned or has been running PGP_STALL_MS
+ *     counts as full (unless every connection is in that state).
  *   - Lost connection (read/flush error, EOF, protocol out of step): every
  *     slot on it fails with DB_EUNAVAIL, a transaction pinned to it is lost
  *     (its next statement and COMMIT fail with DB_EUNAVAIL; db_tx rolls
@@ -68,6 +69,7 @@
 
 #define PGP_DEPTH_MAX 32     /* statements in flight per connection */
 #define PGP_WAIT_PER_CONN 64 /* waiters in the pool's FIFO, per connection */
+#define PGP_STALL_MS 20      /* a connection whose oldest statement is older is busy with it */
 #define PGP_TICK_MS 50
 #define PGP_BACKOFF_MIN_MS 50
 #define PGP_BACKOFF_MAX_MS 2000
@@ -85,6 +87,7 @@ struct slot {
     struct coro *waiter;      /* coroutine to wake at completion (NULL outside one) */
     struct db_cache_ent *prep; /* the name prepared in this segment, stale if that fails */
     PGresult *res, *err;      /* the statement's result; the segment's first error */
+    uint64_t sent_ms;         /* h2o_now() when queued */
     int nres, nexpect, prep_at;
     bool wanted; /* false: nobody will read it (abandoned, or a ROLLBACK); freed at completion */
     bool done;
@@ -492,6 +495,7 @@ static int pick(struct pgpool *p, bool for_tx, struct pgc **out)
     struct pgc *best = NULL;
     int best_load = INT_MAX;
     bool coming = false;
+    uint64_t now = h2o_now(p->loop);
     for (int k = 0; k < p->n; k++) {
         struct pgc *c = &p->conns[(p->rr + (unsigned)k) % (unsigned)p->n];
         int load;
@@ -502,8 +506,11 @@ static int pick(struct pgpool *p, bool for_tx, struct pgc **out)
         coming = true;
         if (c->pinned || (!for_tx && c->inflight >= PGP_DEPTH_MAX))
             continue;
-        /* an abandoned oldest statement is probably a slow one: go elsewhere */
-        load = c->inflight + (c->head && !c->head->wanted ? PGP_DEPTH_MAX : 0);
+        /* a connection still busy with its oldest statement (running long,
+         * or abandoned by its request) would make a new one wait behind it */
+        load = c->inflight;
+        if (c->head && (!c->head->wanted || now - c->head->sent_ms > PGP_STALL_MS))
+            load += PGP_DEPTH_MAX;
         if (load < best_load) {
             best = c;
             best_load = load;
@@ -566,6 +573,7 @@ static int conn_send(struct pgh *h, struct pgc *c, const char *sql, const db_arg
     }
     s = slot_new(p);
     s->waiter = coro_self();
+    s->sent_ms = h2o_now(p->loop);
     if (begin) {
         if (!PQsendQueryParams(c->c, h->serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN", 0, NULL,
                                NULL, NULL, NULL, 0))

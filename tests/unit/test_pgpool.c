@@ -428,6 +428,39 @@ static void t_slow_statement_does_not_hold_others(void **state)
     close_pool();
 }
 
+static void run_for_ms(int64_t ms)
+{
+    int64_t until = time_mono_ms() + ms;
+    while (time_mono_ms() < until)
+        h2o_evloop_run(loop, 10);
+}
+
+static void t_long_statement_is_avoided(void **state)
+{
+    struct pgpool *p = open_pool(2);
+    int nslow = 0, nquick = 0, slow_pid;
+    struct job slow = {.sql = "SELECT 7 FROM pg_sleep(3)", .ndone = &nslow};
+    struct job q[10];
+    UNUSED(state);
+    spawn_job(&slow);
+    slow_pid = PQbackendPID(p->conns[0].inflight ? p->conns[0].c : p->conns[1].c);
+    run_for_ms(100); /* the slow one is now older than PGP_STALL_MS */
+    for (int i = 0; i < 10; i++) {
+        q[i] = (struct job){.sql = "SELECT pg_backend_pid()", .ndone = &nquick};
+        spawn_job(&q[i]);
+    }
+    run_until_n(&nquick, 10);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(q[i].rc, DB_OK);
+        assert_true(q[i].val != slow_pid); /* none queued behind the long statement */
+    }
+    assert_int_equal(nslow, 0);
+    run_until_n(&nslow, 1);
+    assert_int_equal(slow.rc, DB_OK);
+    assert_int_equal(slow.val, 7);
+    close_pool();
+}
+
 /* ---- a lost connection ------------------------------------------------------------------------- */
 
 static void kill_backend(PGconn *c)
@@ -526,6 +559,14 @@ static void t_handle_outside_a_coroutine(void **state)
     assert_int_equal(db_query_int(h, "SELECT ?::int + 1", DB_ARGS(DBA_INT(41)), &v, &found), DB_OK);
     assert_true(found);
     assert_int_equal(v, 42);
+    /* the server-side backstop, set at connect from statement_timeout_ms */
+    {
+        struct db_res *r;
+        assert_int_equal(db_query(h, "SHOW statement_timeout", DB_NOARGS, &r), DB_OK);
+        assert_int_equal(db_next(r), 1);
+        assert_string_equal(db_text(r, 0).p, "30s");
+        db_res_free(r);
+    }
     db_pool_put(pool, h);
     close_pool();
 }
@@ -573,6 +614,7 @@ int main(void)
         cmocka_unit_test(t_pool_exhaustion_fails_fast),
         cmocka_unit_test(t_deadline_inside_a_pipelined_batch),
         cmocka_unit_test(t_slow_statement_does_not_hold_others),
+        cmocka_unit_test(t_long_statement_is_avoided),
         cmocka_unit_test(t_terminated_backend_fails_in_flight_then_recovers),
         cmocka_unit_test(t_other_connection_serves_while_one_reconnects),
         cmocka_unit_test(t_handle_outside_a_coroutine),
