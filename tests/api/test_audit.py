@@ -89,6 +89,21 @@ class Tamper:
             finally:
                 conn.close()
 
+    def rows(self, sql, args=()):
+        if self.engine == "sqlite":
+            conn = sqlite3.connect(self.url[len("sqlite://"):], timeout=10)
+            try:
+                return conn.execute(sql, args).fetchall()
+            finally:
+                conn.close()
+        conn = self.pg_cluster.connect(self.url)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql.replace("?", "%s"), args)
+                return cur.fetchall()
+        finally:
+            conn.close()
+
     def disable_triggers(self):
         if self.engine == "sqlite":
             self.run("DROP TRIGGER audit_logs_no_update")
@@ -242,7 +257,8 @@ def test_no_write_routes(server, admin_headers):
 def test_verify_ok_on_shared_server(server, admin_headers):
     record(server, action=f"test.{tag()}", category="tests")
     v = verify(server, admin_headers)
-    assert v == {"ok": True, "entries": total_entries(server, admin_headers)}, v
+    n = total_entries(server, admin_headers)
+    assert v == {"ok": True, "entries": n, "keyed_entries": n}, v
     assert v["entries"] >= 1
 
 
@@ -272,14 +288,14 @@ def test_tampered_row_is_reported(make_server, engine, pg_cluster):
     s, h = audit_server(make_server)
     recs = [record(s, action="test.tamper", category="tests", target_id=f"t{i}", before={"i": i}) for i in range(5)]
     n = total_entries(s, h)
-    assert verify(s, h) == {"ok": True, "entries": n}
+    assert verify(s, h) == {"ok": True, "entries": n, "keyed_entries": n}
     victim = recs[2]
 
     tamper = Tamper(engine, s, pg_cluster)
     tamper.disable_triggers()
     tamper.run("UPDATE audit_logs SET target_id = ? WHERE seq = ?", ("someone-else", victim["seq"]))
     v = verify(s, h)
-    assert v == {"ok": False, "entries": victim["seq"] - 1,
+    assert v == {"ok": False, "entries": victim["seq"] - 1, "keyed_entries": victim["seq"] - 1,
                  "broken_at": {"seq": victim["seq"], "id": victim["id"]}, "reason": "hash mismatch"}, v
     # the log still lists, showing the edited value
     (e,) = listing(s, h, target_id="someone-else")["data"]
@@ -314,8 +330,8 @@ def test_truncated_tail_is_reported(make_server, engine, pg_cluster):
     tamper.disable_triggers()
     tamper.run("DELETE FROM audit_logs WHERE seq = ?", (recs[-1]["seq"],))
     v = verify(s, h)
-    assert v == {"ok": False, "entries": recs[-1]["seq"] - 1, "broken_at": {"seq": recs[-1]["seq"], "id": None},
-                 "reason": "seq gap"}, v
+    assert v == {"ok": False, "entries": recs[-1]["seq"] - 1, "keyed_entries": recs[-1]["seq"] - 1,
+                 "broken_at": {"seq": recs[-1]["seq"], "id": None}, "reason": "seq gap"}, v
 
 
 def test_database_refuses_edits(make_server, engine, pg_cluster):
@@ -353,8 +369,87 @@ def test_concurrent_appends_keep_the_chain(make_server):
         seqs = [q for lst in ex.map(worker, range(20)) for q in lst]
     assert len(seqs) == 200 and len(set(seqs)) == 200
     assert sorted(seqs) == list(range(start + 1, start + 201))
-    assert verify(s, h) == {"ok": True, "entries": start + 200}
+    assert verify(s, h) == {"ok": True, "entries": start + 200, "keyed_entries": start + 200}
     got = []
     for page in (1, 2, 3):
         got += [e["seq"] for e in listing(s, h, action="test.concurrent", limit=100, page=page)["data"]]
     assert got == list(range(start + 200, start, -1))
+
+
+# ---------------------------------------------------------------- keyed MAC (issue 9 item 13)
+
+def canonical(prev_hash, seq, id_, created_ms, actor, action, category, ttype, tid, before, after, ip, ua, endpoint,
+              request_id, success):
+    """audit.h's canonical encoding, as a database writer without the key could compute it."""
+    def s(v):
+        return b"N" if v is None else b"S%d:" % len(v.encode()) + v.encode()
+
+    def i(v):
+        return b"I%d;" % v
+    return (b"temel.audit.v1\n" + s(prev_hash) + i(seq) + s(id_) + i(created_ms) + s(actor) + s(action) + s(category)
+            + s(ttype) + s(tid) + s(before) + s(after) + s(ip) + s(ua) + s(endpoint) + s(request_id)
+            + i(1 if success else 0))
+
+
+def rewrite_tail(tamper, engine, start, null_macs=False):
+    """Recompute the unkeyed SHA-256 of every entry from seq start on, and the head."""
+    import hashlib
+    created = "created_at" if engine == "sqlite" else "round(extract(epoch FROM created_at) * 1000)::bigint"
+    rows = tamper.rows(f"SELECT seq, id, {created}, actor_id, action, category, target_type, target_id, before_json, "
+                       "after_json, ip, user_agent, endpoint, request_id, success, hash FROM audit_logs ORDER BY seq")
+    prev = "0" * 64
+    for r in rows:
+        if r[0] < start:
+            prev = r[15]
+            continue
+        h = hashlib.sha256(canonical(prev, *r[:15])).hexdigest()
+        tamper.run("UPDATE audit_logs SET prev_hash = ?, hash = ?" + (", mac = NULL" if null_macs else "") +
+                   " WHERE seq = ?", (prev, h, r[0]))
+        prev = h
+    if engine == "sqlite":
+        tamper.run("DROP TRIGGER IF EXISTS audit_head_forward")
+        tamper.run("UPDATE audit_head SET hash = ? WHERE id = 1", (prev,))
+    else:
+        tamper.run("ALTER TABLE audit_head DISABLE TRIGGER USER")
+        tamper.run("UPDATE audit_head SET hash = ? WHERE id = 1", (prev,))
+        tamper.run("ALTER TABLE audit_head ENABLE TRIGGER USER")
+
+
+def test_rewritten_tail_with_recomputed_hashes_is_reported(make_server, engine, pg_cluster):
+    """A database writer edits an entry and recomputes the unkeyed hash chain from there to the head:
+    the keyed MAC still names the edited entry, and removing its MAC does not help either."""
+    s, h = audit_server(make_server)
+    recs = [record(s, action="test.rewrite", category="tests", target_id=f"t{i}", before={"amount": 10})
+            for i in range(5)]
+    victim = recs[2]
+    tamper = Tamper(engine, s, pg_cluster)
+    tamper.disable_triggers()
+    tamper.run("UPDATE audit_logs SET before_json = ? WHERE seq = ?", ('{"amount":1000}', victim["seq"]))
+    rewrite_tail(tamper, engine, victim["seq"])
+    v = verify(s, h)
+    assert v["ok"] is False and v["reason"] == "mac mismatch", v
+    assert v["broken_at"] == {"seq": victim["seq"], "id": victim["id"]}
+    assert v["entries"] == victim["seq"] - 1
+    rewrite_tail(tamper, engine, victim["seq"], null_macs=True)
+    v = verify(s, h)
+    assert v["ok"] is False and v["reason"] == "mac missing", v
+    assert v["broken_at"] == {"seq": victim["seq"], "id": victim["id"]}
+
+
+def test_entries_before_the_mac_migration_verify(make_server, engine, pg_cluster):
+    """Entries written before migration 0013 have no MAC (link version 1): as a prefix of the
+    chain they verify, counted apart; a head without a MAC over a keyed chain does not."""
+    s, h = audit_server(make_server)
+    recs = [record(s, action="test.legacy", category="tests") for _ in range(4)]
+    n = total_entries(s, h)
+    tamper = Tamper(engine, s, pg_cluster)
+    tamper.disable_triggers()
+    tamper.run("UPDATE audit_logs SET mac = NULL WHERE seq <= ?", (recs[1]["seq"],))
+    assert verify(s, h) == {"ok": True, "entries": n, "keyed_entries": n - recs[1]["seq"]}
+    if engine == "sqlite":
+        tamper.run("DROP TRIGGER IF EXISTS audit_head_forward")
+    else:
+        tamper.run("ALTER TABLE audit_head DISABLE TRIGGER USER")
+    tamper.run("UPDATE audit_head SET mac = NULL WHERE id = 1")
+    v = verify(s, h)
+    assert v["ok"] is False and v["reason"] == "head mismatch", v

@@ -322,6 +322,67 @@ static void restore_triggers(struct db *db)
         EXEC_OK(db, "ALTER TABLE audit_logs ENABLE TRIGGER USER");
 }
 
+/* The head's trigger only lets it move forward by one: tests step around it. */
+static void head_trigger(struct db *db, bool on)
+{
+    if (db_kind(db) == DB_POSTGRES)
+        EXEC_OK(db, on ? "ALTER TABLE audit_head ENABLE TRIGGER USER" : "ALTER TABLE audit_head DISABLE TRIGGER USER");
+    else if (!on)
+        EXEC_OK(db, "DROP TRIGGER IF EXISTS audit_head_forward");
+}
+
+static struct audit_verify expect_broken(struct db *db, int64_t seq, const char *reason)
+{
+    struct audit_verify v = verify_ok(db);
+    assert_false(v.ok);
+    assert_int_equal(v.broken_seq, seq);
+    assert_string_equal(v.reason, reason);
+    return v;
+}
+
+/* Issue 9 item 13: recompute the unkeyed hashes of a rewritten tail (what a
+ * database writer without TEMEL_SECRET_KEY can do) from seq `from` on, and
+ * point the head at the new last hash. */
+static void rehash_tail(struct db *db, int64_t from, bool null_macs)
+{
+    char prev[AUDIT_HASH_HEX + 1];
+    int64_t last = qint(db, "SELECT seq FROM audit_head WHERE id = 1", DB_NOARGS);
+    memcpy(prev, audit_genesis_hash, sizeof(prev));
+    for (int64_t seq = 1; seq <= last; seq++) {
+        struct db_res *res;
+        struct audit_row row;
+        char h[AUDIT_HASH_HEX + 1];
+        assert_int_equal(db_query(db,
+                                  "SELECT seq, id, ts_ms(created_at), actor_id, action, category, target_type, "
+                                  "target_id, before_json, after_json, ip, user_agent, endpoint, request_id, success, "
+                                  "hash FROM audit_logs WHERE seq = ?",
+                                  DB_ARGS(DBA_INT(seq)), &res),
+                         DB_OK);
+        assert_int_equal(db_next(res), 1);
+#define OPT(c) (db_isnull(res, c) ? STR_NULL : db_text(res, c))
+        row = (struct audit_row){db_int(res, 0), db_text(res, 1), db_int(res, 2), OPT(3), db_text(res, 4),
+                                 db_text(res, 5), OPT(6), OPT(7), OPT(8), OPT(9), db_text(res, 10), db_text(res, 11),
+                                 db_text(res, 12), db_text(res, 13), db_int(res, 14) != 0,
+                                 str_make(prev, AUDIT_HASH_HEX)};
+#undef OPT
+        if (seq < from) {
+            assert_int_equal(str_copy(prev, db_text(res, 15).p, sizeof(prev)), AUDIT_HASH_HEX);
+            db_res_free(res);
+            continue;
+        }
+        audit_hash_hex(&row, h);
+        db_res_free(res);
+        assert_int_equal(db_exec(db, null_macs ? "UPDATE audit_logs SET prev_hash = ?, hash = ?, mac = NULL WHERE seq = ?"
+                                               : "UPDATE audit_logs SET prev_hash = ?, hash = ? WHERE seq = ?",
+                                 DB_ARGS(DBA_CSTR(prev), DBA_CSTR(h), DBA_INT(seq)), NULL),
+                         DB_OK);
+        memcpy(prev, h, sizeof(prev));
+    }
+    head_trigger(db, false);
+    assert_int_equal(db_exec(db, "UPDATE audit_head SET hash = ? WHERE id = 1", DB_ARGS(DBA_CSTR(prev)), NULL), DB_OK);
+    head_trigger(db, true);
+}
+
 static void check_chain(enum db_kind kind)
 {
     struct testdb t;
@@ -373,44 +434,13 @@ static void check_chain(enum db_kind kind)
     assert_int_equal(v.entries, 1);
     assert_int_equal(strlen(v.broken_id), UUID_STR_LEN);
 
-    /* ... and with its hash recomputed too: the next link breaks */
-    {
-        struct db_res *res;
-        struct audit_row row;
-        char h[AUDIT_HASH_HEX + 1];
-        assert_int_equal(db_query(db,
-                                  "SELECT seq, id, ts_ms(created_at), actor_id, action, category, target_type, "
-                                  "target_id, before_json, after_json, ip, user_agent, endpoint, request_id, success, "
-                                  "prev_hash FROM audit_logs WHERE seq = 2",
-                                  DB_NOARGS, &res),
-                         DB_OK);
-        assert_int_equal(db_next(res), 1);
-        row.seq = db_int(res, 0);
-        row.id = db_text(res, 1);
-        row.created_at_ms = db_int(res, 2);
-        row.actor_id = STR_NULL;
-        row.action = db_text(res, 4);
-        row.category = db_text(res, 5);
-        row.target_type = STR_NULL;
-        row.target_id = STR_NULL;
-        row.before_json = STR_NULL;
-        row.after_json = STR_NULL;
-        row.ip = db_text(res, 10);
-        row.user_agent = db_text(res, 11);
-        row.endpoint = db_text(res, 12);
-        row.request_id = db_text(res, 13);
-        row.success = db_int(res, 14) != 0;
-        row.prev_hash = db_text(res, 15);
-        audit_hash_hex(&row, h);
-        db_res_free(res);
-        assert_int_equal(db_exec(db, "UPDATE audit_logs SET hash = ? WHERE seq = 2", DB_ARGS(DBA_CSTR(h)), NULL),
-                         DB_OK);
-    }
+    /* ... and with its unkeyed hash recomputed too: its MAC does not match */
+    rehash_tail(db, 2, false);
     v = verify_ok(db);
     assert_false(v.ok);
-    assert_int_equal(v.broken_seq, 3);
-    assert_string_equal(v.reason, "prev_hash mismatch");
-    assert_int_equal(v.entries, 2);
+    assert_int_equal(v.broken_seq, 2); /* the keyed MAC still names the edited entry */
+    assert_string_equal(v.reason, "mac mismatch");
+    assert_int_equal(v.entries, 1);
 
     /* a row removed from the end: a gap at the head's seq */
     assert_int_equal(db_exec(db, "DELETE FROM audit_logs WHERE seq >= 2", DB_NOARGS, NULL), DB_OK);
@@ -426,13 +456,20 @@ static void check_chain(enum db_kind kind)
     testdb_release(&t);
 }
 
+/* A fresh database with six entries. */
+static struct db *open_six(struct testdb *t, enum db_kind kind)
+{
+    struct db *db = testdb_open(t, kind);
+    append_three(db);
+    append_three(db);
+    return db;
+}
+
 static void check_gap_and_edit(enum db_kind kind)
 {
     struct testdb t;
-    struct db *db = testdb_open(&t, kind);
+    struct db *db = open_six(&t, kind);
     struct audit_verify v;
-    append_three(db);
-    append_three(db);
     drop_triggers(db);
     /* a row removed from the middle */
     assert_int_equal(db_exec(db, "DELETE FROM audit_logs WHERE seq = 4", DB_NOARGS, NULL), DB_OK);
@@ -522,6 +559,71 @@ static void check_concurrent(enum db_kind kind)
     testdb_release(&t);
 }
 
+static void check_mac(enum db_kind kind)
+{
+    struct testdb t;
+    struct db *db = open_six(&t, kind);
+    struct audit_verify v = verify_ok(db);
+    assert_true(v.ok);
+    assert_int_equal(v.entries, 6);
+    assert_int_equal(v.keyed_entries, 6);
+    assert_int_equal(qint(db, "SELECT count(*) FROM audit_logs WHERE length(mac) = 64", DB_NOARGS), 6);
+    drop_triggers(db);
+
+    /* entries written before migration 0013 (mac NULL) are a valid prefix */
+    assert_int_equal(db_exec(db, "UPDATE audit_logs SET mac = NULL WHERE seq <= 2", DB_NOARGS, NULL), DB_OK);
+    v = verify_ok(db);
+    assert_true(v.ok);
+    assert_int_equal(v.entries, 6);
+    assert_int_equal(v.keyed_entries, 4);
+    /* ... but an unkeyed entry after a keyed one is not */
+    assert_int_equal(db_exec(db, "UPDATE audit_logs SET mac = NULL WHERE seq = 5", DB_NOARGS, NULL), DB_OK);
+    v = expect_broken(db, 5, "mac missing");
+    db_close(db);
+    testdb_release(&t);
+
+    /* the tail rewritten consistently with unkeyed hashes: the first changed entry is named */
+    db = open_six(&t, kind);
+    drop_triggers(db);
+    assert_int_equal(db_exec(db, "UPDATE audit_logs SET target_id = 'someone-else' WHERE seq = 4", DB_NOARGS, NULL),
+                     DB_OK);
+    rehash_tail(db, 4, false);
+    v = expect_broken(db, 4, "mac mismatch");
+    assert_int_equal(v.entries, 3);
+    /* ... also with the MACs of the rewritten entries removed */
+    rehash_tail(db, 4, true);
+    v = expect_broken(db, 4, "mac missing");
+    db_close(db);
+    testdb_release(&t);
+
+    /* a head whose MAC does not match, and a verifier with another key */
+    db = testdb_open(&t, kind);
+    append_three(db);
+    v = verify_ok(db);
+    assert_true(v.ok);
+    static const unsigned char other[32] = {1};
+    audit_set_key(other);
+    v = expect_broken(db, 1, "mac mismatch");
+    audit_set_key((const unsigned char[32]){0});
+    head_trigger(db, false);
+    assert_int_equal(db_exec(db, "UPDATE audit_head SET mac = NULL WHERE id = 1", DB_NOARGS, NULL), DB_OK);
+    v = expect_broken(db, 3, "head mismatch");
+    head_trigger(db, true);
+    db_close(db);
+    testdb_release(&t);
+}
+
+static void test_sqlite_mac(void **state)
+{
+    UNUSED(state);
+    check_mac(DB_SQLITE);
+}
+static void test_pg_mac(void **state)
+{
+    UNUSED(state);
+    check_mac(DB_POSTGRES);
+}
+
 static void test_sqlite_chain(void **state)
 {
     UNUSED(state);
@@ -600,6 +702,8 @@ int main(void)
         cmocka_unit_test(test_pg_gap_and_edit),
         cmocka_unit_test(test_pg_long_chain),
         cmocka_unit_test(test_pg_concurrent),
+        cmocka_unit_test(test_sqlite_mac),
+        cmocka_unit_test(test_pg_mac),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

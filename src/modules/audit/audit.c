@@ -8,7 +8,13 @@
  *     with prev_hash = head.hash, and moves the head — all inside the
  *     caller's transaction, so the entry exists iff the audited change commits.
  *   - hash = SHA-256 over audit_canonical(): length-prefixed fields, so no two
- *     different rows encode alike. Every text is cleaned (bounded, valid
+ *     different rows encode alike. mac = HMAC-SHA256 over the same bytes
+ *     under a key derived from TEMEL_SECRET_KEY (core/secret.h), and the
+ *     head carries a MAC over (seq, hash): without the key a database
+ *     writer can recompute hashes but not MACs, so a rewritten tail shows.
+ *     Entries written before migration 0013 have mac NULL (link version 1,
+ *     hash only); they stay covered through the first keyed entry, whose MAC
+ *     includes their last hash as prev_hash. Every text is cleaned (bounded, valid
  *     UTF-8, no control bytes) BEFORE hashing and stored as hashed; before/
  *     after are stored as the exact JSON text the writer produced.
  *   - There is no UPDATE or DELETE of audit_logs anywhere in the code; the
@@ -20,6 +26,7 @@
 
 #include "core/log.h"
 #include "core/module.h"
+#include "core/secret.h"
 #include "core/timeutil.h"
 #include "core/uuid.h"
 #include "db/db.h"
@@ -34,11 +41,16 @@ const char audit_genesis_hash[AUDIT_HASH_HEX + 1] = "000000000000000000000000000
 
 /* ---- canonical encoding ------------------------------------------------- */
 
-/* The encoding goes either into a buffer (audit_canonical) or straight into
- * a SHA-256 state (audit_hash_hex), so hashing never depends on a size cap. */
+static unsigned char g_mac_key[crypto_auth_hmacsha256_KEYBYTES];
+
+void audit_set_key(const unsigned char key[32]) { memcpy(g_mac_key, key, sizeof(g_mac_key)); }
+
+/* The encoding goes into a buffer (audit_canonical), or straight into a
+ * SHA-256 and an HMAC state (audit_link), so hashing never depends on a size cap. */
 struct canon_sink {
     struct buf *b;
     crypto_hash_sha256_state *h;
+    crypto_auth_hmacsha256_state *m;
 };
 
 static void sink_put(struct canon_sink *s, const void *p, size_t n)
@@ -47,8 +59,10 @@ static void sink_put(struct canon_sink *s, const void *p, size_t n)
         return;
     if (s->b)
         (void)buf_append(s->b, p, n);
-    else
+    if (s->h)
         crypto_hash_sha256_update(s->h, p, n);
+    if (s->m)
+        crypto_auth_hmacsha256_update(s->m, p, n);
 }
 
 static void canon_i64(struct canon_sink *s, char tag, int64_t v)
@@ -106,19 +120,41 @@ static void canon_write(struct canon_sink *s, const struct audit_row *row)
 
 void audit_canonical(const struct audit_row *row, struct buf *out)
 {
-    struct canon_sink s = {out, NULL};
+    struct canon_sink s = {out, NULL, NULL};
     canon_write(&s, row);
 }
 
-void audit_hash_hex(const struct audit_row *row, char out[AUDIT_HASH_HEX + 1])
+void audit_link(const struct audit_row *row, char hash[AUDIT_HASH_HEX + 1], char mac[AUDIT_HASH_HEX + 1])
 {
     crypto_hash_sha256_state st;
-    unsigned char h[crypto_hash_sha256_BYTES];
-    struct canon_sink s = {NULL, &st};
+    crypto_auth_hmacsha256_state mt;
+    unsigned char h[crypto_hash_sha256_BYTES], m[crypto_auth_hmacsha256_BYTES];
+    struct canon_sink s = {NULL, &st, mac ? &mt : NULL};
     crypto_hash_sha256_init(&st);
+    if (mac)
+        crypto_auth_hmacsha256_init(&mt, g_mac_key, sizeof(g_mac_key));
     canon_write(&s, row);
     crypto_hash_sha256_final(&st, h);
-    sodium_bin2hex(out, AUDIT_HASH_HEX + 1, h, sizeof(h));
+    sodium_bin2hex(hash, AUDIT_HASH_HEX + 1, h, sizeof(h));
+    if (mac) {
+        crypto_auth_hmacsha256_final(&mt, m);
+        sodium_bin2hex(mac, AUDIT_HASH_HEX + 1, m, sizeof(m));
+    }
+}
+
+void audit_hash_hex(const struct audit_row *row, char out[AUDIT_HASH_HEX + 1]) { audit_link(row, out, NULL); }
+
+void audit_head_mac_hex(int64_t seq, str_t hash, char out[AUDIT_HASH_HEX + 1])
+{
+    crypto_auth_hmacsha256_state mt;
+    unsigned char m[crypto_auth_hmacsha256_BYTES];
+    struct canon_sink s = {NULL, NULL, &mt};
+    crypto_auth_hmacsha256_init(&mt, g_mac_key, sizeof(g_mac_key));
+    sink_put(&s, "temel.audit.head.v1\n", 20);
+    canon_int(&s, seq);
+    canon_str(&s, hash);
+    crypto_auth_hmacsha256_final(&mt, m);
+    sodium_bin2hex(out, AUDIT_HASH_HEX + 1, m, sizeof(m));
 }
 
 /* ---- recording ---------------------------------------------------------- */
@@ -165,7 +201,8 @@ static int record(struct db *db, const struct audit_entry *e, int64_t *seq_out, 
     };
     str_t v[T_COUNT];
     struct audit_row row;
-    char prev[AUDIT_HASH_HEX + 1], hash[AUDIT_HASH_HEX + 1], id[UUID_STR_LEN + 1];
+    char prev[AUDIT_HASH_HEX + 1], hash[AUDIT_HASH_HEX + 1], mac[AUDIT_HASH_HEX + 1], hmac[AUDIT_HASH_HEX + 1];
+    char id[UUID_STR_LEN + 1];
     struct db_res *res = NULL;
     int rc;
 
@@ -241,23 +278,27 @@ static int record(struct db *db, const struct audit_entry *e, int64_t *seq_out, 
     row.request_id = v[T_REQID];
     row.success = e->success;
     row.prev_hash = str_make(prev, AUDIT_HASH_HEX);
-    audit_hash_hex(&row, hash);
+    audit_link(&row, hash, mac);
+    audit_head_mac_hex(row.seq, str_make(hash, AUDIT_HASH_HEX), hmac);
 
     rc = db_exec(db,
                  "INSERT INTO audit_logs (id, seq, actor_id, action, category, target_type, target_id, before_json, "
-                 "after_json, ip, user_agent, endpoint, request_id, success, created_at, prev_hash, hash) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ms_ts(?), ?, ?)",
+                 "after_json, ip, user_agent, endpoint, request_id, success, created_at, prev_hash, hash, mac) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ms_ts(?), ?, ?, ?)",
                  DB_ARGS(DBA_TEXT(row.id), DBA_INT(row.seq), arg_opt(row.actor_id), DBA_TEXT(row.action),
                          DBA_TEXT(row.category), arg_opt(row.target_type), arg_opt(row.target_id),
                          arg_opt(row.before_json), arg_opt(row.after_json), DBA_TEXT(row.ip), DBA_TEXT(row.user_agent),
                          DBA_TEXT(row.endpoint), DBA_TEXT(row.request_id), DBA_BOOL(row.success),
-                         DBA_INT(row.created_at_ms), DBA_TEXT(row.prev_hash), DBA_TEXT(str_make(hash, AUDIT_HASH_HEX))),
+                         DBA_INT(row.created_at_ms), DBA_TEXT(row.prev_hash), DBA_TEXT(str_make(hash, AUDIT_HASH_HEX)),
+                         DBA_TEXT(str_make(mac, AUDIT_HASH_HEX))),
                  NULL);
     if (rc != DB_OK)
         goto out;
     int64_t changes = 0;
-    rc = db_exec(db, "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1 AND seq = ?",
-                 DB_ARGS(DBA_INT(row.seq), DBA_TEXT(str_make(hash, AUDIT_HASH_HEX)), DBA_INT(row.seq - 1)), &changes);
+    rc = db_exec(db, "UPDATE audit_head SET seq = ?, hash = ?, mac = ? WHERE id = 1 AND seq = ?",
+                 DB_ARGS(DBA_INT(row.seq), DBA_TEXT(str_make(hash, AUDIT_HASH_HEX)),
+                         DBA_TEXT(str_make(hmac, AUDIT_HASH_HEX)), DBA_INT(row.seq - 1)),
+                 &changes);
     if (rc == DB_OK && changes != 1) {
         log_error("audit: audit_head moved under a locked append");
         rc = DB_ERR;
@@ -313,12 +354,13 @@ int audit_record_req(struct req *r, struct audit_entry *e)
 
 #define ROW_COLS                                                                                                       \
     "seq, id, ts_ms(created_at), actor_id, action, category, target_type, target_id, before_json, after_json, ip, "   \
-    "user_agent, endpoint, request_id, success, prev_hash, hash"
+    "user_agent, endpoint, request_id, success, prev_hash, hash, mac"
 
 static str_t col_opt(const struct db_res *res, int c) { return db_isnull(res, c) ? STR_NULL : db_text(res, c); }
 
-/* Read a row selected with ROW_COLS; *stored_hash gets column 16. */
-static void row_read(const struct db_res *res, struct audit_row *row, str_t *stored_hash)
+/* Read a row selected with ROW_COLS; *stored_hash gets column 16, *stored_mac
+ * (when not NULL) column 17 (a view with p == NULL: no MAC, link version 1). */
+static void row_read(const struct db_res *res, struct audit_row *row, str_t *stored_hash, str_t *stored_mac)
 {
     row->seq = db_int(res, 0);
     row->id = db_text(res, 1);
@@ -337,6 +379,8 @@ static void row_read(const struct db_res *res, struct audit_row *row, str_t *sto
     row->success = db_int(res, 14) != 0;
     row->prev_hash = db_text(res, 15);
     *stored_hash = db_text(res, 16);
+    if (stored_mac)
+        *stored_mac = col_opt(res, 17);
 }
 
 static void broken(struct audit_verify *out, int64_t seq, str_t id, const char *reason)
@@ -351,16 +395,22 @@ static void broken(struct audit_verify *out, int64_t seq, str_t id, const char *
     out->reason = reason;
 }
 
+static bool hex_eq(str_t stored, const char computed[AUDIT_HASH_HEX + 1])
+{
+    return stored.len == AUDIT_HASH_HEX && sodium_memcmp(stored.p, computed, AUDIT_HASH_HEX) == 0;
+}
+
 int audit_verify(struct db *db, struct audit_verify *out)
 {
-    char prev[AUDIT_HASH_HEX + 1], head_hash[AUDIT_HASH_HEX + 1];
+    char prev[AUDIT_HASH_HEX + 1], head_hash[AUDIT_HASH_HEX + 1], head_mac[AUDIT_HASH_HEX + 1];
+    bool head_keyed;
     int64_t head_seq, last = 0;
     struct db_res *res;
     int rc;
 
     memset(out, 0, sizeof(*out));
     out->ok = true;
-    rc = db_query(db, "SELECT seq, hash FROM audit_head WHERE id = 1", DB_NOARGS, &res);
+    rc = db_query(db, "SELECT seq, hash, mac FROM audit_head WHERE id = 1", DB_NOARGS, &res);
     if (rc != DB_OK)
         return rc;
     rc = db_next(res);
@@ -371,6 +421,9 @@ int audit_verify(struct db *db, struct audit_verify *out)
     head_seq = db_int(res, 0);
     if (str_copy(head_hash, db_text(res, 1).p, sizeof(head_hash)) < 0)
         head_hash[0] = '\0'; /* too long: cannot match, reported below */
+    head_keyed = !db_isnull(res, 2);
+    if (!head_keyed || str_copy(head_mac, db_text(res, 2).p, sizeof(head_mac)) < 0)
+        head_mac[0] = '\0';
     db_res_free(res);
     memcpy(prev, audit_genesis_hash, sizeof(prev));
 
@@ -382,10 +435,10 @@ int audit_verify(struct db *db, struct audit_verify *out)
             return rc;
         while ((rc = db_next(res)) == 1) {
             struct audit_row row;
-            str_t stored;
-            char h[AUDIT_HASH_HEX + 1];
+            str_t stored, stored_mac;
+            char h[AUDIT_HASH_HEX + 1], m[AUDIT_HASH_HEX + 1];
             n++;
-            row_read(res, &row, &stored);
+            row_read(res, &row, &stored, &stored_mac);
             if (row.seq != last + 1) {
                 broken(out, row.seq, row.id, "seq gap");
                 break;
@@ -394,14 +447,25 @@ int audit_verify(struct db *db, struct audit_verify *out)
                 broken(out, row.seq, row.id, "prev_hash mismatch");
                 break;
             }
-            audit_hash_hex(&row, h);
+            audit_link(&row, h, m);
             if (!str_eq(stored, str_make(h, AUDIT_HASH_HEX))) {
                 broken(out, row.seq, row.id, "hash mismatch");
+                break;
+            }
+            /* a keyed link is never followed by an unkeyed one: only entries
+             * written before migration 0013 (a prefix) lack a MAC */
+            if (!stored_mac.p && out->keyed_entries) {
+                broken(out, row.seq, row.id, "mac missing");
+                break;
+            }
+            if (stored_mac.p && !hex_eq(stored_mac, m)) {
+                broken(out, row.seq, row.id, "mac mismatch");
                 break;
             }
             memcpy(prev, h, sizeof(prev));
             last = row.seq;
             out->entries++;
+            out->keyed_entries += stored_mac.p != NULL;
         }
         db_res_free(res);
         if (rc < 0)
@@ -411,10 +475,14 @@ int audit_verify(struct db *db, struct audit_verify *out)
         if (n < VERIFY_BATCH)
             break;
     }
+    char want[AUDIT_HASH_HEX + 1];
+    audit_head_mac_hex(head_seq, str_c(head_hash), want);
     if (last < head_seq)
         broken(out, last + 1, STR_NULL, "seq gap");
     else if (strcmp(head_hash, prev) != 0)
         broken(out, head_seq, STR_NULL, "head mismatch");
+    else if (head_keyed ? !hex_eq(str_c(head_mac), want) : out->keyed_entries > 0)
+        broken(out, head_seq, STR_NULL, "head mismatch"); /* keyed entries need a keyed head */
     return DB_OK;
 }
 
@@ -424,7 +492,7 @@ static void write_entry(struct jw *w, const struct db_res *res)
 {
     struct audit_row row;
     str_t hash;
-    row_read(res, &row, &hash);
+    row_read(res, &row, &hash, NULL);
     jw_obj_begin(w);
     jw_key(w, "id");
     jw_str(w, row.id);
@@ -532,6 +600,8 @@ static int h_verify(struct req *r)
     jw_bool(&r->w, v.ok);
     jw_key(&r->w, "entries");
     jw_int(&r->w, v.entries);
+    jw_key(&r->w, "keyed_entries");
+    jw_int(&r->w, v.keyed_entries);
     if (!v.ok) {
         jw_key(&r->w, "broken_at");
         jw_obj_begin(&r->w);
@@ -615,7 +685,19 @@ static struct route routes[] = {
 
 static void register_routes(void) { router_add(routes, ARRAY_LEN(routes)); }
 
+/* The MAC key, for every command (the CLI may record entries too). */
+static int config(const struct config *cfg, struct buf *err)
+{
+    unsigned char key[SECRET_KEY_BYTES];
+    if (secret_derive(cfg, "temel.audit.chain-mac.v1", key, err))
+        return -1;
+    audit_set_key(key);
+    sodium_memzero(key, sizeof(key));
+    return 0;
+}
+
 const struct module audit_module = {
     .name = "audit",
+    .config = config,
     .register_routes = register_routes,
 };

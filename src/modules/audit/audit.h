@@ -6,7 +6,17 @@
  * that makes the change, so the entry exists iff the change commits.
  *
  * Chain: entries are numbered by seq (1, 2, ...); hash = SHA-256 over the
- * previous entry's hash and a canonical encoding of this entry's fields.
+ * previous entry's hash and a canonical encoding of this entry's fields;
+ * mac = HMAC-SHA256 over the same bytes under a key derived from
+ * TEMEL_SECRET_KEY, and the head row carries a MAC over (seq, hash). A
+ * database writer can recompute hashes, not MACs: a consistently rewritten
+ * tail is still reported at its first changed entry ("mac mismatch").
+ * Link versions: entries written before migration 0013 have no MAC (v1,
+ * hash only). They are a prefix of the chain and stay protected through the
+ * first keyed entry, whose MAC covers their last hash (its prev_hash).
+ * Limit: if every MAC of a chain is removed it reads like a never-keyed
+ * (pre-0013) chain, so verify reports keyed_entries; on an installation
+ * that has recorded anything since 0013, keyed_entries == 0 is the alarm.
  * Appends are serialised on a one-row head table (FOR UPDATE on PostgreSQL;
  * SQLite writers are already serialised by BEGIN IMMEDIATE).
  */
@@ -84,22 +94,34 @@ struct audit_row {
 void audit_canonical(const struct audit_row *row, struct buf *out);
 /* hash = lower-case hex SHA-256 (libsodium) of audit_canonical(row). */
 void audit_hash_hex(const struct audit_row *row, char out[AUDIT_HASH_HEX + 1]);
+/* hash as above and mac = lower-case hex HMAC-SHA256 of the same bytes under
+ * the audit key (mac may be NULL). */
+void audit_link(const struct audit_row *row, char hash[AUDIT_HASH_HEX + 1], char mac[AUDIT_HASH_HEX + 1]);
+/* The head's MAC: HMAC-SHA256 of "temel.audit.head.v1\n" I<seq>; S<len>:<hash>. */
+void audit_head_mac_hex(int64_t seq, str_t hash, char out[AUDIT_HASH_HEX + 1]);
+/* The MAC key (set by the module's config hook from TEMEL_SECRET_KEY,
+ * context "temel.audit.chain-mac.v1"; tests set their own). */
+void audit_set_key(const unsigned char key[32]);
 
 struct audit_verify {
     bool ok;
     int64_t entries;  /* entries checked (the head's seq when ok) */
+    int64_t keyed_entries; /* of those, entries with a MAC (all but a pre-0013 prefix) */
     /* when !ok: the first broken link */
     int64_t broken_seq;
     char broken_id[40]; /* "" when there is no row at broken_seq */
-    const char *reason; /* "hash mismatch", "seq gap", "prev_hash mismatch", "head mismatch" */
+    const char *reason; /* "hash mismatch", "mac mismatch", "mac missing", "seq gap", "prev_hash mismatch",
+                           "head mismatch" */
 };
 /* Walk the chain in seq order in batches (bounded memory) up to the head
  * read at the start (appends racing with verify are not checked). Each row:
  * seq must be the previous seq + 1 ("seq gap"), prev_hash the previous hash
- * ("prev_hash mismatch"), hash the recomputed hash ("hash mismatch"). At the
- * end the head must name the last row: rows missing from the end are a
- * "seq gap" at the first missing seq (broken_id ""), a different hash is a
- * "head mismatch" at the head's seq.
+ * ("prev_hash mismatch"), hash the recomputed hash ("hash mismatch"), mac
+ * the recomputed MAC ("mac mismatch"; an entry without one after a keyed
+ * entry: "mac missing"). At the end the head must name the last row: rows
+ * missing from the end are a "seq gap" at the first missing seq (broken_id
+ * ""), a different hash or a wrong or missing head MAC (when any entry is
+ * keyed) is a "head mismatch" at the head's seq.
  * Not inside a transaction of the caller's. 0 or a db_rc. */
 int audit_verify(struct db *db, struct audit_verify *out) WARN_UNUSED;
 
