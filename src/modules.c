@@ -12,6 +12,7 @@
 #include "modules/catalog/catalog.h"
 #include "modules/credits/credits.h"
 #include "modules/delivery/delivery.h"
+#include "modules/orders/orders.h"
 #include "modules/queue/queue.h"
 #include "modules/users/identity.h"
 
@@ -26,6 +27,7 @@ const struct module *const temel_modules[] = {
     &career_module,
     &blog_module,
     &catalog_module,
+    &orders_module,
     &ai_module,
     NULL,
 };

@@ -1,0 +1,3 @@
+DROP TABLE stripe_events;
+DROP TABLE order_lines;
+DROP TABLE orders;
