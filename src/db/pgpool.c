@@ -84,14 +84,14 @@ struct pgh;
 /* One statement segment in flight on a connection. */
 struct slot {
     struct slot *next;
-    struct coro *waiter;      /* coroutine to wake at completion (NULL outside one) */
+    struct coro *waiter;       /* coroutine to wake at completion (NULL outside one) */
     struct db_cache_ent *prep; /* the name prepared in this segment, stale if that fails */
-    PGresult *res, *err;      /* the statement's result; the segment's first error */
-    uint64_t sent_ms;         /* h2o_now() when queued */
+    PGresult *res, *err;       /* the statement's result; the segment's first error */
+    uint64_t sent_ms;          /* h2o_now() when queued */
     int nres, nexpect, prep_at;
     bool wanted; /* false: nobody will read it (abandoned, or a ROLLBACK); freed at completion */
     bool done;
-    bool lost;   /* the connection died before its Sync */
+    bool lost; /* the connection died before its Sync */
 };
 
 struct pgc {
@@ -439,9 +439,7 @@ static void on_connect_io(h2o_socket_t *sock, const char *err)
         log_conn(c, LOG_INFO, "postgres pool: reconnected", NULL);
         conn_up(c);
         break;
-    case PGRES_POLLING_FAILED:
-        connect_failed(c);
-        break;
+    case PGRES_POLLING_FAILED: connect_failed(c); break;
     default:
         /* libpq may have switched sockets (another address): watch afresh */
         connect_watch(c);
@@ -575,8 +573,8 @@ static int conn_send(struct pgh *h, struct pgc *c, const char *sql, const db_arg
     s->waiter = coro_self();
     s->sent_ms = h2o_now(p->loop);
     if (begin) {
-        if (!PQsendQueryParams(c->c, h->serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN", 0, NULL,
-                               NULL, NULL, NULL, 0))
+        if (!PQsendQueryParams(c->c, h->serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN", 0, NULL, NULL,
+                               NULL, NULL, 0))
             goto lost;
         s->nexpect++;
     }
@@ -587,8 +585,7 @@ static int conn_send(struct pgh *h, struct pgc *c, const char *sql, const db_arg
             s->prep = st.ent;
             s->prep_at = s->nexpect++;
         }
-        if (!PQsendQueryPrepared(c->c, st.name, st.nparams, p->params.values, p->params.lengths, p->params.formats,
-                                 0))
+        if (!PQsendQueryPrepared(c->c, st.name, st.nparams, p->params.values, p->params.lengths, p->params.formats, 0))
             goto lost;
     } else if (!PQsendQueryParams(c->c, sql, 0, NULL, NULL, NULL, NULL, 0)) {
         goto lost;
@@ -609,8 +606,8 @@ static int conn_send(struct pgh *h, struct pgc *c, const char *sql, const db_arg
     return DB_OK;
 lost:
     /* libpq refused part of a segment: its pipeline state is unknown */
-    rc = db__fail(&h->base, DB_EUNAVAIL, "postgres: connection lost: %.*s: %.200s", pg__trimmed_len(PQerrorMessage(c->c)),
-                  PQerrorMessage(c->c), sql);
+    rc = db__fail(&h->base, DB_EUNAVAIL, "postgres: connection lost: %.*s: %.200s",
+                  pg__trimmed_len(PQerrorMessage(c->c)), PQerrorMessage(c->c), sql);
     slot_free(p, s);
     conn_lost(c, "send failed");
     return rc;
@@ -964,8 +961,8 @@ struct db_pool *db__pg_pool_open(const char *url, const struct db_options *opt, 
             const char *m = PQerrorMessage(c->c);
             if (err)
                 (void)buf_printf(err, "postgres: cannot connect to %s:%s/%s: %.*s", PQhost(c->c) ? PQhost(c->c) : "?",
-                                 PQport(c->c) ? PQport(c->c) : "?", PQdb(c->c) ? PQdb(c->c) : "?",
-                                 pg__trimmed_len(m), m);
+                                 PQport(c->c) ? PQport(c->c) : "?", PQdb(c->c) ? PQdb(c->c) : "?", pg__trimmed_len(m),
+                                 m);
             pool_close(&p->base);
             return NULL;
         }

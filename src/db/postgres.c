@@ -67,8 +67,8 @@ int pg__fail(struct db *db, const PGconn *c, const PGresult *res, const char *sq
     int rc = pg__map_sqlstate(state);
     if (!msg)
         msg = c ? PQerrorMessage(c) : "unknown error";
-    return db__fail(db, rc, "postgres: %s%s%.*s: %.200s", state ? state : "", state ? " " : "",
-                    pg__trimmed_len(msg), msg, sql);
+    return db__fail(db, rc, "postgres: %s%s%.*s: %.200s", state ? state : "", state ? " " : "", pg__trimmed_len(msg),
+                    msg, sql);
 }
 
 bool pg__stale_statement(const PGresult *res)
@@ -139,8 +139,7 @@ int pg__bind(struct db *db, struct pg_params *p, const db_arg *args, size_t narg
         p->values[i] = NULL;
         p->offs[i] = SIZE_MAX;
         switch (a->type) {
-        case DB_T_NULL:
-            break;
+        case DB_T_NULL: break;
         case DB_T_INT:
             p->offs[i] = p->text.len;
             (void)buf_put_i64(&p->text, a->v.i);
@@ -168,8 +167,7 @@ int pg__bind(struct db *db, struct pg_params *p, const db_arg *args, size_t narg
             p->lengths[i] = (int)a->v.s.len;
             p->formats[i] = 1;
             break;
-        default:
-            BUG("bad db_arg type");
+        default: BUG("bad db_arg type");
         }
     }
     if (!buf_ok(&p->text))
@@ -470,8 +468,8 @@ static int pg_run(struct pg_db *s, const char *sql, const db_arg *args, size_t n
             return rc;
         }
         if ((size_t)st.nparams != nargs)
-            return db__fail(&s->base, DB_ERR, "postgres: statement wants %d parameters, got %zu: %.200s",
-                            st.nparams, nargs, sql);
+            return db__fail(&s->base, DB_ERR, "postgres: statement wants %d parameters, got %zu: %.200s", st.nparams,
+                            nargs, sql);
         if ((rc = pg__bind(&s->base, &s->params, args, nargs, sql)) != DB_OK)
             return rc;
         res = PQexecPrepared(s->c, st.name, st.nparams, s->params.values, s->params.lengths, s->params.formats, 0);
@@ -628,8 +626,7 @@ struct db *db__pg_open(const char *url, const struct db_options *opt, struct buf
         /* PQhost/PQport/PQdb never include the password. */
         if (err)
             (void)buf_printf(err, "postgres: cannot connect to %s:%s/%s: %.*s", PQhost(s->c) ? PQhost(s->c) : "?",
-                             PQport(s->c) ? PQport(s->c) : "?", PQdb(s->c) ? PQdb(s->c) : "?",
-                             pg__trimmed_len(m), m);
+                             PQport(s->c) ? PQport(s->c) : "?", PQdb(s->c) ? PQdb(s->c) : "?", pg__trimmed_len(m), m);
         pg_close(&s->base);
         return NULL;
     }

@@ -229,8 +229,8 @@ struct txjob {
     int calls;
     int rc;
     int64_t pid;
-    bool hold;       /* wait inside the transaction until released */
-    bool holding;    /* it waits there now */
+    bool hold;    /* wait inside the transaction until released */
+    bool holding; /* it waits there now */
     bool release;
     bool fail_first; /* raise a serialization failure on the first run */
     int ret;         /* returned by fn (non-zero: roll back) */
