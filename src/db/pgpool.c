@@ -49,8 +49,7 @@
  *   - Outside a coroutine on the loop thread (start-up code) a handle still
  *     works: the wait polls the connection's socket, blocking the loop.
  *   - Statistics: db.c counts per handle; a handle's counters are folded
- *     into the pool's when it is returned, and db_pool_stats adds those of
- *     the handles out.
+ *     into the pool's when it is returned (db_pool_stats: those totals).
  */
 #define H2O_USE_EPOLL 1
 #include <h2o.h>
@@ -133,7 +132,7 @@ struct pgpool {
     struct slot *free_slots;
     struct pg_params params;
     struct buf sqlbuf;
-    struct db_stats folded, sum;
+    struct db_stats folded; /* counters of the handles returned so far */
     h2o_timeout_t tick;
     h2o_timeout_entry_t tick_entry;
 };
@@ -878,14 +877,9 @@ static void pool_put(struct db_pool *bp, struct db *db)
     p->free_h = h;
 }
 
-static const struct db_stats *pool_stats(struct db_pool *bp)
-{
-    struct pgpool *p = (struct pgpool *)bp;
-    p->sum = p->folded;
-    for (struct pgh *h = p->all_h; h; h = h->next_all)
-        stats_add(&p->sum, &h->base.stats);
-    return &p->sum;
-}
+/* O(1): the server reads it once per request. Statements of handles still
+ * out are counted when they come back. */
+static const struct db_stats *pool_stats(struct db_pool *bp) { return &((struct pgpool *)bp)->folded; }
 
 static void pool_close(struct db_pool *bp)
 {
