@@ -133,6 +133,7 @@ struct pgpool {
     struct pg_params params;
     struct buf sqlbuf;
     struct db_stats folded; /* counters of the handles returned so far */
+    int64_t logged_ms;      /* last "reconnect failed" line */
     h2o_timeout_t tick;
     h2o_timeout_entry_t tick_entry;
 };
@@ -380,7 +381,11 @@ static void conn_up(struct pgc *c)
 static void connect_failed(struct pgc *c)
 {
     struct pgpool *p = c->pool;
-    log_conn(c, LOG_WARN, "postgres pool: reconnect failed", c->c ? PQerrorMessage(c->c) : "out of sockets");
+    int64_t now = time_mono_ms();
+    if (now - p->logged_ms >= 1000) { /* an outage is one line a second, not one per attempt */
+        p->logged_ms = now;
+        log_conn(c, LOG_WARN, "postgres pool: reconnect failed", c->c ? PQerrorMessage(c->c) : "out of sockets");
+    }
     unwatch(c);
     PQfinish(c->c);
     c->c = NULL;
@@ -388,7 +393,7 @@ static void connect_failed(struct pgc *c)
     c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : PGP_BACKOFF_MIN_MS;
     if (c->backoff_ms > PGP_BACKOFF_MAX_MS)
         c->backoff_ms = PGP_BACKOFF_MAX_MS;
-    c->retry_at_ms = time_mono_ms() + c->backoff_ms;
+    c->retry_at_ms = now + c->backoff_ms;
     tick_link(p);
     /* waiters for a connection that is not coming fail now */
     if (p->wq.n && !any_coming(p))
@@ -521,6 +526,22 @@ static int pick(struct pgpool *p, bool for_tx, struct pgc **out)
     return coming ? 1 : DB_EUNAVAIL;
 }
 
+/* Every connection is down, waiting out its backoff: a statement starts a
+ * reconnect at once (at most one attempt per connection per
+ * PGP_BACKOFF_MIN_MS), so the pool is back as soon as the server is. */
+static bool reconnect_now(struct pgpool *p)
+{
+    int64_t now = time_mono_ms();
+    for (int i = 0; i < p->n; i++) {
+        struct pgc *c = &p->conns[i];
+        if (c->state == PGC_DOWN && now - c->connect_started_ms >= PGP_BACKOFF_MIN_MS) {
+            conn_start(c);
+            return c->state != PGC_DOWN;
+        }
+    }
+    return false;
+}
+
 static int get_conn(struct pgh *h, bool for_tx, struct pgc **out)
 {
     struct pgpool *p = h->pool;
@@ -528,7 +549,7 @@ static int get_conn(struct pgh *h, bool for_tx, struct pgc **out)
         int rc = pick(p, for_tx, out);
         if (rc == 0)
             return DB_OK;
-        if (rc < 0)
+        if (rc < 0 && !(coro_self() && reconnect_now(p)))
             return db__fail(&h->base, DB_EUNAVAIL, "postgres: no connection (all down, reconnecting)");
         if (!coro_self())
             return db__fail(&h->base, DB_EUNAVAIL, "postgres: pool busy (outside a coroutine)");
