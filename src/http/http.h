@@ -156,6 +156,7 @@ struct req {
     str_t role;
     str_t session_id; /* JWT callers: the session (refresh family) */
     str_t api_key_id; /* API-key callers */
+    struct buf *ident; /* the authenticator's rendering of the caller's row for its own module, or NULL */
     /* pagination (ROUTE_PAGINATED) */
     int64_t page, limit;
     /* response */

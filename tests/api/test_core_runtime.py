@@ -175,3 +175,23 @@ def test_a_product_page_is_one_statement(make_server):
         assert requests.get(url, timeout=20).status_code == 200
     c = _db_statements(s)
     assert (c - b) - (b - a) == 10, (a, b, c)
+
+
+def test_users_me_is_one_statement(make_server):
+    # W2 of the runtime issue: the session check and the caller's row in one statement.
+    s = make_server(TEMEL_THREADS="1", TEMEL_RATE_LIMIT_AUTH="1000/60")
+    r = requests.post(s.url("/api/v1/auth/register"),
+                      json={"email": "w2@example.com", "password": "runtime password 1", "name": "W2"}, timeout=20)
+    assert r.status_code == 201, r.text
+    h = {"Authorization": "Bearer " + r.json()["access_token"]}
+    me = requests.get(s.url("/api/v1/users/me"), headers=h, timeout=20)
+    assert me.status_code == 200 and me.json()["email"] == "w2@example.com" and me.json()["name"] == "W2"
+    assert requests.get(s.url("/api/v1/me"), headers=h, timeout=20).json() == me.json()
+    a = _db_statements(s)
+    for _ in range(10):
+        assert requests.get(s.url("/api/v1/users/me"), headers=h, timeout=20).status_code == 200
+    b = _db_statements(s)
+    for _ in range(20):
+        assert requests.get(s.url("/api/v1/users/me"), headers=h, timeout=20).status_code == 200
+    c = _db_statements(s)
+    assert (c - b) - (b - a) == 10, (a, b, c)

@@ -491,8 +491,10 @@ static int authenticate(struct req *r, enum route_auth need)
     if (rc != JWT_OK)
         return http_fail(r, 401, "UNAUTHORIZED", rc == JWT_EEXPIRED ? "the access token has expired"
                                                                        : "invalid access token");
+    /* One statement: the session check and the caller's row (GET /me answers
+     * from it without another round trip). */
     rc = db_query(r->db,
-                  "SELECT u.role, u.status FROM sessions s JOIN users u ON u.id = s.user_id "
+                  "SELECT " USER_COLS_U " FROM sessions s JOIN users u ON u.id = s.user_id "
                   "WHERE s.id = ? AND s.user_id = ? AND s.revoked_at IS NULL AND s.expires_at > ms_ts(?)",
                   DB_ARGS(DBA_CSTR(c.sid), DBA_CSTR(c.sub), DBA_INT(now)), &res);
     if (rc != DB_OK)
@@ -503,8 +505,16 @@ static int authenticate(struct req *r, enum route_auth need)
     }
     r->user_id = pool_str(r, str_c(c.sub));
     r->session_id = pool_str(r, str_c(c.sid));
-    r->role = pool_str(r, db_text(res, 0)); /* the current role, not the token's */
-    bool banned = str_is(db_text(res, 1), "banned");
+    r->role = pool_str(r, db_text(res, UC_ROLE)); /* the current role, not the token's */
+    bool banned = str_is(db_text(res, UC_STATUS), "banned");
+    if (!banned && r->route && r->route->handler == users__h_me) {
+        struct buf *b = req_buf(r, BUF_MAX_JSON_RESPONSE);
+        struct jw w;
+        jw_init(&w, b);
+        users__write_user(&w, res);
+        if (buf_ok(b))
+            r->ident = b;
+    }
     db_res_free(res);
     if (banned)
         return http_fail(r, 403, "FORBIDDEN", "this account is banned");

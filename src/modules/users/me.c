@@ -13,9 +13,13 @@
 
 #include "core/banned.h"
 
-static int h_me(struct req *r)
+int users__h_me(struct req *r)
 {
     bool found;
+    if (r->ident) { /* rendered by the authenticator from the session statement */
+        jw_raw(&r->w, buf_str(r->ident));
+        return 0;
+    }
     int rc = users__write_user_by_id(r->db, r->user_id, &r->w, &found);
     if (rc != DB_OK)
         return http_db_fail(r, rc);
@@ -87,7 +91,7 @@ static int patch_me(struct req *r, bool complete)
         !users__phone_ok(str_make(json_string_value(phone), json_string_length(phone))))
         return http_invalid(r, "phone", "must be an E.164 number like +905551234567");
     int rc = req_tx(r, DB_TX_WRITE, tx_patch_me, &complete);
-    return rc ? rc : h_me(r);
+    return rc ? rc : users__h_me(r);
 }
 
 struct phone_ctx {
@@ -126,7 +130,7 @@ static int h_verify_phone(struct req *r)
     if (!users__phone_ok(c.phone))
         return http_invalid(r, "phone", "must be an E.164 number like +905551234567");
     int rc = users__tx(r, DB_TX_WRITE, tx_verify_phone, &c);
-    return rc ? rc : h_me(r);
+    return rc ? rc : users__h_me(r);
 }
 
 static int h_patch_me(struct req *r) { return patch_me(r, false); }
@@ -421,8 +425,8 @@ static const struct json_field key_f[] = {
 static const struct json_schema key_s = {key_f, false};
 
 static struct route routes[] = {
-    {.method = "GET", .pattern = "/api/v1/me", .handler = h_me, .auth = AUTH_USER, .rl = RL_READ, .summary = "The caller's account", .tag = "me"},
-    {.method = "GET", .pattern = "/api/v1/users/me", .handler = h_me, .auth = AUTH_USER, .rl = RL_READ, .summary = "Alias of GET /api/v1/me", .tag = "me"},
+    {.method = "GET", .pattern = "/api/v1/me", .handler = users__h_me, .auth = AUTH_USER, .rl = RL_READ, .summary = "The caller's account", .tag = "me"},
+    {.method = "GET", .pattern = "/api/v1/users/me", .handler = users__h_me, .auth = AUTH_USER, .rl = RL_READ, .summary = "Alias of GET /api/v1/me", .tag = "me"},
     {.method = "PATCH", .pattern = "/api/v1/me", .handler = h_patch_me, .auth = AUTH_USER, .rl = RL_WRITE, .input = &patch_s, .body_max = 32u << 10, .summary = "Update name, locale, profile; a new phone is not stored but gets an SMS code (POST /api/v1/me/phone/verify stores it); phone null removes it", .tag = "me"},
     {.method = "POST", .pattern = "/api/v1/me/phone/verify", .handler = h_verify_phone, .auth = AUTH_USER, .rl = RL_AUTH, .input = &phone_s, .summary = "Store the phone given to PATCH /me once its SMS code is entered (10 wrong codes an hour lock the number: 429)", .tag = "me"},
     {.method = "DELETE", .pattern = "/api/v1/me", .handler = h_delete_me, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Delete the account and its personal data", .tag = "me"},

@@ -22,6 +22,10 @@
 
 /* Columns of USER_COLS, in order. */
 #define USER_COLS "id, email, phone, name, role, status, locale, profile, email_verified, profile_complete, ts_ms(created_at)"
+/* The same columns, qualified for a join with the users table as `u`. */
+#define USER_COLS_U                                                                                                  \
+    "u.id, u.email, u.phone, u.name, u.role, u.status, u.locale, u.profile, u.email_verified, u.profile_complete, "  \
+    "ts_ms(u.created_at)"
 enum { UC_ID, UC_EMAIL, UC_PHONE, UC_NAME, UC_ROLE, UC_STATUS, UC_LOCALE, UC_PROFILE, UC_EVERIFIED, UC_PCOMPLETE,
        UC_CREATED };
 
@@ -47,6 +51,9 @@ void users__col_copy(const struct db_res *res, int col, char *dst, size_t cap);
 /* Write a user object from a row selected with USER_COLS. */
 void users__write_user(struct jw *w, const struct db_res *res);
 /* Load and write a user by id; DB_OK with *found false when missing. */
+/* GET /me (me.c): the authenticator renders the caller's row for it from
+ * its own session statement (one statement per request, runtime issue). */
+int users__h_me(struct req *r);
 int users__write_user_by_id(struct db *db, str_t id, struct jw *w, bool *found);
 
 /* Normalise an email into out: trim, lower-case all of it; -1 if invalid.
