@@ -200,6 +200,12 @@ struct http_list_query {
 };
 int http_query_allow(struct req *r, const char *const *allowed) WARN_UNUSED;
 int http_list(struct req *r, const struct http_list_query *q, struct db_arg *args, size_t nargs, size_t cap);
+/* The same for rows that need queries of their own: row writes one row to
+ * r->w using r->db and returns 0 or a db_rc (which fails the list). q->row
+ * is not used. */
+typedef int (*http_row_fn)(struct req *r, const struct db_res *res);
+int http_list_each(struct req *r, const struct http_list_query *q, http_row_fn row, struct db_arg *args, size_t nargs,
+                   size_t cap);
 
 /* Path parameter by name (view, decoded), or an empty view. */
 str_t req_param(const struct req *r, const char *name);

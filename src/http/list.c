@@ -28,7 +28,8 @@ int http_query_allow(struct req *r, const char *const *allowed)
     return 0;
 }
 
-int http_list(struct req *r, const struct http_list_query *q, db_arg *args, size_t nargs, size_t cap)
+static int list(struct req *r, const struct http_list_query *q, http_row_fn row_db, db_arg *args, size_t nargs,
+                size_t cap)
 {
     struct buf *sql = req_buf(r, BUF_MAX_SQL);
     struct db_res *res;
@@ -51,8 +52,12 @@ int http_list(struct req *r, const struct http_list_query *q, db_arg *args, size
     jw_obj_begin(&r->w);
     jw_key(&r->w, "data");
     jw_arr_begin(&r->w);
-    while ((rc = db_next(res)) == 1)
-        q->row(&r->w, res);
+    while ((rc = db_next(res)) == 1) {
+        if (!row_db)
+            q->row(&r->w, res);
+        else if ((rc = row_db(r, res)) != DB_OK)
+            break;
+    }
     jw_arr_end(&r->w);
     db_res_free(res);
     if (rc < 0)
@@ -62,4 +67,15 @@ int http_list(struct req *r, const struct http_list_query *q, db_arg *args, size
     return 0;
 fail:
     return http_db_fail(r, rc);
+}
+
+int http_list(struct req *r, const struct http_list_query *q, db_arg *args, size_t nargs, size_t cap)
+{
+    return list(r, q, NULL, args, nargs, cap);
+}
+
+int http_list_each(struct req *r, const struct http_list_query *q, http_row_fn row, db_arg *args, size_t nargs,
+                   size_t cap)
+{
+    return list(r, q, row, args, nargs, cap);
 }

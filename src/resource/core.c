@@ -187,6 +187,38 @@ void resource__write_i18n(struct jw *w, str_t stored, enum lang lang)
 void resource_write_i18n(struct req *r, struct jw *w, str_t stored) { resource__write_i18n(w, stored, resource__lang(r)); }
 
 /* Write the row at res's current position, selected with rt->cols. */
+/* Column c of res as the value of field f. */
+static void write_value(struct jw *w, const struct rfield *f, const struct db_res *res, int c, enum lang lang)
+{
+    if (db_isnull(res, c)) {
+        jw_null(w);
+        return;
+    }
+    switch (f->type) {
+    case RF_INT:
+    case RF_MONEY: jw_int(w, db_int(res, c)); break;
+    case RF_BOOL: jw_bool(w, db_int(res, c) != 0); break;
+    case RF_TIME: jw_time(w, db_int(res, c)); break;
+    case RF_JSON:
+    case RF_STRLIST: jw_raw(w, db_text(res, c)); break; /* validated JSON, written by us */
+    case RF_I18N: resource__write_i18n(w, db_text(res, c), lang); break;
+    default: jw_str(w, db_text(res, c)); break;
+    }
+}
+
+int resource_write_fields(struct jw *w, const struct resource *res, const char *const *names, const struct db_res *row,
+                          int first, enum lang lang)
+{
+    for (; *names; names++, first++) {
+        const struct rfield *f = resource_field(res, str_c(*names));
+        if (!f)
+            FATAL("BUG: resource %s has no field %s", res->name, *names);
+        jw_key(w, f->name);
+        write_value(w, f, row, first, lang);
+    }
+    return first;
+}
+
 void resource__write_row(struct jw *w, const struct rt *t, struct db_res *res, enum lang lang)
 {
     jw_obj_begin(w);
@@ -194,24 +226,10 @@ void resource__write_row(struct jw *w, const struct rt *t, struct db_res *res, e
     jw_str(w, db_text(res, 0));
     for (int i = 0; i < t->nfields; i++) {
         const struct rfield *f = &t->res->fields[i];
-        int c = RESOURCE_NBASE + i;
         if (f->flags & RF_PRIVATE)
             continue;
         jw_key(w, f->name);
-        if (db_isnull(res, c)) {
-            jw_null(w);
-            continue;
-        }
-        switch (f->type) {
-        case RF_INT:
-        case RF_MONEY: jw_int(w, db_int(res, c)); break;
-        case RF_BOOL: jw_bool(w, db_int(res, c) != 0); break;
-        case RF_TIME: jw_time(w, db_int(res, c)); break;
-        case RF_JSON:
-        case RF_STRLIST: jw_raw(w, db_text(res, c)); break; /* validated JSON, written by us */
-        case RF_I18N: resource__write_i18n(w, db_text(res, c), lang); break;
-        default: jw_str(w, db_text(res, c)); break;
-        }
+        write_value(w, f, res, RESOURCE_NBASE + i, lang);
     }
     jw_key(w, "created_at");
     jw_time(w, db_int(res, 2));

@@ -163,24 +163,19 @@ int resource_list(struct req *r, const struct resource *res, const char *extra_w
     }
     buf_free(&count_sql);
     jw_arr_end(&r->w);
-    jw_key(&r->w, "meta");
-    jw_obj_begin(&r->w);
     if (!skip_total) {
-        jw_key(&r->w, "total");
-        jw_int(&r->w, total);
-    }
-    jw_key(&r->w, "page");
-    jw_int(&r->w, r->page);
-    jw_key(&r->w, "limit");
-    jw_int(&r->w, r->limit);
-    if (!skip_total) {
-        jw_key(&r->w, "pages");
-        jw_int(&r->w, (total + r->limit - 1) / r->limit);
-    } else {
+        http_write_page_meta(r, total);
+    } else { /* no count: whether a next page exists instead of total/pages */
+        jw_key(&r->w, "meta");
+        jw_obj_begin(&r->w);
+        jw_key(&r->w, "page");
+        jw_int(&r->w, r->page);
+        jw_key(&r->w, "limit");
+        jw_int(&r->w, r->limit);
         jw_key(&r->w, "has_more");
         jw_bool(&r->w, more);
+        jw_obj_end(&r->w);
     }
-    jw_obj_end(&r->w);
     jw_obj_end(&r->w);
 out:
     buf_free(&s.from);

@@ -196,6 +196,14 @@ int resource_export_rows(struct db *db, str_t user_id, const struct resource *re
 /* Respond with the row id (status 200/201), its ETag header set; 404 when
  * the caller may not see it. */
 int resource_respond(struct req *r, const struct resource *res, str_t id, int status);
+/* The row writer for hand-written queries over res's table: for each of
+ * names (fields of res, or id/created_at/updated_at; NULL-terminated) write
+ * "name": value into w's open object from the row's next column, starting
+ * at column first, typed as the descriptor says (select RF_TIME columns as
+ * ts_ms(...); SQL NULL is null). Returns the column after the last. A name
+ * res does not have is a BUG(). */
+int resource_write_fields(struct jw *w, const struct resource *res, const char *const *names, const struct db_res *row,
+                          int first, enum lang lang);
 /* Write a stored RF_I18N value ({"tr","en","pl"} JSON text) as the string
  * of r's Accept-Language (then en, then any; null when there is none). */
 void resource_write_i18n(struct req *r, struct jw *w, str_t stored);

@@ -105,36 +105,20 @@ static int write_provider(struct db *db, str_t id, struct jw *w, bool *found)
     return DB_OK;
 }
 
+static int write_provider_row(struct req *r, const struct db_res *res)
+{
+    bool found;
+    return write_provider(r->db, db_text(res, 0), &r->w, &found);
+}
+
 static int h_providers_list(struct req *r)
 {
-    struct db_res *res;
-    int rc = db_query(r->db, "SELECT id FROM ai_providers ORDER BY name LIMIT 1000", DB_NOARGS, &res);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    char (*ids)[40] = NULL;
-    size_t n = 0;
-    while ((rc = db_next(res)) == 1) {
-        ids = xrealloc(ids, st_mult(n + 1, sizeof(*ids)));
-        str_copy(ids[n++], db_text(res, 0).p, sizeof(ids[0]));
-    }
-    db_res_free(res);
-    if (rc < 0) {
-        free(ids);
-        return http_db_fail(r, rc);
-    }
-    jw_obj_begin(&r->w);
-    jw_key(&r->w, "data");
-    jw_arr_begin(&r->w);
-    for (size_t i = 0; i < n && rc >= 0; i++) {
-        bool found;
-        rc = write_provider(r->db, str_c(ids[i]), &r->w, &found);
-    }
-    free(ids);
-    if (rc < 0)
-        return http_db_fail(r, rc);
-    jw_arr_end(&r->w);
-    jw_obj_end(&r->w);
-    return 0;
+    static const char *const allowed[] = {NULL};
+    if (http_query_allow(r, allowed))
+        return HTTP_EFAIL;
+    const struct http_list_query q = {"id", "FROM ai_providers", "", "name, id", NULL};
+    db_arg args[2];
+    return http_list_each(r, &q, write_provider_row, args, 0, ARRAY_LEN(args));
 }
 
 static bool name_ok(str_t s)
@@ -454,63 +438,47 @@ static int h_key_delete(struct req *r)
 
 /* ---- flags ---- */
 
+static void write_flag(struct jw *w, const struct db_res *res)
+{
+    jw_obj_begin(w);
+    jw_key(w, "id");
+    jw_str(w, db_text(res, 0));
+    jw_key(w, "user_id");
+    jw_str(w, db_text(res, 1));
+    jw_key(w, "email");
+    jw_db_text(w, res, 2);
+    jw_key(w, "reason");
+    jw_cstr(w, "ai_abuse");
+    jw_key(w, "score");
+    jw_int(w, db_int(res, 3));
+    jw_key(w, "current_score");
+    jw_int(w, db_int(res, 7));
+    jw_key(w, "signals");
+    jw_raw(w, db_text(res, 4)); /* written by abuse.c */
+    jw_key(w, "status");
+    jw_str(w, db_text(res, 5));
+    jw_key(w, "created_at");
+    jw_time(w, db_int(res, 6));
+    jw_obj_end(w);
+}
+
 static int h_flags(struct req *r)
 {
+    static const char *const allowed[] = {"status", NULL};
     const str_t *status = req_query(r, "status");
-    for (int i = 0; i < r->q.n; i++) {
-        str_t k = r->q.p[i].key;
-        if (!str_is(k, "status") && !str_is(k, "page") && !str_is(k, "limit"))
-            return http_invalid(r, k.p, "is not a filter here (allowed: status, page, limit)");
-    }
+    db_arg args[3];
+    size_t n = 0;
+    if (http_query_allow(r, allowed))
+        return HTTP_EFAIL;
     if (status && !str_is(*status, "open") && !str_is(*status, "resolved"))
         return http_invalid(r, "status", "must be open or resolved");
-    str_t st = status ? *status : STRLIT("");
-    int64_t total = 0;
-    bool found;
-    int rc = db_query_int(r->db, "SELECT count(*) FROM ai_flags WHERE ? = '' OR status = ?",
-                          DB_ARGS(DBA_TEXT(st), DBA_TEXT(st)), &total, &found);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    struct db_res *res;
-    rc = db_query(r->db,
-                  "SELECT f.id, f.user_id, u.email, f.score, f.signals, f.status, ts_ms(f.created_at), s.score "
-                  "FROM ai_flags f LEFT JOIN users u ON u.id = f.user_id LEFT JOIN ai_suspicion s ON s.user_id = f.user_id "
-                  "WHERE ? = '' OR f.status = ? ORDER BY f.created_at DESC, f.id DESC LIMIT ? OFFSET ?",
-                  DB_ARGS(DBA_TEXT(st), DBA_TEXT(st), DBA_INT(r->limit), DBA_INT((r->page - 1) * r->limit)), &res);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    jw_obj_begin(&r->w);
-    jw_key(&r->w, "data");
-    jw_arr_begin(&r->w);
-    while ((rc = db_next(res)) == 1) {
-        jw_obj_begin(&r->w);
-        jw_key(&r->w, "id");
-        jw_str(&r->w, db_text(res, 0));
-        jw_key(&r->w, "user_id");
-        jw_str(&r->w, db_text(res, 1));
-        jw_key(&r->w, "email");
-        jw_db_text(&r->w, res, 2);
-        jw_key(&r->w, "reason");
-        jw_cstr(&r->w, "ai_abuse");
-        jw_key(&r->w, "score");
-        jw_int(&r->w, db_int(res, 3));
-        jw_key(&r->w, "current_score");
-        jw_int(&r->w, db_int(res, 7));
-        jw_key(&r->w, "signals");
-        jw_raw(&r->w, db_text(res, 4)); /* written by abuse.c */
-        jw_key(&r->w, "status");
-        jw_str(&r->w, db_text(res, 5));
-        jw_key(&r->w, "created_at");
-        jw_time(&r->w, db_int(res, 6));
-        jw_obj_end(&r->w);
-    }
-    db_res_free(res);
-    if (rc < 0)
-        return http_db_fail(r, rc);
-    jw_arr_end(&r->w);
-    http_write_page_meta(r, total);
-    jw_obj_end(&r->w);
-    return 0;
+    if (status)
+        args[n++] = DBA_TEXT(*status);
+    const struct http_list_query q = {
+        "f.id, f.user_id, u.email, f.score, f.signals, f.status, ts_ms(f.created_at), s.score",
+        "FROM ai_flags f LEFT JOIN users u ON u.id = f.user_id LEFT JOIN ai_suspicion s ON s.user_id = f.user_id",
+        status ? " WHERE f.status = ?" : "", "f.created_at DESC, f.id DESC", write_flag};
+    return http_list(r, &q, args, n, ARRAY_LEN(args));
 }
 
 /* ---- analytics ---- */
@@ -665,7 +633,7 @@ static const struct json_schema key_s = {key_f, false};
 
 static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/admin/ai/providers", .handler = h_providers_list, .auth = AUTH_ADMIN,
-     .rl = RL_READ, .tag = "admin",
+     .rl = RL_READ, .flags = ROUTE_PAGINATED, .tag = "admin",
      .summary = "AI providers: kind, base URL, model map, keys (id, label, status — never the key)"},
     {.method = "POST", .pattern = "/api/v1/admin/ai/providers", .handler = h_provider_create, .auth = AUTH_ADMIN,
      .rl = RL_WRITE, .input = &provider_s, .tag = "admin",

@@ -478,17 +478,7 @@ static int h_recommendations(struct req *r)
             jw_obj_end(&r->w);
         }
         jw_arr_end(&r->w);
-        jw_key(&r->w, "meta");
-        jw_obj_begin(&r->w);
-        jw_key(&r->w, "total");
-        jw_int(&r->w, (int64_t)nj);
-        jw_key(&r->w, "page");
-        jw_int(&r->w, r->page);
-        jw_key(&r->w, "limit");
-        jw_int(&r->w, r->limit);
-        jw_key(&r->w, "pages");
-        jw_int(&r->w, ((int64_t)nj + r->limit - 1) / r->limit);
-        jw_obj_end(&r->w);
+        http_write_page_meta(r, (int64_t)nj);
         jw_obj_end(&r->w);
     }
     for (size_t i = 0; i < nj; i++) {
@@ -556,37 +546,28 @@ static int h_share(struct req *r)
     return 0;
 }
 
+static void write_share(struct jw *w, const struct db_res *res)
+{
+    jw_obj_begin(w);
+    jw_key(w, "id");
+    jw_str(w, db_text(res, 0));
+    jw_key(w, "created_at");
+    jw_time(w, db_int(res, 1));
+    jw_key(w, "revoked_at");
+    jw_db_time(w, res, 2);
+    jw_obj_end(w);
+}
+
 static int h_list_shares(struct req *r)
 {
+    static const char *const allowed[] = {NULL};
     str_t id = req_param(r, "id");
-    struct db_res *dr;
-    if (resource_require(r, &career_resumes, id))
+    db_arg args[4] = {DBA_TEXT(id), DBA_TEXT(r->user_id)};
+    if (http_query_allow(r, allowed) || resource_require(r, &career_resumes, id))
         return HTTP_EFAIL;
-    int rc = db_query(r->db,
-                  "SELECT id, ts_ms(created_at), ts_ms(revoked_at) FROM career_resume_shares WHERE resume_id = ? "
-                  "AND user_id = ? ORDER BY id DESC",
-                  DB_ARGS(DBA_TEXT(id), DBA_TEXT(r->user_id)), &dr);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    jw_obj_begin(&r->w);
-    jw_key(&r->w, "data");
-    jw_arr_begin(&r->w);
-    while ((rc = db_next(dr)) == 1) {
-        jw_obj_begin(&r->w);
-        jw_key(&r->w, "id");
-        jw_str(&r->w, db_text(dr, 0));
-        jw_key(&r->w, "created_at");
-        jw_time(&r->w, db_int(dr, 1));
-        jw_key(&r->w, "revoked_at");
-        jw_db_time(&r->w, dr, 2);
-        jw_obj_end(&r->w);
-    }
-    db_res_free(dr);
-    if (rc < 0)
-        return http_db_fail(r, rc);
-    jw_arr_end(&r->w);
-    jw_obj_end(&r->w);
-    return 0;
+    const struct http_list_query q = {"id, ts_ms(created_at), ts_ms(revoked_at)", "FROM career_resume_shares",
+                                      " WHERE resume_id = ? AND user_id = ?", "id DESC", write_share};
+    return http_list(r, &q, args, 2, ARRAY_LEN(args));
 }
 
 static int h_revoke_share(struct req *r)
@@ -625,17 +606,9 @@ static int h_shared(struct req *r)
         db_res_free(dr);
         return rc < 0 ? http_db_fail(r, rc) : http_fail(r, 404, "NOT_FOUND", "no such shared resume");
     }
+    static const char *const shared_fields[] = {"title", "summary", "content", "skills", "updated_at", NULL};
     jw_obj_begin(&r->w);
-    jw_key(&r->w, "title");
-    jw_str(&r->w, db_text(dr, 0));
-    jw_key(&r->w, "summary");
-    jw_str(&r->w, db_text(dr, 1));
-    jw_key(&r->w, "content");
-    jw_str(&r->w, db_text(dr, 2));
-    jw_key(&r->w, "skills");
-    jw_raw(&r->w, db_text(dr, 3));
-    jw_key(&r->w, "updated_at");
-    jw_time(&r->w, db_int(dr, 4));
+    (void)resource_write_fields(&r->w, &career_resumes, shared_fields, dr, 0, LANG_EN);
     jw_obj_end(&r->w);
     db_res_free(dr);
     return 0;
@@ -785,7 +758,7 @@ static const struct json_schema status_s = {status_f, false};
 static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/resumes/{id}/score", .handler = h_resume_score, .auth = AUTH_USER, .rl = RL_READ, .summary = "ATS score of a resume against a job (?job_id=): 0-100, matched and missing keywords", .tag = "career"},
     {.method = "POST", .pattern = "/api/v1/resumes/{id}/share", .handler = h_share, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Create a public, revocable share link (the token is shown once)", .tag = "career"},
-    {.method = "GET", .pattern = "/api/v1/resumes/{id}/shares", .handler = h_list_shares, .auth = AUTH_USER, .rl = RL_READ, .summary = "Share links of a resume (without tokens)", .tag = "career"},
+    {.method = "GET", .pattern = "/api/v1/resumes/{id}/shares", .handler = h_list_shares, .auth = AUTH_USER, .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "Share links of a resume (without tokens)", .tag = "career"},
     {.method = "DELETE", .pattern = "/api/v1/resumes/{id}/shares/{share_id}", .handler = h_revoke_share, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Revoke a share link", .tag = "career"},
     {.method = "GET", .pattern = "/api/v1/shared/resumes/{token}", .handler = h_shared, .auth = AUTH_NONE, .rl = RL_READ, .summary = "A shared resume, without authentication", .tag = "career"},
     {.method = "POST", .pattern = "/api/v1/jobs/analyze", .handler = h_job_analyze, .auth = AUTH_USER, .rl = RL_WRITE, .input = &analyze_s, .body_max = 256u << 10, .summary = "Skills, keywords and seniority of a job posting", .tag = "career"},

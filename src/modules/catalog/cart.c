@@ -84,6 +84,9 @@ struct total {
 
 static int h_cart(struct req *r)
 {
+    static const char *const line_fields[] = {"id", "product_id", "quantity", NULL};
+    static const char *const line_times[] = {"created_at", "updated_at", NULL};
+    enum lang lang = resource_caller(r).lang;
     struct db_res *res;
     struct total totals[MAX_CURRENCIES];
     size_t nt = 0;
@@ -107,12 +110,7 @@ static int h_cart(struct req *r)
         if (__builtin_mul_overflow(qty, price, &line))
             overflow = true;
         jw_obj_begin(w);
-        jw_key(w, "id");
-        jw_str(w, db_text(res, 0));
-        jw_key(w, "product_id");
-        jw_str(w, db_text(res, 1));
-        jw_key(w, "quantity");
-        jw_int(w, qty);
+        (void)resource_write_fields(w, &catalog_cart_items, line_fields, res, 0, lang);
         jw_key(w, "name");
         resource_write_i18n(r, w, db_text(res, 5));
         jw_key(w, "unit_price");
@@ -125,10 +123,7 @@ static int h_cart(struct req *r)
         jw_int(w, db_int(res, 8));
         jw_key(w, "available");
         jw_bool(w, available);
-        jw_key(w, "created_at");
-        jw_time(w, db_int(res, 3));
-        jw_key(w, "updated_at");
-        jw_time(w, db_int(res, 4));
+        (void)resource_write_fields(w, &catalog_cart_items, line_times, res, 3, lang);
         jw_obj_end(w);
         if (!available || overflow)
             continue; /* a withdrawn product stays visible in the cart but is not charged */

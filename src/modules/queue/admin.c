@@ -148,10 +148,12 @@ static int h_queues(struct req *r)
         return http_db_fail(r, rc);
     for (size_t i = 0; i < nl; i++) /* configured queues appear even when empty */
         (void)qrow_get(q, &nq, names[i]);
+    /* one page of the queues, in the list envelope (API.md §1) */
+    size_t first = (size_t)((r->page - 1) * r->limit), last = first + (size_t)r->limit;
     jw_obj_begin(&r->w);
     jw_key(&r->w, "data");
     jw_arr_begin(&r->w);
-    for (size_t i = 0; i < nq; i++) {
+    for (size_t i = first; i < nq && i < last; i++) {
         int64_t total = 0;
         int lim = jobs__queue_limit_of(str_c(q[i].name));
         jw_obj_begin(&r->w);
@@ -175,6 +177,7 @@ static int h_queues(struct req *r)
         jw_obj_end(&r->w);
     }
     jw_arr_end(&r->w);
+    http_write_page_meta(r, (int64_t)nq);
     jw_obj_end(&r->w);
     return 0;
 }
@@ -280,7 +283,7 @@ static const struct json_schema empty_body = {.fields = no_fields}; /* retry: no
 
 static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/admin/queues", .handler = h_queues, .auth = AUTH_ADMIN, .rl = RL_READ,
-     .summary = "Job counts by state for each queue", .tag = "jobs", .flags = ROUTE_NO_BODY},
+     .summary = "Job counts by state for each queue", .tag = "jobs", .flags = ROUTE_NO_BODY | ROUTE_PAGINATED},
     {.method = "GET", .pattern = "/api/v1/admin/jobs", .handler = h_list, .auth = AUTH_ADMIN, .rl = RL_READ,
      .summary = "List jobs, newest first (filters: state, queue, kind)", .tag = "jobs",
      .flags = ROUTE_PAGINATED | ROUTE_NO_BODY},
