@@ -198,6 +198,15 @@ struct http_list_query {
     const char *cols, *from, *where, *order;
     void (*row)(struct jw *w, const struct db_res *res);
 };
+/* A row writer for hand-written lists (where no resource descriptor
+ * exists): column i of the row is written as cols[i].key with its kind;
+ * SQL NULL is null. cols ends with {NULL}. */
+enum http_col_kind { COL_TEXT, COL_INT, COL_BOOL, COL_TIME, COL_JSON /* JSON text written by us */ };
+struct http_col {
+    const char *key;
+    enum http_col_kind kind;
+};
+void http_write_row(struct jw *w, const struct db_res *res, const struct http_col *cols);
 int http_query_allow(struct req *r, const char *const *allowed) WARN_UNUSED;
 int http_list(struct req *r, const struct http_list_query *q, struct db_arg *args, size_t nargs, size_t cap);
 /* The same for rows that need queries of their own: row writes one row to
@@ -254,6 +263,8 @@ int http_rc(struct req *r, int rc);
  *                returns HTTP_EFAIL with that error
  *   a db_rc < 0  roll back (DB_EBUSY: db_tx retries); req_tx maps it with
  *                http_db_fail
+ *   0 after http_fail()  commit what was written (a failed attempt that
+ *                must be counted), then req_tx returns HTTP_EFAIL with it
  * Before each retried attempt the recorded error, r->status and the
  * response written so far are put back as they were before the first
  * attempt, so a retry keeps nothing of the failed one. Joining an outer

@@ -9,6 +9,26 @@
 
 #include "core/banned.h"
 
+void http_write_row(struct jw *w, const struct db_res *res, const struct http_col *cols)
+{
+    jw_obj_begin(w);
+    for (int c = 0; cols[c].key; c++) {
+        jw_key(w, cols[c].key);
+        if (db_isnull(res, c)) {
+            jw_null(w);
+            continue;
+        }
+        switch (cols[c].kind) {
+        case COL_TEXT: jw_str(w, db_text(res, c)); break;
+        case COL_INT: jw_int(w, db_int(res, c)); break;
+        case COL_BOOL: jw_bool(w, db_int(res, c) != 0); break;
+        case COL_TIME: jw_time(w, db_int(res, c)); break;
+        case COL_JSON: jw_raw(w, db_text(res, c)); break;
+        }
+    }
+    jw_obj_end(w);
+}
+
 int http_query_allow(struct req *r, const char *const *allowed)
 {
     for (int i = 0; i < r->q.n; i++) {

@@ -282,5 +282,8 @@ static int on_req_tx(struct db *db, void *arg)
 int req_tx(struct req *r, enum db_tx_mode mode, req_tx_fn fn, void *arg)
 {
     struct req_tx_ctx c = {.r = r, .fn = fn, .arg = arg, .status = r->status, .out_len = r->out.len, .w = r->w};
-    return http_rc(r, db_tx(r->db, mode, on_req_tx, &c));
+    int rc = db_tx(r->db, mode, on_req_tx, &c);
+    if (rc == 0 && r->err.status) /* committed on purpose with an error recorded */
+        return HTTP_EFAIL;
+    return http_rc(r, rc);
 }

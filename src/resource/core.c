@@ -184,7 +184,10 @@ void resource__write_i18n(struct jw *w, str_t stored, enum lang lang)
     json_decref(o);
 }
 
-void resource_write_i18n(struct req *r, struct jw *w, str_t stored) { resource__write_i18n(w, stored, resource__lang(r)); }
+void resource_write_i18n(struct req *r, struct jw *w, str_t stored)
+{
+    resource__write_i18n(w, stored, resource__lang(r));
+}
 
 /* Write the row at res's current position, selected with rt->cols. */
 /* Column c of res as the value of field f. */

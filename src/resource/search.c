@@ -153,8 +153,10 @@ static int h_search(struct req *r)
             const char *c = memchr(p, ',', (size_t)(end - p));
             str_t name = str_make(p, (size_t)((c ? c : end) - p));
             bool known = false;
-            for (size_t i = 0; i < resource__nrts && !known; i++)
-                known = resource__rts[i]->searchable && resource__rts[i]->res->title_field && str_eq(name, str_c(resource__rts[i]->res->name));
+            for (size_t i = 0; i < resource__nrts && !known; i++) {
+                const struct rt *t = resource__rts[i];
+                known = t->searchable && t->res->title_field && str_eq(name, str_c(t->res->name));
+            }
             if (!known) {
                 struct buf m = BUF_INIT(256);
                 (void)buf_printf(&m, "has an unknown type '%.*s'", (int)(name.len > 64 ? 64 : name.len), name.p);

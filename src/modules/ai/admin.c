@@ -440,26 +440,11 @@ static int h_key_delete(struct req *r)
 
 static void write_flag(struct jw *w, const struct db_res *res)
 {
-    jw_obj_begin(w);
-    jw_key(w, "id");
-    jw_str(w, db_text(res, 0));
-    jw_key(w, "user_id");
-    jw_str(w, db_text(res, 1));
-    jw_key(w, "email");
-    jw_db_text(w, res, 2);
-    jw_key(w, "reason");
-    jw_cstr(w, "ai_abuse");
-    jw_key(w, "score");
-    jw_int(w, db_int(res, 3));
-    jw_key(w, "current_score");
-    jw_int(w, db_int(res, 7));
-    jw_key(w, "signals");
-    jw_raw(w, db_text(res, 4)); /* written by abuse.c */
-    jw_key(w, "status");
-    jw_str(w, db_text(res, 5));
-    jw_key(w, "created_at");
-    jw_time(w, db_int(res, 6));
-    jw_obj_end(w);
+    static const struct http_col cols[] = {
+        {"id", COL_TEXT},    {"user_id", COL_TEXT}, {"email", COL_TEXT},     {"reason", COL_TEXT},
+        {"score", COL_INT},  {"current_score", COL_INT}, {"signals", COL_JSON} /* written by abuse.c */,
+        {"status", COL_TEXT}, {"created_at", COL_TIME}, {NULL, 0}};
+    http_write_row(w, res, cols);
 }
 
 static int h_flags(struct req *r)
@@ -475,7 +460,8 @@ static int h_flags(struct req *r)
     if (status)
         args[n++] = DBA_TEXT(*status);
     const struct http_list_query q = {
-        "f.id, f.user_id, u.email, f.score, f.signals, f.status, ts_ms(f.created_at), s.score",
+        "f.id, f.user_id, u.email, 'ai_abuse', f.score, COALESCE(s.score, 0), f.signals, f.status, "
+        "ts_ms(f.created_at)",
         "FROM ai_flags f LEFT JOIN users u ON u.id = f.user_id LEFT JOIN ai_suspicion s ON s.user_id = f.user_id",
         status ? " WHERE f.status = ?" : "", "f.created_at DESC, f.id DESC", write_flag};
     return http_list(r, &q, args, n, ARRAY_LEN(args));

@@ -548,14 +548,8 @@ static int h_share(struct req *r)
 
 static void write_share(struct jw *w, const struct db_res *res)
 {
-    jw_obj_begin(w);
-    jw_key(w, "id");
-    jw_str(w, db_text(res, 0));
-    jw_key(w, "created_at");
-    jw_time(w, db_int(res, 1));
-    jw_key(w, "revoked_at");
-    jw_db_time(w, res, 2);
-    jw_obj_end(w);
+    static const struct http_col cols[] = {{"id", COL_TEXT}, {"created_at", COL_TIME}, {"revoked_at", COL_TIME}, {NULL, 0}};
+    http_write_row(w, res, cols);
 }
 
 static int h_list_shares(struct req *r)

@@ -270,20 +270,10 @@ static int h_balance(struct req *r)
 
 static void write_tx(struct jw *w, const struct db_res *res)
 {
-    jw_obj_begin(w);
-    jw_key(w, "id");
-    jw_str(w, db_text(res, 0));
-    jw_key(w, "type");
-    jw_str(w, db_text(res, 1));
-    jw_key(w, "amount");
-    jw_int(w, db_int(res, 2));
-    jw_key(w, "reservation_id");
-    jw_db_text(w, res, 3);
-    jw_key(w, "reference");
-    jw_str(w, db_text(res, 4));
-    jw_key(w, "created_at");
-    jw_time(w, db_int(res, 5));
-    jw_obj_end(w);
+    static const struct http_col cols[] = {{"id", COL_TEXT},        {"type", COL_TEXT},      {"amount", COL_INT},
+                                           {"reservation_id", COL_TEXT}, {"reference", COL_TEXT}, {"created_at", COL_TIME},
+                                           {NULL, 0}};
+    http_write_row(w, res, cols);
 }
 
 static int h_transactions(struct req *r)
