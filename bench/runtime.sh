@@ -30,7 +30,10 @@
 #   BENCH_WORKLOADS="w0 w1 w2 w3"
 #   BENCH_PRODUCTS=10000 BENCH_USERS=1000
 #   BENCH_LOGIN_RATE=20        logins/s of the login mode (0: skip it)
-#   BENCH_LABEL                a name for this run in the table header (e.g. before / after)
+#   BENCH_BUILDS="temel=$TEMEL_BIN"   label=binary ...: builds to compare in one run on the same seeded
+#                              databases, in this order (the first seeds and migrates: put the older first),
+#                              e.g. "before=/work/wt/bench-before/build/temel after=build/temel"
+#   BENCH_LABEL                a name for this run in the table header
 #   BENCH_OUT=build/bench-runtime-<UTC time>.txt   raw results
 #   BENCH_PERF=DIR             record `perf record -g` of temel during each measured run at the first
 #                              of BENCH_CONNS into DIR/<engine>-<workload>.data
@@ -59,6 +62,7 @@ BENCH_LOGIN_RATE=${BENCH_LOGIN_RATE:-20}
 BENCH_LABEL=${BENCH_LABEL:-}
 BENCH_PERF=${BENCH_PERF:-}
 TEMEL_BIN=${TEMEL_BIN:-$root/build/temel}
+BENCH_BUILDS=${BENCH_BUILDS:-temel=$TEMEL_BIN}
 NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
 WRK_BIN=${WRK_BIN:-/usr/bin/wrk}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
@@ -74,7 +78,10 @@ done
 for c in $BENCH_CONNS $BENCH_PGBENCH_CONNS; do is_uint "$c" && [ "$c" -gt 0 ] || die "bad connection count '$c'"; done
 for e in $BENCH_ENGINES; do case $e in sqlite | postgres) ;; *) die "BENCH_ENGINES: unknown engine '$e'" ;; esac; done
 for w in $BENCH_WORKLOADS; do case $w in w0 | w1 | w2 | w3) ;; *) die "BENCH_WORKLOADS: unknown '$w'" ;; esac; done
-[ -x "$TEMEL_BIN" ] || die "no temel binary at $TEMEL_BIN (run make)"
+for spec in $BENCH_BUILDS; do
+    case $spec in ?*=?*) ;; *) die "BENCH_BUILDS: expected label=path, got '$spec'" ;; esac
+    [ -x "${spec#*=}" ] || die "no temel binary at ${spec#*=} (run make)"
+done
 [ -x "$WRK_BIN" ] || die "no wrk at $WRK_BIN (scripts/deps.sh)"
 [ -x "$NGINX_BIN" ] || die "no nginx at $NGINX_BIN (scripts/deps.sh)"
 case " $BENCH_ENGINES " in *" postgres "*)
@@ -92,16 +99,20 @@ trap bench_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-raw=$tmp/raw # engine workload conns target rps p50_us p99_us errors cpu_us_per_req
+raw=$tmp/raw # build engine workload conns target rps p50_us p99_us errors cpu_us_per_req
 : >"$raw"
-commit=$(git -C "$(dirname "$TEMEL_BIN")" rev-parse --short HEAD 2>/dev/null || echo "?")
+builds=""
+for spec in $BENCH_BUILDS; do
+    builds="$builds ${spec%%=*}=${spec#*=}@$(git -C "$(dirname "${spec#*=}")" rev-parse --short HEAD 2>/dev/null || echo "?")"
+done
 up_before=$(uptime)
 busy=$(busy_pct)
 note "machine: $up_before; CPU ${busy}% busy before the run"
 
 export TEMEL_ADMIN_EMAIL=bench-admin@example.com TEMEL_ADMIN_PASSWORD='bench admin password 1'
 temel_env=(HOST=127.0.0.1 TEMEL_RATE_LIMIT_READ=1000000000/1 TEMEL_RATE_LIMIT_WRITE=1000000000/1
-    TEMEL_RATE_LIMIT_AUTH=1000000000/1 TEMEL_ACCESS_TTL_S=86400 TEMEL_JOB_THREADS=0)
+    TEMEL_RATE_LIMIT_AUTH=1000000000/1 TEMEL_ACCESS_TTL_S=86400 TEMEL_JOB_THREADS=0
+    TEMEL_JWT_SECRET=bench-runtime-jwt-secret-0123456789abcdef) # one secret: the seed's tokens serve every build
 
 # ---- references and helpers ------------------------------------------------------------------
 start_nginx "$tmp/nginx" /health/live
@@ -126,7 +137,7 @@ wrk_run() {
     cpu=$(awk -v d=$((c1 - c0)) -v n="$nreq" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", (n > 0 ? d * 1e6 / hz / n : 0) }')
     errs=$(($(field "$line" err_connect) + $(field "$line" err_read) + $(field "$line" err_write) +
         $(field "$line" err_status) + $(field "$line" err_timeout)))
-    echo "$1 $2 $3 $4 $(field "$line" rps) $(field "$line" p50_us) $(field "$line" p99_us) $errs $cpu" >>"$raw"
+    echo "$build $1 $2 $3 $4 $(field "$line" rps) $(field "$line" p50_us) $(field "$line" p99_us) $errs $cpu" >>"$raw"
     note "$(printf '%-8s %-3s c=%-4s %-12s %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms  cpu %6.1f us/req  errors %d' \
         "$1" "$2" "$3" "$4" "$(field "$line" rps)" "$(awk -v v="$(field "$line" p50_us)" 'BEGIN{print v/1000}')" \
         "$(awk -v v="$(field "$line" p99_us)" 'BEGIN{print v/1000}')" "$cpu" "$errs")"
@@ -143,22 +154,21 @@ empty_carts() {
     fi
 }
 
-# pgbench_run WORKLOAD CONNS DIR: pgbench over the scripts in DIR; p50/p99 from a 10 % sample log.
+# pgbench_run WORKLOAD CONNS SCRIPT: pgbench with SCRIPT; p50/p99 from a 10 % sample log.
 # pgbench's -T includes opening its connections (3-4 s for 64 on a busy 2-core machine) and its tps
 # excludes that time, so -T gets BENCH_PGBENCH_CONNECT_S (5) more seconds.
 pg_connect_s=${BENCH_PGBENCH_CONNECT_S:-5}
 pgbench_run() {
-    local out files=() f tps lat
-    for f in "$3"/*.sql; do files+=(-f "$f"); done
+    local out tps lat
     rm -f "$tmp"/pgblog*
     out=$(cd "$tmp" && "$PGBIN/pgbench" -n -M prepared -c "$2" -j 2 -T $((BENCH_SECONDS + pg_connect_s)) -l --log-prefix=pgblog \
-        --sampling-rate=0.1 "${files[@]}" "$pg_url" 2>&1) || { echo "$out" | tail -n 20 >&2; die "pgbench $1 c$2 failed"; }
+        --sampling-rate=0.1 -f "$3" "$pg_url" 2>&1) || { echo "$out" | tail -n 20 >&2; die "pgbench $1 c$2 failed"; }
     tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -n 1)
     lat=$(cat "$tmp"/pgblog* 2>/dev/null | awk '{print $3}' | sort -n |
         awk '{a[NR] = $1} END { i = int(NR * 0.99); if (i < 1) i = 1; if (NR) printf "%d %d", a[int((NR + 1) / 2)], a[i]; else print "0 0" }')
     local failed
     failed=$(echo "$out" | sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p')
-    echo "postgres $1 $2 pgbench $tps $lat ${failed:-0} -" >>"$raw"
+    echo "$build postgres $1 $2 pgbench $tps $lat ${failed:-0} -" >>"$raw"
     note "$(printf 'postgres %-3s c=%-4s %-12s %9.0f tps    p50 %7.2f ms  p99 %7.2f ms  failed %s' "$1" "$2" pgbench "$tps" \
         "$(awk -v v="${lat% *}" 'BEGIN{print v/1000}')" "$(awk -v v="${lat#* }" 'BEGIN{print v/1000}')" "${failed:-0}")"
 }
@@ -183,75 +193,90 @@ capture_sql() {
     tail -c +$((off + 1)) "$log" >"$3/capture.log"
     printf 'uid %s\nsid %s\nproduct %s\ncategory bakliyat\noffset 120\n' \
         "$(head -n 1 "$2/users.tsv" | cut -f1)" "$(head -n 1 "$2/users.tsv" | cut -f2)" "$pid" >"$3/capture.ids"
-    "$PY" "$here/runtime_pgbench.py" "$3/capture.log" "$2" "$3" "$3/capture.ids"
+    local maxc=1 c
+    for c in $BENCH_PGBENCH_CONNS; do [ "$c" -le "$maxc" ] || maxc=$c; done
+    "$PY" "$here/runtime_pgbench.py" "$3/capture.log" "$2" "$3" "$3/capture.ids" "$maxc"
 }
 
 has() { case " $BENCH_WORKLOADS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 # ---- one engine ---------------------------------------------------------------------------------
-run_engine() {
-    local engine=$1 dir=$tmp/$1 port url spid db c w
-    mkdir -p "$dir"
+# start_temel ENGINE DIR DBURL BIN LOG: migrate and serve on a free port; sets url and spid
+start_temel() {
+    local port envs
     port=$(free_port)
     url=http://127.0.0.1:$port
-    if [ "$engine" = sqlite ]; then
-        db=$dir/temel.db
-        local dburl=sqlite://$db
-    else
-        local dburl=$pg_url
-    fi
-    local envs=(PORT="$port" DATABASE_URL="$dburl" TEMEL_DATA_DIR="$dir" "${temel_env[@]}")
-    env "${envs[@]}" "$TEMEL_BIN" migrate up >"$dir/migrate.log" 2>&1 ||
-        { cat "$dir/migrate.log" >&2; die "$engine: temel migrate up failed"; }
-    env "${envs[@]}" "$TEMEL_BIN" serve >"$dir/stdout.log" 2>"$dir/temel.log" &
+    envs=(PORT="$port" DATABASE_URL="$3" TEMEL_DATA_DIR="$2" "${temel_env[@]}")
+    env "${envs[@]}" "$4" migrate up >"$5.migrate" 2>&1 || { cat "$5.migrate" >&2; die "$1: $4 migrate up failed"; }
+    env "${envs[@]}" "$4" serve >/dev/null 2>"$5" &
     spid=$!
     pids+=($spid)
-    wait_http "temel ($engine)" $spid "$url/health/live" "$dir/temel.log"
-    note "$engine: seeding $BENCH_PRODUCTS products and $BENCH_USERS users through the API"
-    local t0=$SECONDS
-    "$PY" "$here/runtime_seed.py" "$url" "$dir/seed" "$BENCH_PRODUCTS" "$BENCH_USERS" ||
-        die "$engine: seeding failed (log: $dir/temel.log)"
-    note "$engine: seeded in $((SECONDS - t0)) s"
-    if [ "$engine" = postgres ]; then
-        psql_do -c "VACUUM ANALYZE"
-        capture_sql "$url" "$dir/seed" "$dir"
-    fi
+    wait_http "temel ($1, $4)" $spid "$url/health/live" "$5"
+}
 
-    for w in $BENCH_WORKLOADS; do
-        if [ "$BENCH_WARMUP" -gt 0 ]; then
-            [ "$w" != w3 ] || empty_carts "$engine" "${db:-}"
-            BENCH_WORKLOAD=$w BENCH_SEED_DIR=$dir/seed "$WRK_BIN" -t "$BENCH_THREADS" -c 64 -d "${BENCH_WARMUP}s" \
-                -s "$here/runtime.lua" "$url" >/dev/null 2>&1 || true
-        fi
-        for c in $BENCH_CONNS; do
-            [ "$w" != w0 ] || wrk_run "$engine" w0 "$c" nginx "$nginx_url" "$dir/seed" "$nginx_pid"
-            [ "$w" != w3 ] || empty_carts "$engine" "${db:-}"
-            wrk_run "$engine" "$w" "$c" temel "$url" "$dir/seed" "$spid"
-        done
-        if [ "$engine" = postgres ] && [ "$w" != w0 ]; then
-            for c in $BENCH_PGBENCH_CONNS; do
-                [ "$w" != w3 ] || empty_carts "$engine"
-                pgbench_run "$w" "$c" "$dir/$w"
-            done
-        fi
-        if [ "$w" = w2 ] && [ "$BENCH_LOGIN_RATE" -gt 0 ]; then
-            c=${BENCH_CONNS%% *}
-            "$PY" "$here/runtime_logins.py" "$url" "$dir/seed" "$BENCH_LOGIN_RATE" $((BENCH_SECONDS + 2)) \
-                >"$dir/logins.out" &
-            local lpid=$!
-            sleep 1
-            wrk_run "$engine" w2+login "$c" temel "$url" "$dir/seed" "$spid"
-            wait $lpid || die "$engine: login loop failed"
-            echo "$engine logins $BENCH_LOGIN_RATE/s $(cat "$dir/logins.out")" >>"$tmp/logins"
-            note "$engine: $(cat "$dir/logins.out")"
-        fi
-    done
-    kill -TERM $spid
-    wait $spid 2>/dev/null || true
-    if [ "$engine" = postgres ]; then
-        mkdir -p "$tmp/sql"
-        cp "$dir"/w?.sql.txt "$tmp/sql/"
+# run_engine ENGINE: one database, seeded once through the first build of BENCH_BUILDS; then every
+# build in turn serves it (the first one migrates it first, so an older build comes first)
+run_engine() {
+    local engine=$1 dir=$tmp/$1 c w spec bin out dburl db="" seeded=""
+    mkdir -p "$dir"
+    if [ "$engine" = sqlite ]; then
+        db=$dir/temel.db dburl=sqlite://$dir/temel.db
+    else
+        dburl=$pg_url
     fi
+    for spec in $BENCH_BUILDS; do
+        build=${spec%%=*} bin=${spec#*=} out=$dir/$build
+        mkdir -p "$out"
+        start_temel "$engine" "$dir" "$dburl" "$bin" "$out/temel.log"
+        if [ -z "$seeded" ]; then
+            note "$engine: seeding $BENCH_PRODUCTS products and $BENCH_USERS users through the API ($build)"
+            local t0=$SECONDS
+            "$PY" "$here/runtime_seed.py" "$url" "$dir/seed" "$BENCH_PRODUCTS" "$BENCH_USERS" ||
+                die "$engine: seeding failed (log: $out/temel.log)"
+            note "$engine: seeded in $((SECONDS - t0)) s"
+            seeded=1
+        fi
+        if [ "$engine" = postgres ]; then
+            psql_do -c "VACUUM ANALYZE"
+            capture_sql "$url" "$dir/seed" "$out"
+            mkdir -p "$tmp/sql/$build"
+            cp "$out"/w?.sql.txt "$tmp/sql/$build/"
+        fi
+
+        for c in $BENCH_CONNS; do # the reference: W0 and the base of the SQLite ratios
+            wrk_run "$engine" w0 "$c" nginx "$nginx_url" "$dir/seed" "$nginx_pid"
+        done
+        for w in $BENCH_WORKLOADS; do
+            if [ "$BENCH_WARMUP" -gt 0 ]; then
+                [ "$w" != w3 ] || empty_carts "$engine" "$db"
+                BENCH_WORKLOAD=$w BENCH_SEED_DIR=$dir/seed "$WRK_BIN" -t "$BENCH_THREADS" -c 64 -d "${BENCH_WARMUP}s" \
+                    -s "$here/runtime.lua" "$url" >/dev/null 2>&1 || true
+            fi
+            for c in $BENCH_CONNS; do
+                [ "$w" != w3 ] || empty_carts "$engine" "$db"
+                wrk_run "$engine" "$w" "$c" temel "$url" "$dir/seed" "$spid"
+            done
+            if [ "$engine" = postgres ] && [ "$w" != w0 ]; then
+                for c in $BENCH_PGBENCH_CONNS; do
+                    [ "$w" != w3 ] || empty_carts "$engine"
+                    pgbench_run "$w" "$c" "$out/$w.sql"
+                done
+            fi
+            if [ "$w" = w2 ] && [ "$BENCH_LOGIN_RATE" -gt 0 ]; then
+                c=${BENCH_CONNS%% *}
+                "$PY" "$here/runtime_logins.py" "$url" "$dir/seed" "$BENCH_LOGIN_RATE" $((BENCH_SECONDS + 2)) \
+                    >"$out/logins.out" &
+                local lpid=$!
+                sleep 1
+                wrk_run "$engine" w2+login "$c" temel "$url" "$dir/seed" "$spid"
+                wait $lpid || die "$engine: login loop failed"
+                echo "$build $engine: W2 c$c with $BENCH_LOGIN_RATE logins/s: $(cat "$out/logins.out")" >>"$tmp/logins"
+                note "$engine: $(cat "$out/logins.out")"
+            fi
+        done
+        kill -TERM $spid
+        wait $spid 2>/dev/null || true
+    done
 }
 
 for engine in $BENCH_ENGINES; do
@@ -272,41 +297,41 @@ up_after=$(uptime)
 
 # ---- report ------------------------------------------------------------------------------------
 report() {
-    printf 'bench/runtime.sh%s — %s, temel %s (commit %s), wrk -t%s, %ss per run, pgbench -M prepared -j 2\n' \
-        "${BENCH_LABEL:+ [$BENCH_LABEL]}" "$(date -u +%Y-%m-%dT%H:%MZ)" "$TEMEL_BIN" "$commit" "$BENCH_THREADS" "$BENCH_SECONDS"
+    printf 'bench/runtime.sh%s — %s; builds:%s; wrk -t%s, %ss per run; pgbench -M prepared -j 2\n' \
+        "${BENCH_LABEL:+ [$BENCH_LABEL]}" "$(date -u +%Y-%m-%dT%H:%MZ)" "$builds" "$BENCH_THREADS" "$BENCH_SECONDS"
     printf 'uptime before: %s\nuptime after:  %s\n' "$up_before" "$up_after"
     awk -v p99max=10 -v c64="${BENCH_CONNS%% *}" '
-    { k = $1 SUBSEP $2 SUBSEP $3 SUBSEP $4; rps[k] = $5; p50[k] = $6; p99[k] = $7; err[k] = $8; cpu[k] = $9
-      if ($4 == "temel") order[++n] = k
-      if ($4 == "pgbench" && $5 + 0 > ceil[$1 SUBSEP $2]) ceil[$1 SUBSEP $2] = $5 + 0
-      if ($4 == "pgbench") pg[++m] = k }
+    { k = $1 SUBSEP $2 SUBSEP $3 SUBSEP $4 SUBSEP $5; rps[k] = $6; p50[k] = $7; p99[k] = $8; err[k] = $9; cpu[k] = $10
+      if ($5 != "pgbench") order[++n] = k
+      if ($5 == "pgbench" && $6 + 0 > ceil[$1 SUBSEP $2 SUBSEP $3]) ceil[$1 SUBSEP $2 SUBSEP $3] = $6 + 0
+      if ($5 == "pgbench") pg[++m] = k }
     END {
       tgt["postgres", "w1"] = 0.8; tgt["postgres", "w2"] = 0.6; tgt["postgres", "w3"] = 0.5
       tgt["sqlite", "w1"] = 0.25; tgt["sqlite", "w2"] = 0.5; tgt["sqlite", "w3"] = 0.2
-      printf "%-8s %-8s %5s %9s %8s %8s %6s %6s | %-13s %9s %6s %7s %s\n", "engine", "workload", "conns", "req/s",
-        "p50 ms", "p99 ms", "cpu/rq", "errors", "reference", "ref req/s", "ratio", "target", "met"
+      printf "%-8s %-8s %-8s %5s %9s %8s %8s %6s %6s | %-13s %9s %6s %7s %s\n", "build", "engine", "workload", "conns",
+        "req/s", "p50 ms", "p99 ms", "cpu/rq", "errors", "reference", "ref req/s", "ratio", "target", "met"
       for (i = 1; i <= n; i++) {
-        k = order[i]; split(k, f, SUBSEP); e = f[1]; w = f[2]; c = f[3]
+        k = order[i]; split(k, f, SUBSEP); b = f[1]; e = f[2]; w = f[3]; c = f[4]
+        if (f[5] == "nginx") {
+          printf "%-8s %-8s %-8s %5s %9.0f %8.2f %8.2f %6s %6d | (nginx return 200)\n", b, e, "nginx", c, rps[k],
+            p50[k] / 1000, p99[k] / 1000, cpu[k], err[k]
+          continue
+        }
         base = w; sub(/\+login/, "", base)
-        if (e == "postgres" && base != "w0") { ref = "pgbench best"; rr = ceil[e SUBSEP base] }
-        else { ref = "nginx c" c; rr = rps[e SUBSEP "w0" SUBSEP c SUBSEP "nginx"] }
+        if (e == "postgres" && base != "w0") { ref = "pgbench best"; rr = ceil[b SUBSEP e SUBSEP base] }
+        else { ref = "nginx c" c; rr = rps[b SUBSEP e SUBSEP "w0" SUBSEP c SUBSEP "nginx"] }
         ratio = rr > 0 ? rps[k] / rr : 0
         t = (e SUBSEP base) in tgt && w == base ? tgt[e, base] : 0
         met = t ? (ratio >= t ? "yes" : "NO") : "-"
         if ((base == "w2" || base == "w3") && c == c64)
           met = met " / p99<=" p99max "ms " (p99[k] / 1000 <= p99max ? "yes" : "NO")
-        printf "%-8s %-8s %5s %9.0f %8.2f %8.2f %6s %6d | %-13s %9.0f %6.2f %7s %s\n", e, w, c, rps[k], p50[k] / 1000,
-          p99[k] / 1000, cpu[k], err[k], ref, rr, ratio, t ? ">=" t : "-", met
-        if (w == "w0") {
-          kn = e SUBSEP "w0" SUBSEP c SUBSEP "nginx"
-          printf "%-8s %-8s %5s %9.0f %8.2f %8.2f %6s %6d | (nginx return 200)\n", e, "w0 nginx", c, rps[kn],
-            p50[kn] / 1000, p99[kn] / 1000, cpu[kn], err[kn]
-        }
+        printf "%-8s %-8s %-8s %5s %9.0f %8.2f %8.2f %6s %6d | %-13s %9.0f %6.2f %7s %s\n", b, e, w, c, rps[k],
+          p50[k] / 1000, p99[k] / 1000, cpu[k], err[k], ref, rr, ratio, t ? ">=" t : "-", met
       }
       for (i = 1; i <= m; i++) {
         k = pg[i]; split(k, f, SUBSEP)
-        printf "%-8s %-8s %5s %9.0f %8.2f %8.2f %6s %6d | pgbench, the SQL temel ran (tps; failed tx in errors)\n",
-          f[1], f[2] " pgb", f[3], rps[k], p50[k] / 1000, p99[k] / 1000, "-", err[k]
+        printf "%-8s %-8s %-8s %5s %9.0f %8.2f %8.2f %6s %6d | pgbench, the SQL that build ran (tps; failed tx)\n",
+          f[1], f[2], f[3] " pgb", f[4], rps[k], p50[k] / 1000, p99[k] / 1000, "-", err[k]
       }
     }' "$raw"
     [ ! -s "$tmp/logins" ] || cat "$tmp/logins"
@@ -315,12 +340,12 @@ mkdir -p "$(dirname "$BENCH_OUT")"
 {
     report
     echo
-    echo "# raw: engine workload conns target req/s p50_us p99_us errors server_cpu_us_per_req"
+    echo "# raw: build engine workload conns target req/s p50_us p99_us errors server_cpu_us_per_req"
     cat "$raw"
-    for f in "$tmp"/sql/*.txt; do
+    for f in "$tmp"/sql/*/*.txt; do
         [ -e "$f" ] || continue
         echo
-        echo "# SQL temel ran for one request of $(basename "$f" .sql.txt) (PostgreSQL log), replayed by pgbench:"
+        echo "# $(basename "$(dirname "$f")"): the SQL temel ran for one $(basename "$f" .sql.txt) request (PostgreSQL log), replayed by pgbench:"
         cat "$f"
     done
 } >"$BENCH_OUT"

@@ -1,22 +1,25 @@
 #!/usr/bin/python3
 """pgbench scripts for bench/runtime.sh, made from the SQL temel itself ran.
 
-  bench/runtime_pgbench.py SERVER_LOG_SEGMENT SEED_DIR OUT_DIR CAPTURE_FILE
+  bench/runtime_pgbench.py SERVER_LOG_SEGMENT SEED_DIR OUT_DIR CAPTURE_FILE [CLIENTS]
 
 bench/runtime.sh turns on log_statement=all, sends one request of each workload to temel between
-marker statements (psql: SELECT 'bench-capture:w1 ...'), and hands the server log over. The capture
+marker statements (psql: SELECT 'bench-capture:w1'), and hands the server log over. The capture
 file says which ids the requests used (lines "key value": uid, sid, product, category, offset).
-For each workload this writes OUT_DIR/<w>/*.sql — the statements temel ran for that request, in
-order, with its parameters as literals, the per-request ids swapped for others of the seed:
-  w1  one script per category (7), `\\set off 20 * random(0, 9)` for the page's offset (pages 1..10)
-  w2  one script per user (the first 100 of SEED_DIR/users.tsv; pgbench takes at most 128 scripts)
-  w3  one script per user (100), each picks one of 32 products of its own (`\\set p random(1, 32)`
-      and an \\if chain), so 3,200 (user, product) lines share the load as temel's do
+For each workload this writes OUT_DIR/<w>.sql — the statements temel ran for that request, in order,
+with its parameters, the per-request ids swapped for others of the seed:
+  w1  a random category of the 7 (`\set c random(0, 6)`) and page 1..10 (`\set off 20 * random(0, 9)`)
+  w2  pgbench client k is user k (k < CLIENTS, default 64)
+  w3  client k is user k and adds one of 32 products of its own (`\set p random(0, 31)`), so no two
+      clients touch one cart line and a line stays far below the 99 cap
+pgbench variables are numbers only, so a text id is a literal chosen by \if on :client_id (or the
+random number): with -M prepared each connection prepares only its own statements once, the way
+temel's connections prepare theirs, and re-uses them (W3: 32 products x its statements per connection).
 Deviations from what temel sends, all on the database's side of the ledger:
   - a parameter temel generated per request (the new cart line's UUIDv7) becomes gen_random_uuid()::text,
-    and a later use of it reads the statement's RETURNING id (\\gset);
+    and a later use of it reads the statement's RETURNING id (\gset);
   - timestamps (ms since the epoch) stay the values of the captured request;
-  - BEGIN is its own round trip (temel sends it in the same pipeline as the first statement).
+  - each statement is its own round trip (temel pipelines BEGIN with the first statement).
 Also writes OUT_DIR/<w>.sql.txt: the captured statements with their parameters, for the record."""
 import os
 import re
@@ -24,7 +27,6 @@ import sys
 
 CATEGORIES = ["sut-urunleri", "bakliyat", "et-urunleri", "salca-ve-ezmeler", "unlu-mamuller", "zeytinler",
               "diger-urunler"]
-USERS_MAX = 100
 PRODUCTS_PER_USER = 32
 LINE = re.compile(r"\[(\d+)\] (LOG|DETAIL):  (.*)$")
 PARAM = re.compile(r"\$(\d+) = (NULL|'((?:[^']|'')*)')")
@@ -94,7 +96,8 @@ def main():
     logseg, seed, out, capfile = sys.argv[1:5]
     cap = dict(line.split(None, 1) for line in open(capfile).read().splitlines() if line.strip())
     cap = {k: v.strip() for k, v in cap.items()}
-    users = [line.split("\t") for line in open(os.path.join(seed, "users.tsv")).read().splitlines()][:USERS_MAX]
+    clients = int(sys.argv[5]) if len(sys.argv) > 5 else 64
+    users = [line.split("\t") for line in open(os.path.join(seed, "users.tsv")).read().splitlines()]
     products = open(os.path.join(seed, "products.ids")).read().split()
     got = parse(logseg)
     for w in ("w1", "w2", "w3"):
@@ -106,30 +109,35 @@ def main():
                 f.write(sql + "\n")
                 if params:
                     f.write("    -- " + ", ".join(f"${n} = {lit(params[n])}" for n in sorted(params)) + "\n")
-        d = os.path.join(out, w)
-        os.makedirs(d, exist_ok=True)
         if w == "w1":
-            for i, c in enumerate(CATEGORIES):
-                body = render(stmts, {cap["category"]: lit(c), cap["offset"]: ":off"})
-                write(d, i, ["\\set off 20 * random(0, 9)"] + body)
-        elif w == "w2":
-            for i, (uid, sid, _email) in enumerate(users):
-                write(d, i, render(stmts, {cap["uid"]: lit(uid), cap["sid"]: lit(sid)}))
+            lines = ["\\set off 20 * random(0, 9)", f"\\set c random(0, {len(CATEGORIES) - 1})"]
+            lines += tree("c", 0, len(CATEGORIES) - 1,
+                          lambda i: render(stmts, {cap["category"]: lit(CATEGORIES[i]), cap["offset"]: ":off"}))
         else:
-            for i, (uid, sid, _email) in enumerate(users):
-                lines = [f"\\set p random(1, {PRODUCTS_PER_USER})"]
-                for j in range(PRODUCTS_PER_USER):
-                    pid = products[(i * PRODUCTS_PER_USER + j * 7919) % len(products)]
-                    lines.append(("\\if" if j == 0 else "\\elif") + f" :p = {j + 1}")
-                    lines += render(stmts, {cap["uid"]: lit(uid), cap["sid"]: lit(sid), cap["product"]: lit(pid)})
-                lines.append("\\endif")
-                write(d, i, lines)
+            def user(k):
+                uid, sid = users[k % len(users)][:2]
+                subst = {cap["uid"]: lit(uid), cap["sid"]: lit(sid)}
+                if w == "w2":
+                    return render(stmts, subst)
+
+                def product(j):
+                    pid = products[(k * PRODUCTS_PER_USER + j * 7919) % len(products)]
+                    return render(stmts, dict(subst, **{cap["product"]: lit(pid)}))
+                return tree("p", 0, PRODUCTS_PER_USER - 1, product)
+            lines = ([f"\\set p random(0, {PRODUCTS_PER_USER - 1})"] if w == "w3" else []) + \
+                tree("client_id", 0, clients - 1, user)
+        with open(os.path.join(out, w + ".sql"), "w") as f:
+            f.write("\n".join(lines) + "\n")
         print(f"{w}: {len(stmts)} statements", file=sys.stderr)
 
 
-def write(d, i, lines):
-    with open(os.path.join(d, f"{i:03d}.sql"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+def tree(var, lo, hi, leaf):
+    """Lines choosing leaf(i) for :var == i, lo <= i <= hi, by halving (\\if depth log2)."""
+    if lo == hi:
+        return leaf(lo)
+    mid = (lo + hi) // 2
+    return [f"\\if :{var} <= {mid}"] + tree(var, lo, mid, leaf) + ["\\else"] + tree(var, mid + 1, hi, leaf) + \
+        ["\\endif"]
 
 
 if __name__ == "__main__":
