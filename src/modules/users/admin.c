@@ -89,24 +89,20 @@ static int h_get(struct req *r)
 }
 
 struct admin_ctx {
-    struct req *r;
     str_t id;
     bool del;
-    int outcome; /* 0 ok, 1 not found, 2 refused (self) */
 };
 
-static int tx_admin_change(struct db *db, void *arg)
+static int tx_admin_change(struct req *r, void *arg)
 {
     struct admin_ctx *c = arg;
-    struct req *r = c->r;
+    struct db *db = r->db;
     int rc;
     json_t *before = user_json(db, c->id, &rc), *after = NULL;
     if (rc != DB_OK)
         return rc;
-    if (!before) {
-        c->outcome = 1;
-        return 0;
-    }
+    if (!before)
+        return http_fail(r, 404, "NOT_FOUND", "no such user");
     const json_t *role = c->del ? NULL : json_object_get(r->body, "role"),
                  *status = c->del ? NULL : json_object_get(r->body, "status"),
                  *name = c->del ? NULL : json_object_get(r->body, "name");
@@ -114,8 +110,7 @@ static int tx_admin_change(struct db *db, void *arg)
     if (str_eq(c->id, r->user_id) && (c->del || (role && strcmp(json_string_value(role), "admin")) ||
                                       (status && strcmp(json_string_value(status), "active")))) {
         json_decref(before);
-        c->outcome = 2;
-        return 0;
+        return http_fail(r, 409, "CONFLICT", "admins cannot demote, ban or delete themselves");
     }
     int64_t now = time_now_ms();
     if (c->del) {
@@ -163,22 +158,14 @@ static int tx_admin_change(struct db *db, void *arg)
     }
     json_decref(before);
     json_decref(after);
-    c->outcome = 0;
     return rc;
 }
 
 static int admin_change(struct req *r, bool del)
 {
-    struct admin_ctx c = {r, req_param(r, "id"), del, 0};
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_admin_change, &c);
-    if (rc != DB_OK) {
-        buf_reset(&r->out);
-        return http_db_fail(r, rc);
-    }
-    if (c.outcome == 1)
-        return http_fail(r, 404, "NOT_FOUND", "no such user");
-    if (c.outcome == 2)
-        return http_fail(r, 409, "CONFLICT", "admins cannot demote, ban or delete themselves");
+    struct admin_ctx c = {req_param(r, "id"), del};
+    if (req_tx(r, DB_TX_WRITE, tx_admin_change, &c))
+        return HTTP_EFAIL;
     if (del)
         r->status = 204;
     return 0;

@@ -27,11 +27,9 @@ static str_t body_str(const struct req *r, const char *key)
     return v && json_is_string(v) ? str_make(json_string_value(v), json_string_length(v)) : STR_NULL;
 }
 
-/* 202 {"status":"accepted"}, replacing anything written before (a retried tx). */
+/* 202 {"status":"accepted"} */
 static void write_accepted(struct req *r)
 {
-    buf_reset(&r->out);
-    jw_init(&r->w, &r->out);
     r->status = 202;
     jw_obj_begin(&r->w);
     jw_key(&r->w, "status");
@@ -42,10 +40,8 @@ static void write_accepted(struct req *r)
 /* ---- register ---- */
 
 struct reg_ctx {
-    struct req *r;
     str_t email, name;
     const char *hash;
-    char id[UUID_STR_LEN + 1];
 };
 
 static int create_verify_token(struct db *db, str_t user_id, str_t email)
@@ -75,17 +71,25 @@ static int create_verify_token(struct db *db, str_t user_id, str_t email)
 
 /* A taken email answers like a success (issue 9 #10): 202, no tokens, and
  * a mail to the address's owner — the caller learns nothing the owner does
- * not. The hash was computed either way, so both paths cost about the same. */
-static int tx_register(struct db *db, void *arg)
+ * not. The hash was computed either way, so both paths cost about the same.
+ * ON CONFLICT DO NOTHING decides "taken" in the insert itself, so two
+ * concurrent registrations of one address cannot tell each other apart. */
+static int tx_register(struct req *r, void *arg)
 {
-    struct reg_ctx *c = arg;
-    struct req *r = c->r;
-    int64_t now = time_now_ms(), n = 0;
-    bool found;
-    int rc = db_query_int(db, "SELECT count(*) FROM users WHERE email = ?", DB_ARGS(DBA_TEXT(c->email)), &n, &found);
+    const struct reg_ctx *c = arg;
+    struct db *db = r->db;
+    int64_t now = time_now_ms(), added = 0;
+    char id[UUID_STR_LEN + 1];
+    uuid7_str(id);
+    int rc = db_exec(db,
+                     "INSERT INTO users (id, email, password_hash, name, role, created_ip, created_at, updated_at) "
+                     "VALUES (?, ?, ?, ?, 'user', ?, ms_ts(?), ms_ts(?)) ON CONFLICT DO NOTHING",
+                     DB_ARGS(DBA_CSTR(id), DBA_TEXT(c->email), DBA_CSTR(c->hash), DBA_TEXT(c->name),
+                             DBA_TEXT(req_client_ip(r)), DBA_INT(now), DBA_INT(now)),
+                     &added);
     if (rc != DB_OK)
         return rc;
-    if (n > 0) {
+    if (added == 0) {
         char *to = xstrndup(c->email.p, c->email.len);
         rc = users__send_mail(db, to, "account_exists", NULL);
         free(to);
@@ -93,65 +97,40 @@ static int tx_register(struct db *db, void *arg)
             write_accepted(r);
         return rc;
     }
-    uuid7_str(c->id);
-    rc = db_exec(db,
-                 "INSERT INTO users (id, email, password_hash, name, role, created_ip, created_at, updated_at) "
-                 "VALUES (?, ?, ?, ?, 'user', ?, ms_ts(?), ms_ts(?))",
-                 DB_ARGS(DBA_CSTR(c->id), DBA_TEXT(c->email), DBA_CSTR(c->hash), DBA_TEXT(c->name),
-                         DBA_TEXT(req_client_ip(r)), DBA_INT(now), DBA_INT(now)),
-                 NULL);
-    if (rc != DB_OK)
-        return rc;
-    if ((rc = create_verify_token(db, str_c(c->id), c->email)) != DB_OK)
+    if ((rc = create_verify_token(db, str_c(id), c->email)) != DB_OK)
         return rc;
     r->status = 201;
-    return users__issue_tokens(r, db, str_c(c->id), STRLIT("user"), STR_NULL);
+    return users__issue_tokens(r, db, str_c(id), STRLIT("user"), STR_NULL);
 }
 
 static int h_register(struct req *r)
 {
-    struct buf email = BUF_INIT(320);
+    struct buf *email = req_buf(r, 320);
     char hash[PASSWORD_HASH_MAX];
     const char *why;
     str_t pw = body_str(r, "password");
-    int rc;
-    if (users__normalize_email(body_str(r, "email"), &email)) {
-        buf_free(&email);
+    if (users__normalize_email(body_str(r, "email"), email))
         return http_invalid(r, "email", "must be a valid email address");
-    }
-    if ((why = password_policy(pw, buf_str(&email)))) {
-        buf_free(&email);
+    if ((why = password_policy(pw, buf_str(email))))
         return http_invalid(r, "password", why);
-    }
-    if (users__pw_hash(pw, hash)) {
-        buf_free(&email);
+    if (users__pw_hash(pw, hash))
         return http_fail(r, 503, "SERVICE_UNAVAILABLE", "cannot hash the password now");
-    }
-    struct reg_ctx c = {.r = r, .email = buf_str(&email), .name = body_str(r, "name"), .hash = hash};
-    rc = db_tx(r->db, DB_TX_WRITE, tx_register, &c);
-    buf_free(&email);
-    if (rc == DB_ECONSTRAINT) {
-        write_accepted(r); /* a concurrent registration of the same address won: the same 202 */
-        return 0;
-    }
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    return 0;
+    struct reg_ctx c = {buf_str(email), body_str(r, "name"), hash};
+    return req_tx(r, DB_TX_WRITE, tx_register, &c);
 }
 
 /* ---- login ---- */
 
 struct login_ctx {
-    struct req *r;
     str_t user_id, role;
 };
 
-static int tx_login_ok(struct db *db, void *arg)
+static int tx_login_ok(struct req *r, void *arg)
 {
     struct login_ctx *c = arg;
-    int rc = db_exec(db, "UPDATE users SET failed_logins = 0, locked_until = ms_ts(0) WHERE id = ?",
+    int rc = db_exec(r->db, "UPDATE users SET failed_logins = 0, locked_until = ms_ts(0) WHERE id = ?",
                      DB_ARGS(DBA_TEXT(c->user_id)), NULL);
-    return rc ? rc : users__issue_tokens(c->r, db, c->user_id, c->role, STR_NULL);
+    return rc ? rc : users__issue_tokens(r, r->db, c->user_id, c->role, STR_NULL);
 }
 
 /* One atomic increment (issue 9 #5): parallel wrong passwords all count.
@@ -235,24 +214,22 @@ static int h_login(struct req *r)
                     NULL) != DB_OK)
             log_warn("password rehash not stored: %s", db_errmsg(r->db));
     }
-    struct login_ctx c = {r, id, str_c(rolebuf)};
-    rc = db_tx(r->db, DB_TX_WRITE, tx_login_ok, &c);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    return 0;
+    struct login_ctx c = {id, str_c(rolebuf)};
+    return req_tx(r, DB_TX_WRITE, tx_login_ok, &c);
 }
 
 /* ---- refresh ---- */
 
-struct refresh_ctx {
-    struct req *r;
-    char hash[65];
-    int outcome; /* 0 ok, 1 invalid, 2 reuse detected (family revoked: commit that) */
-};
-
-static int tx_refresh(struct db *db, void *arg)
+static int invalid_refresh(struct req *r)
 {
-    struct refresh_ctx *c = arg;
+    return http_fail(r, 401, "UNAUTHORIZED", "invalid or expired refresh token");
+}
+
+/* arg: the token's SHA-256 hex */
+static int tx_refresh(struct req *r, void *arg)
+{
+    const char *token_hash = arg;
+    struct db *db = r->db;
     struct db_res *res;
     int64_t now = time_now_ms();
     int rc = db_query(db,
@@ -265,13 +242,12 @@ static int tx_refresh(struct db *db, void *arg)
                               "s.revoked_at IS NOT NULL, u.role, u.status FROM refresh_tokens t "
                               "JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id "
                               "WHERE t.token_hash = ? FOR UPDATE OF t, s"),
-                      DB_ARGS(DBA_CSTR(c->hash)), &res);
+                      DB_ARGS(DBA_CSTR(token_hash)), &res);
     if (rc != DB_OK)
         return rc;
     if ((rc = db_next(res)) != 1) {
         db_res_free(res);
-        c->outcome = 1;
-        return rc < 0 ? rc : 0;
+        return rc < 0 ? rc : invalid_refresh(r);
     }
     char tid[40] = {0}, sid[40] = {0}, uid[40] = {0}, role[16] = {0};
     str_t v;
@@ -288,14 +264,15 @@ static int tx_refresh(struct db *db, void *arg)
     bool revoked = db_int(res, 5) != 0, banned = str_is(db_text(res, 7), "banned");
     db_res_free(res);
 
-    if (revoked || expires <= now || banned) {
-        c->outcome = 1;
-        return 0;
-    }
+    if (revoked || expires <= now || banned)
+        return invalid_refresh(r);
     if (used && now - used_at >= users__cfg()->refresh_grace_ms) {
-        /* reuse of a rotated token: assume theft, end the whole family */
-        c->outcome = 2;
-        return users__revoke_session(db, str_c(sid));
+        /* reuse of a rotated token: assume theft, end the whole family (committed, then 401) */
+        if ((rc = users__revoke_session(db, str_c(sid))) != DB_OK)
+            return rc;
+        log_warn("refresh token reuse detected; session revoked");
+        http_fail(r, 401, "UNAUTHORIZED", "refresh token reuse detected; the session was revoked");
+        return 0;
     }
     /* single use: retire this token and any unused sibling (a grace-window retry) */
     rc = db_exec(db, "UPDATE refresh_tokens SET used_at = ms_ts(?) WHERE session_id = ? AND (used_at IS NULL OR id = ?)",
@@ -306,40 +283,25 @@ static int tx_refresh(struct db *db, void *arg)
     if (used && (rc = db_exec(db, "UPDATE refresh_tokens SET used_at = ms_ts(?) WHERE id = ?",
                               DB_ARGS(DBA_INT(used_at), DBA_CSTR(tid)), NULL)) != DB_OK)
         return rc;
-    c->outcome = 0;
-    return users__issue_tokens(c->r, db, str_c(uid), str_c(role), str_c(sid));
+    return users__issue_tokens(r, db, str_c(uid), str_c(role), str_c(sid));
 }
 
 static int h_refresh(struct req *r)
 {
-    struct refresh_ctx c = {.r = r};
-    str_t tok = body_str(r, "refresh_token");
-    sha256_hex(tok, c.hash);
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_refresh, &c);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    if (c.outcome == 2) {
-        log_warn("refresh token reuse detected; session revoked");
-        return http_fail(r, 401, "UNAUTHORIZED", "refresh token reuse detected; the session was revoked");
-    }
-    if (c.outcome == 1)
-        return http_fail(r, 401, "UNAUTHORIZED", "invalid or expired refresh token");
-    return 0;
+    char hash[65];
+    sha256_hex(body_str(r, "refresh_token"), hash);
+    return users__tx(r, DB_TX_WRITE, tx_refresh, hash);
 }
 
 /* ---- logout ---- */
 
-struct logout_ctx {
-    struct req *r;
-    bool all;
-};
-
-static int tx_logout(struct db *db, void *arg)
+/* arg: bool all */
+static int tx_logout(struct req *r, void *arg)
 {
-    struct logout_ctx *c = arg;
-    struct req *r = c->r;
+    bool all = *(bool *)arg;
+    struct db *db = r->db;
     int rc;
-    if (c->all) {
+    if (all) {
         /* every credential: sessions and API keys (issue 9 #3) */
         rc = users__revoke_all_sessions(db, r->user_id);
         return rc ? rc : users__revoke_api_keys(db, r->user_id);
@@ -361,25 +323,17 @@ static int tx_logout(struct db *db, void *arg)
     return 0;
 }
 
-static int h_logout(struct req *r)
+static int logout(struct req *r, bool all)
 {
-    struct logout_ctx c = {r, false};
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_logout, &c);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
+    if (req_tx(r, DB_TX_WRITE, tx_logout, &all))
+        return HTTP_EFAIL;
     r->status = 204;
     return 0;
 }
 
-static int h_logout_all(struct req *r)
-{
-    struct logout_ctx c = {r, true};
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_logout, &c);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    r->status = 204;
-    return 0;
-}
+static int h_logout(struct req *r) { return logout(r, false); }
+static int h_logout_all(struct req *r) { return logout(r, true); }
+
 
 /* ---- password reset ---- */
 
@@ -489,12 +443,12 @@ struct token_ctx {
     const char *purpose;
     char hash[65];
     const char *pw_hash; /* reset: the new password's hash */
-    bool ok;
 };
 
-static int tx_use_token(struct db *db, void *arg)
+static int tx_use_token(struct req *r, void *arg)
 {
     struct token_ctx *c = arg;
+    struct db *db = r->db;
     int64_t now = time_now_ms();
     struct db_res *res;
     char id[40] = {0}, uid[40] = {0};
@@ -510,13 +464,15 @@ static int tx_use_token(struct db *db, void *arg)
     }
     db_res_free(res);
     if (rc != 1)
-        return rc < 0 ? rc : 0;
+        return rc < 0 ? rc : http_invalid(r, "token", "is invalid or expired");
     /* single use: the conditional update decides under concurrency */
     int64_t changed = 0;
     rc = db_exec(db, "UPDATE user_tokens SET used_at = ms_ts(?) WHERE id = ? AND used_at IS NULL",
                  DB_ARGS(DBA_INT(now), DBA_CSTR(id)), &changed);
-    if (rc != DB_OK || changed != 1)
+    if (rc != DB_OK)
         return rc;
+    if (changed != 1)
+        return http_invalid(r, "token", "is invalid or expired");
     if (c->pw_hash) {
         /* the mailed token proves the mailbox: the address is verified, and
          * every credential made before (sessions, API keys) ends (issue 9 #3) */
@@ -538,7 +494,6 @@ static int tx_use_token(struct db *db, void *arg)
         rc = db_exec(db, "UPDATE users SET email_verified = ?, updated_at = ms_ts(?) WHERE id = ?",
                      DB_ARGS(DBA_BOOL(true), DBA_INT(now), DBA_CSTR(uid)), NULL);
     }
-    c->ok = rc == DB_OK;
     return rc;
 }
 
@@ -569,11 +524,8 @@ static int h_reset(struct req *r)
     if (users__pw_hash(pw, hash))
         return http_fail(r, 503, "SERVICE_UNAVAILABLE", "cannot hash the password now");
     c.pw_hash = hash;
-    rc = db_tx(r->db, DB_TX_WRITE, tx_use_token, &c);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    if (!c.ok)
-        return http_invalid(r, "token", "is invalid or expired");
+    if (req_tx(r, DB_TX_WRITE, tx_use_token, &c))
+        return HTTP_EFAIL;
     r->status = 204;
     return 0;
 }
@@ -582,22 +534,16 @@ static int h_verify_email(struct req *r)
 {
     struct token_ctx c = {.purpose = "verify_email"};
     sha256_hex(body_str(r, "token"), c.hash);
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_use_token, &c);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    if (!c.ok)
-        return http_invalid(r, "token", "is invalid or expired");
+    if (req_tx(r, DB_TX_WRITE, tx_use_token, &c))
+        return HTTP_EFAIL;
     r->status = 204;
     return 0;
 }
 
-struct resend_ctx {
-    struct req *r;
-};
-
-static int tx_resend(struct db *db, void *arg)
+static int tx_resend(struct req *r, void *arg)
 {
-    struct req *r = ((struct resend_ctx *)arg)->r;
+    (void)arg;
+    struct db *db = r->db;
     struct db_res *res;
     int rc = db_query(db, "SELECT email, email_verified FROM users WHERE id = ?", DB_ARGS(DBA_TEXT(r->user_id)), &res);
     if (rc != DB_OK)
@@ -619,10 +565,8 @@ static int tx_resend(struct db *db, void *arg)
 
 static int h_resend(struct req *r)
 {
-    struct resend_ctx c = {r};
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_resend, &c);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
+    if (req_tx(r, DB_TX_WRITE, tx_resend, NULL))
+        return HTTP_EFAIL;
     write_accepted(r);
     return 0;
 }
@@ -799,13 +743,10 @@ static int h_verify_otp(struct req *r)
 
 /* ---- guests ---- */
 
-struct guest_ctx {
-    struct req *r;
-};
-
-static int tx_guest(struct db *db, void *arg)
+static int tx_guest(struct req *r, void *arg)
 {
-    struct req *r = ((struct guest_ctx *)arg)->r;
+    (void)arg;
+    struct db *db = r->db;
     char id[UUID_STR_LEN + 1];
     int64_t now = time_now_ms();
     uuid7_str(id);
@@ -818,34 +759,26 @@ static int tx_guest(struct db *db, void *arg)
 
 static int h_guest(struct req *r)
 {
-    struct guest_ctx c = {r};
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_guest, &c);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
+    if (req_tx(r, DB_TX_WRITE, tx_guest, NULL))
+        return HTTP_EFAIL;
     r->status = 201;
     return 0;
 }
 
-struct migrate_ctx {
-    struct req *r;
-    struct jwt_claims g;
-    bool found;
-};
-
-static int tx_migrate_guest(struct db *db, void *arg)
+/* arg: the guest token's claims */
+static int tx_migrate_guest(struct req *r, void *arg)
 {
-    struct migrate_ctx *c = arg;
-    struct req *r = c->r;
+    const struct jwt_claims *g = arg;
+    struct db *db = r->db;
     int64_t n = 0;
     bool found;
     /* the guest token must still name a live guest */
     int rc = db_query_int(db, "SELECT count(*) FROM users WHERE id = ? AND role = 'guest'",
-                          DB_ARGS(DBA_CSTR(c->g.sub)), &n, &found);
+                          DB_ARGS(DBA_CSTR(g->sub)), &n, &found);
     if (rc != DB_OK)
         return rc;
     if (n == 0)
-        return 0;
-    c->found = true;
+        return http_invalid(r, "guest_token", "the guest account no longer exists");
     const struct user_data_hooks *const *hooks;
     size_t nh = users__hooks(&hooks);
     jw_obj_begin(&r->w);
@@ -854,32 +787,27 @@ static int tx_migrate_guest(struct db *db, void *arg)
     for (size_t i = 0; i < nh; i++) {
         if (!hooks[i]->migrate_guest)
             continue;
-        if ((rc = hooks[i]->migrate_guest(db, str_c(c->g.sub), r->user_id)) != DB_OK)
+        if ((rc = hooks[i]->migrate_guest(db, str_c(g->sub), r->user_id)) != DB_OK)
             return rc;
         jw_cstr(&r->w, hooks[i]->name);
     }
     jw_arr_end(&r->w);
     jw_key(&r->w, "guest_id");
-    jw_cstr(&r->w, c->g.sub);
+    jw_cstr(&r->w, g->sub);
     jw_obj_end(&r->w);
     /* the guest account ends here (its sessions cascade) */
-    return db_exec(db, "DELETE FROM users WHERE id = ? AND role = 'guest'", DB_ARGS(DBA_CSTR(c->g.sub)), NULL);
+    return db_exec(db, "DELETE FROM users WHERE id = ? AND role = 'guest'", DB_ARGS(DBA_CSTR(g->sub)), NULL);
 }
 
 static int h_migrate_guest(struct req *r)
 {
-    struct migrate_ctx c = {.r = r};
+    struct jwt_claims g;
     if (identity_is_guest(r))
         return http_fail(r, 403, "FORBIDDEN", "sign in to a real account to take over guest data");
-    int vrc = jwt_verify(users__jwt_key(), body_str(r, "guest_token"), time_now_ms() / 1000, &c.g);
-    if (vrc != JWT_OK || strcmp(c.g.role, "guest"))
+    int vrc = jwt_verify(users__jwt_key(), body_str(r, "guest_token"), time_now_ms() / 1000, &g);
+    if (vrc != JWT_OK || strcmp(g.role, "guest"))
         return http_invalid(r, "guest_token", "is not a valid guest access token");
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_migrate_guest, &c);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    if (!c.found)
-        return http_invalid(r, "guest_token", "the guest account no longer exists");
-    return 0;
+    return req_tx(r, DB_TX_WRITE, tx_migrate_guest, &g);
 }
 
 /* ---- route table ---- */

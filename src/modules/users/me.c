@@ -136,9 +136,10 @@ static int h_verify_phone(struct req *r)
 static int h_patch_me(struct req *r) { return patch_me(r, false); }
 static int h_complete_profile(struct req *r) { return patch_me(r, true); }
 
-static int tx_delete_me(struct db *db, void *arg)
+static int tx_delete_me(struct req *r, void *arg)
 {
-    struct req *r = arg;
+    (void)arg;
+    struct db *db = r->db;
     const struct user_data_hooks *const *hooks;
     size_t n = users__hooks(&hooks);
     int rc;
@@ -154,9 +155,8 @@ static int tx_delete_me(struct db *db, void *arg)
 
 static int h_delete_me(struct req *r)
 {
-    int rc = db_tx(r->db, DB_TX_WRITE, tx_delete_me, r);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
+    if (req_tx(r, DB_TX_WRITE, tx_delete_me, NULL))
+        return HTTP_EFAIL;
     users__photo_remove(r->cfg, r->user_id); /* files only after the rows are gone for good */
     r->status = 204;
     return 0;
@@ -226,9 +226,10 @@ static int write_api_keys(struct req *r, struct db *db, struct jw *w)
     return rc < 0 ? rc : DB_OK;
 }
 
-static int tx_export(struct db *db, void *arg)
+static int tx_export(struct req *r, void *arg)
 {
-    struct req *r = arg;
+    (void)arg;
+    struct db *db = r->db;
     struct jw *w = &r->w;
     bool found;
     const struct user_data_hooks *const *hooks;
@@ -263,11 +264,8 @@ static int tx_export(struct db *db, void *arg)
 
 static int h_export(struct req *r)
 {
-    int rc = db_tx(r->db, DB_TX_READ, tx_export, r);
-    if (rc != DB_OK) {
-        buf_reset(&r->out);
-        return http_db_fail(r, rc);
-    }
+    if (req_tx(r, DB_TX_READ, tx_export, NULL))
+        return HTTP_EFAIL;
     req_header(r, "content-disposition", STRLIT("attachment; filename=\"temel-export.json\""));
     return 0;
 }
