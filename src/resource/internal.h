@@ -15,6 +15,7 @@
 struct rt {
     const struct resource *res;
     char *cols;          /* "t.id, t.version, ts_ms(t.created_at), ..." */
+    char *rcols;         /* the same unqualified, for RETURNING: "id, version, ts_ms(created_at), ..." */
     char *item_pattern;  /* "<path>/{id}" */
     struct json_field create_f[RESOURCE_MAX_FIELDS + 1], update_f[RESOURCE_MAX_FIELDS + 1];
     struct json_schema create_s, update_s;

@@ -53,7 +53,7 @@ static char *xprintf(const char *fmt, ...)
 void resource_register(const struct resource *res)
 {
     struct rt *t = xcalloc(1, sizeof(*t));
-    struct buf cols = BUF_INIT(BUF_MAX_SQL);
+    struct buf cols = BUF_INIT(BUF_MAX_SQL), rcols = BUF_INIT(BUF_MAX_SQL);
     int nc = 0, nu = 0;
     ASSERT(res->name && res->singular && res->path && res->table && res->fields);
     if (resource__nrts == RESOURCE_MAX)
@@ -65,14 +65,19 @@ void resource_register(const struct resource *res)
     t->res = res;
     (void)buf_printf(&cols, "t.id, t.version, ts_ms(t.created_at), ts_ms(t.updated_at), %s%s",
                      res->owner ? "t." : "NULL", res->owner ? res->owner : "");
+    (void)buf_printf(&rcols, "id, version, ts_ms(created_at), ts_ms(updated_at), %s",
+                     res->owner ? res->owner : "NULL");
     for (const struct rfield *f = res->fields; f->name; f++) {
         int i = t->nfields++;
         if (t->nfields > RESOURCE_MAX_FIELDS)
             FATAL("resource %s: too many fields", res->name);
-        if (f->type == RF_TIME)
+        if (f->type == RF_TIME) {
             (void)buf_printf(&cols, ", ts_ms(t.%s)", f->name);
-        else
+            (void)buf_printf(&rcols, ", ts_ms(%s)", f->name);
+        } else {
             (void)buf_printf(&cols, ", t.%s", f->name);
+            (void)buf_printf(&rcols, ", %s", f->name);
+        }
         if (f->flags & RF_SEARCH)
             t->searchable = true;
         if (f->type == RF_I18N)
@@ -107,9 +112,10 @@ void resource_register(const struct resource *res)
         if (!(f->flags & RF_CREATE_ONLY))
             t->update_f[nu++] = jf;
     }
-    if (!buf_ok(&cols))
+    if (!buf_ok(&cols) || !buf_ok(&rcols))
         FATAL("resource %s: column list too long", res->name);
     t->cols = buf_detach(&cols, NULL);
+    t->rcols = buf_detach(&rcols, NULL);
     t->create_s = (struct json_schema){t->create_f, false};
     t->update_s = (struct json_schema){t->update_f, false};
     t->item_pattern = xprintf("%s/{id}", res->path);

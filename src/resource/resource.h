@@ -204,6 +204,12 @@ int resource_respond(struct req *r, const struct resource *res, str_t id, int st
  * res does not have is a BUG(). */
 int resource_write_fields(struct jw *w, const struct resource *res, const char *const *names, const struct db_res *row,
                           int first, enum lang lang);
+/* A write that returns its row in the same statement: put
+ * resource_returning_cols(res) in its RETURNING clause, then answer with
+ * the row at res's position (ETag set, status). One round trip instead of
+ * a write and a read. (Registered resources only.) */
+const char *resource_returning_cols(const struct resource *res);
+void resource_respond_returned(struct req *r, const struct resource *res, struct db_res *row, int status);
 /* Write a stored RF_I18N value ({"tr","en","pl"} JSON text) as the string
  * of r's Accept-Language (then en, then any; null when there is none). */
 void resource_write_i18n(struct req *r, struct jw *w, str_t stored);

@@ -282,14 +282,29 @@ static int respond_row(struct req *r, const struct rt *t, str_t id, int status)
         return http_db_fail(r, rc);
     if (!row) /* written but not visible to its writer (e.g. a public_where it fails) */
         return http_fail(r, 404, "NOT_FOUND", "no such %s", t->res->singular);
+    resource_respond_returned(r, t->res, row, status);
+    db_res_free(row);
+    return 0;
+}
+
+const char *resource_returning_cols(const struct resource *res)
+{
+    const struct rt *t = resource__rt_of(res);
+    ASSERT(t);
+    return t->rcols;
+}
+
+void resource_respond_returned(struct req *r, const struct resource *res, struct db_res *row, int status)
+{
+    const struct rt *t = resource__rt_of(res);
+    enum lang lang = resource_caller(r).lang;
     struct buf et = BUF_INIT(64);
-    resource__etag_of(t, db_int(row, 1), who.lang, &et);
+    ASSERT(t);
+    resource__etag_of(t, db_int(row, 1), lang, &et);
     req_header(r, "etag", buf_str(&et));
     buf_free(&et);
-    resource__write_row(&r->w, t, row, who.lang);
-    db_res_free(row);
+    resource__write_row(&r->w, t, row, lang);
     r->status = status;
-    return 0;
 }
 
 int resource_respond(struct req *r, const struct resource *res, str_t id, int status)

@@ -195,3 +195,36 @@ def test_users_me_is_one_statement(make_server):
         assert requests.get(s.url("/api/v1/users/me"), headers=h, timeout=20).status_code == 200
     c = _db_statements(s)
     assert (c - b) - (b - a) == 10, (a, b, c)
+
+
+def test_add_to_cart_is_one_statement_after_authentication(make_server):
+    # W3 of the runtime issue: the live-product check, the upsert up to the cap and the line returned are
+    # one statement; with the session check that is two per request.
+    s = make_server(TEMEL_THREADS="1", TEMEL_RATE_LIMIT_AUTH="1000/60", TEMEL_RATE_LIMIT_WRITE="100000/60",
+                    TEMEL_ADMIN_EMAIL="w3admin@example.com", TEMEL_ADMIN_PASSWORD="w3 admin password 1")
+    admin = requests.post(s.url("/api/v1/auth/login"),
+                          json={"email": "w3admin@example.com", "password": "w3 admin password 1"}, timeout=20)
+    ah = {"Authorization": "Bearer " + admin.json()["access_token"]}
+    from catalog_util import new_category, new_product
+    pid = new_product(s, ah, new_category(s, ah)["slug"])["id"]
+    r = requests.post(s.url("/api/v1/auth/register"),
+                      json={"email": "w3@example.com", "password": "runtime password 1", "name": "W3"}, timeout=20)
+    h = {"Authorization": "Bearer " + r.json()["access_token"]}
+    add = lambda: requests.post(s.url("/api/v1/me/cart"), json={"product_id": pid, "quantity": 1}, headers=h,
+                                timeout=20)
+    first = add()
+    assert first.status_code == 201 and first.json()["quantity"] == 1 and first.headers.get("ETag")
+    a = _db_statements(s)
+    for _ in range(10):
+        assert add().status_code == 200
+    b = _db_statements(s)
+    for _ in range(20):
+        assert add().status_code == 200
+    c = _db_statements(s)
+    assert (c - b) - (b - a) == 20, (a, b, c)
+    assert add().json()["quantity"] == 32
+    big = requests.post(s.url("/api/v1/me/cart"), json={"product_id": pid, "quantity": 99}, headers=h, timeout=20)
+    assert_problem(big, 422, "VALIDATION_ERROR")
+    gone = requests.post(s.url("/api/v1/me/cart"), json={"product_id": "01900000-0000-7000-8000-000000000000"},
+                         headers=h, timeout=20)
+    assert_problem(gone, 422, "VALIDATION_ERROR")
