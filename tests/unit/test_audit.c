@@ -1,5 +1,5 @@
 /*
- * test_audit.c — unit tests for src/modules/audit: the canonical encoding,
+ * test_audit.c — unit tests for src/audit (the chain service): the canonical encoding,
  * the chain on a migrated temp SQLite database (append, verify, tamper with
  * the append-only triggers dropped), and concurrent appends. The same chain
  * tests run on PostgreSQL when DATABASE_URL_PG is set (in a private schema):
@@ -25,7 +25,7 @@
 #include "core/uuid.h"
 #include "db/db.h"
 #include "db/migrate.h"
-#include "modules/audit/audit.h"
+#include "audit/audit.h"
 
 #include "core/banned.h"
 
