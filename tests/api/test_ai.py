@@ -151,6 +151,44 @@ def test_cache_hit_costs_nothing_and_is_recorded(ai, fake, db_factory):
     S.wait_job(srv, h, r.json()["job_id"])
 
 
+def test_cache_is_per_user_and_can_be_turned_off_per_provider(ai, fake, db_factory):
+    """Issue 15 item 4: user B asking what user A asked gets no cached answer (a provider call of
+    their own, charged), A still hits their own; with the provider's cache off nobody hits."""
+    srv, adm, provs = ai
+    (ha, ua), (hb, ub) = user(srv, adm), user(srv, adm)
+    inp = {"messages": [{"role": "user", "content": f"my secret question {uuid.uuid4().hex}"}]}
+    ra = S.submit(srv, ha, "chat", inp)
+    assert ra.status_code == 202, ra.text
+    assert S.wait_job(srv, ha, ra.json()["job_id"])["status"] == "succeeded"
+    calls = fake.stats()["requests"]
+    rb = rec(S.submit(srv, hb, "chat", inp))
+    assert rb.status_code == 202, rb.text  # queued for B: not A's answer
+    assert rb.json()["cached"] is False and rb.json()["cost"] > 0
+    jb = S.wait_job(srv, hb, rb.json()["job_id"])
+    assert jb["status"] == "succeeded" and not jb["cached"] and jb["charged"] > 0
+    assert fake.stats()["requests"] == calls + 1  # B's own provider call
+    ra2 = rec(S.submit(srv, ha, "chat", inp))
+    assert ra2.status_code == 200 and ra2.json()["cached"] is True  # A's own cache still works
+    # the provider's cache off: served by nobody, stored for nobody
+    pid = provs["openai"]["id"]
+    r = srv.patch(f"/api/v1/admin/ai/providers/{pid}", headers=adm, json={"cache": False})
+    assert r.status_code == 200, r.text
+    assert r.json()["cache"] is False
+    try:
+        ra3 = rec(S.submit(srv, ha, "chat", inp))
+        assert ra3.status_code == 202 and ra3.json()["cached"] is False, ra3.text
+        assert S.wait_job(srv, ha, ra3.json()["job_id"])["status"] == "succeeded"
+        fresh = {"messages": [{"role": "user", "content": f"uncached {uuid.uuid4().hex}"}]}
+        n = db_factory.query(srv.db_url, "SELECT count(*) FROM ai_cache")[0][0]
+        S.wait_job(srv, ha, S.submit(srv, ha, "chat", fresh).json()["job_id"])
+        assert db_factory.query(srv.db_url, "SELECT count(*) FROM ai_cache")[0][0] == n
+        entries = srv.get("/api/v1/admin/audit-logs", headers=adm, params={"action": "ai.provider_update"}).json()
+        assert entries["data"][0]["after"]["cache"] is False and entries["data"][0]["before"]["cache"] is True
+    finally:
+        assert srv.patch(f"/api/v1/admin/ai/providers/{pid}", headers=adm, json={"cache": True}).status_code == 200
+    assert_problem(srv.patch(f"/api/v1/admin/ai/providers/{pid}", headers=adm, json={"cache": "no"}), 422)
+
+
 def test_wait_routes(ai, fake):
     srv, adm, _ = ai
     h, u = user(srv, adm, 50)

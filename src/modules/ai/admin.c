@@ -21,7 +21,7 @@ static int write_provider(struct db *db, str_t id, struct jw *w, bool *found)
 {
     struct db_res *res;
     int rc = db_query(db,
-                      "SELECT id, name, kind, base_url, enabled, ts_ms(created_at), ts_ms(updated_at) "
+                      "SELECT id, name, kind, base_url, enabled, ts_ms(created_at), ts_ms(updated_at), cache_enabled "
                       "FROM ai_providers WHERE id = ?",
                       DB_ARGS(DBA_TEXT(id)), &res);
     if (rc != DB_OK)
@@ -43,6 +43,8 @@ static int write_provider(struct db *db, str_t id, struct jw *w, bool *found)
     jw_str(w, db_text(res, 3));
     jw_key(w, "enabled");
     jw_bool(w, db_int(res, 4) != 0);
+    jw_key(w, "cache");
+    jw_bool(w, db_int(res, 7) != 0);
     jw_key(w, "created_at");
     jw_time(w, db_int(res, 5));
     jw_key(w, "updated_at");
@@ -225,17 +227,17 @@ static int tx_provider_create(struct req *r, void *arg)
 {
     struct prov_ctx *c = arg;
     struct db *db = r->db;
-    const json_t *en = json_object_get(r->body, "enabled");
+    const json_t *en = json_object_get(r->body, "enabled"), *cache = json_object_get(r->body, "cache");
     int64_t now = time_now_ms();
     int rc;
     uuid7_str(c->new_id);
     rc = db_exec(db,
-                 "INSERT INTO ai_providers (id, name, kind, base_url, enabled, created_at, updated_at) "
-                 "VALUES (?, ?, ?, ?, ?, ms_ts(?), ms_ts(?))",
+                 "INSERT INTO ai_providers (id, name, kind, base_url, enabled, cache_enabled, created_at, updated_at) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ms_ts(?), ms_ts(?))",
                  DB_ARGS(DBA_CSTR(c->new_id), DBA_TEXT(jstr(json_object_get(r->body, "name"))),
                          DBA_TEXT(jstr(json_object_get(r->body, "kind"))),
                          DBA_TEXT(jstr(json_object_get(r->body, "base_url"))), DBA_BOOL(!en || json_is_true(en)),
-                         DBA_INT(now), DBA_INT(now)),
+                         DBA_BOOL(!cache || json_is_true(cache)), DBA_INT(now), DBA_INT(now)),
                  NULL);
     if (rc == DB_OK)
         rc = insert_models(db, str_c(c->new_id), json_object_get(r->body, "models"));
@@ -272,7 +274,7 @@ static int tx_provider_patch(struct req *r, void *arg)
     struct prov_ctx *c = arg;
     struct db *db = r->db;
     const json_t *en = json_object_get(r->body, "enabled"), *base = json_object_get(r->body, "base_url"),
-                 *models = json_object_get(r->body, "models");
+                 *models = json_object_get(r->body, "models"), *cache = json_object_get(r->body, "cache");
     int rc;
     json_t *before = provider_view(db, c->id, &rc), *after = NULL;
     if (rc != DB_OK)
@@ -285,6 +287,9 @@ static int tx_provider_patch(struct req *r, void *arg)
     if (rc == DB_OK && en)
         rc = db_exec(db, "UPDATE ai_providers SET enabled = ? WHERE id = ?", DB_ARGS(DBA_BOOL(json_is_true(en)), DBA_TEXT(c->id)),
                      NULL);
+    if (rc == DB_OK && cache) /* off: no answer of this provider is served from, or stored in, the cache */
+        rc = db_exec(db, "UPDATE ai_providers SET cache_enabled = ? WHERE id = ?",
+                     DB_ARGS(DBA_BOOL(json_is_true(cache)), DBA_TEXT(c->id)), NULL);
     if (rc == DB_OK && base)
         rc = db_exec(db, "UPDATE ai_providers SET base_url = ? WHERE id = ?", DB_ARGS(DBA_TEXT(jstr(base)), DBA_TEXT(c->id)),
                      NULL);
@@ -600,6 +605,8 @@ static const struct json_field provider_f[] = {
                     "https://generativelanguage.googleapis.com/v1beta"},
     {.name = "models", .type = JF_ARRAY, .flags = JF_REQUIRED, .min = 1, .max = 100, .description = MODELS_DESC},
     {.name = "enabled", .type = JF_BOOL, .description = "default true"},
+    {.name = "cache", .type = JF_BOOL,
+     .description = "default true: answers are cached per user for TEMEL_AI_CACHE_TTL_S; false: never cached"},
     {0}};
 static const struct json_schema provider_s = {provider_f, false};
 
@@ -607,6 +614,7 @@ static const struct json_field provider_patch_f[] = {
     {.name = "base_url", .type = JF_STRING, .min = 8, .max = 500},
     {.name = "models", .type = JF_ARRAY, .min = 1, .max = 100, .description = MODELS_DESC " (replaces the map)"},
     {.name = "enabled", .type = JF_BOOL},
+    {.name = "cache", .type = JF_BOOL, .description = "answers cached per user (true) or never (false)"},
     {0}};
 static const struct json_schema provider_patch_s = {provider_patch_f, false};
 
@@ -626,7 +634,7 @@ static struct route routes[] = {
      .summary = "Add an AI provider with its model map (201; 409 on a duplicate name or model); audited"},
     {.method = "PATCH", .pattern = "/api/v1/admin/ai/providers/{id}", .handler = h_provider_patch, .auth = AUTH_ADMIN,
      .rl = RL_WRITE, .input = &provider_patch_s, .tag = "admin",
-     .summary = "Change a provider's base URL, model map or enabled flag; audited"},
+     .summary = "Change a provider's base URL, model map, enabled flag or response cache; audited"},
     {.method = "POST", .pattern = "/api/v1/admin/ai/providers/{id}/keys", .handler = h_key_add, .auth = AUTH_ADMIN,
      .rl = RL_WRITE, .input = &key_s, .tag = "admin",
      .summary = "Add a provider key (encrypted at rest; used round-robin; retired when the provider answers "

@@ -5,7 +5,8 @@
  * routes in admin.c, anti-abuse in abuse.c.
  *
  * Submit, in ONE db_tx (joining the idempotency transaction on /ai/submit):
- *   1. cache lookup (operation+model+canonical input): a hit records a
+ *   1. cache lookup (the caller + operation + model + canonical input; only
+ *      when the model's provider has its cache on): a hit records a
  *      'succeeded', cached row with cost 0 — nothing reserved, no job;
  *   2. else jobs_enqueue("ai.run", queue "ai") + credits_reserve(cost,
  *      "ai:<job id>") (CREDITS_INSUFFICIENT rolls all back → 402) + the
@@ -159,6 +160,7 @@ struct submit {
     char model[128];
     struct buf input; /* canonical JSON */
     char hash[65];
+    bool cache_on; /* the model's provider caches answers */
     int prio;
     int64_t cost;
     /* out */
@@ -177,8 +179,11 @@ static int tx_submit(struct req *r, void *arg)
     int rc = DB_OK;
     s->cached = false;
     s->txid[0] = '\0';
-    if (ai__cfg()->ai_cache_ttl_s > 0)
-        rc = ai__cache_get(db, s->hash, now, &cached, &tin, &tout, &found);
+    if (ai__cfg()->ai_cache_ttl_s > 0 && s->cache_on) {
+        char key[65];
+        ai__cache_key(r->user_id, s->hash, key);
+        rc = ai__cache_get(db, key, now, &cached, &tin, &tout, &found);
+    }
     if (rc != DB_OK)
         goto out;
     if (found) {
@@ -237,26 +242,28 @@ out:
 }
 
 /* Resolve the public model name: the one asked for (enabled provider), or the
- * default. 0 with s->model set; 1 unknown; <0 db_rc. */
+ * default. 0 with s->model and s->cache_on set; 1 unknown; <0 db_rc. */
 static int resolve_model(struct db *db, const json_t *model, struct submit *s)
 {
     struct db_res *res;
     int rc;
     if (model)
         rc = db_query(db,
-                      "SELECT m.name FROM ai_models m JOIN ai_providers p ON p.id = m.provider_id "
+                      "SELECT m.name, p.cache_enabled FROM ai_models m JOIN ai_providers p ON p.id = m.provider_id "
                       "WHERE m.name = ? AND p.enabled = true",
                       DB_ARGS(DBA_TEXT(str_make(json_string_value(model), json_string_length(model)))), &res);
     else
         rc = db_query(db,
-                      "SELECT m.name FROM ai_models m JOIN ai_providers p ON p.id = m.provider_id "
+                      "SELECT m.name, p.cache_enabled FROM ai_models m JOIN ai_providers p ON p.id = m.provider_id "
                       "WHERE p.enabled = true ORDER BY m.is_default DESC, m.name LIMIT 1",
                       DB_NOARGS, &res);
     if (rc != DB_OK)
         return rc;
     rc = db_next(res);
-    if (rc == 1)
+    if (rc == 1) {
         str_copy(s->model, db_text(res, 0).p, sizeof(s->model));
+        s->cache_on = db_int(res, 1) != 0;
+    }
     db_res_free(res);
     return rc < 0 ? rc : rc == 1 ? 0 : 1;
 }

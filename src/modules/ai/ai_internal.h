@@ -48,6 +48,9 @@ void ai__input_text(const json_t *norm, struct buf *out);
 /* Hex SHA-256 over operation, model and canonical input: the cache key and
  * the "same prompt" key of anti-abuse. */
 void ai__input_hash(const char *operation, str_t model, str_t canonical, char out[65]);
+/* The response-cache key of a request: SHA-256 over the user id and its input
+ * hash, so one user's cached answer is never another's (issue 15 item 4). */
+void ai__cache_key(str_t user_id, const char *input_hash, char out[65]);
 /* The built-in system prompt of an operation ("" for chat/generate). */
 const char *ai__operation_system(const char *operation);
 

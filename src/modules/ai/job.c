@@ -181,13 +181,15 @@ struct upstream {
     struct buf base_url;
     int kind;
     int64_t price_in, price_out;
+    bool cache_on; /* the provider's answers may be cached */
 };
 
 static int load_upstream(struct db *db, str_t model, struct upstream *u, bool *found)
 {
     struct db_res *res;
     int rc = db_query(db,
-                      "SELECT p.id, p.name, p.kind, p.base_url, m.upstream, m.price_in, m.price_out FROM ai_models m "
+                      "SELECT p.id, p.name, p.kind, p.base_url, m.upstream, m.price_in, m.price_out, p.cache_enabled "
+                      "FROM ai_models m "
                       "JOIN ai_providers p ON p.id = m.provider_id WHERE m.name = ? AND p.enabled = true",
                       DB_ARGS(DBA_TEXT(model)), &res);
     if (rc != DB_OK)
@@ -202,6 +204,7 @@ static int load_upstream(struct db *db, str_t model, struct upstream *u, bool *f
         str_copy(u->upstream, db_text(res, 4).p, sizeof(u->upstream));
         u->price_in = db_int(res, 5);
         u->price_out = db_int(res, 6);
+        u->cache_on = db_int(res, 7) != 0;
         *found = u->kind >= 0;
     }
     db_res_free(res);
@@ -359,6 +362,7 @@ static enum job_result run(struct job *j, struct buf *result, struct buf *error)
     enum job_result jr = JOB_FAIL;
     bool found = false, applied = false;
     int64_t tin = 0, tout = 0;
+    char cache_key[65];
     memset(&rs, 0, sizeof(rs));
     buf_init(&rs.body, 1);
     buf_init(&rs.headers, 1);
@@ -383,16 +387,6 @@ static enum job_result run(struct job *j, struct buf *result, struct buf *error)
     }
     ai__emit("ai:generating", buf_str(&q.user_id), id, 0);
 
-    /* an identical request may have finished since this one was queued */
-    if (ai__cfg()->ai_cache_ttl_s > 0) {
-        rc = ai__cache_get(j->db, q.hash, time_now_ms(), &cached, &tin, &tout, &found);
-        if (rc == DB_OK && found) {
-            o = (struct ai_outcome){.ok = true, .cached = true, .result = buf_str(&cached), .tokens_in = tin,
-                                    .tokens_out = tout, .latency_ms = 0};
-            goto settle_it;
-        }
-    }
-
     rc = load_upstream(j->db, buf_str(&q.model), &u, &found);
     if (rc != DB_OK) {
         (void)buf_puts(error, "database error while loading the provider");
@@ -402,6 +396,16 @@ static enum job_result run(struct job *j, struct buf *result, struct buf *error)
     if (!found) {
         o = (struct ai_outcome){.status = "failed", .error = STRLIT("the model is no longer available"), .latency_ms = -1};
         goto settle_it;
+    }
+    /* the same user's identical request may have finished since this one was queued */
+    ai__cache_key(buf_str(&q.user_id), q.hash, cache_key);
+    if (ai__cfg()->ai_cache_ttl_s > 0 && u.cache_on) {
+        rc = ai__cache_get(j->db, cache_key, time_now_ms(), &cached, &tin, &tout, &found);
+        if (rc == DB_OK && found) {
+            o = (struct ai_outcome){.ok = true, .cached = true, .result = buf_str(&cached), .tokens_in = tin,
+                                    .tokens_out = tout, .latency_ms = 0};
+            goto settle_it;
+        }
     }
     if (json_parse_strict(buf_str(&q.input), &norm, NULL) != JSON_IN_OK ||
         ai__build_request((enum ai_kind)u.kind, buf_cstr(&u.base_url), u.upstream, norm,
@@ -447,7 +451,7 @@ static enum job_result run(struct job *j, struct buf *result, struct buf *error)
     buf_free(&cerr);
 
 settle_it:
-    rc = settle(j->db, id, &o, o.ok && !o.cached ? q.hash : NULL, &applied);
+    rc = settle(j->db, id, &o, o.ok && !o.cached && u.cache_on ? cache_key : NULL, &applied);
     if (rc != DB_OK) {
         buf_reset(error);
         (void)buf_puts(error, "database error while settling");

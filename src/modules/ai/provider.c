@@ -183,6 +183,20 @@ void ai__input_hash(const char *operation, str_t model, str_t canonical, char ou
     sodium_bin2hex(out, 65, h, sizeof(h));
 }
 
+void ai__cache_key(str_t user_id, const char *input_hash, char out[65])
+{
+    static const char tag[] = "temel.ai.cache.v2"; /* v1 keys were the bare input hash, shared by all users */
+    crypto_hash_sha256_state st;
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const unsigned char *)tag, sizeof(tag)); /* with its NUL: a separator */
+    crypto_hash_sha256_update(&st, (const unsigned char *)user_id.p, user_id.len);
+    crypto_hash_sha256_update(&st, (const unsigned char *)"", 1);
+    crypto_hash_sha256_update(&st, (const unsigned char *)input_hash, strlen(input_hash));
+    crypto_hash_sha256_final(&st, h);
+    sodium_bin2hex(out, 65, h, sizeof(h));
+}
+
 bool ai__upstream_ok(str_t s)
 {
     if (s.len < 1 || s.len > 100)

@@ -1,0 +1,1 @@
+ALTER TABLE ai_providers DROP COLUMN cache_enabled;
