@@ -1,0 +1,239 @@
+"""Stripe payments (API.md §9, issue 11 item 2) against a local stand-in (fake_stripe.py):
+POST /orders/{id}/pay creates one PaymentIntent through a job (amount, currency, metadata order id,
+Idempotency-Key = order id) and answers its client_secret; POST /webhooks/stripe verifies
+Stripe-Signature (any v1, 5-minute tolerance), applies each event id once and moves the order."""
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from catalog_util import API, mk, new_category, new_product
+from conftest import HTTP_TIMEOUT, Server, assert_problem, new_user_headers
+from fake_stripe import FakeStripe, event, sign
+
+WHSEC = "whsec_temel_test_secret"
+ADMIN = ("stripe-admin@example.com", "stripe admin password 1")
+
+
+@pytest.fixture(scope="module")
+def stripe():
+    fake = FakeStripe()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="module")
+def shop(stripe, db_factory):
+    s = Server(db_factory.new_url(), env={
+        "TEMEL_STRIPE_SECRET_KEY": stripe.key, "TEMEL_STRIPE_WEBHOOK_SECRET": WHSEC,
+        "TEMEL_STRIPE_API_URL": stripe.url + "/", "TEMEL_OUTBOUND_ALLOW": "127.0.0.1",
+        "TEMEL_JOB_POLL_MS": "50", "TEMEL_JOB_BACKOFF_MS": "100",
+        "TEMEL_ADMIN_EMAIL": ADMIN[0], "TEMEL_ADMIN_PASSWORD": ADMIN[1],
+        "TEMEL_RATE_LIMIT_WRITE": "1000000/60", "TEMEL_RATE_LIMIT_AUTH": "1000000/60"})
+    s.start()
+    r = requests.post(s.url(f"{API}/auth/login"), json={"email": ADMIN[0], "password": ADMIN[1]},
+                      timeout=HTTP_TIMEOUT)
+    s.admin = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    cat = new_category(s, s.admin)
+    s.cat = cat["slug"]
+    yield s
+    assert s.stop() == 0
+    s.cleanup()
+    db_factory.drop(s.db_url)
+
+
+def new_order(s, price=2500, qty=2, stock=10):
+    p = new_product(s, s.admin, s.cat, price=price, stock=stock)
+    h, _ = new_user_headers(s, "payer")
+    aid = mk(s, h, "/me/addresses", {"full_name": "Ada", "line1": "Cd. 1", "city": "Ankara"})["id"]
+    assert s.post(f"{API}/me/cart", json={"product_id": p["id"], "quantity": qty}, headers=h).status_code == 201
+    r = s.post(f"{API}/orders", json={"address_id": aid}, headers=h)
+    assert r.status_code == 201, r.text
+    return h, r.json(), p
+
+
+def pay(s, h, oid):
+    return s.post(f"{API}/orders/{oid}/pay", headers=h)
+
+
+def hook(s, payload, header=None, secret=WHSEC):
+    hdr = {"Content-Type": "application/json"}
+    hdr["Stripe-Signature"] = header if header is not None else sign(payload, secret)
+    return s.post(f"{API}/webhooks/stripe", data=payload, headers=hdr)
+
+
+def get_order(s, h, oid):
+    r = s.get(f"{API}/orders/{oid}", headers=h)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def succeeded(s, h, oid, amount=None, currency="try", eid=None):
+    secret = pay(s, h, oid).json()
+    o = get_order(s, h, oid)
+    obj = {"id": secret["payment_intent"], "object": "payment_intent", "amount": amount or o["total"],
+           "amount_received": amount or o["total"], "currency": currency, "metadata": {"order_id": oid},
+           "status": "succeeded"}
+    return event("payment_intent.succeeded", obj, eid), secret["payment_intent"]
+
+
+def test_pay_creates_one_intent(shop, stripe):
+    h, o, _ = new_order(shop)
+    before = len(stripe.calls())
+    r = pay(shop, h, o["id"])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["client_secret"].startswith(body["payment_intent"] + "_secret_")
+    calls = stripe.calls()[before:]
+    assert len(calls) == 1
+    headers, form = calls[0]
+    assert form == {"amount": str(o["total"]), "currency": "try", "metadata[order_id]": o["id"],
+                    "automatic_payment_methods[enabled]": "true"}
+    assert headers["Idempotency-Key"] == o["id"] and headers["Authorization"] == f"Bearer {stripe.key}"
+    # again: the stored secret, no second call; the order shows the payment state, never the secret
+    assert pay(shop, h, o["id"]).json() == body
+    assert len(stripe.calls()) == before + 1
+    got = get_order(shop, h, o["id"])
+    assert got["payment_status"] == "requires_payment" and "client_secret" not in got
+    assert body["client_secret"] not in shop.log_text()
+
+
+def test_concurrent_pay_one_intent(shop, stripe):
+    h, o, _ = new_order(shop)
+    before = len(stripe.calls())
+    with ThreadPoolExecutor(6) as ex:
+        rs = list(ex.map(lambda _: requests.post(shop.url(f"{API}/orders/{o['id']}/pay"), headers=h,
+                                                 timeout=60), range(6)))
+    assert {r.status_code for r in rs} == {200}, [r.text for r in rs]
+    assert len({r.json()["client_secret"] for r in rs}) == 1
+    assert len(stripe.calls()) == before + 1
+
+
+def test_pay_refused_then_retried(shop, stripe):
+    h, o, _ = new_order(shop)
+    stripe.mode = "402"
+    try:
+        assert_problem(pay(shop, h, o["id"]), 502, "BAD_GATEWAY")
+    finally:
+        stripe.mode = "ok"
+    assert get_order(shop, h, o["id"])["status"] == "pending"
+    r = pay(shop, h, o["id"])
+    assert r.status_code == 200, r.text
+
+
+def test_pay_rules(shop, server):
+    h, o, _ = new_order(shop)
+    other, _ = new_user_headers(shop, "other")
+    assert_problem(pay(shop, other, o["id"]), 404)
+    assert_problem(pay(shop, h, "01900000-0000-7000-8000-000000000000"), 404)
+    assert_problem(pay(shop, h, "nope"), 404)
+    assert_problem(shop.post(f"{API}/orders/{o['id']}/pay"), 401)
+    assert shop.post(f"{API}/orders/{o['id']}/cancel", headers=h).status_code == 200
+    assert_problem(pay(shop, h, o["id"]), 409, "CONFLICT")
+    # the shared server has no Stripe key: 503, nothing enqueued
+    h2, _ = new_user_headers(server, "nokey")
+    assert_problem(server.post(f"{API}/orders/01900000-0000-7000-8000-000000000000/pay", headers=h2), 503)
+    assert_problem(server.post(f"{API}/webhooks/stripe", data=b"{}", headers={"Stripe-Signature": "t=1,v1=00"}), 503)
+
+
+def test_signature_checks(shop):
+    h, o, _ = new_order(shop)
+    payload, _ = succeeded(shop, h, o["id"])
+    now = int(time.time())
+    bad = [
+        "",                                                        # empty header
+        "t=abc,v1=00",                                             # malformed timestamp
+        f"t={now}",                                                # no v1
+        sign(payload, "whsec_other"),                              # another secret
+        sign(payload, WHSEC, t=now - 400),                         # stale (edges: tests/unit/test_stripe.c)
+        sign(payload, WHSEC, t=now + 400),                         # from the future
+        sign(payload + b" ", WHSEC),                               # signed another body
+    ]
+    for header in bad:
+        assert_problem(hook(shop, payload, header=header), 400, "BAD_REQUEST")
+    r = shop.post(f"{API}/webhooks/stripe", data=payload, headers={"Content-Type": "application/json"})
+    assert_problem(r, 400)
+    assert get_order(shop, h, o["id"])["status"] == "pending"
+    # inside the tolerance, and any v1 of several (a rolled secret)
+    r = hook(shop, payload, header=sign(payload, WHSEC, t=now - 250, extra_v1=["0" * 64, "zz"]))
+    assert r.status_code == 200, r.text
+    assert r.json() == {"received": True, "replayed": False, "outcome": "paid"}
+    assert get_order(shop, h, o["id"])["status"] == "paid"
+
+
+def test_succeeded_once_then_refunded(shop):
+    h, o, p = new_order(shop)
+    payload, pi = succeeded(shop, h, o["id"])
+    r = hook(shop, payload)
+    assert r.status_code == 200 and r.json()["outcome"] == "paid", r.text
+    got = get_order(shop, h, o["id"])
+    assert got["status"] == "paid" and got["payment_status"] == "succeeded" and got["paid_at"]
+    audit = lambda: [e for e in shop.get(f"{API}/admin/audit-logs?target_id={o['id']}",
+                                         headers=shop.admin).json()["data"] if e["action"] == "order.status"]
+    assert [(e["before"]["status"], e["after"]["status"]) for e in audit()] == [("pending", "paid")]
+    # a replay (Stripe resends; or an attacker replays a captured request): 200, nothing changes
+    for _ in range(3):
+        r = hook(shop, payload)
+        assert r.status_code == 200 and r.json()["replayed"] is True, r.text
+    assert len(audit()) == 1
+    # a failed attempt arriving late does not unpay it (only the payment state is noted)
+    failed = event("payment_intent.payment_failed", {"id": pi, "object": "payment_intent",
+                                                     "metadata": {"order_id": o["id"]}})
+    assert hook(shop, failed).status_code == 200
+    assert get_order(shop, h, o["id"])["status"] == "paid"
+    # a partial refund notes it; the full refund moves the order
+    charge = {"id": "ch_1", "object": "charge", "payment_intent": pi, "amount": o["total"],
+              "amount_refunded": 100, "refunded": False}
+    assert hook(shop, event("charge.refunded", charge)).json()["outcome"] == "partially_refunded"
+    assert get_order(shop, h, o["id"])["status"] == "paid"
+    charge.update(amount_refunded=o["total"], refunded=True)
+    r = hook(shop, event("charge.refunded", charge))
+    assert r.status_code == 200 and r.json()["outcome"] == "refunded", r.text
+    got = get_order(shop, h, o["id"])
+    assert got["status"] == "refunded" and got["payment_status"] == "refunded"
+    assert len(audit()) == 2
+
+
+def test_failed_payment_keeps_order_pending(shop):
+    h, o, _ = new_order(shop)
+    secret = pay(shop, h, o["id"]).json()
+    failed = event("payment_intent.payment_failed", {"id": secret["payment_intent"], "object": "payment_intent",
+                                                     "metadata": {}})  # found by the intent id alone
+    r = hook(shop, failed)
+    assert r.status_code == 200 and r.json()["outcome"] == "failed", r.text
+    got = get_order(shop, h, o["id"])
+    assert got["status"] == "pending" and got["payment_status"] == "failed"
+
+
+def test_wrong_amount_or_late_payment_does_not_mark_paid(shop):
+    h, o, p = new_order(shop)
+    payload, _ = succeeded(shop, h, o["id"], amount=1)
+    assert hook(shop, payload).json()["outcome"] == "amount_mismatch"
+    assert get_order(shop, h, o["id"])["status"] == "pending"
+    payload, _ = succeeded(shop, h, o["id"], currency="eur")
+    assert hook(shop, payload).json()["outcome"] == "amount_mismatch"
+    # paid after the customer cancelled: stays cancelled, the stock stays back, staff can see it
+    assert shop.post(f"{API}/orders/{o['id']}/cancel", headers=h).status_code == 200
+    o2 = get_order(shop, h, o["id"])
+    obj = {"id": "pi_late", "object": "payment_intent", "amount": o2["total"], "amount_received": o2["total"],
+           "currency": "try", "metadata": {"order_id": o["id"]}}
+    r = hook(shop, event("payment_intent.succeeded", obj))
+    assert r.status_code == 200 and r.json()["outcome"] == "paid_while_not_pending", r.text
+    got = get_order(shop, h, o["id"])
+    assert got["status"] == "cancelled" and got["payment_status"] == "succeeded_not_pending"
+    assert shop.get(f"{API}/products/{p['id']}").json()["stock"] == 10
+
+
+def test_unknown_events_and_bad_bodies(shop):
+    r = hook(shop, event("customer.created", {"id": "cus_1", "object": "customer"}))
+    assert r.status_code == 200 and r.json()["outcome"] == "ignored", r.text
+    for payload in [b"not json", b"{}", json.dumps({"id": "evt_x", "type": "x", "data": {}}).encode(),
+                    json.dumps({"id": "", "type": "x", "data": {"object": {}}}).encode()]:
+        assert_problem(hook(shop, payload), 400, "BAD_REQUEST")
+
+
+def test_bad_stripe_url_refused(run_cli):
+    p = run_cli("migrate", env={"TEMEL_STRIPE_API_URL": "ftp://example.com"})
+    assert p.returncode == 2 and "TEMEL_STRIPE_API_URL" in p.stderr_text
