@@ -209,8 +209,16 @@ static void *thread_main(void *arg)
     log_flush_thread();
     log_thread_buffer(NULL, NULL, NULL);
     buf_free(&t->logbuf);
-    db_pool_close(t->dbp);
-    t->dbp = NULL;
+    /* At the shutdown deadline a coroutine may still wait on the pool: then
+     * leave it open (the process is about to exit) rather than free it under
+     * that coroutine. */
+    if (t->live_reqs == 0) {
+        db_pool_close(t->dbp);
+        t->dbp = NULL;
+    } else {
+        log_warn("loop %d stopped with %lld requests unfinished at the shutdown deadline", t->idx,
+                 (long long)t->live_reqs);
+    }
     /* Report done and park: the process exits with this thread alive, so
      * h2o's thread-local recycle caches stay reachable (not leaks) and no
      * connection memory is torn down under a socket h2o still owns. */
