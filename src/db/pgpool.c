@@ -55,6 +55,7 @@
 #include <h2o.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -218,7 +219,7 @@ static bool watch(struct pgc *c)
 {
     int fd = PQsocket(c->c);
     unwatch(c);
-    if (fd < 0 || (fd = dup(fd)) < 0)
+    if (fd < 0 || (fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
         return false;
     c->sock = h2o_evloop_socket_create(c->pool->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     c->sock->data = c;

@@ -337,6 +337,48 @@ static void t_transaction_pins_a_connection(void **state)
     close_pool();
 }
 
+/* read-modify-write under FOR UPDATE: lost updates would show if a
+ * transaction's statements left its connection or ran outside BEGIN */
+static int tx_increment(struct db *db, void *arg)
+{
+    int64_t v;
+    bool found;
+    int rc = db_query_int(db, "SELECT v FROM pgpool_tx WHERE v >= 0 FOR UPDATE", DB_NOARGS, &v, &found);
+    UNUSED(arg);
+    if (rc)
+        return rc;
+    coro_sleep_ms(1); /* let the others run into the lock meanwhile */
+    return db_exec(db, "UPDATE pgpool_tx SET v = ?", DB_ARGS(DBA_INT(v + 1)), NULL);
+}
+
+static void incr_body(void *a)
+{
+    struct job *j = a;
+    struct db *h = db_pool_get(pool);
+    j->rc = db_tx(h, DB_TX_WRITE, tx_increment, NULL);
+    db_pool_put(pool, h);
+    (*j->ndone)++;
+}
+
+static void t_concurrent_transactions_are_isolated(void **state)
+{
+    int ndone = 0;
+    struct job j[40];
+    open_pool(4);
+    UNUSED(state);
+    admin_exec("DROP TABLE IF EXISTS pgpool_tx; CREATE TABLE pgpool_tx (v INTEGER); INSERT INTO pgpool_tx VALUES (0)");
+    for (int i = 0; i < 40; i++) {
+        j[i] = (struct job){.ndone = &ndone};
+        coro_spawn(incr_body, &j[i], NULL, NULL);
+    }
+    run_until_n(&ndone, 40);
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(j[i].rc, DB_OK);
+    assert_int_equal(admin_int("SELECT v FROM pgpool_tx"), 40);
+    admin_exec("DROP TABLE pgpool_tx");
+    close_pool();
+}
+
 static void t_pool_exhaustion_fails_fast(void **state)
 {
     struct pgpool *p = open_pool(1);
@@ -611,6 +653,7 @@ int main(void)
         cmocka_unit_test(t_pipelined_results_to_the_right_coroutine),
         cmocka_unit_test(t_failing_statement_spares_its_neighbours),
         cmocka_unit_test(t_transaction_pins_a_connection),
+        cmocka_unit_test(t_concurrent_transactions_are_isolated),
         cmocka_unit_test(t_pool_exhaustion_fails_fast),
         cmocka_unit_test(t_deadline_inside_a_pipelined_batch),
         cmocka_unit_test(t_slow_statement_does_not_hold_others),
