@@ -9,9 +9,21 @@ static struct users_config g_cfg = {.access_ttl_s = 900, .refresh_ttl_s = 7 * 86
 
 const struct users_config *users__cfg(void) { return &g_cfg; }
 
+static void wipe_free(char *s)
+{
+    if (s)
+        memset(s, 0, strlen(s)); /* secrets */
+    free(s);
+}
+
 int users__config(const struct config *cfg, struct buf *err)
 {
     struct users_config *c = &g_cfg;
+    /* a second call (tests) replaces the first one's values */
+    wipe_free(c->jwt_secret);
+    free(c->admin_email);
+    wipe_free(c->admin_password);
+    c->jwt_secret = c->admin_email = c->admin_password = NULL;
     c->jwt_secret = config_env_dup("TEMEL_JWT_SECRET");
     if (c->jwt_secret && strlen(c->jwt_secret) < 32) {
         (void)buf_puts(err, "TEMEL_JWT_SECRET: must be at least 32 characters");
