@@ -237,3 +237,73 @@ def test_unknown_events_and_bad_bodies(shop):
 def test_bad_stripe_url_refused(run_cli):
     p = run_cli("migrate", env={"TEMEL_STRIPE_API_URL": "ftp://example.com"})
     assert p.returncode == 2 and "TEMEL_STRIPE_API_URL" in p.stderr_text
+
+
+# ---- credits for money (issue 11 item 3) ----
+
+def new_pack(s, credits=500, price=9900, **kw):
+    body = {"name": {"tr": "Kredi paketi", "en": "Credit pack", "pl": "Pakiet kredytów"}, "credits": credits,
+            "price": price}
+    body.update(kw)
+    return mk(s, s.admin, "/credits/packs", body)
+
+
+def balance(s, h):
+    r = s.get(f"{API}/credits/balance", headers=h)
+    assert r.status_code == 200, r.text
+    return r.json()["balance"]
+
+
+def test_credit_packs_crud(shop):
+    p = new_pack(shop)
+    assert p["credits"] == 500 and p["price"] == 9900 and p["currency"] == "TRY" and p["active"] is True
+    r = shop.get(f"{API}/credits/packs/{p['id']}", headers={"Accept-Language": "tr"})
+    assert r.status_code == 200 and r.json()["name"] == "Kredi paketi"
+    assert p["id"] in [x["id"] for x in shop.get(f"{API}/credits/packs?limit=100").json()["data"]]
+    h, _ = new_user_headers(shop, "packs")
+    assert_problem(shop.post(f"{API}/credits/packs", json={"name": {"en": "x"}, "credits": 1, "price": 1},
+                             headers=h), 403)
+    for bad in [{"credits": 0}, {"price": 0}, {"currency": "XX"}, {"credits": "many"}]:
+        body = {"name": {"en": "x"}, "credits": 10, "price": 100, **bad}
+        assert_problem(shop.post(f"{API}/credits/packs", json=body, headers=shop.admin), 422)
+    r = shop.patch(f"{API}/credits/packs/{p['id']}", json={"active": False}, headers=shop.admin)
+    assert r.status_code == 200 and r.json()["active"] is False
+
+
+def test_buy_credits_pays_once_into_the_ledger(shop, run_cli):
+    pack = new_pack(shop, credits=750, price=12900)
+    h, user = new_user_headers(shop, "buyer")
+    start = balance(shop, h)
+    r = shop.post(f"{API}/credits/purchases", json={"pack_id": pack["id"]},
+                  headers={**h, "Idempotency-Key": "buy-1", "Accept-Language": "en"})
+    assert r.status_code == 201, r.text
+    o = r.json()
+    assert o["kind"] == "credits" and o["credits"] == 750 and o["total"] == 12900 and o["address"] is None
+    assert [(i["product_id"], i["name"], i["quantity"], i["line_total"]) for i in o["items"]] == \
+        [(pack["id"], "Credit pack", 1, 12900)]
+    again = shop.post(f"{API}/credits/purchases", json={"pack_id": pack["id"]},
+                      headers={**h, "Idempotency-Key": "buy-1", "Accept-Language": "en"})
+    assert again.json()["id"] == o["id"]
+    assert balance(shop, h) == start  # nothing before payment
+    payload, _ = succeeded(shop, h, o["id"])
+    for _ in range(3):  # the first applies, replays change nothing
+        assert hook(shop, payload).status_code == 200
+    assert get_order(shop, h, o["id"])["status"] == "paid"
+    assert balance(shop, h) == start + 750
+    tx = shop.get(f"{API}/credits/transactions?type=purchase", headers=h).json()["data"]
+    assert [(t["type"], t["amount"]) for t in tx] == [("purchase", 750)]
+    # every balance is explained by the ledger
+    p = run_cli("ledger", "verify", db_url=shop.db_url)
+    assert p.returncode == 0, p.stdout_text + p.stderr_text
+
+
+def test_buy_credits_bad_input(shop):
+    h, _ = new_user_headers(shop, "buyer2")
+    inactive = new_pack(shop)
+    assert shop.patch(f"{API}/credits/packs/{inactive['id']}", json={"active": False},
+                      headers=shop.admin).status_code == 200
+    for body in [{}, {"pack_id": 1}, {"pack_id": "nope"}, {"pack_id": "01900000-0000-7000-8000-000000000000"},
+                 {"pack_id": inactive["id"]}]:
+        assert_problem(shop.post(f"{API}/credits/purchases", json=body, headers=h), 422)
+    assert shop.get(f"{API}/orders", headers=h).json()["data"] == []
+    assert_problem(shop.post(f"{API}/credits/purchases", json={"pack_id": inactive["id"]}), 401)

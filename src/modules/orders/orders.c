@@ -214,6 +214,8 @@ int orders__transition(struct db *db, struct req *r, const char *via, str_t id, 
         return ORDERS_ESTATE; /* changed under us (SQLite cannot get here: one writer) */
     if (!strcmp(to, "cancelled") && (rc = release_stock(db, id, now)) != DB_OK)
         return rc;
+    if (!strcmp(to, "paid") && (rc = orders__credit_purchase(db, id)) != DB_OK)
+        return rc;
     if ((rc = enqueue_mail(db, id, to)) != DB_OK)
         return rc;
     json_t *before = json_pack("{s:s}", "status", from);
@@ -238,7 +240,7 @@ int orders__transition(struct db *db, struct req *r, const char *via, str_t id, 
 
 #define ORDER_COLS                                                                                                     \
     "id, user_id, kind, status, cancel_reason, currency, total, address, ts_ms(expires_at), ts_ms(paid_at), "        \
-    "ts_ms(created_at), ts_ms(updated_at), payment_status"
+    "ts_ms(created_at), ts_ms(updated_at), payment_status, credits"
 
 /* A text column, or null when it is NULL. */
 static void jw_text_or_null(struct jw *w, const struct db_res *res, int col)
@@ -273,6 +275,11 @@ static void write_head(struct jw *w, const struct db_res *res)
         jw_raw(w, db_text(res, 7)); /* written by us (build_address) */
     jw_key(w, "payment_status");
     jw_text_or_null(w, res, 12);
+    jw_key(w, "credits"); /* kind credits: what the order buys */
+    if (db_isnull(res, 13))
+        jw_null(w);
+    else
+        jw_int(w, db_int(res, 13));
     jw_key(w, "expires_at");
     jw_time_or_null(w, res, 8, str_is(db_text(res, 3), "pending"));
     jw_key(w, "paid_at");
@@ -379,7 +386,7 @@ static int lines_add(struct create_ctx *c, const struct line *l)
 }
 
 /* The stored {"tr","en","pl"} name as a plain string of the request's language. */
-static str_t name_in_lang(struct req *r, str_t stored)
+str_t orders__name_in_lang(struct req *r, str_t stored)
 {
     struct buf b = BUF_INIT(BUF_MAX_SMALL * 4);
     struct jw w;
@@ -457,7 +464,7 @@ static int read_cart(struct req *r, struct create_ctx *c)
         (void)str_copy(l.cart_id, db_text(res, 0).p, sizeof(l.cart_id));
         (void)str_copy(l.product_id, db_text(res, 1).p, sizeof(l.product_id));
         (void)str_copy(l.currency, db_text(res, 5).p, sizeof(l.currency));
-        l.name = name_in_lang(r, db_text(res, 3));
+        l.name = orders__name_in_lang(r, db_text(res, 3));
         if (!db_int(res, 6) && !gone) {
             gone = true;
             gone_name = l.name;
@@ -516,38 +523,55 @@ static int tx_create(struct req *r, void *arg)
                              STR_FMT(l->name), l->product_id, (long long)l->quantity);
         }
     }
-    enum lang lang = lang_from_header(req_header_get(r, "accept-language"));
-    static const char *const lang_names[] = {[LANG_EN] = "en", [LANG_TR] = "tr", [LANG_PL] = "pl"};
-    int64_t expires = now + order_ttl_s * 1000;
-    rc = db_exec(r->db,
-                 "INSERT INTO orders (id, version, user_id, kind, status, currency, total, address, locale, expires_at, "
-                 "created_at, updated_at) VALUES (?, 1, ?, 'goods', 'pending', ?, ?, ?, ?, ms_ts(?), ms_ts(?), ms_ts(?))",
-                 DB_ARGS(DBA_CSTR(c->id), DBA_TEXT(r->user_id), DBA_CSTR(c->lines[0].currency), DBA_INT(total),
-                         DBA_TEXT(address), DBA_CSTR(lang_names[lang]), DBA_INT(expires), DBA_INT(now), DBA_INT(now)),
-                 NULL);
+    struct order_head h = {.id = c->id, .kind = "goods", .currency = c->lines[0].currency, .total = total,
+                           .address = address};
+    rc = orders__insert(r, &h);
     for (size_t i = 0; rc == DB_OK && i < c->n; i++) {
         struct line *l = &c->lines[i];
-        char lid[UUID_STR_LEN + 1];
-        uuid7_str(lid);
-        rc = db_exec(r->db,
-                     "INSERT INTO order_lines (id, order_id, position, product_id, name, unit_price, quantity, currency, "
-                     "line_total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     DB_ARGS(DBA_CSTR(lid), DBA_CSTR(c->id), DBA_INT((int64_t)i), DBA_CSTR(l->product_id),
-                             DBA_TEXT(l->name), DBA_INT(l->price), DBA_INT(l->quantity), DBA_CSTR(l->currency),
-                             DBA_INT(l->total)),
-                     NULL);
+        rc = orders__insert_line(r->db, c->id, (int64_t)i, l->product_id, l->name, l->price, l->quantity,
+                                 l->currency);
         if (rc == DB_OK)
             rc = db_exec(r->db, "DELETE FROM catalog_cart_items WHERE id = ?", DB_ARGS(DBA_CSTR(l->cart_id)), NULL);
     }
+    return rc;
+}
+
+int orders__insert(struct req *r, const struct order_head *h)
+{
+    enum lang lang = lang_from_header(req_header_get(r, "accept-language"));
+    static const char *const lang_names[] = {[LANG_EN] = "en", [LANG_TR] = "tr", [LANG_PL] = "pl"};
+    int64_t now = time_now_ms(), expires = now + order_ttl_s * 1000;
+    int rc = db_exec(r->db,
+                     "INSERT INTO orders (id, version, user_id, kind, status, currency, total, address, locale, credits, "
+                     "expires_at, created_at, updated_at) VALUES (?, 1, ?, ?, 'pending', ?, ?, ?, ?, ?, ms_ts(?), "
+                     "ms_ts(?), ms_ts(?))",
+                     DB_ARGS(DBA_CSTR(h->id), DBA_TEXT(r->user_id), DBA_CSTR(h->kind), DBA_CSTR(h->currency),
+                             DBA_INT(h->total), h->address.p ? DBA_TEXT(h->address) : DBA_NULL,
+                             DBA_CSTR(lang_names[lang]), h->credits ? DBA_INT(h->credits) : DBA_NULL, DBA_INT(expires),
+                             DBA_INT(now), DBA_INT(now)),
+                     NULL);
     if (rc != DB_OK)
         return rc;
     /* the expiry, at its time (the cron sweep is the safety net) */
     struct buf *payload = req_buf(r, 128);
-    (void)buf_printf(payload, "{\"order_id\":\"%s\"}", c->id);
+    (void)buf_printf(payload, "{\"order_id\":\"%s\"}", h->id);
     struct job_opts o = JOB_OPTS_DEFAULT;
     o.run_at_ms = expires;
     rc = jobs_enqueue(r->db, "orders.expire", buf_str(payload), &o, NULL);
     return rc == JOBS_OK ? DB_OK : rc < 0 ? rc : DB_ERR;
+}
+
+int orders__insert_line(struct db *db, const char *order_id, int64_t position, const char *product_id, str_t name,
+                        int64_t unit_price, int64_t quantity, const char *currency)
+{
+    char lid[UUID_STR_LEN + 1];
+    uuid7_str(lid);
+    return db_exec(db,
+                   "INSERT INTO order_lines (id, order_id, position, product_id, name, unit_price, quantity, currency, "
+                   "line_total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   DB_ARGS(DBA_CSTR(lid), DBA_CSTR(order_id), DBA_INT(position), DBA_CSTR(product_id), DBA_TEXT(name),
+                           DBA_INT(unit_price), DBA_INT(quantity), DBA_CSTR(currency), DBA_INT(unit_price * quantity)),
+                   NULL);
 }
 
 static int h_create(struct req *r)
@@ -780,6 +804,7 @@ static void register_routes(void)
 {
     router_add(routes, ARRAY_LEN(routes));
     orders__stripe_register_routes();
+    orders__packs_register_routes();
 }
 
 static void register_jobs(void)

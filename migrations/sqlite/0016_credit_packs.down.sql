@@ -1,0 +1,2 @@
+ALTER TABLE orders DROP COLUMN credits;
+DROP TABLE credit_packs;

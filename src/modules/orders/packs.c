@@ -1,0 +1,128 @@
+/*
+ * packs.c — credits for money (issue 11 item 3): the AI studio sells packs
+ * of credits through the same order and Stripe path as goods.
+ *
+ *   /api/v1/credits/packs            public read; admin create/update/delete
+ *                                    {name (tr/en/pl), credits, price, currency, active}
+ *   POST /api/v1/credits/purchases   {pack_id} (Idempotency-Key) → 201, a pending
+ *                                    order of kind "credits" (one line: the pack,
+ *                                    no address, no stock); pay it with
+ *                                    POST /orders/{id}/pay like any order
+ * When the order becomes paid (the Stripe webhook, or an admin) the
+ * transition adds a "purchase" ledger entry of the pack's credits in the
+ * same transaction — once, because the transition to paid happens once.
+ */
+#include <stdio.h>
+
+#include "core/uuid.h"
+#include "modules/credits/credits.h"
+#include "modules/orders/orders_internal.h"
+#include "modules/users/identity.h"
+#include "resource/resource.h"
+
+#include "core/banned.h"
+
+static const struct rfield pack_fields[] = {
+    {.name = "name", .type = RF_I18N, .flags = RF_REQUIRED, .min = 1, .max = 200},
+    {.name = "credits", .type = RF_INT, .flags = RF_REQUIRED | RF_FILTER | RF_SORT, .min = 1, .max = 100000000,
+     .description = "credits the pack adds to the buyer's balance"},
+    {.name = "price", .type = RF_MONEY, .flags = RF_REQUIRED | RF_FILTER | RF_SORT, .min = 1,
+     .max = 1000000000000LL, .description = "minor units of currency"},
+    {.name = "currency", .type = RF_TEXT, .flags = RF_FILTER, .check = RC_CURRENCY, .def = "\"TRY\""},
+    {.name = "active", .type = RF_BOOL, .flags = RF_FILTER, .def = "true",
+     .description = "only active packs can be bought"},
+    {0}};
+static const struct resource credit_packs = {
+    .name = "credit_packs", .singular = "credit pack", .path = "/api/v1/credits/packs", .table = "credit_packs",
+    .tag = "credits", .fields = pack_fields,
+    .read = RP_PUBLIC, .create = RP_ADMIN, .update = RP_ADMIN, .del = RP_ADMIN};
+
+struct buy_ctx {
+    str_t pack_id;
+    char id[UUID_STR_LEN + 1];
+};
+
+static int tx_buy(struct req *r, void *arg)
+{
+    struct buy_ctx *c = arg;
+    struct db_res *res;
+    if (!uuid_valid(c->pack_id))
+        return http_invalid(r, "pack_id", "is not a credit pack on sale");
+    int rc = db_query(r->db, "SELECT name, credits, price, currency FROM credit_packs WHERE id = ? AND active = ?",
+                      DB_ARGS(DBA_TEXT(c->pack_id), DBA_BOOL(true)), &res);
+    if (rc != DB_OK)
+        return rc;
+    if ((rc = db_next(res)) != 1) {
+        db_res_free(res);
+        return rc < 0 ? rc : http_invalid(r, "pack_id", "is not a credit pack on sale");
+    }
+    str_t plain = orders__name_in_lang(r, db_text(res, 0));
+    char currency[8], pack[UUID_STR_LEN + 1];
+    (void)str_copy(currency, db_text(res, 3).p, sizeof(currency));
+    (void)str_copy(pack, c->pack_id.p, sizeof(pack));
+    struct order_head h = {.id = c->id, .kind = "credits", .currency = currency, .total = db_int(res, 2),
+                           .credits = db_int(res, 1), .address = STR_NULL};
+    db_res_free(res);
+    rc = orders__insert(r, &h);
+    if (rc == DB_OK)
+        rc = orders__insert_line(r->db, c->id, 0, pack, plain, h.total, 1, currency);
+    return rc;
+}
+
+static int h_buy(struct req *r)
+{
+    const json_t *p = json_object_get(r->body, "pack_id");
+    struct buy_ctx c = {.pack_id = str_make(json_string_value(p), json_string_length(p))};
+    uuid7_str(c.id);
+    if (req_tx(r, DB_TX_WRITE, tx_buy, &c))
+        return HTTP_EFAIL;
+    bool found;
+    int rc = orders__write(r->db, r, str_c(c.id), r->user_id, &r->w, &found);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    struct buf *loc = req_buf(r, 128);
+    (void)buf_printf(loc, "/api/v1/orders/%s", c.id);
+    req_header(r, "location", buf_str(loc));
+    r->status = 201;
+    return 0;
+}
+
+int orders__credit_purchase(struct db *db, str_t order_id)
+{
+    struct db_res *res;
+    int rc = db_query(db, "SELECT user_id, credits FROM orders WHERE id = ? AND kind = 'credits'",
+                      DB_ARGS(DBA_TEXT(order_id)), &res);
+    if (rc != DB_OK)
+        return rc;
+    if ((rc = db_next(res)) != 1) {
+        db_res_free(res);
+        return rc < 0 ? rc : DB_OK;
+    }
+    char user[UUID_STR_LEN + 1], ref[64];
+    (void)str_copy(user, db_text(res, 0).p, sizeof(user));
+    int64_t credits = db_int(res, 1);
+    db_res_free(res);
+    (void)snprintf(ref, sizeof(ref), "order:%.*s", STR_FMT(order_id));
+    rc = credits_add(db, str_c(user), "purchase", credits, ref, NULL);
+    return rc > 0 ? DB_ERR : rc; /* a purchase adds: it cannot be short */
+}
+
+static const struct json_field buy_f[] = {
+    {.name = "pack_id", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 64,
+     .description = "an active credit pack (/credits/packs)"},
+    {0}};
+static const struct json_schema buy_s = {buy_f, false};
+
+static struct route routes[] = {
+    {.method = "POST", .pattern = "/api/v1/credits/purchases", .handler = h_buy, .auth = AUTH_USER, .rl = RL_WRITE,
+     .input = &buy_s, .flags = ROUTE_IDEMPOTENT,
+     .summary = "Buy a credit pack: a pending order of kind credits (pay it with /orders/{id}/pay; the credits "
+                "arrive as a purchase ledger entry when it is paid)",
+     .tag = "credits"},
+};
+
+void orders__packs_register_routes(void)
+{
+    resource_register(&credit_packs);
+    router_add(routes, ARRAY_LEN(routes));
+}
