@@ -61,6 +61,7 @@ struct coro {
     void *arg, *done_arg;
     enum coro_state state;
     bool woken;      /* the last wait ended by a wake (not the deadline) */
+    bool remote_arrived; /* the remote wake's message was delivered (owner thread) */
     bool timed;      /* in the timed-waiter list */
     int64_t deadline_ms;  /* of the current timed wait */
     int64_t work_deadline_ms; /* coro_set_deadline */
@@ -205,7 +206,7 @@ static struct coro *coro_alloc(struct sched *s)
     c->run_next = c->tw_prev = c->tw_next = c->wq_prev = c->wq_next = NULL;
     c->wq = NULL;
     c->owner_rx = &s->rx;
-    c->timed = c->woken = false;
+    c->timed = c->woken = c->remote_arrived = false;
     c->deadline_ms = c->work_deadline_ms = 0;
 #ifdef CORO_ASAN
     c->fake_stack = NULL;
@@ -352,6 +353,7 @@ static void on_remote(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
         h2o_multithread_message_t *m = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
         struct coro *c = H2O_STRUCT_FROM_MEMBER(struct coro, msg, m);
         h2o_linklist_unlink(&m->link);
+        c->remote_arrived = true;
         make_runnable(s, c, true);
     }
 }
@@ -510,6 +512,15 @@ void coro_wake_remote(struct coro *c)
 {
     c->msg.link.next = c->msg.link.prev = NULL;
     h2o_multithread_send_message(c->owner_rx, &c->msg);
+}
+
+void coro_wait_remote(void)
+{
+    struct sched *s;
+    struct coro *c = current_or_bug(&s);
+    while (!c->remote_arrived)
+        (void)wait_common(s, c, 0);
+    c->remote_arrived = false;
 }
 
 /* ---- wait queues ------------------------------------------------------------ */

@@ -68,9 +68,14 @@ void coro_sleep_ms(int64_t ms);
 /* Make c runnable (owner thread). Waking a coroutine that is not waiting
  * (or already woken) does nothing. */
 void coro_wake(struct coro *c);
-/* From any thread: make c runnable on its owner thread. At most one remote
- * wake may be in flight per wait (the message lives in the coroutine). */
+/* From any thread: wake c on its owner thread. c must be waiting for it in
+ * coro_wait_remote() (or about to): the message lives in the coroutine, so
+ * exactly one remote wake goes with each coro_wait_remote(), and c does not
+ * go on until that message has arrived (never a stale message in flight). */
 void coro_wake_remote(struct coro *c);
+/* Wait until the remote wake meant for this coroutine has arrived (it may
+ * have been sent already). Other wakes meanwhile are ignored. */
+void coro_wait_remote(void);
 
 /* The running coroutine's deadline (CLOCK_MONOTONIC ms, 0 = none) for the
  * work it does, e.g. database statements on a connection it shares with

@@ -3,8 +3,9 @@
  *
  * One mutex-protected FIFO of jobs and a condition variable for the
  * workers. A job lives on the waiting coroutine's stack (it waits until the
- * job is done, so the stack outlives it); the worker sets `done` and sends
- * the coroutine a remote wake through its loop's multithread queue.
+ * worker's remote wake has arrived, so the stack outlives the job); the
+ * worker runs it and sends the coroutine a remote wake through its loop's
+ * multithread queue.
  */
 #include "core/workpool.h"
 
@@ -21,7 +22,6 @@ struct work_job {
     void (*fn)(void *);
     void *arg;
     struct coro *waiter;
-    atomic_bool done;
     struct work_job *next;
 };
 
@@ -54,9 +54,8 @@ static void *worker(void *arg)
         W.running++;
         pthread_mutex_unlock(&W.mu);
         j->fn(j->arg);
-        struct coro *c = j->waiter;
-        atomic_store(&j->done, true); /* j may be gone after this (the waiter may see done and return) */
-        coro_wake_remote(c);
+        /* the message's queue (a mutex) orders fn's writes before the waiter reads them */
+        coro_wake_remote(j->waiter);
         pthread_mutex_lock(&W.mu);
         W.running--;
         W.done_total++;
@@ -102,7 +101,6 @@ void work_run(void (*fn)(void *arg), void *arg)
         return;
     }
     struct work_job j = {.fn = fn, .arg = arg, .waiter = self, .next = NULL};
-    atomic_init(&j.done, false);
     pthread_mutex_lock(&W.mu);
     if (W.tail)
         W.tail->next = &j;
@@ -112,8 +110,7 @@ void work_run(void (*fn)(void *arg), void *arg)
     W.queued++;
     pthread_cond_signal(&W.cv);
     pthread_mutex_unlock(&W.mu);
-    while (!atomic_load(&j.done))
-        coro_wait();
+    coro_wait_remote(); /* j lives on this stack until the worker's wake has arrived */
 }
 
 bool work_admit(void)

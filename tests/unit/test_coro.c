@@ -174,7 +174,7 @@ static void body_remote(void *arg)
     struct remote *r = arg;
     r->c = coro_self();
     pthread_create(&r->tid, NULL, remote_thread, r);
-    coro_wait();
+    coro_wait_remote();
     assert_int_equal(r->value, 42);
 }
 
