@@ -9,22 +9,28 @@ free_port() {
     /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# stop_pid PID: SIGTERM, then SIGKILL if it is still there after 5 s; reaps it
+stop_pid() {
+    local i
+    kill -TERM "$1" 2>/dev/null || true
+    for i in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$1" 2>/dev/null; then
+        note "pid $1 did not stop on SIGTERM; killing"
+        kill -KILL "$1" 2>/dev/null || true
+    fi
+    wait "$1" 2>/dev/null || true
+}
+
 # bench_cleanup: SIGTERM every pid of pids (SIGKILL after 5 s), run $bench_on_exit, remove $tmp
 # unless BENCH_KEEP=1. Keeps the exit status.
 bench_cleanup() {
-    local rc=$? pid i
+    local rc=$? pid
     trap - EXIT INT TERM
     for pid in "${pids[@]:-}"; do
         [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
     done
     for pid in "${pids[@]:-}"; do
-        [ -n "$pid" ] || continue
-        for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$pid" 2>/dev/null; then
-            note "pid $pid did not stop on SIGTERM; killing"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-        wait "$pid" 2>/dev/null || true
+        [ -z "$pid" ] || stop_pid "$pid"
     done
     [ -z "${bench_on_exit:-}" ] || eval "$bench_on_exit" || true
     if [ "${BENCH_KEEP:-0}" = 1 ]; then

@@ -156,8 +156,8 @@ empty_carts() {
 
 # pgbench_run WORKLOAD CONNS SCRIPT: pgbench with SCRIPT; p50/p99 from a 10 % sample log.
 # pgbench's -T includes opening its connections (3-4 s for 64 on a busy 2-core machine) and its tps
-# excludes that time, so -T gets BENCH_PGBENCH_CONNECT_S (5) more seconds.
-pg_connect_s=${BENCH_PGBENCH_CONNECT_S:-5}
+# excludes that time, so -T gets BENCH_PGBENCH_CONNECT_S (8) more seconds.
+pg_connect_s=${BENCH_PGBENCH_CONNECT_S:-8}
 pgbench_run() {
     local out tps lat
     rm -f "$tmp"/pgblog*
@@ -214,28 +214,33 @@ start_temel() {
     wait_http "temel ($1, $4)" $spid "$url/health/live" "$5"
 }
 
-# run_engine ENGINE: one database, seeded once through the first build of BENCH_BUILDS; then every
-# build in turn serves it (the first one migrates it first, so an older build comes first)
-run_engine() {
-    local engine=$1 dir=$tmp/$1 c w spec bin out dburl db="" seeded=""
+engine_db() { if [ "$1" = sqlite ]; then echo "sqlite://$tmp/sqlite/temel.db"; else echo "$pg_url"; fi; }
+
+# seed_engine ENGINE: the first build of BENCH_BUILDS migrates the engine's database and serves it
+# while bench/runtime_seed.py fills it; run in the background, one per engine (argon2id of 1,000
+# registrations dominates, seconds to minutes), so it cleans up its own server.
+seed_engine() {
+    local engine=$1 dir=$tmp/$1 spec=${BENCH_BUILDS%% *} t0=$SECONDS pids=()
     mkdir -p "$dir"
-    if [ "$engine" = sqlite ]; then
-        db=$dir/temel.db dburl=sqlite://$dir/temel.db
-    else
-        dburl=$pg_url
-    fi
+    trap '[ -z "${spid:-}" ] || stop_pid $spid' EXIT
+    start_temel "$engine" "$dir" "$(engine_db "$engine")" "${spec#*=}" "$dir/seed-temel.log"
+    note "$engine: seeding $BENCH_PRODUCTS products and $BENCH_USERS users through the API (${spec%%=*})"
+    "$PY" "$here/runtime_seed.py" "$url" "$dir/seed" "$BENCH_PRODUCTS" "$BENCH_USERS" ||
+        die "$engine: seeding failed (log: $dir/seed-temel.log)"
+    note "$engine: seeded in $((SECONDS - t0)) s"
+}
+
+# run_engine ENGINE: the seeded database; every build in turn serves it (the first one migrated it,
+# the later ones migrate it further: an older build comes first)
+run_engine() {
+    local engine=$1 dir=$tmp/$1 c w spec bin out dburl db=""
+    mkdir -p "$dir"
+    dburl=$(engine_db "$engine")
+    [ "$engine" != sqlite ] || db=$dir/temel.db
     for spec in $BENCH_BUILDS; do
         build=${spec%%=*} bin=${spec#*=} out=$dir/$build
         mkdir -p "$out"
         start_temel "$engine" "$dir" "$dburl" "$bin" "$out/temel.log"
-        if [ -z "$seeded" ]; then
-            note "$engine: seeding $BENCH_PRODUCTS products and $BENCH_USERS users through the API ($build)"
-            local t0=$SECONDS
-            "$PY" "$here/runtime_seed.py" "$url" "$dir/seed" "$BENCH_PRODUCTS" "$BENCH_USERS" ||
-                die "$engine: seeding failed (log: $out/temel.log)"
-            note "$engine: seeded in $((SECONDS - t0)) s"
-            seeded=1
-        fi
         if [ "$engine" = postgres ]; then
             psql_do -c "VACUUM ANALYZE"
             capture_sql "$url" "$dir/seed" "$out"
@@ -262,20 +267,20 @@ run_engine() {
                     pgbench_run "$w" "$c" "$out/$w.sql"
                 done
             fi
-            if [ "$w" = w2 ] && [ "$BENCH_LOGIN_RATE" -gt 0 ]; then
-                c=${BENCH_CONNS%% *}
-                "$PY" "$here/runtime_logins.py" "$url" "$dir/seed" "$BENCH_LOGIN_RATE" $((BENCH_SECONDS + 2)) \
-                    >"$out/logins.out" &
-                local lpid=$!
-                sleep 1
-                wrk_run "$engine" w2+login "$c" temel "$url" "$dir/seed" "$spid"
-                wait $lpid || die "$engine: login loop failed"
-                echo "$build $engine: W2 c$c with $BENCH_LOGIN_RATE logins/s: $(cat "$out/logins.out")" >>"$tmp/logins"
-                note "$engine: $(cat "$out/logins.out")"
-            fi
         done
-        kill -TERM $spid
-        wait $spid 2>/dev/null || true
+        # last: an older build may still be hashing queued logins long after the loop stopped
+        if has w2 && [ "$BENCH_LOGIN_RATE" -gt 0 ]; then
+            c=${BENCH_CONNS%% *}
+            "$PY" "$here/runtime_logins.py" "$url" "$dir/seed" "$BENCH_LOGIN_RATE" $((BENCH_SECONDS + 2)) \
+                >"$out/logins.out" &
+            local lpid=$!
+            sleep 1
+            wrk_run "$engine" w2+login "$c" temel "$url" "$dir/seed" "$spid"
+            wait $lpid || die "$engine: login loop failed"
+            echo "$build $engine: W2 c$c with $BENCH_LOGIN_RATE logins/s: $(cat "$out/logins.out")" >>"$tmp/logins"
+            note "$engine: $(cat "$out/logins.out")"
+        fi
+        stop_pid $spid
     done
 }
 
@@ -291,6 +296,15 @@ for engine in $BENCH_ENGINES; do
             pg_url=$local_DATABASE_URL pg_dir=$local_PGTMP_DIR pg_started=$local_PGTMP_DIR
         fi
     fi
+done
+seeders=()
+for engine in $BENCH_ENGINES; do
+    seed_engine "$engine" &
+    seeders+=($!)
+done
+for p in "${seeders[@]}"; do wait "$p" || die "seeding failed"; done
+for engine in $BENCH_ENGINES; do
+    [ "$engine" != postgres ] || psql_do -c "VACUUM ANALYZE"
     run_engine "$engine"
 done
 up_after=$(uptime)
