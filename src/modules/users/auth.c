@@ -290,7 +290,7 @@ static int h_refresh(struct req *r)
 {
     char hash[65];
     sha256_hex(body_str(r, "refresh_token"), hash);
-    return users__tx(r, DB_TX_WRITE, tx_refresh, hash);
+    return req_tx(r, DB_TX_WRITE, tx_refresh, hash);
 }
 
 /* ---- logout ---- */
@@ -736,7 +736,7 @@ static int h_verify_otp(struct req *r)
         return HTTP_EFAIL;
     }
     c.t.dest = buf_str(&dest);
-    int rc = users__tx(r, DB_TX_WRITE, tx_verify_otp, &c);
+    int rc = req_tx(r, DB_TX_WRITE, tx_verify_otp, &c);
     buf_free(&dest);
     return rc;
 }

@@ -261,15 +261,6 @@ int users__revoke_api_keys(struct db *db, str_t uid)
     return db_exec(db, "DELETE FROM api_keys WHERE user_id = ?", DB_ARGS(DBA_TEXT(uid)), NULL);
 }
 
-/* ---- transactions that may fail the request and commit ---- */
-
-int users__tx(struct req *r, enum db_tx_mode mode, req_tx_fn fn, void *arg)
-{
-    if (req_tx(r, mode, fn, arg))
-        return HTTP_EFAIL;
-    return r->err.status ? HTTP_EFAIL : 0; /* committed, with the error its callback recorded */
-}
-
 /* ---- password work (counted) ---- */
 
 static atomic_uint_fast64_t g_pw_hashes, g_pw_verifies;

@@ -129,7 +129,7 @@ static int h_verify_phone(struct req *r)
                           str_make(json_string_value(code), json_string_length(code))};
     if (!users__phone_ok(c.phone))
         return http_invalid(r, "phone", "must be an E.164 number like +905551234567");
-    int rc = users__tx(r, DB_TX_WRITE, tx_verify_phone, &c);
+    int rc = req_tx(r, DB_TX_WRITE, tx_verify_phone, &c);
     return rc ? rc : users__h_me(r);
 }
 

@@ -77,12 +77,6 @@ int users__revoke_all_sessions(struct db *db, str_t user_id);
  * the first OTP sign-in to an unclaimed account. */
 int users__revoke_api_keys(struct db *db, str_t user_id);
 
-/* req_tx() for callbacks that may fail the request yet keep what they
- * wrote (a counted wrong code): such a callback records the error with
- * http_fail() and returns 0, so the transaction commits; users__tx() then
- * returns HTTP_EFAIL with that error. Everything else is req_tx's
- * convention (`return http_fail(...)` rolls back). */
-int users__tx(struct req *r, enum db_tx_mode mode, req_tx_fn fn, void *arg) WARN_UNUSED;
 
 /* Password work, counted for the test-only /api/v1/test/identity/work
  * route (proves which requests hash and which do not, without timing). */
@@ -104,7 +98,8 @@ struct otp_target {
  * destination is locked), or a db_rc. */
 int users__otp_issue(struct req *r, struct db *db, const struct otp_target *t);
 /* Check code: 0 = right (consumed); USERS_OTP_WRONG = 401 recorded and the
- * failure written (the caller returns 0 so that it commits);
+ * failure written (the req_tx callback returns 0 so that it commits, and
+ * req_tx then fails with the 401);
  * HTTP_EFAIL = refused, nothing written (401 no live code, 429 the
  * destination is locked); or a db_rc. */
 enum { USERS_OTP_WRONG = 2 };
