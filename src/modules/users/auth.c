@@ -231,7 +231,6 @@ static int tx_refresh(struct req *r, void *arg)
     const char *token_hash = arg;
     struct db *db = r->db;
     struct db_res *res;
-    int64_t now = time_now_ms();
     int rc = db_query(db,
                       db_pick(db,
                               "SELECT t.id, t.session_id, ts_ms(t.used_at), ts_ms(t.expires_at), s.user_id, "
@@ -249,16 +248,15 @@ static int tx_refresh(struct req *r, void *arg)
         db_res_free(res);
         return rc < 0 ? rc : invalid_refresh(r);
     }
-    char tid[40] = {0}, sid[40] = {0}, uid[40] = {0}, role[16] = {0};
-    str_t v;
-    v = db_text(res, 0);
-    memcpy(tid, v.p, v.len < 39 ? v.len : 39);
-    v = db_text(res, 1);
-    memcpy(sid, v.p, v.len < 39 ? v.len : 39);
-    v = db_text(res, 4);
-    memcpy(uid, v.p, v.len < 39 ? v.len : 39);
-    v = db_text(res, 6);
-    memcpy(role, v.p, v.len < 15 ? v.len : 15);
+    /* the clock after the row lock: a request that waited for a concurrent
+     * rotation must not see that rotation's used_at in its future (it would
+     * pass as a grace-window retry and rotate the family a second time) */
+    int64_t now = time_now_ms();
+    char tid[40], sid[40], uid[40], role[16];
+    users__col_copy(res, 0, tid, sizeof(tid));
+    users__col_copy(res, 1, sid, sizeof(sid));
+    users__col_copy(res, 4, uid, sizeof(uid));
+    users__col_copy(res, 6, role, sizeof(role));
     bool used = !db_isnull(res, 2);
     int64_t used_at = used ? db_int(res, 2) : 0, expires = db_int(res, 3);
     bool revoked = db_int(res, 5) != 0, banned = str_is(db_text(res, 7), "banned");
