@@ -546,11 +546,12 @@ static bool reconnect_now(struct pgpool *p)
 static int get_conn(struct pgh *h, bool for_tx, struct pgc **out)
 {
     struct pgpool *p = h->pool;
+    bool kicked = false; /* one reconnect attempt per call: then give up */
     for (;;) {
         int rc = pick(p, for_tx, out);
         if (rc == 0)
             return DB_OK;
-        if (rc < 0 && !(coro_self() && reconnect_now(p)))
+        if (rc < 0 && (kicked || !coro_self() || !(kicked = reconnect_now(p))))
             return db__fail(&h->base, DB_EUNAVAIL, "postgres: no connection (all down, reconnecting)");
         if (!coro_self())
             return db__fail(&h->base, DB_EUNAVAIL, "postgres: pool busy (outside a coroutine)");
