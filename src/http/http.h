@@ -207,6 +207,8 @@ struct http_col {
     enum http_col_kind kind;
 };
 void http_write_row(struct jw *w, const struct db_res *res, const struct http_col *cols);
+/* The same columns written into the object that is open in w. */
+void http_write_cols(struct jw *w, const struct db_res *res, const struct http_col *cols);
 int http_query_allow(struct req *r, const char *const *allowed) WARN_UNUSED;
 int http_list(struct req *r, const struct http_list_query *q, struct db_arg *args, size_t nargs, size_t cap);
 /* The same for rows that need queries of their own: row writes one row to
@@ -215,6 +217,11 @@ int http_list(struct req *r, const struct http_list_query *q, struct db_arg *arg
 typedef int (*http_row_fn)(struct req *r, const struct db_res *res);
 int http_list_each(struct req *r, const struct http_list_query *q, http_row_fn row, struct db_arg *args, size_t nargs,
                    size_t cap);
+/* Every row of q (no count, no pages) as a JSON array on r->w, for a
+ * document such as the GDPR export; row as above, or NULL for q->row.
+ * 0 or a db_rc (not recorded: for use inside a transaction). */
+int http_rows_all(struct req *r, const struct http_list_query *q, http_row_fn row, const struct db_arg *args,
+                  size_t nargs) WARN_UNUSED;
 
 /* Path parameter by name (view, decoded), or an empty view. */
 str_t req_param(const struct req *r, const char *name);

@@ -12,6 +12,12 @@
 void http_write_row(struct jw *w, const struct db_res *res, const struct http_col *cols)
 {
     jw_obj_begin(w);
+    http_write_cols(w, res, cols);
+    jw_obj_end(w);
+}
+
+void http_write_cols(struct jw *w, const struct db_res *res, const struct http_col *cols)
+{
     for (int c = 0; cols[c].key; c++) {
         jw_key(w, cols[c].key);
         if (db_isnull(res, c)) {
@@ -26,7 +32,6 @@ void http_write_row(struct jw *w, const struct db_res *res, const struct http_co
         case COL_JSON: jw_raw(w, db_text(res, c)); break;
         }
     }
-    jw_obj_end(w);
 }
 
 int http_query_allow(struct req *r, const char *const *allowed)
@@ -46,6 +51,22 @@ int http_query_allow(struct req *r, const char *const *allowed)
         return http_invalid(r, k.p, buf_cstr(msg));
     }
     return 0;
+}
+
+/* Every row of res as a JSON array (res is freed). 0 or a db_rc. */
+static int write_rows(struct req *r, struct db_res *res, const struct http_list_query *q, http_row_fn row_db)
+{
+    int rc;
+    jw_arr_begin(&r->w);
+    while ((rc = db_next(res)) == 1) {
+        if (!row_db)
+            q->row(&r->w, res);
+        else if ((rc = row_db(r, res)) != DB_OK)
+            break;
+    }
+    jw_arr_end(&r->w);
+    db_res_free(res);
+    return rc < 0 ? rc : DB_OK;
 }
 
 static int list(struct req *r, const struct http_list_query *q, http_row_fn row_db, db_arg *args, size_t nargs,
@@ -71,16 +92,7 @@ static int list(struct req *r, const struct http_list_query *q, http_row_fn row_
         goto fail;
     jw_obj_begin(&r->w);
     jw_key(&r->w, "data");
-    jw_arr_begin(&r->w);
-    while ((rc = db_next(res)) == 1) {
-        if (!row_db)
-            q->row(&r->w, res);
-        else if ((rc = row_db(r, res)) != DB_OK)
-            break;
-    }
-    jw_arr_end(&r->w);
-    db_res_free(res);
-    if (rc < 0)
+    if ((rc = write_rows(r, res, q, row_db)) < 0)
         goto fail;
     http_write_page_meta(r, total);
     jw_obj_end(&r->w);
@@ -98,4 +110,14 @@ int http_list_each(struct req *r, const struct http_list_query *q, http_row_fn r
                    size_t cap)
 {
     return list(r, q, row, args, nargs, cap);
+}
+
+int http_rows_all(struct req *r, const struct http_list_query *q, http_row_fn row, const db_arg *args, size_t nargs)
+{
+    struct buf sql = BUF_INIT(BUF_MAX_SQL);
+    struct db_res *res;
+    (void)buf_printf(&sql, "SELECT %s %s%s ORDER BY %s", q->cols, q->from, q->where ? q->where : "", q->order);
+    int rc = buf_ok(&sql) ? db_query(r->db, buf_cstr(&sql), args, nargs, &res) : DB_ERR;
+    buf_free(&sql);
+    return rc != DB_OK ? rc : write_rows(r, res, q, row);
 }

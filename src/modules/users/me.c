@@ -162,68 +162,34 @@ static int h_delete_me(struct req *r)
     return 0;
 }
 
-static int write_sessions(struct req *r, struct db *db, struct jw *w)
+/* The caller's live sessions and API keys: a list route each, and parts of the export. */
+static const struct http_list_query sessions_q = {
+    "id, user_agent, ip, ts_ms(created_at), ts_ms(last_used_at), ts_ms(expires_at)", "FROM sessions",
+    " WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ms_ts(?)", "created_at DESC, id DESC", NULL};
+static const struct http_list_query api_keys_q = {
+    "id, name, prefix, scopes, ts_ms(created_at), ts_ms(last_used_at)", "FROM api_keys", " WHERE user_id = ?",
+    "created_at DESC, id DESC", NULL};
+
+static int session_row(struct req *r, const struct db_res *res)
 {
-    struct db_res *res;
-    int rc = db_query(db,
-                      "SELECT id, user_agent, ip, ts_ms(created_at), ts_ms(last_used_at), ts_ms(expires_at) FROM sessions "
-                      "WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ms_ts(?) ORDER BY created_at DESC",
-                      DB_ARGS(DBA_TEXT(r->user_id), DBA_INT(time_now_ms())), &res);
-    if (rc != DB_OK)
-        return rc;
-    jw_arr_begin(w);
-    while ((rc = db_next(res)) == 1) {
-        jw_obj_begin(w);
-        jw_key(w, "id");
-        jw_str(w, db_text(res, 0));
-        jw_key(w, "user_agent");
-        jw_str(w, db_text(res, 1));
-        jw_key(w, "ip");
-        jw_str(w, db_text(res, 2));
-        jw_key(w, "created_at");
-        jw_time(w, db_int(res, 3));
-        jw_key(w, "last_used_at");
-        jw_time(w, db_int(res, 4));
-        jw_key(w, "expires_at");
-        jw_time(w, db_int(res, 5));
-        jw_key(w, "current");
-        jw_bool(w, str_eq(db_text(res, 0), r->session_id));
-        jw_obj_end(w);
-    }
-    jw_arr_end(w);
-    db_res_free(res);
-    return rc < 0 ? rc : DB_OK;
+    static const struct http_col cols[] = {{"id", COL_TEXT},         {"user_agent", COL_TEXT},  {"ip", COL_TEXT},
+                                           {"created_at", COL_TIME}, {"last_used_at", COL_TIME}, {"expires_at", COL_TIME},
+                                           {NULL, 0}};
+    jw_obj_begin(&r->w);
+    http_write_cols(&r->w, res, cols);
+    jw_key(&r->w, "current");
+    jw_bool(&r->w, str_eq(db_text(res, 0), r->session_id));
+    jw_obj_end(&r->w);
+    return DB_OK;
 }
 
-static int write_api_keys(struct req *r, struct db *db, struct jw *w)
+static int api_key_row(struct req *r, const struct db_res *res)
 {
-    struct db_res *res;
-    int rc = db_query(db,
-                      "SELECT id, name, prefix, scopes, ts_ms(created_at), ts_ms(last_used_at) FROM api_keys "
-                      "WHERE user_id = ? ORDER BY created_at DESC",
-                      DB_ARGS(DBA_TEXT(r->user_id)), &res);
-    if (rc != DB_OK)
-        return rc;
-    jw_arr_begin(w);
-    while ((rc = db_next(res)) == 1) {
-        jw_obj_begin(w);
-        jw_key(w, "id");
-        jw_str(w, db_text(res, 0));
-        jw_key(w, "name");
-        jw_str(w, db_text(res, 1));
-        jw_key(w, "prefix");
-        jw_str(w, db_text(res, 2));
-        jw_key(w, "scopes");
-        jw_raw(w, db_text(res, 3));
-        jw_key(w, "created_at");
-        jw_time(w, db_int(res, 4));
-        jw_key(w, "last_used_at");
-        jw_db_time(w, res, 5);
-        jw_obj_end(w);
-    }
-    jw_arr_end(w);
-    db_res_free(res);
-    return rc < 0 ? rc : DB_OK;
+    static const struct http_col cols[] = {{"id", COL_TEXT},     {"name", COL_TEXT},       {"prefix", COL_TEXT},
+                                           {"scopes", COL_JSON}, {"created_at", COL_TIME}, {"last_used_at", COL_TIME},
+                                           {NULL, 0}};
+    http_write_row(&r->w, res, cols);
+    return DB_OK;
 }
 
 static int tx_export(struct req *r, void *arg)
@@ -244,10 +210,11 @@ static int tx_export(struct req *r, void *arg)
     if (!found)
         jw_null(w);
     jw_key(w, "sessions");
-    if ((rc = write_sessions(r, db, w)) != DB_OK)
+    if ((rc = http_rows_all(r, &sessions_q, session_row, DB_ARGS(DBA_TEXT(r->user_id), DBA_INT(time_now_ms())))) !=
+        DB_OK)
         return rc;
     jw_key(w, "api_keys");
-    if ((rc = write_api_keys(r, db, w)) != DB_OK)
+    if ((rc = http_rows_all(r, &api_keys_q, api_key_row, DB_ARGS(DBA_TEXT(r->user_id)))) != DB_OK)
         return rc;
     jw_key(w, "photo");
     users__photo_write_meta(r->cfg, r->user_id, w);
@@ -270,15 +237,14 @@ static int h_export(struct req *r)
     return 0;
 }
 
+static const char *const no_filters[] = {NULL};
+
 static int h_sessions(struct req *r)
 {
-    jw_obj_begin(&r->w);
-    jw_key(&r->w, "data");
-    int rc = write_sessions(r, r->db, &r->w);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    jw_obj_end(&r->w);
-    return 0;
+    db_arg args[4] = {DBA_TEXT(r->user_id), DBA_INT(time_now_ms())};
+    if (http_query_allow(r, no_filters))
+        return HTTP_EFAIL;
+    return http_list_each(r, &sessions_q, session_row, args, 2, ARRAY_LEN(args));
 }
 
 static int h_delete_session(struct req *r)
@@ -374,13 +340,10 @@ static int h_create_key(struct req *r)
 
 static int h_list_keys(struct req *r)
 {
-    jw_obj_begin(&r->w);
-    jw_key(&r->w, "data");
-    int rc = write_api_keys(r, r->db, &r->w);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    jw_obj_end(&r->w);
-    return 0;
+    db_arg args[3] = {DBA_TEXT(r->user_id)};
+    if (http_query_allow(r, no_filters))
+        return HTTP_EFAIL;
+    return http_list_each(r, &api_keys_q, api_key_row, args, 1, ARRAY_LEN(args));
 }
 
 static int h_delete_key(struct req *r)
@@ -430,10 +393,10 @@ static struct route routes[] = {
     {.method = "DELETE", .pattern = "/api/v1/me", .handler = h_delete_me, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Delete the account and its personal data", .tag = "me"},
     {.method = "GET", .pattern = "/api/v1/me/export", .handler = h_export, .auth = AUTH_USER, .rl = RL_READ, .summary = "All personal data as JSON", .tag = "me"},
     {.method = "POST", .pattern = "/api/v1/me/complete-profile", .handler = h_complete_profile, .auth = AUTH_USER, .rl = RL_WRITE, .input = &complete_s, .body_max = 32u << 10, .summary = "Finish an OTP-created account", .tag = "me"},
-    {.method = "GET", .pattern = "/api/v1/me/sessions", .handler = h_sessions, .auth = AUTH_USER, .rl = RL_READ, .summary = "Live sessions of the caller", .tag = "me"},
+    {.method = "GET", .pattern = "/api/v1/me/sessions", .handler = h_sessions, .auth = AUTH_USER, .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "Live sessions of the caller", .tag = "me"},
     {.method = "DELETE", .pattern = "/api/v1/me/sessions/{id}", .handler = h_delete_session, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "End one session", .tag = "me"},
     {.method = "POST", .pattern = "/api/v1/me/api-keys", .handler = h_create_key, .auth = AUTH_USER, .rl = RL_WRITE, .input = &key_s, .summary = "Create an API key (shown once). Scopes: read = GET/HEAD, write = other methods, admin = staff routes and powers, ai = /api/v1/ai; default [\"read\"]. Not with an API key", .tag = "me"},
-    {.method = "GET", .pattern = "/api/v1/me/api-keys", .handler = h_list_keys, .auth = AUTH_USER, .rl = RL_READ, .summary = "The caller's API keys (without secrets)", .tag = "me"},
+    {.method = "GET", .pattern = "/api/v1/me/api-keys", .handler = h_list_keys, .auth = AUTH_USER, .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "The caller's API keys (without secrets)", .tag = "me"},
     {.method = "DELETE", .pattern = "/api/v1/me/api-keys/{id}", .handler = h_delete_key, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Revoke an API key", .tag = "me"},
     {.method = "POST", .pattern = "/api/v1/me/photo", .handler = users__h_photo_upload, .auth = AUTH_USER, .rl = RL_WRITE, .flags = ROUTE_RAW_BODY, .body_max = USERS_PHOTO_MAX + (64u << 10), .summary = "Upload the profile photo (multipart field photo or file; JPEG/PNG/WebP by magic bytes, max 2 MiB)", .tag = "me"},
     {.method = "GET", .pattern = "/api/v1/me/photo", .handler = users__h_photo_get, .auth = AUTH_USER, .rl = RL_READ, .summary = "The caller's profile photo (image bytes)", .tag = "me"},
