@@ -20,8 +20,13 @@
 static int write_provider(struct db *db, str_t id, struct jw *w, bool *found)
 {
     struct db_res *res;
+    static const struct http_col cols[] = {{"id", COL_TEXT},          {"name", COL_TEXT},
+                                           {"kind", COL_TEXT},        {"base_url", COL_TEXT},
+                                           {"enabled", COL_BOOL},     {"cache", COL_BOOL},
+                                           {"created_at", COL_TIME},  {"updated_at", COL_TIME},
+                                           {NULL, COL_TEXT}};
     int rc = db_query(db,
-                      "SELECT id, name, kind, base_url, enabled, ts_ms(created_at), ts_ms(updated_at), cache_enabled "
+                      "SELECT id, name, kind, base_url, enabled, cache_enabled, ts_ms(created_at), ts_ms(updated_at) "
                       "FROM ai_providers WHERE id = ?",
                       DB_ARGS(DBA_TEXT(id)), &res);
     if (rc != DB_OK)
@@ -33,22 +38,7 @@ static int write_provider(struct db *db, str_t id, struct jw *w, bool *found)
         return rc < 0 ? rc : DB_OK;
     }
     jw_obj_begin(w);
-    jw_key(w, "id");
-    jw_str(w, db_text(res, 0));
-    jw_key(w, "name");
-    jw_str(w, db_text(res, 1));
-    jw_key(w, "kind");
-    jw_str(w, db_text(res, 2));
-    jw_key(w, "base_url");
-    jw_str(w, db_text(res, 3));
-    jw_key(w, "enabled");
-    jw_bool(w, db_int(res, 4) != 0);
-    jw_key(w, "cache");
-    jw_bool(w, db_int(res, 7) != 0);
-    jw_key(w, "created_at");
-    jw_time(w, db_int(res, 5));
-    jw_key(w, "updated_at");
-    jw_time(w, db_int(res, 6));
+    http_write_cols(w, res, cols);
     db_res_free(res);
     jw_key(w, "models");
     jw_arr_begin(w);

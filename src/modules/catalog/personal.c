@@ -24,17 +24,11 @@ static int export_reactions(struct db *db, str_t user_id, struct jw *w)
                       DB_ARGS(DBA_TEXT(user_id)), &dr);
     if (rc != DB_OK)
         return rc;
+    static const struct http_col cols[] = {{"review_id", COL_TEXT}, {"type", COL_TEXT}, {"created_at", COL_TIME},
+                                           {NULL, COL_TEXT}};
     jw_arr_begin(w);
-    while ((rc = db_next(dr)) == 1) {
-        jw_obj_begin(w);
-        jw_key(w, "review_id");
-        jw_str(w, db_text(dr, 0));
-        jw_key(w, "type");
-        jw_str(w, db_text(dr, 1));
-        jw_key(w, "created_at");
-        jw_time(w, db_int(dr, 2));
-        jw_obj_end(w);
-    }
+    while ((rc = db_next(dr)) == 1)
+        http_write_row(w, dr, cols);
     db_res_free(dr);
     jw_arr_end(w);
     return rc < 0 ? rc : DB_OK;

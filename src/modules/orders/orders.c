@@ -322,22 +322,12 @@ int orders__write(struct db *db, struct req *r, str_t id, str_t owner, struct jw
         return rc;
     jw_key(w, "items");
     jw_arr_begin(w);
-    while ((rc = db_next(res)) == 1) {
-        jw_obj_begin(w);
-        jw_key(w, "product_id");
-        jw_str(w, db_text(res, 0));
-        jw_key(w, "name");
-        jw_str(w, db_text(res, 1));
-        jw_key(w, "unit_price");
-        jw_int(w, db_int(res, 2));
-        jw_key(w, "quantity");
-        jw_int(w, db_int(res, 3));
-        jw_key(w, "currency");
-        jw_str(w, db_text(res, 4));
-        jw_key(w, "line_total");
-        jw_int(w, db_int(res, 5));
-        jw_obj_end(w);
-    }
+    static const struct http_col line_cols[] = {{"product_id", COL_TEXT}, {"name", COL_TEXT},
+                                                {"unit_price", COL_INT},  {"quantity", COL_INT},
+                                                {"currency", COL_TEXT},   {"line_total", COL_INT},
+                                                {NULL, COL_TEXT}};
+    while ((rc = db_next(res)) == 1)
+        http_write_row(w, res, line_cols);
     db_res_free(res);
     jw_arr_end(w);
     jw_obj_end(w);
