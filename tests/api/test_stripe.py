@@ -285,13 +285,20 @@ def test_buy_credits_pays_once_into_the_ledger(shop, run_cli):
                       headers={**h, "Idempotency-Key": "buy-1", "Accept-Language": "en"})
     assert again.json()["id"] == o["id"]
     assert balance(shop, h) == start  # nothing before payment
-    payload, _ = succeeded(shop, h, o["id"])
+    payload, pi = succeeded(shop, h, o["id"])
     for _ in range(3):  # the first applies, replays change nothing
         assert hook(shop, payload).status_code == 200
     assert get_order(shop, h, o["id"])["status"] == "paid"
     assert balance(shop, h) == start + 750
     tx = shop.get(f"{API}/credits/transactions?type=purchase", headers=h).json()["data"]
     assert [(t["type"], t["amount"]) for t in tx] == [("purchase", 750)]
+    # Stripe refunds the charge: the credits go back out (an adjust), the order is refunded
+    charge = {"id": "ch_credits", "object": "charge", "payment_intent": pi, "amount": 12900, "amount_refunded": 12900, "refunded": True}
+    r = hook(shop, event("charge.refunded", charge))
+    assert r.status_code == 200 and r.json()["outcome"] == "refunded", r.text
+    assert balance(shop, h) == start
+    tx = shop.get(f"{API}/credits/transactions?type=adjust", headers=h).json()["data"]
+    assert [(t["type"], t["amount"]) for t in tx] == [("adjust", -750)]
     # every balance is explained by the ledger
     p = run_cli("ledger", "verify", db_url=shop.db_url)
     assert p.returncode == 0, p.stdout_text + p.stderr_text

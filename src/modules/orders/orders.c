@@ -216,6 +216,8 @@ int orders__transition(struct db *db, struct req *r, const char *via, str_t id, 
         return rc;
     if (!strcmp(to, "paid") && (rc = orders__credit_purchase(db, id)) != DB_OK)
         return rc;
+    if (!strcmp(to, "refunded") && (rc = orders__credit_refund(db, id)) != DB_OK)
+        return rc;
     if ((rc = enqueue_mail(db, id, to)) != DB_OK)
         return rc;
     json_t *before = json_pack("{s:s}", "status", from);

@@ -52,6 +52,9 @@ void orders__packs_register_routes(void);
  * its credits to the buyer's ledger as a "purchase" (once: the transition
  * to paid happens once). Other orders: nothing. 0 or a db_rc. */
 int orders__credit_purchase(struct db *db, str_t order_id) WARN_UNUSED;
+/* Inside the transaction that marks it refunded: a credits order takes its
+ * credits back (an "adjust"), as far as they are still available. */
+int orders__credit_refund(struct db *db, str_t order_id) WARN_UNUSED;
 
 /* stripe.c */
 int orders__stripe_config(const struct config *cfg, struct buf *err);

@@ -87,21 +87,52 @@ static int h_buy(struct req *r)
     return 0;
 }
 
-int orders__credit_purchase(struct db *db, str_t order_id)
+/* The user and credits of a credits order (*found false for other kinds). */
+static int credits_order(struct db *db, str_t order_id, char user[UUID_STR_LEN + 1], int64_t *credits, bool *found)
 {
     struct db_res *res;
+    *found = false;
     int rc = db_query(db, "SELECT user_id, credits FROM orders WHERE id = ? AND kind = 'credits'",
                       DB_ARGS(DBA_TEXT(order_id)), &res);
     if (rc != DB_OK)
         return rc;
-    if ((rc = db_next(res)) != 1) {
-        db_res_free(res);
-        return rc < 0 ? rc : DB_OK;
+    if ((rc = db_next(res)) == 1) {
+        (void)str_copy(user, db_text(res, 0).p, UUID_STR_LEN + 1);
+        *credits = db_int(res, 1);
+        *found = true;
     }
-    char user[UUID_STR_LEN + 1], ref[64];
-    (void)str_copy(user, db_text(res, 0).p, sizeof(user));
-    int64_t credits = db_int(res, 1);
     db_res_free(res);
+    return rc < 0 ? rc : DB_OK;
+}
+
+int orders__credit_refund(struct db *db, str_t order_id)
+{
+    char user[UUID_STR_LEN + 1], ref[64];
+    int64_t credits = 0;
+    bool found;
+    struct credits_balance b;
+    int rc = credits_order(db, order_id, user, &credits, &found);
+    if (rc != DB_OK || !found)
+        return rc;
+    /* take back what was bought, as far as it is still available (spent credit stays spent) */
+    if ((rc = credits_get(db, str_c(user), &b)) != DB_OK)
+        return rc;
+    int64_t back = credits < b.available ? credits : b.available;
+    if (back <= 0)
+        return DB_OK;
+    (void)snprintf(ref, sizeof(ref), "refund order:%.*s", STR_FMT(order_id));
+    rc = credits_add(db, str_c(user), "adjust", -back, ref, NULL);
+    return rc > 0 ? DB_ERR : rc;
+}
+
+int orders__credit_purchase(struct db *db, str_t order_id)
+{
+    char user[UUID_STR_LEN + 1], ref[64];
+    int64_t credits = 0;
+    bool found;
+    int rc = credits_order(db, order_id, user, &credits, &found);
+    if (rc != DB_OK || !found)
+        return rc;
     (void)snprintf(ref, sizeof(ref), "order:%.*s", STR_FMT(order_id));
     rc = credits_add(db, str_c(user), "purchase", credits, ref, NULL);
     return rc > 0 ? DB_ERR : rc; /* a purchase adds: it cannot be short */
