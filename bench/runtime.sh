@@ -162,8 +162,10 @@ pgbench_run() {
     local out tps lat
     rm -f "$tmp"/pgblog*
     out=$(cd "$tmp" && "$PGBIN/pgbench" -n -M prepared -c "$2" -j 2 -T $((BENCH_SECONDS + pg_connect_s)) -l --log-prefix=pgblog \
-        --sampling-rate=0.1 -f "$3" "$pg_url" 2>&1) || { echo "$out" | tail -n 20 >&2; die "pgbench $1 c$2 failed"; }
+        --sampling-rate=0.1 -f "$3" "$pg_url" 2>&1) ||
+        { echo "$out" | grep -m 3 'error' >&2; note "pgbench $1 c$2 aborted (the tps below covers the clients until then)"; }
     tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -n 1)
+    tps=${tps:-0}
     lat=$(cat "$tmp"/pgblog* 2>/dev/null | awk '{print $3}' | sort -n |
         awk '{a[NR] = $1} END { i = int(NR * 0.99); if (i < 1) i = 1; if (NR) printf "%d %d", a[int((NR + 1) / 2)], a[i]; else print "0 0" }')
     local failed

@@ -10,11 +10,11 @@ For each workload this writes OUT_DIR/<w>.sql — the statements temel ran for t
 with its parameters, the per-request ids swapped for others of the seed:
   w1  a random category of the 7 (`\set c random(0, 6)`) and page 1..10 (`\set off 20 * random(0, 9)`)
   w2  pgbench client k is user k (k < CLIENTS, default 64)
-  w3  client k is user k and adds one of 32 products of its own (`\set p random(0, 31)`), so no two
-      clients touch one cart line and a line stays far below the 99 cap
+  w3  client k is user k and adds one of 128 products of its own (`\set p random(0, 127)`), so no two
+      clients touch one cart line and a line stays below the 99 cap (~12,000 adds per client)
 pgbench variables are numbers only, so a text id is a literal chosen by \if on :client_id (or the
 random number): with -M prepared each connection prepares only its own statements once, the way
-temel's connections prepare theirs, and re-uses them (W3: 32 products x its statements per connection).
+temel's connections prepare theirs, and re-uses them (W3: 128 products x its statements per connection).
 Deviations from what temel sends, all on the database's side of the ledger:
   - a parameter temel generated per request (the new cart line's UUIDv7) becomes gen_random_uuid()::text,
     and a later use of it reads the statement's RETURNING id (\gset);
@@ -27,7 +27,7 @@ import sys
 
 CATEGORIES = ["sut-urunleri", "bakliyat", "et-urunleri", "salca-ve-ezmeler", "unlu-mamuller", "zeytinler",
               "diger-urunler"]
-PRODUCTS_PER_USER = 32
+PRODUCTS_PER_USER = 128
 LINE = re.compile(r"\[(\d+)\] (LOG|DETAIL):  (.*)$")
 PARAM = re.compile(r"\$(\d+) = (NULL|'((?:[^']|'')*)')")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
