@@ -84,13 +84,11 @@ str_t req_param(const struct req *r, const char *name)
 
 const str_t *req_query(const struct req *r, const char *key) { return query_get(&r->q, key); }
 
+/* h2o's own copy (NUL-terminated), as a str_t */
 static str_t pool_dup(h2o_mem_pool_t *pool, const char *p, size_t n)
 {
-    char *d = h2o_mem_alloc_pool(pool, n + 1);
-    if (n)
-        memcpy(d, p, n);
-    d[n] = '\0';
-    return str_make(d, n);
+    h2o_iovec_t v = h2o_strdup(pool, p, n);
+    return str_make(v.base, v.len);
 }
 
 void req_header(struct req *r, const char *name, str_t value)

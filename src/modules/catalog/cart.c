@@ -59,7 +59,7 @@ static str_t body_text(struct req *r, const char *key)
     return json_is_string(v) ? str_make(json_string_value(v), json_string_length(v)) : STR_NULL;
 }
 
-/* Inside a tx: is product_id a live product? */
+/* Is product_id a live product? (after a cart add returned no row: which refusal) */
 static int product_live(struct db *db, str_t product_id, bool *live)
 {
     int64_t n = 0;
