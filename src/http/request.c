@@ -47,8 +47,11 @@ struct req_out_hdr {
     str_t name, value;
 };
 
+#define BOX_KEEP 256 /* finished boxes kept per loop: no malloc per request */
+
 struct box {
     struct req r;
+    struct box *next_free;
     h2o_mem_pool_t pool;
     h2o_req_t *h;      /* NULL once the client has gone */
     struct box **slot; /* on h->pool; cleared before the box is freed */
@@ -591,7 +594,13 @@ static void on_done(void *arg)
     buf_free(&b->r.out);
     buf_free(&b->r.err.detail);
     h2o_mem_clear_pool(&b->pool);
-    free(b);
+    if (t->nfree_boxes < BOX_KEEP) {
+        b->next_free = t->free_boxes;
+        t->free_boxes = b;
+        t->nfree_boxes++;
+    } else {
+        free(b);
+    }
     t->live_reqs--;
     t->last_req_ms = time_mono_ms();
 }
@@ -642,7 +651,13 @@ static void set_request_id(struct req *r)
 int request_on_h2o(h2o_handler_t *self, h2o_req_t *h)
 {
     struct thread_ctx *t = server_thread();
-    struct box *b = xmalloc(sizeof(*b));
+    struct box *b = t->free_boxes;
+    if (b) {
+        t->free_boxes = b->next_free;
+        t->nfree_boxes--;
+    } else {
+        b = xmalloc(sizeof(*b));
+    }
     struct req *r = &b->r;
     (void)self;
 

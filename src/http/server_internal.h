@@ -32,6 +32,8 @@ struct thread_ctx {
     struct buf logbuf;
     int64_t conns;     /* open client connections (owner thread only) */
     int64_t live_reqs; /* requests whose coroutine has not finished */
+    void *free_boxes;  /* request.c: finished request boxes kept for reuse (a stack) */
+    int nfree_boxes;
     bool shutting_down, exit;
     int64_t shutdown_at_ms, last_req_ms;
 };
