@@ -14,6 +14,7 @@ all: build
 
 deps:
 	@./scripts/deps.sh
+	@./scripts/node-deps.sh
 
 build/build.ninja:
 	@$(MESON) setup build --buildtype=release >/dev/null

@@ -6,9 +6,11 @@ set -eu
 PKGS="build-essential pkg-config meson ninja-build clang libclang-rt-14-dev
 libh2o-evloop-dev libwslay-dev libssl-dev libjansson-dev libsqlite3-dev sqlite3 libpq-dev
 libsodium-dev libcurl4-openssl-dev libcmocka-dev
+libhiredis-dev libvips-dev libhpdf-dev libqrencode-dev libpng-dev libzip-dev fonts-dejavu-core
 postgresql-15 postgresql-client-15 redis-server nginx-light wrk curl
 python3 python3-pytest python3-requests python3-hypothesis python3-psycopg2 python3-websockets
-python3-redis python3-aiosmtpd"
+python3-redis python3-aiosmtpd
+poppler-utils unzip chromium"
 
 missing=""
 for p in $PKGS; do
@@ -35,3 +37,4 @@ rm -f "$log"
 for s in nginx redis-server postgresql; do
     systemctl disable --now "$s" >/dev/null 2>&1 || service "$s" stop >/dev/null 2>&1 || true
 done
+
