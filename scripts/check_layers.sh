@@ -17,6 +17,8 @@ allowed() {
     audit) echo "core db auth audit" ;;
     http) echo "core db auth http" ;;
     jobs) echo "core db jobs" ;;
+    docs) echo "core docs" ;;
+    storage) echo "core storage" ;;
     transport) echo "core db jobs transport" ;;
     resource) echo "core db auth audit http jobs transport resource" ;;
     modules) echo "*" ;;
