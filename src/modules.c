@@ -12,6 +12,7 @@
 #include "modules/catalog/catalog.h"
 #include "modules/credits/credits.h"
 #include "modules/delivery/delivery.h"
+#include "modules/events/events.h"
 #include "modules/orders/orders.h"
 #include "modules/queue/queue.h"
 #include "modules/users/identity.h"
@@ -29,6 +30,7 @@ const struct module *const temel_modules[] = {
     &catalog_module,
     &orders_module,
     &ai_module,
+    &events_module,
     NULL,
 };
 

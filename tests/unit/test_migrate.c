@@ -37,7 +37,8 @@ static void t_dialects_match(void **state)
     assert_true(ns >= 1);
     assert_int_equal(ns, np);
     for (size_t i = 0; i < ns; i++) {
-        assert_int_equal(s[i].version, (int)i + 1); /* contiguous from 1 */
+        /* increasing from 1; gaps are allowed (helpers land reserved numbers in any order) */
+        assert_true(i == 0 ? s[i].version == 1 : s[i].version > s[i - 1].version);
         assert_int_equal(p[i].version, s[i].version);
         assert_string_equal(p[i].name, s[i].name);
         assert_true(s[i].up && *s[i].up && s[i].down && *s[i].down);
@@ -75,9 +76,9 @@ static void t_steps_and_full_round(void **state)
     struct buf out = BUF_INIT(1u << 20), first = BUF_INIT(1u << 20), again = BUF_INIT(1u << 20);
     size_t n;
     UNUSED(state);
-    migrations_for(DB_SQLITE, &n);
+    const struct migration *all = migrations_for(DB_SQLITE, &n);
     struct db *db = open_mem();
-    int total = (int)n;
+    int total = (int)n, last = all[n - 1].version;
 
     assert_int_equal(migrate_up(db, 3, &out), DB_OK);
     expect(db, 3, total - 3);
@@ -90,7 +91,7 @@ static void t_steps_and_full_round(void **state)
     assert_null(strstr(buf_cstr(&out), "0002 jobs applied"));
 
     assert_int_equal(migrate_up(db, 0, &out), DB_OK);
-    expect(db, total, 0);
+    expect(db, last, 0);
     schema_of(db, &first);
 
     assert_int_equal(migrate_down(db, total, &out), DB_OK);

@@ -1,0 +1,183 @@
+/*
+ * reminders.c — reminder mails 24 h and 1 h before an event starts
+ * (issue 12 item 1), as scheduled jobs of kind "events.remind".
+ *
+ * Publishing an event (or changing a published one) enqueues one job per
+ * reminder at starts_at - offset, with a unique key that includes the start
+ * time: re-saving does not duplicate it, and a job whose payload no longer
+ * matches the event (moved, cancelled, unpublished, deleted) does nothing.
+ * The 24 h reminder is skipped for an event that starts within the hour (the
+ * 1 h one covers it); a reminder whose time has passed but whose event has
+ * not started runs at once. Each confirmed attendee is mailed once per
+ * reminder: the mail is enqueued in the transaction that sets the
+ * registration's reminded_<offset>_at, so a retried or repeated job skips
+ * whoever was done. Someone who registers after a reminder ran does not get
+ * that reminder.
+ */
+#include "core/timeutil.h"
+#include "jobs/jobs.h"
+#include "modules/events/events_internal.h"
+#include "transport/mail.h"
+
+#include "core/banned.h"
+
+#define HOUR_MS (3600 * (int64_t)1000)
+
+struct offset {
+    const char *name, *col, *when;
+    int64_t before_ms;
+};
+static const struct offset offsets[] = {
+    {"24h", "reminded_24h_at", "in 24 hours", 24 * HOUR_MS},
+    {"1h", "reminded_1h_at", "in 1 hour", HOUR_MS},
+};
+
+static const struct offset *offset_named(const char *name)
+{
+    for (size_t i = 0; name && i < ARRAY_LEN(offsets); i++)
+        if (!strcmp(offsets[i].name, name))
+            return &offsets[i];
+    return NULL;
+}
+
+int events__schedule_reminders(struct db *db, str_t event_id)
+{
+    int64_t starts = 0, now = time_now_ms();
+    bool found = false;
+    int rc = db_query_int(db,
+                          "SELECT ts_ms(starts_at) FROM events WHERE id = ? AND status = 'published' "
+                          "AND deleted_at IS NULL",
+                          DB_ARGS(DBA_TEXT(event_id)), &starts, &found);
+    if (rc != DB_OK || !found || starts <= now)
+        return rc;
+    for (size_t i = 0; i < ARRAY_LEN(offsets) && rc >= 0; i++) {
+        const struct offset *o = &offsets[i];
+        if (o->before_ms > HOUR_MS && starts - now <= HOUR_MS)
+            continue;
+        struct buf key = BUF_INIT(BUF_MAX_SMALL), payload = BUF_INIT(BUF_MAX_SMALL);
+        (void)buf_printf(&key, "events.remind:%.*s:%s:%lld", (int)event_id.len, event_id.p, o->name,
+                         (long long)starts);
+        (void)buf_printf(&payload, "{\"event_id\":\"%.*s\",\"offset\":\"%s\",\"starts_at_ms\":%lld}",
+                         (int)event_id.len, event_id.p, o->name, (long long)starts);
+        struct job_opts opts = JOB_OPTS_DEFAULT;
+        opts.run_at_ms = starts - o->before_ms > now ? starts - o->before_ms : 0;
+        opts.unique_key = buf_cstr(&key);
+        rc = buf_ok(&key) && buf_ok(&payload) ? jobs_enqueue(db, "events.remind", buf_str(&payload), &opts, NULL)
+                                               : DB_ERR;
+        buf_free(&key);
+        buf_free(&payload);
+    }
+    return rc < 0 ? rc : DB_OK; /* JOBS_EDUPLICATE: already scheduled */
+}
+
+struct batch {
+    const char *event_id;
+    const struct offset *o;
+    int64_t sent, done;
+    bool more;
+};
+
+/* One attendee per statement round, up to a batch per transaction. */
+static int tx_batch(struct db *db, void *arg)
+{
+    struct batch *b = arg;
+    struct buf sel = BUF_INIT(BUF_MAX_SMALL), upd = BUF_INIT(BUF_MAX_SMALL);
+    /* the column name comes from the offsets table, never from input */
+    (void)buf_printf(&sel,
+                     "SELECT g.id, u.email, u.name, e.title, ts_ms(e.starts_at), e.venue, e.city, e.online_url "
+                     "FROM event_registrations g JOIN users u ON u.id = g.user_id JOIN events e ON e.id = g.event_id "
+                     "WHERE g.event_id = ? AND g.status = 'confirmed' AND g.%s IS NULL ORDER BY g.id LIMIT 1",
+                     b->o->col);
+    (void)buf_printf(&upd, "UPDATE event_registrations SET %s = ms_ts(?) WHERE id = ?", b->o->col);
+    int rc = buf_ok(&sel) && buf_ok(&upd) ? DB_OK : DB_ERR;
+    b->sent = b->done = 0;
+    b->more = false;
+    for (int i = 0; rc == DB_OK && i < EVENTS_REMIND_BATCH; i++) {
+        struct db_res *q = NULL;
+        char reg[40] = "";
+        rc = db_query(db, buf_cstr(&sel), DB_ARGS(DBA_CSTR(b->event_id)), &q);
+        if (rc == DB_OK && (rc = db_next(q)) == 1) {
+            (void)str_copy(reg, db_text(q, 0).p, sizeof(reg));
+            if (!db_isnull(q, 1)) {
+                char when[TIME_RFC3339_LEN + 1];
+                time_format_rfc3339(db_int(q, 4), when);
+                const char *place = !db_isnull(q, 7) ? db_text(q, 7).p : db_text(q, 5).len ? db_text(q, 5).p
+                                    : !db_isnull(q, 6)                  ? db_text(q, 6).p
+                                                                         : "";
+                json_t *vars = json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", db_text(q, 2).p, "title",
+                                         db_text(q, 3).p, "starts_at", when, "when", b->o->when, "place", place);
+                int mrc = vars ? mail_enqueue(db, db_text(q, 1).p, "event_reminder", vars) : DB_ERR;
+                json_decref(vars);
+                if (mrc == MAIL_OK)
+                    b->sent++;
+                else if (mrc != MAIL_EINVAL)
+                    rc = mrc;
+            }
+        }
+        db_res_free(q);
+        if (rc == 0) {
+            b->more = false; /* no one left */
+            break;
+        }
+        if (rc == 1) {
+            rc = db_exec(db, buf_cstr(&upd), DB_ARGS(DBA_INT(time_now_ms()), DBA_CSTR(reg)), NULL);
+            b->done++;
+            b->more = true;
+        }
+    }
+    buf_free(&sel);
+    buf_free(&upd);
+    return rc < 0 ? rc : DB_OK;
+}
+
+static enum job_result job_remind(struct job *j, struct buf *result, struct buf *error)
+{
+    const char *event_id = json_string_value(json_object_get(j->payload, "event_id"));
+    const struct offset *o = offset_named(json_string_value(json_object_get(j->payload, "offset")));
+    const json_t *at = json_object_get(j->payload, "starts_at_ms");
+    if (!event_id || !o || !json_is_integer(at)) {
+        (void)buf_puts(error, "bad payload");
+        return JOB_FAIL;
+    }
+    int64_t starts = 0;
+    bool found = false;
+    int rc = db_query_int(j->db,
+                          "SELECT ts_ms(starts_at) FROM events WHERE id = ? AND status = 'published' "
+                          "AND deleted_at IS NULL",
+                          DB_ARGS(DBA_CSTR(event_id)), &starts, &found);
+    if (rc != DB_OK) {
+        (void)buf_printf(error, "remind: %s", db_errmsg(j->db));
+        return JOB_RETRY;
+    }
+    if (!found || starts != json_integer_value(at) || starts <= time_now_ms()) {
+        (void)buf_puts(result, "{\"sent\":0,\"skipped\":\"the event changed, is not published or has started\"}");
+        return JOB_OK;
+    }
+    struct batch b = {.event_id = event_id, .o = o};
+    int64_t sent = 0;
+    do {
+        if (db_tx(j->db, DB_TX_WRITE, tx_batch, &b) != DB_OK) {
+            (void)buf_printf(error, "remind: %s", db_errmsg(j->db));
+            return JOB_RETRY;
+        }
+        sent += b.sent;
+    } while (b.more);
+    (void)buf_printf(result, "{\"sent\":%lld}", (long long)sent);
+    return JOB_OK;
+}
+
+void events__reminders_register_jobs(void)
+{
+    static const struct job_kind kind = {.kind = "events.remind", .handler = job_remind, .queue = "default",
+                                         .timeout_ms = 120000};
+    jobs_register(&kind);
+    mail_template_register("event_reminder", "Reminder: {{title}} starts {{when}}",
+                           "Hello {{name}},\n\n{{title}} starts {{when}} ({{starts_at}}).\n{{place}}\n",
+                           "<p>Hello {{name}},</p><p><b>{{title}}</b> starts {{when}} ({{starts_at}}).</p>"
+                           "<p>{{place}}</p>");
+    mail_template_register("event_promoted", "A seat is yours: {{title}}",
+                           "Hello {{name}},\n\na seat has become free and it is yours: {{title}} "
+                           "starts at {{starts_at}}.\n",
+                           "<p>Hello {{name}},</p><p>a seat has become free and it is yours: <b>{{title}}</b> "
+                           "starts at {{starts_at}}.</p>");
+}

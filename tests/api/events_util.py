@@ -1,0 +1,71 @@
+"""Helpers for the community tests (events, support, certificates): times, staff-made
+events, cheap identities for races (guest accounts: no password hashing), and waits."""
+import datetime
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from conftest import HTTP_TIMEOUT
+
+API = "/api/v1"
+MISSING = "01900000-0000-7000-8000-000000000000"
+
+
+def iso(dt):
+    return dt.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + \
+        f"{dt.microsecond // 1000:03d}Z"
+
+
+def in_(**delta):
+    return iso(datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(**delta))
+
+
+def new_event(server, staff, **fields):
+    body = {"title": f"Etkinlik {uuid.uuid4().hex[:8]}", "starts_at": in_(days=10), "status": "published"}
+    body.update(fields)
+    r = server.post(f"{API}/events", json=body, headers=staff)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def guest(url):
+    r = requests.post(url + f"{API}/auth/guest", timeout=60)
+    assert r.status_code == 201, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def guests(url, n, workers=8):
+    with ThreadPoolExecutor(workers) as ex:
+        return list(ex.map(lambda _: guest(url), range(n)))
+
+
+def fire(urls, path, headers_list, body=None):
+    """Every client posts at once (a barrier), to one of urls in turn."""
+    barrier = threading.Barrier(len(headers_list))
+
+    def one(i):
+        barrier.wait()
+        return requests.post(urls[i % len(urls)] + path, json=body if body is not None else {},
+                             headers=headers_list[i], timeout=120)
+
+    with ThreadPoolExecutor(len(headers_list)) as ex:
+        return list(ex.map(one, range(len(headers_list))))
+
+
+def wait_for(pred, what, timeout=30.0):
+    """Poll pred() until truthy (a hang guard, not a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def register(server, h, event_id, **kw):
+    return server.post(f"{API}/events/{event_id}/register", json={}, headers=h, timeout=HTTP_TIMEOUT, **kw)
