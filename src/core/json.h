@@ -66,6 +66,10 @@ struct json_field {
     int64_t min, max; /* string: length in code points; int: value; arrays: item count; 0,0 = unchecked */
     const char *const *enum_values; /* NULL-terminated, strings only */
     const char *description;        /* for OpenAPI */
+    const char *format;             /* OpenAPI only: "uuid", "email", "uri", "date-time", ... */
+    const char *schema;             /* OpenAPI only: the whole JSON Schema of the field, replacing
+                                     * the derived one (OPENAPI_JSON in http/http.h): for objects
+                                     * with properties, arrays of objects, unions */
 };
 struct json_schema {
     const struct json_field *fields;

@@ -51,8 +51,27 @@ enum route_flags {
 /* Parts of an OpenAPI operation a route's openapi hook may add to. */
 enum openapi_part {
     OPENAPI_PARAMS,   /* append parameter objects (the "parameters" array is open) */
-    OPENAPI_RESPONSE, /* write one JSON schema value: the 2XX response body */
+    OPENAPI_RESPONSE, /* write one JSON schema value: the 2XX response body (only when .output is NULL) */
 };
+
+/* A JSON Schema written as JSON in C source: OPENAPI_JSON({"type": "string", "format": "uuid"})
+ * is the text of that JSON. Used for `struct route.output`, `json_field.schema` and
+ * `struct openapi_schema.json`; the document generator parses every one (bad JSON is fatal
+ * at startup, and `temel openapi` fails). Refer to a shared schema with
+ * {"$ref": "#/components/schemas/Name"}. */
+#define OPENAPI_JSON(...) #__VA_ARGS__
+
+/* A shared schema in the document's components.schemas (listed once, referenced by $ref).
+ * Register a static one with openapi_schema_add() from register_routes; json is its
+ * OPENAPI_JSON text, or write(w, ctx) writes it (one JSON value). A duplicate name is a BUG(). */
+struct openapi_schema {
+    const char *name;
+    const char *json;
+    void (*write)(struct jw *w, const void *ctx);
+    const void *ctx;
+    struct openapi_schema *next; /* the registry's list */
+};
+void openapi_schema_add(struct openapi_schema *s);
 
 #define ROUTE_MAX_PARAMS 8
 #define HTTP_BODY_DEFAULT (64u << 10)  /* 64 KiB unless a route says otherwise */
@@ -69,6 +88,16 @@ struct route {
     const char *summary; /* OpenAPI */
     const char *tag;     /* OpenAPI grouping */
     unsigned flags;
+    /* OpenAPI, docs/internals.md "Describing a route": the 2XX JSON body as a JSON Schema
+     * (OPENAPI_JSON(...)); for a ROUTE_PAGINATED route, the schema of ONE item: the generator
+     * wraps it in the list envelope {"data": [item], "meta": PageMeta}. NULL: no body described. */
+    const char *output;
+    /* Extra 4xx statuses the handler itself answers, e.g. "402 409 410". The generator adds
+     * those the stages give (400; 401/403 from auth; 404 with path parameters; 413/415/422 with
+     * a body; 422 for pages; 429 when rate limited). */
+    const char *errors;
+    /* The operation's security requirement as JSON when auth does not say it (e.g. /metrics' token). */
+    const char *security;
     /* Optional, for generic handlers such as the resource engine: data the
      * handler reads as r->route->ctx, and a hook that adds query parameters
      * and the response schema to the route's OpenAPI operation. */

@@ -2,7 +2,6 @@
  * ops.c — operational endpoints (API.md §2): health, metrics, the OpenAPI
  * document generated from the route table, and the docs page.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <sys/statvfs.h>
 
@@ -181,263 +180,7 @@ static int metrics(struct req *r)
     return 0;
 }
 
-/* ---- OpenAPI ---- */
-
-static pthread_once_t openapi_once = PTHREAD_ONCE_INIT;
-static struct buf openapi_doc;
-
-static void schema_for_field(struct jw *w, const struct json_field *f)
-{
-    jw_obj_begin(w);
-    switch (f->type) {
-    case JF_STRING:
-        jw_key(w, "type");
-        jw_cstr(w, "string");
-        if (f->min || f->max) {
-            jw_key(w, "minLength");
-            jw_int(w, f->min);
-            jw_key(w, "maxLength");
-            jw_int(w, f->max);
-        }
-        if (f->enum_values) {
-            jw_key(w, "enum");
-            jw_arr_begin(w);
-            for (const char *const *e = f->enum_values; *e; e++)
-                jw_cstr(w, *e);
-            jw_arr_end(w);
-        }
-        break;
-    case JF_INT:
-    case JF_NUMBER:
-        jw_key(w, "type");
-        jw_cstr(w, f->type == JF_INT ? "integer" : "number");
-        if (f->min || f->max) {
-            jw_key(w, "minimum");
-            jw_int(w, f->min);
-            jw_key(w, "maximum");
-            jw_int(w, f->max);
-        }
-        break;
-    case JF_BOOL:
-        jw_key(w, "type");
-        jw_cstr(w, "boolean");
-        break;
-    case JF_OBJECT:
-        jw_key(w, "type");
-        jw_cstr(w, "object");
-        break;
-    case JF_ARRAY_STR:
-    case JF_ARRAY:
-        jw_key(w, "type");
-        jw_cstr(w, "array");
-        if (f->type == JF_ARRAY_STR) {
-            jw_key(w, "items");
-            jw_obj_begin(w);
-            jw_key(w, "type");
-            jw_cstr(w, "string");
-            jw_obj_end(w);
-        }
-        if (f->min || f->max) {
-            jw_key(w, "minItems");
-            jw_int(w, f->min);
-            jw_key(w, "maxItems");
-            jw_int(w, f->max);
-        }
-        break;
-    case JF_ANY: break;
-    }
-    if (f->description) {
-        jw_key(w, "description");
-        jw_cstr(w, f->description);
-    }
-    jw_obj_end(w);
-}
-
-static void write_operation(struct jw *w, const struct route *rt, const struct config *cfg)
-{
-    struct buf opid = BUF_INIT(256);
-    for (const char *m = rt->method; *m; m++)
-        (void)buf_putc(&opid, (char)(*m | 0x20));
-    for (const char *p = rt->pattern; *p; p++)
-        (void)buf_putc(&opid, (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')
-                                  ? *p
-                                  : '_');
-    char lower[8] = {0};
-    for (size_t i = 0; rt->method[i] && i < sizeof(lower) - 1; i++)
-        lower[i] = (char)(rt->method[i] | 0x20);
-    jw_key(w, lower);
-    jw_obj_begin(w);
-    jw_key(w, "operationId");
-    jw_str(w, buf_str(&opid));
-    buf_free(&opid);
-    jw_key(w, "summary");
-    jw_cstr(w, rt->summary ? rt->summary : "");
-    jw_key(w, "tags");
-    jw_arr_begin(w);
-    jw_cstr(w, rt->tag ? rt->tag : "default");
-    jw_arr_end(w);
-    if (rt->rl != RL_NONE) {
-        jw_key(w, "x-rate-limit");
-        jw_obj_begin(w);
-        jw_key(w, "class");
-        jw_cstr(w, rl_class_names[rt->rl]);
-        jw_key(w, "limit");
-        jw_int(w, cfg->rate[rt->rl].limit);
-        jw_key(w, "period_s");
-        jw_int(w, cfg->rate[rt->rl].period_s);
-        jw_obj_end(w);
-    }
-    jw_key(w, "parameters");
-    jw_arr_begin(w);
-    for (const char *p = rt->pattern; (p = strchr(p, '{')); p++) {
-        const char *e = strchr(p, '}');
-        jw_obj_begin(w);
-        jw_key(w, "name");
-        jw_str(w, str_make(p + 1, (size_t)(e - p - 1)));
-        jw_key(w, "in");
-        jw_cstr(w, "path");
-        jw_key(w, "required");
-        jw_bool(w, true);
-        jw_key(w, "schema");
-        jw_raw(w, STRLIT("{\"type\":\"string\"}"));
-        jw_obj_end(w);
-    }
-    if (rt->flags & ROUTE_PAGINATED) {
-        jw_raw(w, STRLIT("{\"name\":\"page\",\"in\":\"query\",\"schema\":{\"type\":\"integer\",\"minimum\":1,"
-                         "\"default\":1}}"));
-        jw_raw(w, STRLIT("{\"name\":\"limit\",\"in\":\"query\",\"schema\":{\"type\":\"integer\",\"minimum\":1,"
-                         "\"maximum\":100,\"default\":20}}"));
-    }
-    if (rt->openapi)
-        rt->openapi(rt, w, OPENAPI_PARAMS);
-    jw_arr_end(w);
-    if (rt->input) {
-        jw_key(w, "requestBody");
-        jw_obj_begin(w);
-        jw_key(w, "required");
-        jw_bool(w, true);
-        jw_key(w, "content");
-        jw_obj_begin(w);
-        jw_key(w, "application/json");
-        jw_obj_begin(w);
-        jw_key(w, "schema");
-        jw_obj_begin(w);
-        jw_key(w, "type");
-        jw_cstr(w, "object");
-        jw_key(w, "additionalProperties");
-        jw_bool(w, rt->input->allow_unknown);
-        jw_key(w, "properties");
-        jw_obj_begin(w);
-        for (const struct json_field *f = rt->input->fields; f && f->name; f++) {
-            jw_key(w, f->name);
-            schema_for_field(w, f);
-        }
-        jw_obj_end(w);
-        jw_key(w, "required");
-        jw_arr_begin(w);
-        for (const struct json_field *f = rt->input->fields; f && f->name; f++)
-            if (f->flags & JF_REQUIRED)
-                jw_cstr(w, f->name);
-        jw_arr_end(w);
-        jw_obj_end(w);
-        jw_obj_end(w);
-        jw_obj_end(w);
-        jw_obj_end(w);
-    }
-    if (rt->auth != AUTH_NONE && rt->auth != AUTH_OPTIONAL) {
-        jw_key(w, "security");
-        jw_raw(w, STRLIT("[{\"bearerAuth\":[]}]"));
-    }
-    jw_key(w, "responses");
-    if (rt->openapi) { /* {"2XX":{"description","content":{"application/json":{"schema":<hook>}}},"default":...} */
-        jw_obj_begin(w);
-        jw_key(w, "2XX");
-        jw_obj_begin(w);
-        jw_key(w, "description");
-        jw_cstr(w, "Success");
-        jw_key(w, "content");
-        jw_obj_begin(w);
-        jw_key(w, "application/json");
-        jw_obj_begin(w);
-        jw_key(w, "schema");
-        rt->openapi(rt, w, OPENAPI_RESPONSE);
-        jw_obj_end(w);
-        jw_obj_end(w);
-        jw_obj_end(w);
-        jw_key(w, "default");
-        jw_raw(w, STRLIT("{\"description\":\"Error\",\"content\":{\"application/problem+json\":{\"schema\":{\"$ref\":"
-                         "\"#/components/schemas/Problem\"}}}}"));
-        jw_obj_end(w);
-    } else {
-        jw_raw(w, STRLIT("{\"2XX\":{\"description\":\"Success\"},\"default\":{\"description\":\"Error\",\"content\":{"
-                         "\"application/problem+json\":{\"schema\":{\"$ref\":\"#/components/schemas/Problem\"}}}}}"));
-    }
-    jw_obj_end(w);
-}
-
-static void build_openapi(void)
-{
-    const struct config *cfg = server_config();
-    struct jw w;
-    size_t n = router_count();
-    buf_init(&openapi_doc, 4u << 20);
-    jw_init(&w, &openapi_doc);
-    jw_obj_begin(&w);
-    jw_key(&w, "openapi");
-    jw_cstr(&w, "3.1.0");
-    jw_key(&w, "info");
-    jw_obj_begin(&w);
-    jw_key(&w, "title");
-    jw_cstr(&w, "temel API");
-    jw_key(&w, "version");
-    jw_cstr(&w, TEMEL_VERSION);
-    jw_key(&w, "description");
-    struct buf d = BUF_INIT(4096);
-    (void)buf_puts(&d, "Errors are RFC 9457 problem+json. Rate limits per class and key (user, else client IP); "
-                       "current limits:");
-    for (int i = 0; i < RL_NCLASSES; i++)
-        (void)buf_printf(&d, " %s %lld/%llds;", rl_class_names[i], (long long)cfg->rate[i].limit,
-                         (long long)cfg->rate[i].period_s);
-    jw_str(&w, buf_str(&d));
-    buf_free(&d);
-    jw_obj_end(&w);
-    jw_key(&w, "paths");
-    jw_obj_begin(&w);
-    for (size_t i = 0; i < n; i++) {
-        const struct route *rt = router_get(i);
-        bool seen = false;
-        if (rt->flags & ROUTE_HIDDEN)
-            continue;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = !strcmp(router_get(j)->pattern, rt->pattern) && !(router_get(j)->flags & ROUTE_HIDDEN);
-        if (seen)
-            continue;
-        jw_key(&w, rt->pattern);
-        jw_obj_begin(&w);
-        for (size_t j = i; j < n; j++)
-            if (!strcmp(router_get(j)->pattern, rt->pattern) && !(router_get(j)->flags & ROUTE_HIDDEN))
-                write_operation(&w, router_get(j), cfg);
-        jw_obj_end(&w);
-    }
-    jw_obj_end(&w);
-    jw_key(&w, "components");
-    jw_raw(&w, STRLIT("{\"securitySchemes\":{\"bearerAuth\":{\"type\":\"http\",\"scheme\":\"bearer\","
-                      "\"bearerFormat\":\"JWT\"}},\"schemas\":{\"Problem\":{\"type\":\"object\",\"required\":["
-                      "\"type\",\"title\",\"status\",\"code\",\"request_id\"],\"properties\":{\"type\":{\"type\":"
-                      "\"string\"},\"title\":{\"type\":\"string\"},\"status\":{\"type\":\"integer\"},\"detail\":{"
-                      "\"type\":\"string\"},\"code\":{\"type\":\"string\"},\"request_id\":{\"type\":\"string\"},"
-                      "\"errors\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"field\":{"
-                      "\"type\":\"string\"},\"message\":{\"type\":\"string\"}}}}}}}}"));
-    jw_obj_end(&w);
-    if (!buf_ok(&openapi_doc))
-        FATAL("OpenAPI document exceeds its buffer");
-}
-
-str_t ops_openapi_json(void)
-{
-    pthread_once(&openapi_once, build_openapi);
-    return buf_str(&openapi_doc);
-}
+/* ---- OpenAPI (the document: openapi.c) ---- */
 
 static int openapi(struct req *r)
 {
@@ -481,12 +224,41 @@ static int docs(struct req *r)
     return 0;
 }
 
+#define OPS_SECURITY OPENAPI_JSON([ {}, {"metricsToken" : []}, {"bearerAuth" : []}, {"apiKeyAuth" : []} ])
+#define STATUS_OUT(...) OPENAPI_JSON({"type" : "object", "required" : ["status"], "properties" : {"status" : {"type" : "string", "enum" : [__VA_ARGS__]}}})
+/* GET /health (and /health/ready with the detail): the services object has one member per module. */
+#define HEALTH_OUT                                                                                                     \
+    OPENAPI_JSON({                                                                                                     \
+        "type" : "object",                                                                                             \
+        "required" : ["status"],                                                                                       \
+        "properties" : {                                                                                               \
+            "status" : {"type" : "string", "enum" : [ "healthy", "degraded", "unhealthy" ]},                           \
+            "version" : {"type" : "string"},                                                                           \
+            "uptime_s" : {"type" : "integer", "minimum" : 0},                                                          \
+            "services" : {                                                                                             \
+                "type" : "object",                                                                                     \
+                "description" : "database, disk, memory and one member per module (queue, redis, ...)",                \
+                "additionalProperties" : {                                                                             \
+                    "type" : "object",                                                                                 \
+                    "required" : ["status"],                                                                           \
+                    "properties" : {"status" : {"type" : "string"}},                                                   \
+                    "additionalProperties" : true                                                                      \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+    })
+
 static struct route routes[] = {
-    {.method = "GET", .pattern = "/health/live", .handler = live, .rl = RL_NONE, .summary = "Liveness: the process runs", .tag = "ops"},
-    {.method = "GET", .pattern = "/health/ready", .handler = ready, .rl = RL_NONE, .summary = "Readiness: database, migrations and disk usable (503 otherwise)", .tag = "ops"},
-    {.method = "GET", .pattern = "/health", .handler = health, .rl = RL_NONE, .summary = "Health with per-service checks (production or with TEMEL_METRICS_TOKEN: the token or an admin; rate limited)", .tag = "ops"},
-    {.method = "GET", .pattern = "/metrics", .handler = metrics, .rl = RL_NONE, .summary = "Prometheus metrics (production or with TEMEL_METRICS_TOKEN: the token or an admin; rate limited)", .tag = "ops"},
-    {.method = "GET", .pattern = "/api/v1/openapi.json", .handler = openapi, .rl = RL_READ, .summary = "This OpenAPI 3.1 document", .tag = "ops"},
+    {.method = "GET", .pattern = "/health/live", .handler = live, .rl = RL_NONE, .summary = "Liveness: the process runs", .tag = "ops",
+     .output = STATUS_OUT("ok")},
+    {.method = "GET", .pattern = "/health/ready", .handler = ready, .rl = RL_NONE, .summary = "Readiness: database, migrations and disk usable (503 otherwise)", .tag = "ops",
+     .output = HEALTH_OUT},
+    {.method = "GET", .pattern = "/health", .handler = health, .rl = RL_NONE, .summary = "Health with per-service checks (production or with TEMEL_METRICS_TOKEN: the token or an admin; rate limited)", .tag = "ops",
+     .output = HEALTH_OUT, .security = OPS_SECURITY, .errors = "401 403 429"},
+    {.method = "GET", .pattern = "/metrics", .handler = metrics, .rl = RL_NONE, .summary = "Prometheus metrics (production or with TEMEL_METRICS_TOKEN: the token or an admin; rate limited)", .tag = "ops",
+     .security = OPS_SECURITY, .errors = "401 403 429"},
+    {.method = "GET", .pattern = "/api/v1/openapi.json", .handler = openapi, .rl = RL_READ, .summary = "This OpenAPI 3.1 document", .tag = "ops",
+     .output = OPENAPI_JSON({"type" : "object", "description" : "an OpenAPI 3.1 document", "additionalProperties" : true})},
     {.method = "GET", .pattern = "/api/docs", .handler = docs, .rl = RL_READ, .summary = "Interactive API documentation page", .tag = "ops"},
 };
 

@@ -233,7 +233,41 @@ static int req_tx_h(struct req *r)
     return req_tx(r, DB_TX_WRITE, tx_retry, &c);
 }
 
+/* The frozen route table, for the OpenAPI contract test (every route that
+ * is not hidden must be in the document). */
+static int route_table(struct req *r)
+{
+    static const char *const auth[] = {"none", "optional", "user", "staff", "admin"};
+    jw_obj_begin(&r->w);
+    jw_key(&r->w, "data");
+    jw_arr_begin(&r->w);
+    for (size_t i = 0; i < router_count(); i++) {
+        const struct route *rt = router_get(i);
+        jw_obj_begin(&r->w);
+        jw_key(&r->w, "method");
+        jw_cstr(&r->w, rt->method);
+        jw_key(&r->w, "pattern");
+        jw_cstr(&r->w, rt->pattern);
+        jw_key(&r->w, "auth");
+        jw_cstr(&r->w, auth[rt->auth]);
+        jw_key(&r->w, "hidden");
+        jw_bool(&r->w, (rt->flags & ROUTE_HIDDEN) != 0);
+        jw_key(&r->w, "test_only");
+        jw_bool(&r->w, (rt->flags & ROUTE_TEST_ONLY) != 0);
+        jw_key(&r->w, "paginated");
+        jw_bool(&r->w, (rt->flags & ROUTE_PAGINATED) != 0);
+        jw_key(&r->w, "has_output");
+        jw_bool(&r->w, rt->output != NULL);
+        jw_obj_end(&r->w);
+    }
+    jw_arr_end(&r->w);
+    jw_obj_end(&r->w);
+    return 0;
+}
+
 static struct route routes[] = {
+    {.method = "GET", .pattern = "/api/v1/_test/routes", .handler = route_table, .rl = RL_READ,
+     .summary = "The frozen route table (test only)", .tag = "test", .flags = ROUTE_TEST_ONLY | ROUTE_HIDDEN},
     {.method = "GET", .pattern = "/api/v1/_test/wait", .handler = wait_h, .rl = RL_READ,
      .summary = "A deferred response (test only)", .tag = "test", .flags = ROUTE_TEST_ONLY},
     {.method = "POST", .pattern = "/api/v1/_test/counter", .handler = counter, .auth = AUTH_OPTIONAL, .rl = RL_WRITE,

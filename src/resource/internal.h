@@ -23,6 +23,8 @@ struct rt {
     int nfields;
     bool searchable, has_i18n;
     struct route routes[5];
+    struct openapi_schema schema; /* components.schemas entry of the row (openapi.c) */
+    char *schema_ref;             /* {"$ref": ...} to it: the routes' output */
 };
 
 extern struct rt *resource__rts[RESOURCE_MAX];
@@ -75,6 +77,9 @@ int resource__h_get(struct req *r);
 int resource__h_create(struct req *r); /* write.c */
 int resource__h_update(struct req *r);
 int resource__h_delete(struct req *r);
+/* The row's shared schema and the create/update field schemas, at registration (openapi.c). */
+void resource__openapi_register(struct rt *t);
+void resource__openapi_input(const struct rfield *f, struct json_field *jf);
 void resource__openapi_list(const struct route *route, struct jw *w, enum openapi_part part); /* openapi.c */
 void resource__openapi_item(const struct route *route, struct jw *w, enum openapi_part part);
 

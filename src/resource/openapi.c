@@ -8,66 +8,108 @@
 
 /* ---- OpenAPI ---- */
 
+#define I18N_INPUT OPENAPI_JSON({"$ref" : "#/components/schemas/I18nText"})
+
+/* The row's value of f as written by resource__write_row. Every field is
+ * present; one that may be stored empty (nullable, or neither required nor
+ * defaulted) may be null. */
 static void field_schema(struct jw *w, const struct rfield *f)
 {
-    jw_obj_begin(w);
+    bool nullable = (f->flags & RF_NULLABLE) || (!(f->flags & RF_REQUIRED) && !f->def);
+    const char *type = NULL, *format = NULL;
+    if (f->schema) {
+        if (nullable) {
+            jw_obj_begin(w);
+            jw_key(w, "anyOf");
+            jw_arr_begin(w);
+            jw_raw(w, str_c(f->schema));
+            jw_raw(w, STRLIT("{\"type\":\"null\"}"));
+            jw_arr_end(w);
+            jw_obj_end(w);
+        } else {
+            jw_raw(w, str_c(f->schema));
+        }
+        return;
+    }
     switch (f->type) {
     case RF_INT:
-    case RF_MONEY:
-        jw_key(w, "type");
-        jw_cstr(w, "integer");
-        if (f->type == RF_MONEY) {
-            jw_key(w, "description");
-            jw_cstr(w, f->description ? f->description : "amount in minor units");
-        }
-        break;
-    case RF_BOOL:
-        jw_key(w, "type");
-        jw_cstr(w, "boolean");
-        break;
+    case RF_MONEY: type = "integer"; break;
+    case RF_BOOL: type = "boolean"; break;
     case RF_TIME:
-        jw_key(w, "type");
-        jw_cstr(w, "string");
-        jw_key(w, "format");
-        jw_cstr(w, "date-time");
+        type = "string";
+        format = "date-time";
         break;
     case RF_JSON: break;
-    case RF_STRLIST:
-        jw_key(w, "type");
-        jw_cstr(w, "array");
-        jw_key(w, "items");
-        jw_raw(w, STRLIT("{\"type\":\"string\"}"));
-        break;
-    case RF_I18N:
-        jw_key(w, "type");
-        jw_cstr(w, "string");
-        jw_key(w, "description");
-        jw_cstr(w, "in the Accept-Language language; written as {\"tr\",\"en\",\"pl\"}");
+    case RF_STRLIST: type = "array"; break;
+    case RF_REF:
+        type = "string";
+        format = "uuid";
         break;
     default:
-        jw_key(w, "type");
-        jw_cstr(w, "string");
-        if (f->values) {
-            jw_key(w, "enum");
-            jw_arr_begin(w);
-            for (const char *const *e = f->values; *e; e++)
-                jw_cstr(w, *e);
-            jw_arr_end(w);
-        }
+        type = "string";
+        format = f->check == RC_EMAIL ? "email" : f->check == RC_URL ? "uri" : f->check == RC_UUID ? "uuid" : NULL;
         break;
     }
-    if (f->description && f->type != RF_MONEY && f->type != RF_I18N) {
+    jw_obj_begin(w);
+    if (type) {
+        jw_key(w, "type");
+        if (nullable) {
+            jw_arr_begin(w);
+            jw_cstr(w, type);
+            jw_cstr(w, "null");
+            jw_arr_end(w);
+        } else {
+            jw_cstr(w, type);
+        }
+    }
+    if (format) {
+        jw_key(w, "format");
+        jw_cstr(w, format);
+    }
+    if (f->type == RF_STRLIST) {
+        jw_key(w, "items");
+        jw_raw(w, STRLIT("{\"type\":\"string\"}"));
+    }
+    if (f->type == RF_ENUM && f->values) {
+        jw_key(w, "enum");
+        jw_arr_begin(w);
+        for (const char *const *e = f->values; *e; e++)
+            jw_cstr(w, *e);
+        if (nullable)
+            jw_null(w);
+        jw_arr_end(w);
+    }
+    if (f->check == RC_CURRENCY) {
+        jw_key(w, "pattern");
+        jw_cstr(w, "^[A-Z]{3}$");
+    }
+    const char *desc = f->description;
+    if (f->type == RF_MONEY && !desc)
+        desc = "amount in minor units";
+    if (f->type == RF_I18N && !desc)
+        desc = "in the request's language (Accept-Language)";
+    if (desc) {
         jw_key(w, "description");
-        jw_cstr(w, f->description);
+        jw_cstr(w, desc);
     }
     jw_obj_end(w);
 }
 
-static void row_schema(struct jw *w, const struct rt *t)
+static void row_schema(struct jw *w, const void *ctx)
 {
+    const struct rt *t = ctx;
     jw_obj_begin(w);
     jw_key(w, "type");
     jw_cstr(w, "object");
+    jw_key(w, "required");
+    jw_arr_begin(w);
+    jw_cstr(w, "id");
+    for (int i = 0; i < t->nfields; i++)
+        if (!(t->res->fields[i].flags & RF_PRIVATE))
+            jw_cstr(w, t->res->fields[i].name);
+    jw_cstr(w, "created_at");
+    jw_cstr(w, "updated_at");
+    jw_arr_end(w);
     jw_key(w, "properties");
     jw_obj_begin(w);
     jw_key(w, "id");
@@ -83,6 +125,39 @@ static void row_schema(struct jw *w, const struct rt *t)
     jw_raw(w, STRLIT("{\"type\":\"string\",\"format\":\"date-time\"}"));
     jw_obj_end(w);
     jw_obj_end(w);
+}
+
+void resource__openapi_register(struct rt *t)
+{
+    struct buf name = BUF_INIT(256), ref = BUF_INIT(512);
+    bool up = true;
+    for (const char *p = t->res->singular; *p; p++) {
+        bool alnum = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9');
+        if (alnum)
+            (void)buf_putc(&name, up && *p >= 'a' && *p <= 'z' ? (char)(*p - 32) : *p);
+        up = !alnum;
+    }
+    (void)buf_printf(&ref, "{\"$ref\":\"#/components/schemas/%s\"}", buf_cstr(&name));
+    if (!buf_ok(&name) || !buf_ok(&ref))
+        FATAL("resource %s: schema name too long", t->res->name);
+    t->schema = (struct openapi_schema){.name = buf_detach(&name, NULL), .write = row_schema, .ctx = t};
+    t->schema_ref = buf_detach(&ref, NULL);
+    openapi_schema_add(&t->schema);
+}
+
+/* What a create/update body's field is, beyond its JSON type. */
+void resource__openapi_input(const struct rfield *f, struct json_field *jf)
+{
+    switch (f->type) {
+    case RF_I18N: jf->schema = I18N_INPUT; break;
+    case RF_TIME: jf->format = "date-time"; break;
+    case RF_REF: jf->format = "uuid"; break;
+    default:
+        jf->format = f->check == RC_EMAIL ? "email" : f->check == RC_URL ? "uri" : f->check == RC_UUID ? "uuid" : NULL;
+        break;
+    }
+    if (f->type == RF_JSON && f->schema)
+        jf->schema = f->schema;
 }
 
 static void query_param(struct jw *w, const char *name, const char *type, const char *desc)
@@ -105,27 +180,8 @@ static void query_param(struct jw *w, const char *name, const char *type, const 
 void resource__openapi_list(const struct route *route, struct jw *w, enum openapi_part part)
 {
     const struct rt *t = route->ctx;
-    if (part == OPENAPI_RESPONSE) {
-        jw_obj_begin(w);
-        jw_key(w, "type");
-        jw_cstr(w, "object");
-        jw_key(w, "properties");
-        jw_obj_begin(w);
-        jw_key(w, "data");
-        jw_obj_begin(w);
-        jw_key(w, "type");
-        jw_cstr(w, "array");
-        jw_key(w, "items");
-        row_schema(w, t);
-        jw_obj_end(w);
-        jw_key(w, "meta");
-        jw_raw(w, STRLIT("{\"type\":\"object\",\"properties\":{\"total\":{\"type\":\"integer\"},\"page\":{\"type\":"
-                         "\"integer\"},\"limit\":{\"type\":\"integer\"},\"pages\":{\"type\":\"integer\"},"
-                         "\"has_more\":{\"type\":\"boolean\"}}}"));
-        jw_obj_end(w);
-        jw_obj_end(w);
+    if (part == OPENAPI_RESPONSE) /* the route's output (the row's $ref) is used instead */
         return;
-    }
     struct buf sortable = BUF_INIT(2048);
     (void)buf_puts(&sortable, "field:asc|desc, comma-separated; default created_at:desc. Sortable: id, created_at, "
                               "updated_at");
@@ -156,9 +212,7 @@ void resource__openapi_list(const struct route *route, struct jw *w, enum openap
 
 void resource__openapi_item(const struct route *route, struct jw *w, enum openapi_part part)
 {
-    if (part == OPENAPI_RESPONSE)
-        row_schema(w, route->ctx);
-    else if (!strcmp(route->method, "PATCH") || !strcmp(route->method, "DELETE"))
+    if (part == OPENAPI_PARAMS && (!strcmp(route->method, "PATCH") || !strcmp(route->method, "DELETE")))
         jw_raw(w, STRLIT("{\"name\":\"If-Match\",\"in\":\"header\",\"description\":\"the ETag last read; 412 when "
                          "it no longer matches\",\"schema\":{\"type\":\"string\"}}"));
 }

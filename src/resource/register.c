@@ -105,6 +105,7 @@ void resource_register(const struct resource *res)
             jf.min = f->min;
             jf.max = f->max ? f->max : INT64_MAX;
         }
+        resource__openapi_input(f, &jf);
         t->create_f[nc] = jf;
         if (f->flags & RF_REQUIRED)
             t->create_f[nc].flags |= JF_REQUIRED;
@@ -127,6 +128,7 @@ void resource_register(const struct resource *res)
             FATAL("resource %s: public_where: %s", res->name, buf_cstr(&q.err_msg));
         rq_release(&q);
     }
+    resource__openapi_register(t);
     unsigned want = res->routes ? res->routes : (RR_LIST | RR_GET | RR_CREATE | RR_UPDATE | RR_DELETE);
     size_t n = 0;
     const char *sing = res->singular;
@@ -134,28 +136,32 @@ void resource_register(const struct resource *res)
         t->routes[n++] = (struct route){.method = "GET", .pattern = res->path, .handler = resource__h_list,
                                         .auth = auth_for(res->read, true), .rl = RL_READ, .flags = ROUTE_PAGINATED,
                                         .summary = xprintf("List %s (filters, sort, search, pages)", res->name),
-                                        .tag = res->tag, .ctx = t, .openapi = resource__openapi_list};
+                                        .tag = res->tag, .ctx = t, .openapi = resource__openapi_list,
+                                        .output = t->schema_ref};
     if ((want & RR_CREATE) && res->create != RP_DENY)
         t->routes[n++] = (struct route){.method = "POST", .pattern = res->path, .handler = resource__h_create,
                                         .auth = auth_for(res->create, false), .rl = RL_WRITE, .input = &t->create_s,
                                         .summary = xprintf("Create a %s (201 + Location)", sing), .tag = res->tag,
-                                        .ctx = t, .openapi = resource__openapi_item};
+                                        .ctx = t, .openapi = resource__openapi_item, .output = t->schema_ref,
+                                        .errors = "409"};
     if (want & RR_GET)
         t->routes[n++] = (struct route){.method = "GET", .pattern = t->item_pattern, .handler = resource__h_get,
                                         .auth = auth_for(res->read, true), .rl = RL_READ,
                                         .summary = xprintf("Get a %s (ETag)", sing), .tag = res->tag, .ctx = t,
-                                        .openapi = resource__openapi_item};
+                                        .openapi = resource__openapi_item, .output = t->schema_ref};
     if ((want & RR_UPDATE) && res->update != RP_DENY)
         t->routes[n++] = (struct route){.method = "PATCH", .pattern = t->item_pattern, .handler = resource__h_update,
                                         .auth = auth_for(res->update, false), .rl = RL_WRITE, .input = &t->update_s,
                                         .summary = xprintf("Update a %s (If-Match)", sing), .tag = res->tag,
-                                        .ctx = t, .openapi = resource__openapi_item};
+                                        .ctx = t, .openapi = resource__openapi_item, .output = t->schema_ref,
+                                        .errors = "403 409 412"};
     if ((want & RR_DELETE) && res->del != RP_DENY)
         t->routes[n++] = (struct route){.method = "DELETE", .pattern = t->item_pattern, .handler = resource__h_delete,
                                         .auth = auth_for(res->del, false), .rl = RL_WRITE,
                                         .summary = xprintf("Delete a %s%s (If-Match)", sing,
                                                            res->soft_delete ? " (soft)" : ""),
-                                        .tag = res->tag, .ctx = t, .openapi = resource__openapi_item};
+                                        .tag = res->tag, .ctx = t, .openapi = resource__openapi_item,
+                                        .errors = "403 409 412"};
     if (resource__nrts == 0)
         resource__search_register();
     resource__rts[resource__nrts++] = t;

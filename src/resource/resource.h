@@ -120,6 +120,7 @@ struct rfield {
     unsigned write_roles;       /* 0 = whoever the action's policy admits; else only these roles may set it */
     const struct resource *ref; /* RF_REF: the referenced resource */
     const char *description;    /* OpenAPI */
+    const char *schema;         /* OpenAPI: the output JSON Schema of an RF_JSON field (OPENAPI_JSON) */
 };
 
 enum rpolicy { RP_DENY = 0, RP_PUBLIC, RP_AUTH, RP_OWNER, RP_OWNER_OR_STAFF, RP_STAFF, RP_ADMIN };

@@ -218,18 +218,23 @@ static void openapi_search(const struct route *rt, struct jw *w, enum openapi_pa
         jw_raw(w, STRLIT("{\"name\":\"q\",\"in\":\"query\",\"required\":true,\"schema\":{\"type\":\"string\"}}"));
         jw_raw(w, STRLIT("{\"name\":\"types\",\"in\":\"query\",\"description\":\"comma-separated resource types\","
                          "\"schema\":{\"type\":\"string\"}}"));
-        return;
     }
-    jw_raw(w, STRLIT("{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\",\"items\":{\"type\":"
-                     "\"object\",\"properties\":{\"type\":{\"type\":\"string\"},\"id\":{\"type\":\"string\"},"
-                     "\"title\":{\"type\":\"string\"},\"score\":{\"type\":\"number\"}}}},\"meta\":{\"type\":"
-                     "\"object\"}}}"));
 }
 
 static struct route search_routes[] = {
     {.method = "GET", .pattern = "/api/v1/search", .handler = h_search, .auth = AUTH_OPTIONAL, .rl = RL_READ,
      .flags = ROUTE_PAGINATED, .summary = "Full-text search across every type the caller may see", .tag = "search",
-     .openapi = openapi_search},
+     .openapi = openapi_search,
+     .output = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [ "type", "id", "title", "score" ],
+         "properties" : {
+             "type" : {"type" : "string", "description" : "the resource type, e.g. products"},
+             "id" : {"type" : "string", "format" : "uuid"},
+             "title" : {"type" : "string"},
+             "score" : {"type" : "number"}
+         }
+     })},
 };
 
 void resource__search_register(void) { router_add(search_routes, ARRAY_LEN(search_routes)); }

@@ -65,7 +65,19 @@ static const struct rfield app_fields[] = {
      .def = "\"saved\"", .description = "changed only by PATCH /applications/{id}/status"},
     {.name = "notes", .type = RF_TEXT, .flags = RF_SEARCH | RF_FILTER, .max = 10000, .def = "\"\""},
     {.name = "history", .type = RF_JSON, .flags = RF_READONLY, .def = "[]",
-     .description = "[{status, at}] oldest first"},
+     .description = "[{status, at}] oldest first",
+     .schema = OPENAPI_JSON({
+         "type" : "array",
+         "description" : "every status the application had, oldest first",
+         "items" : {
+             "type" : "object",
+             "required" : [ "status", "at" ],
+             "properties" : {
+                 "status" : {"type" : "string", "enum" : [ "saved", "applied", "interview", "offer", "rejected", "withdrawn" ]},
+                 "at" : {"type" : "string", "format" : "date-time"}
+             }
+         }
+     })},
     {0}};
 
 static int app_after_write(struct req *r, struct db *db, const struct resource *res, enum raction act, str_t id);

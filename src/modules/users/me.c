@@ -364,14 +364,15 @@ static const struct json_field patch_f[] = {
     {.name = "name", .type = JF_STRING, .min = 1, .max = 100},
     {.name = "phone", .type = JF_STRING, .flags = JF_NULLABLE, .min = 8, .max = 20},
     {.name = "locale", .type = JF_STRING, .enum_values = locales},
-    {.name = "profile", .type = JF_OBJECT, .description = "free-form profile data (max 16 KiB)"},
+    {.name = "profile", .type = JF_OBJECT, .description = "free-form profile data (max 16 KiB)",
+     .schema = OPENAPI_JSON({"$ref" : "#/components/schemas/Profile"})},
     {0}};
 static const struct json_schema patch_s = {patch_f, false};
 static const struct json_field complete_f[] = {
     {.name = "name", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 100},
     {.name = "phone", .type = JF_STRING, .flags = JF_NULLABLE, .min = 8, .max = 20},
     {.name = "locale", .type = JF_STRING, .enum_values = locales},
-    {.name = "profile", .type = JF_OBJECT},
+    {.name = "profile", .type = JF_OBJECT, .schema = OPENAPI_JSON({"$ref" : "#/components/schemas/Profile"})},
     {0}};
 static const struct json_schema complete_s = {complete_f, false};
 static const struct json_field phone_f[] = {
@@ -385,22 +386,100 @@ static const struct json_field key_f[] = {
     {0}};
 static const struct json_schema key_s = {key_f, false};
 
+/* OpenAPI: the account as users__write_user writes it, and its free-form profile. */
+static struct openapi_schema schemas[] = {
+    {.name = "Profile",
+     .json = OPENAPI_JSON({
+         "type" : "object",
+         "description" : "free-form profile data the client owns (any JSON object, max 16 KiB)",
+         "additionalProperties" : true
+     })},
+    {.name = "User",
+     .json = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [
+             "id", "email", "phone", "name", "role", "status", "locale", "profile", "email_verified",
+             "profile_complete", "created_at"
+         ],
+         "properties" : {
+             "id" : {"type" : "string", "format" : "uuid"},
+             "email" : {"type" : [ "string", "null" ], "format" : "email"},
+             "phone" : {"type" : [ "string", "null" ], "description" : "E.164, verified"},
+             "name" : {"type" : "string"},
+             "role" : {"type" : "string", "enum" : [ "guest", "user", "moderator", "admin" ]},
+             "status" : {"type" : "string", "enum" : [ "active", "banned" ]},
+             "locale" : {"type" : "string", "enum" : [ "en", "tr", "pl" ]},
+             "profile" : {"$ref" : "#/components/schemas/Profile"},
+             "email_verified" : {"type" : "boolean"},
+             "profile_complete" : {"type" : "boolean"},
+             "created_at" : {"type" : "string", "format" : "date-time"}
+         }
+     })},
+};
+
+#define USER_OUT OPENAPI_JSON({"$ref" : "#/components/schemas/User"})
+#define SESSION_OUT                                                                                                    \
+    OPENAPI_JSON({                                                                                                     \
+        "type" : "object",                                                                                             \
+        "required" : [ "id", "user_agent", "ip", "created_at", "last_used_at", "expires_at", "current" ],             \
+        "properties" : {                                                                                               \
+            "id" : {"type" : "string", "format" : "uuid"},                                                             \
+            "user_agent" : {"type" : [ "string", "null" ]},                                                            \
+            "ip" : {"type" : [ "string", "null" ]},                                                                    \
+            "created_at" : {"type" : "string", "format" : "date-time"},                                                \
+            "last_used_at" : {"type" : [ "string", "null" ], "format" : "date-time"},                                  \
+            "expires_at" : {"type" : "string", "format" : "date-time"},                                                \
+            "current" : {"type" : "boolean", "description" : "the session of this request's token"}                    \
+        }                                                                                                              \
+    })
+#define API_KEY_OUT                                                                                                    \
+    OPENAPI_JSON({                                                                                                     \
+        "type" : "object",                                                                                             \
+        "required" : [ "id", "name", "prefix", "scopes", "created_at", "last_used_at" ],                               \
+        "properties" : {                                                                                               \
+            "id" : {"type" : "string", "format" : "uuid"},                                                             \
+            "name" : {"type" : "string"},                                                                              \
+            "prefix" : {"type" : "string", "description" : "the first characters of the key, to recognise it"},       \
+            "scopes" : {"type" : "array", "items" : {"type" : "string", "enum" : [ "read", "write", "ai", "admin" ]}},  \
+            "created_at" : {"type" : "string", "format" : "date-time"},                                                \
+            "last_used_at" : {"type" : [ "string", "null" ], "format" : "date-time"}                                   \
+        }                                                                                                              \
+    })
+#define API_KEY_CREATED_OUT                                                                                            \
+    OPENAPI_JSON({                                                                                                     \
+        "type" : "object",                                                                                             \
+        "required" : [ "id", "name", "prefix", "scopes", "created_at", "key" ],                                        \
+        "properties" : {                                                                                               \
+            "id" : {"type" : "string", "format" : "uuid"},                                                             \
+            "name" : {"type" : "string"},                                                                              \
+            "prefix" : {"type" : "string"},                                                                            \
+            "scopes" : {"type" : "array", "items" : {"type" : "string", "enum" : [ "read", "write", "ai", "admin" ]}},  \
+            "created_at" : {"type" : "string", "format" : "date-time"},                                                \
+            "key" : {"type" : "string", "description" : "the secret (tml_...), shown only in this response"}          \
+        }                                                                                                              \
+    })
+
 static struct route routes[] = {
-    {.method = "GET", .pattern = "/api/v1/me", .handler = users__h_me, .auth = AUTH_USER, .rl = RL_READ, .summary = "The caller's account", .tag = "me"},
-    {.method = "GET", .pattern = "/api/v1/users/me", .handler = users__h_me, .auth = AUTH_USER, .rl = RL_READ, .summary = "Alias of GET /api/v1/me", .tag = "me"},
-    {.method = "PATCH", .pattern = "/api/v1/me", .handler = h_patch_me, .auth = AUTH_USER, .rl = RL_WRITE, .input = &patch_s, .body_max = 32u << 10, .summary = "Update name, locale, profile; a new phone is not stored but gets an SMS code (POST /api/v1/me/phone/verify stores it); phone null removes it", .tag = "me"},
+    {.method = "GET", .pattern = "/api/v1/me", .handler = users__h_me, .auth = AUTH_USER, .rl = RL_READ, .summary = "The caller's account", .tag = "me", .output = USER_OUT},
+    {.method = "GET", .pattern = "/api/v1/users/me", .handler = users__h_me, .auth = AUTH_USER, .rl = RL_READ, .summary = "Alias of GET /api/v1/me", .tag = "me", .output = USER_OUT},
+    {.method = "PATCH", .pattern = "/api/v1/me", .handler = h_patch_me, .auth = AUTH_USER, .rl = RL_WRITE, .input = &patch_s, .body_max = 32u << 10, .summary = "Update name, locale, profile; a new phone is not stored but gets an SMS code (POST /api/v1/me/phone/verify stores it); phone null removes it", .tag = "me", .output = USER_OUT},
     {.method = "POST", .pattern = "/api/v1/me/phone/verify", .handler = h_verify_phone, .auth = AUTH_USER, .rl = RL_AUTH, .input = &phone_s, .summary = "Store the phone given to PATCH /me once its SMS code is entered (10 wrong codes an hour lock the number: 429)", .tag = "me"},
     {.method = "DELETE", .pattern = "/api/v1/me", .handler = h_delete_me, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Delete the account and its personal data", .tag = "me"},
     {.method = "GET", .pattern = "/api/v1/me/export", .handler = h_export, .auth = AUTH_USER, .rl = RL_READ, .summary = "All personal data as JSON", .tag = "me"},
-    {.method = "POST", .pattern = "/api/v1/me/complete-profile", .handler = h_complete_profile, .auth = AUTH_USER, .rl = RL_WRITE, .input = &complete_s, .body_max = 32u << 10, .summary = "Finish an OTP-created account", .tag = "me"},
-    {.method = "GET", .pattern = "/api/v1/me/sessions", .handler = h_sessions, .auth = AUTH_USER, .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "Live sessions of the caller", .tag = "me"},
+    {.method = "POST", .pattern = "/api/v1/me/complete-profile", .handler = h_complete_profile, .auth = AUTH_USER, .rl = RL_WRITE, .input = &complete_s, .body_max = 32u << 10, .summary = "Finish an OTP-created account", .tag = "me", .output = USER_OUT},
+    {.method = "GET", .pattern = "/api/v1/me/sessions", .handler = h_sessions, .auth = AUTH_USER, .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "Live sessions of the caller", .tag = "me", .output = SESSION_OUT},
     {.method = "DELETE", .pattern = "/api/v1/me/sessions/{id}", .handler = h_delete_session, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "End one session", .tag = "me"},
-    {.method = "POST", .pattern = "/api/v1/me/api-keys", .handler = h_create_key, .auth = AUTH_USER, .rl = RL_WRITE, .input = &key_s, .summary = "Create an API key (shown once). Scopes: read = GET/HEAD, write = other methods, admin = staff routes and powers, ai = /api/v1/ai; default [\"read\"]. Not with an API key", .tag = "me"},
-    {.method = "GET", .pattern = "/api/v1/me/api-keys", .handler = h_list_keys, .auth = AUTH_USER, .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "The caller's API keys (without secrets)", .tag = "me"},
+    {.method = "POST", .pattern = "/api/v1/me/api-keys", .handler = h_create_key, .auth = AUTH_USER, .rl = RL_WRITE, .input = &key_s, .summary = "Create an API key (shown once). Scopes: read = GET/HEAD, write = other methods, admin = staff routes and powers, ai = /api/v1/ai; default [\"read\"]. Not with an API key", .tag = "me", .output = API_KEY_CREATED_OUT},
+    {.method = "GET", .pattern = "/api/v1/me/api-keys", .handler = h_list_keys, .auth = AUTH_USER, .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "The caller's API keys (without secrets)", .tag = "me", .output = API_KEY_OUT},
     {.method = "DELETE", .pattern = "/api/v1/me/api-keys/{id}", .handler = h_delete_key, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Revoke an API key", .tag = "me"},
     {.method = "POST", .pattern = "/api/v1/me/photo", .handler = users__h_photo_upload, .auth = AUTH_USER, .rl = RL_WRITE, .flags = ROUTE_RAW_BODY, .body_max = USERS_PHOTO_MAX + (64u << 10), .summary = "Upload the profile photo (multipart field photo or file; JPEG/PNG/WebP by magic bytes, max 2 MiB)", .tag = "me"},
     {.method = "GET", .pattern = "/api/v1/me/photo", .handler = users__h_photo_get, .auth = AUTH_USER, .rl = RL_READ, .summary = "The caller's profile photo (image bytes)", .tag = "me"},
     {.method = "DELETE", .pattern = "/api/v1/me/photo", .handler = users__h_photo_delete, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Remove the profile photo", .tag = "me"},
 };
 
-void users__register_me_routes(void) { router_add(routes, ARRAY_LEN(routes)); }
+void users__register_me_routes(void)
+{
+    for (size_t i = 0; i < ARRAY_LEN(schemas); i++)
+        openapi_schema_add(&schemas[i]);
+    router_add(routes, ARRAY_LEN(routes));
+}
