@@ -11,6 +11,7 @@
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 bad configuration or usage.
  */
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
@@ -287,6 +288,15 @@ int main(int argc, char **argv)
     struct config cfg;
     const char *cmd = argc > 1 ? argv[1] : "";
     int rc;
+
+    /* glibc returns memory at the top of a thread's arena to the kernel as
+     * soon as it exceeds the trim threshold (128 KiB): on a server that
+     * frees per-request buffers that is an madvise() with a TLB shootdown
+     * across every core, many times a second (perf: 18% of the cycles of a
+     * cart write on SQLite). Fixed thresholds keep freed memory for reuse;
+     * the peak RSS is unchanged. docs/PERFORMANCE.md, "Runtime issue". */
+    (void)mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    (void)mallopt(M_MMAP_THRESHOLD, 4 << 20);
 
     if (sodium_init() < 0) {
         fputs("temel: libsodium failed to initialise\n", stderr);

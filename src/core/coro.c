@@ -510,6 +510,12 @@ void coro_wake(struct coro *c)
 /* The message goes to the receiver of the thread that owns c. */
 void coro_wake_remote(struct coro *c)
 {
+    struct sched *s = tls_sched;
+    if (s && c->owner_rx == &s->rx) { /* the owner itself: no message needed */
+        c->remote_arrived = true;
+        make_runnable(s, c, true);
+        return;
+    }
     c->msg.link.next = c->msg.link.prev = NULL;
     h2o_multithread_send_message(c->owner_rx, &c->msg);
 }

@@ -121,6 +121,20 @@ static bool busy_wait(struct db *db, int rc, int64_t *since_ms)
     return true;
 }
 
+/* The write gate (SQLite): taken by writers, in order, before the connection. */
+static bool gate_enter(struct db *db) { return db->ops->write_enter && db->ops->write_enter(db); }
+
+/* The connection is in a transaction of the caller's (another coroutine's
+ * transaction may be open on it: the caller then waits in enter()). */
+static bool own_tx(const struct db *db) { return db->in_tx && db->owner == coro_self(); }
+
+/* A statement outside the caller's transaction that writes takes the gate
+ * first (before waiting for the connection: never hold one, wait for the other). */
+static bool gate_statement(struct db *db, const char *sql)
+{
+    return !own_tx(db) && db->ops->writes && db->ops->writes(db, sql) && gate_enter(db);
+}
+
 /* ---- open / close ---------------------------------------------------------- */
 
 /* mkdir -p of the directory part of path (nothing for a bare file name). */
@@ -204,13 +218,20 @@ int db_query(struct db *db, const char *sql, const db_arg *args, size_t nargs, s
 {
     int64_t t0 = time_mono_us(), since = 0;
     int rc;
+    bool gated = gate_statement(db, sql);
     *out = NULL;
-    if ((rc = enter(db)) != DB_OK)
-        return rc;
-    do
-        rc = db->ops->query(db, sql, args, nargs, out);
-    while (busy_wait(db, rc, &since));
-    stat_add(db, t0, rc);
+    if ((rc = enter(db)) == DB_OK) {
+        do
+            rc = db->ops->query(db, sql, args, nargs, out);
+        while (busy_wait(db, rc, &since));
+        stat_add(db, t0, rc);
+    }
+    if (gated) {
+        if (rc == DB_OK)
+            (*out)->gated = true; /* the statement may hold the write lock until freed */
+        else
+            db->ops->write_leave(db);
+    }
     return rc;
 }
 
@@ -223,22 +244,32 @@ str_t db_text(const struct db_res *r, int col) { return r->db->ops->get_text(r, 
 
 void db_res_free(struct db_res *r)
 {
-    if (r)
-        r->db->ops->res_free(r);
+    struct db *db;
+    bool gated;
+    if (!r)
+        return;
+    db = r->db;
+    gated = r->gated;
+    db->ops->res_free(r);
+    if (gated)
+        db->ops->write_leave(db);
 }
 
 int db_exec(struct db *db, const char *sql, const db_arg *args, size_t nargs, int64_t *changes)
 {
     int64_t t0 = time_mono_us(), since = 0;
     int rc;
+    bool gated = gate_statement(db, sql);
     if (changes)
         *changes = 0;
-    if ((rc = enter(db)) != DB_OK)
-        return rc;
-    do
-        rc = db->ops->exec(db, sql, args, nargs, changes);
-    while (busy_wait(db, rc, &since));
-    stat_add(db, t0, rc);
+    if ((rc = enter(db)) == DB_OK) {
+        do
+            rc = db->ops->exec(db, sql, args, nargs, changes);
+        while (busy_wait(db, rc, &since));
+        stat_add(db, t0, rc);
+    }
+    if (gated)
+        db->ops->write_leave(db);
     return rc;
 }
 
@@ -246,12 +277,15 @@ int db_exec_script(struct db *db, const char *sql)
 {
     int64_t t0 = time_mono_us(), since = 0;
     int rc;
-    if ((rc = enter(db)) != DB_OK)
-        return rc;
-    do
-        rc = db->ops->exec_script(db, sql);
-    while (busy_wait(db, rc, &since));
-    stat_add(db, t0, rc);
+    bool gated = !own_tx(db) && gate_enter(db); /* a script may write */
+    if ((rc = enter(db)) == DB_OK) {
+        do
+            rc = db->ops->exec_script(db, sql);
+        while (busy_wait(db, rc, &since));
+        stat_add(db, t0, rc);
+    }
+    if (gated)
+        db->ops->write_leave(db);
     return rc;
 }
 
@@ -382,36 +416,30 @@ static int tx_run(struct db *db, enum db_tx_mode mode, db_tx_fn fn, void *arg)
 int db_tx(struct db *db, enum db_tx_mode mode, db_tx_fn fn, void *arg)
 {
     struct coro *self = coro_self();
-    bool writer;
+    bool gated;
     int rc;
     if ((rc = enter(db)) != DB_OK)
         return rc;
     if (db->in_tx) /* join the enclosing transaction (ours); it owns commit and retry */
         return fn(db, arg);
-    if (!self)
-        return tx_run(db, mode, fn, arg);
-    /* On a loop thread: writers of this connection take turns for the write
-     * lock; then the transaction pins the connection to this coroutine. */
-    writer = db->kind == DB_SQLITE && mode != DB_TX_READ;
-    if (writer) {
-        while (db->writer)
-            if (!coro_wq_wait(&db->writers, db->deadline_ms))
-                return db__fail(db, DB_ETIMEOUT, "deadline passed waiting for the write lock");
-        db->writer = self;
-        if ((rc = enter(db)) != DB_OK) {
-            db->writer = NULL;
-            coro_wq_wake_one(&db->writers);
-            return rc;
-        }
+    /* A SQLite writer first waits for the file's write gate (FIFO across the
+     * process, yielding in a coroutine); then the transaction pins the
+     * connection to this coroutine. */
+    gated = mode != DB_TX_READ && gate_enter(db);
+    if (gated && (rc = enter(db)) != DB_OK) {
+        db->ops->write_leave(db);
+        return rc;
     }
-    db->owner = self;
-    rc = tx_run(db, mode, fn, arg);
-    if (db->owner == self)
-        release_owner(db);
-    if (writer) {
-        db->writer = NULL;
-        coro_wq_wake_one(&db->writers);
+    if (!self) {
+        rc = tx_run(db, mode, fn, arg);
+    } else {
+        db->owner = self;
+        rc = tx_run(db, mode, fn, arg);
+        if (db->owner == self)
+            release_owner(db);
     }
+    if (gated)
+        db->ops->write_leave(db);
     return rc;
 }
 

@@ -52,6 +52,13 @@ struct db_ops {
     int (*rollback)(struct db *db);
     void (*deadline_changed)(struct db *db); /* db->deadline_ms was set */
     void (*close)(struct db *db);
+    /* SQLite only (NULL elsewhere): the file's write gate (sqlite_gate.h) —
+     * enter returns false when not taken (then no leave) — and whether a
+     * statement writes (prepares and caches it; false on a prepare error,
+     * which the statement itself then reports). */
+    bool (*write_enter)(struct db *db);
+    void (*write_leave)(struct db *db);
+    bool (*writes)(struct db *db, const char *sql);
 };
 
 struct db {
@@ -59,10 +66,11 @@ struct db {
     enum db_kind kind;
     bool in_tx;
     /* Coroutines sharing this connection (SQLite on a loop thread): the one
-     * inside a transaction owns it, others wait their turn in FIFO order;
-     * writers additionally queue for the write lock one at a time. */
-    struct coro *owner, *writer;
-    struct coro_wq turn, writers;
+     * inside a transaction owns it, others wait their turn in FIFO order.
+     * Writers first take the file's write gate (sqlite_gate.h), which orders
+     * them across every thread of the process. */
+    struct coro *owner;
+    struct coro_wq turn;
     int64_t deadline_ms; /* CLOCK_MONOTONIC ms; 0 = none */
     struct buf err;      /* last error, for the log */
     struct db_stats stats;
@@ -72,6 +80,7 @@ struct db {
 
 struct db_res {
     struct db *db;
+    bool gated; /* a single writing statement holds the write gate until freed */
 };
 
 /* A pool for loop threads (db.h). The single-connection pool serves SQLite

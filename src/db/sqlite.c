@@ -27,6 +27,7 @@
 
 #include "core/timeutil.h"
 #include "db/db_internal.h"
+#include "db/sqlite_gate.h"
 
 #include "core/banned.h"
 
@@ -37,6 +38,7 @@ struct sq_db {
     sqlite3 *h;
     bool timed_out; /* set by the progress handler */
     int64_t busy_since_ms;
+    struct sq_gate *gate; /* the file's write gate and checkpointer */
 };
 
 struct sq_res {
@@ -129,6 +131,29 @@ static void release_stmt(sqlite3_stmt *st, struct db_cache_ent *ent)
     }
 }
 
+/* Prepare exactly one statement (anything but blanks and ';' after it is refused). */
+static int prepare_one(struct sq_db *s, const char *sql, size_t len, unsigned flags, sqlite3_stmt **stp)
+{
+    const char *tail = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v3(s->h, sql, (int)len, flags, &st, &tail);
+    *stp = NULL;
+    if (rc != SQLITE_OK)
+        return sq_fail(s, rc, sql);
+    if (!st)
+        return db__fail(&s->base, DB_ERR, "sqlite: empty statement");
+    if (tail && *tail) {
+        while (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == '\r' || *tail == ';')
+            tail++;
+        if (*tail) {
+            sqlite3_finalize(st);
+            return db__fail(&s->base, DB_ERR, "sqlite: more than one statement (use db_exec_script): %.200s", sql);
+        }
+    }
+    *stp = st;
+    return DB_OK;
+}
+
 /* Find or prepare the statement for sql and bind args. On success *stp is
  * ready to step and *entp says whether it is cached (mark busy). */
 static int sq_prepare(struct sq_db *s, const char *sql, const db_arg *args, size_t nargs, bool copy_text,
@@ -148,23 +173,9 @@ static int sq_prepare(struct sq_db *s, const char *sql, const db_arg *args, size
     if (ent && !ent->busy) {
         st = ent->val;
     } else {
-        const char *tail = NULL;
         /* A busy cached statement means a nested use: run a private copy. */
-        unsigned flags = ent ? 0 : SQLITE_PREPARE_PERSISTENT;
-        rc = sqlite3_prepare_v3(s->h, sql, (int)len, flags, &st, &tail);
-        if (rc != SQLITE_OK)
-            return sq_fail(s, rc, sql);
-        if (!st)
-            return db__fail(&s->base, DB_ERR, "sqlite: empty statement");
-        if (tail && *tail) {
-            while (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == '\r' || *tail == ';')
-                tail++;
-            if (*tail) {
-                sqlite3_finalize(st);
-                return db__fail(&s->base, DB_ERR, "sqlite: more than one statement (use db_exec_script): %.200s",
-                                sql);
-            }
-        }
+        if ((rc = prepare_one(s, sql, len, ent ? 0 : SQLITE_PREPARE_PERSISTENT, &st)) != DB_OK)
+            return rc;
         if (!ent)
             ent = db__cache_put(&s->base.cache, sql, len, st);
         else
@@ -359,6 +370,39 @@ static int sq_rollback(struct db *db)
     return rc;
 }
 
+/* Does sql write? Prepares and caches it (the query that follows finds it). */
+static bool sq_writes(struct db *db, const char *sql)
+{
+    struct sq_db *s = (struct sq_db *)db;
+    size_t len = strlen(sql);
+    struct db_cache_ent *ent = db__cache_get(&db->cache, sql, len);
+    sqlite3_stmt *st;
+    if (ent)
+        return !sqlite3_stmt_readonly(ent->val);
+    if (prepare_one(s, sql, len, SQLITE_PREPARE_PERSISTENT, &st) != DB_OK) {
+        db__clear_err(db); /* the statement itself reports it */
+        return false;
+    }
+    if (!db__cache_put(&db->cache, sql, len, st)) {
+        bool w = !sqlite3_stmt_readonly(st);
+        sqlite3_finalize(st);
+        return w;
+    }
+    return !sqlite3_stmt_readonly(st);
+}
+
+static bool sq_write_enter(struct db *db) { return sq_gate_enter(((struct sq_db *)db)->gate); }
+static void sq_write_leave(struct db *db) { sq_gate_leave(((struct sq_db *)db)->gate); }
+
+/* After each commit in WAL mode (replaces SQLite's automatic checkpoint). */
+static int on_wal(void *arg, sqlite3 *h, const char *name, int pages)
+{
+    struct sq_db *s = arg;
+    if (!sq_gate_wal(s->gate, pages))
+        (void)sqlite3_wal_checkpoint_v2(h, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
+}
+
 static void finalize_val(void *val) { sqlite3_finalize(val); }
 
 static void sq_close(struct db *db)
@@ -366,6 +410,7 @@ static void sq_close(struct db *db)
     struct sq_db *s = (struct sq_db *)db;
     db__cache_clear(&s->base.cache, finalize_val);
     sqlite3_close_v2(s->h);
+    sq_gate_put(s->gate);
     db__base_release(db);
     free(s);
 }
@@ -386,6 +431,9 @@ static const struct db_ops sqlite_ops = {
     .rollback = sq_rollback,
     .deadline_changed = sq_deadline_changed,
     .close = sq_close,
+    .write_enter = sq_write_enter,
+    .write_leave = sq_write_leave,
+    .writes = sq_writes,
 };
 
 /* ts_ms(x) and ms_ts(x): the identity on SQLite, where timestamps are
@@ -432,11 +480,13 @@ struct db *db__sqlite_open(const char *path, const struct db_options *opt, struc
     sqlite3_create_function(s->h, "ts_ms", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, fn_identity, NULL, NULL);
     sqlite3_create_function(s->h, "ms_ts", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, fn_identity, NULL, NULL);
     sqlite3_create_function(s->h, "raise_error", 1, SQLITE_UTF8, NULL, fn_raise_error, NULL, NULL);
-    if (sq_exec_script(&s->base, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA mmap_size=268435456;")) {
+    if (sq_exec_script(&s->base, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA mmap_size=0;")) {
         if (err)
             (void)buf_printf(err, "%s", db_errmsg(&s->base));
         goto fail;
     }
+    s->gate = sq_gate_get(path);
+    sqlite3_wal_hook(s->h, on_wal, s);
     return &s->base;
 fail:
     sqlite3_close_v2(s->h);
