@@ -15,6 +15,7 @@
 #include "modules/events/events.h"
 #include "modules/orders/orders.h"
 #include "modules/queue/queue.h"
+#include "modules/realtime/realtime.h"
 #include "modules/users/identity.h"
 
 #include "core/banned.h"
@@ -31,6 +32,7 @@ const struct module *const temel_modules[] = {
     &orders_module,
     &ai_module,
     &events_module,
+    &realtime_module,
     NULL,
 };
 

@@ -278,6 +278,34 @@ int http_defer(struct req *r, http_poll_fn poll, void *arg, int64_t deadline_mon
 struct rl_rule;
 int http_rate_limit(struct req *r, const char *name, str_t key, const struct rl_rule *rule) WARN_UNUSED;
 
+/* ---- long-lived connections (WebSocket, Server-Sent Events) ----
+ * A handler that keeps the connection calls http_takeover(r, fn, arg) and
+ * returns 0. Once the handler has finished, on the loop's own stack, the
+ * server counts and logs the request with r->status (101 or 200), puts its
+ * standard headers (X-Request-Id, nosniff, CORS, ...) on h2o's response and
+ * calls fn(h, arg) with h2o's request instead of sending r->out: fn owns the
+ * response from then on (h2o_upgrade_to_websocket, or h2o_start_response +
+ * h2o_send). If the client left before, fn(NULL, arg) is called so that arg
+ * can be released. arg is the caller's (heap) memory: the request's pool is
+ * freed right after fn returns. */
+typedef void (*http_takeover_fn)(h2o_req_t *h, void *arg);
+void http_takeover(struct req *r, http_takeover_fn fn, void *arg);
+
+/* Work on behalf of a long-lived connection (a WebSocket message) that needs
+ * what a handler has: a coroutine, this loop's database handle, the
+ * authenticator. On a loop thread only: fn(r, arg) runs in a new coroutine
+ * with a request of its own (method GET, path /api/v1/realtime, and when
+ * bearer is not empty one header "authorization: Bearer <bearer>"); it
+ * returns 0 or HTTP_EFAIL after http_fail() like a handler. Then done(r, rc,
+ * arg) runs on the loop's stack (inside http_task() itself when fn never
+ * waited) and r is freed after it returns. */
+typedef int (*http_task_fn)(struct req *r, void *arg);
+typedef void (*http_task_done_fn)(struct req *r, int rc, void *arg);
+void http_task(str_t bearer, http_task_fn fn, http_task_done_fn done, void *arg);
+
+/* This loop thread's h2o context, or NULL on any other thread. */
+h2o_context_t *http_loop_context(void);
+
 /* Client address: the peer, or with TEMEL_TRUST_PROXY the last X-Forwarded-For entry. */
 str_t req_client_ip(struct req *r);
 

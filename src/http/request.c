@@ -62,6 +62,11 @@ struct box {
     http_poll_fn poll;
     void *poll_arg;
     int64_t poll_deadline_ms;
+    http_takeover_fn takeover; /* http_takeover: the connection's new owner */
+    void *takeover_arg;
+    http_task_fn task; /* http_task: a request without h2o's */
+    http_task_done_fn task_done;
+    void *task_arg;
 };
 
 static struct box *box_of(struct req *r) { return (struct box *)r; }
@@ -180,6 +185,13 @@ int http_defer(struct req *r, http_poll_fn poll, void *arg, int64_t deadline_mon
     b->poll_arg = arg;
     b->poll_deadline_ms = deadline_mono_ms;
     return HTTP_DEFER;
+}
+
+void http_takeover(struct req *r, http_takeover_fn fn, void *arg)
+{
+    struct box *b = box_of(r);
+    b->takeover = fn;
+    b->takeover_arg = arg;
 }
 
 static void *pool_alloc(void *ud, size_t n) { return h2o_mem_alloc_pool((h2o_mem_pool_t *)ud, n); }
@@ -530,12 +542,14 @@ static void respond(struct box *b)
     if (!h) {
         log_access(str_make(r->request_id, r->request_id_len), r->method, r->route ? r->route->pattern : "unmatched",
                    status, dur_us, 0, r->user_id);
+        if (b->takeover && !b->rc)
+            b->takeover(NULL, b->takeover_arg);
         return;
     }
     str_t body = buf_move_to_pool(&r->out, &h->pool);
     h->res.status = status;
     h->res.reason = http_reason(status);
-    if (status != 204 && status != 304) {
+    if (status != 204 && status != 304 && status != 101) {
         h2o_iovec_t ct = h2o_strdup(&h->pool, r->content_type, strlen(r->content_type));
         h2o_add_header(&h->pool, &h->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ct.base, ct.len);
     } else {
@@ -567,6 +581,12 @@ static void respond(struct box *b)
     }
     if (r->cfg->n_cors)
         ADD_HDR(h, "vary", "Origin");
+    if (b->takeover && !b->rc) { /* the connection stays open: its new owner answers */
+        log_access(str_make(r->request_id, r->request_id_len), r->method, r->route->pattern, status, dur_us, 0,
+                   r->user_id);
+        b->takeover(h, b->takeover_arg);
+        return;
+    }
     h->res.content_length = body.len;
     log_access(str_make(r->request_id, r->request_id_len), r->method, r->route ? r->route->pattern : "unmatched",
                status, dur_us, (int64_t)body.len, r->user_id);
@@ -575,6 +595,8 @@ static void respond(struct box *b)
     h2o_iovec_t iov = h2o_iovec_init(body.p, body.len);
     h2o_send(h, &iov, body.len ? 1 : 0, H2O_SEND_STATE_FINAL);
 }
+
+static void box_release(struct box *b);
 
 static void on_done(void *arg)
 {
@@ -591,6 +613,13 @@ static void on_done(void *arg)
     db_pool_put(t->dbp, b->r.db);
     b->r.db = NULL;
     respond(b);
+    box_release(b);
+}
+
+/* Free what the request holds and keep its box for the next one. */
+static void box_release(struct box *b)
+{
+    struct thread_ctx *t = b->t;
     buf_free(&b->r.out);
     buf_free(&b->r.err.detail);
     h2o_mem_clear_pool(&b->pool);
@@ -621,14 +650,20 @@ static void copy_inputs(struct box *b, h2o_req_t *h)
     r->raw_path = pool_dup(p, h->path.base, h->path.len);
     r->path = str_make(r->raw_path.p, h->query_at == SIZE_MAX ? h->path.len : h->query_at);
     r->entity = h->entity.len ? pool_dup(p, h->entity.base, h->entity.len) : str_make("", 0);
-    if (h->headers.size) {
-        struct req_hdr *hd = h2o_mem_alloc_pool(p, sizeof(*hd) * h->headers.size);
+    /* h2o keeps an HTTP/1.1 Upgrade header out of the list (h->upgrade): it is copied as "upgrade" */
+    size_t n = h->headers.size + (h->upgrade.base ? 1 : 0);
+    if (n) {
+        struct req_hdr *hd = h2o_mem_alloc_pool(p, sizeof(*hd) * n);
         for (size_t i = 0; i < h->headers.size; i++) {
             hd[i].name = pool_dup(p, h->headers.entries[i].name->base, h->headers.entries[i].name->len);
             hd[i].value = pool_dup(p, h->headers.entries[i].value.base, h->headers.entries[i].value.len);
         }
+        if (h->upgrade.base) {
+            hd[n - 1].name = STRLIT("upgrade");
+            hd[n - 1].value = pool_dup(p, h->upgrade.base, h->upgrade.len);
+        }
         r->hdrs = hd;
-        r->nhdrs = h->headers.size;
+        r->nhdrs = n;
     }
     r->peer_len = h->conn->callbacks->get_peername(h->conn, (struct sockaddr *)&r->peer);
     r->http_version = h->version;
@@ -648,9 +683,10 @@ static void set_request_id(struct req *r)
     r->request_id[r->request_id_len] = '\0';
 }
 
-int request_on_h2o(h2o_handler_t *self, h2o_req_t *h)
+/* A box for a new request on this loop: from the loop's stack of finished
+ * ones, or a new one; zeroed, with its pool and a database handle. */
+static struct box *box_new(struct thread_ctx *t)
 {
-    struct thread_ctx *t = server_thread();
     struct box *b = t->free_boxes;
     if (b) {
         t->free_boxes = b->next_free;
@@ -659,14 +695,9 @@ int request_on_h2o(h2o_handler_t *self, h2o_req_t *h)
         b = xmalloc(sizeof(*b));
     }
     struct req *r = &b->r;
-    (void)self;
-
     memset(b, 0, sizeof(*b));
     h2o_mem_init_pool(&b->pool);
-    b->h = h;
     b->t = t;
-    b->slot = h2o_mem_alloc_shared(&h->pool, sizeof(*b->slot), on_h2o_gone);
-    *b->slot = b;
     r->pool = &b->pool;
     r->cfg = g_srv_cfg;
     r->thr = t;
@@ -679,6 +710,19 @@ int request_on_h2o(h2o_handler_t *self, h2o_req_t *h)
     (void)buf_reserve(&r->out, 2048); /* one malloc for most responses, not a realloc chain from 64 bytes */
     buf_init(&r->err.detail, 1024);
     jw_init(&r->w, &r->out);
+    return b;
+}
+
+int request_on_h2o(h2o_handler_t *self, h2o_req_t *h)
+{
+    struct thread_ctx *t = server_thread();
+    struct box *b = box_new(t);
+    struct req *r = &b->r;
+    (void)self;
+
+    b->h = h;
+    b->slot = h2o_mem_alloc_shared(&h->pool, sizeof(*b->slot), on_h2o_gone);
+    *b->slot = b;
     copy_inputs(b, h);
     set_request_id(r);
     r->is_api = str_has_prefix(r->path, STRLIT("/api/"));
@@ -687,4 +731,62 @@ int request_on_h2o(h2o_handler_t *self, h2o_req_t *h)
     t->live_reqs++;
     coro_spawn(run, b, on_done, b);
     return 0;
+}
+
+/* ---- tasks for long-lived connections (http_task) ---- */
+
+static void run_task(void *arg)
+{
+    struct box *b = arg;
+    struct req *r = &b->r;
+    db_set_deadline(r->db, r->deadline_ms);
+    b->rc = b->task(r, b->task_arg);
+    db_set_deadline(r->db, 0);
+}
+
+static void on_task_done(void *arg)
+{
+    struct box *b = arg;
+    struct thread_ctx *t = b->t;
+    db_pool_put(t->dbp, b->r.db);
+    b->r.db = NULL;
+    b->task_done(&b->r, b->rc, b->task_arg);
+    box_release(b);
+}
+
+void http_task(str_t bearer, http_task_fn fn, http_task_done_fn done, void *arg)
+{
+    struct thread_ctx *t = server_thread();
+    if (!t)
+        BUG("http_task off a loop thread");
+    struct box *b = box_new(t);
+    struct req *r = &b->r;
+    b->task = fn;
+    b->task_done = done;
+    b->task_arg = arg;
+    r->method = STRLIT("GET");
+    r->path = r->raw_path = STRLIT("/api/v1/realtime");
+    r->entity = str_make("", 0);
+    r->is_api = true;
+    if (bearer.len) {
+        struct req_hdr *hd = h2o_mem_alloc_pool(r->pool, sizeof(*hd));
+        char *v = h2o_mem_alloc_pool(r->pool, bearer.len + 8);
+        memcpy(v, "Bearer ", 7);
+        memcpy(v + 7, bearer.p, bearer.len);
+        v[bearer.len + 7] = '\0';
+        hd->name = STRLIT("authorization");
+        hd->value = str_make(v, bearer.len + 7);
+        r->hdrs = hd;
+        r->nhdrs = 1;
+    }
+    uuid7_str(r->request_id);
+    r->request_id_len = UUID_STR_LEN;
+    t->live_reqs++;
+    coro_spawn(run_task, b, on_task_done, b);
+}
+
+h2o_context_t *http_loop_context(void)
+{
+    struct thread_ctx *t = server_thread();
+    return t ? &t->ctx : NULL;
 }

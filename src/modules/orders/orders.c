@@ -37,6 +37,7 @@
 #include "modules/audit/audit.h"
 #include "modules/catalog/catalog.h"
 #include "modules/orders/orders_internal.h"
+#include "modules/realtime/realtime.h"
 #include "transport/mail.h"
 
 #include "core/banned.h"
@@ -178,21 +179,44 @@ static int release_stock(struct db *db, str_t order_id, int64_t now)
 
 /* ---- the one status change ---- */
 
+/* "order.status" on the owner's realtime channel, if the change commits. */
+static int notify(struct db *db, const char *owner, str_t id, const char *from, const char *to)
+{
+    struct buf ch = BUF_INIT(128), d = BUF_INIT(256);
+    struct jw w;
+    (void)buf_printf(&ch, "user:%s", owner);
+    jw_init(&w, &d);
+    jw_obj_begin(&w);
+    jw_key(&w, "order_id");
+    jw_str(&w, id);
+    jw_key(&w, "status");
+    jw_cstr(&w, to);
+    jw_key(&w, "previous_status");
+    jw_cstr(&w, from);
+    jw_obj_end(&w);
+    int rc = realtime_publish_tx(db, buf_cstr(&ch), "order.status", buf_str(&d));
+    buf_free(&ch);
+    buf_free(&d);
+    return rc;
+}
+
 int orders__transition(struct db *db, struct req *r, const char *via, str_t id, const char *to,
                        const char *reason, const char *only_from, char from_out[16])
 {
     struct db_res *res;
-    char from[16] = "";
+    char from[16] = "", owner[UUID_STR_LEN + 1] = "";
     int64_t now = time_now_ms(), changed = 0;
     int rc = db_query(db,
-                      db_pick(db, "SELECT status, ts_ms(expires_at) FROM orders WHERE id = ?",
-                              "SELECT status, ts_ms(expires_at) FROM orders WHERE id = ? FOR UPDATE"),
+                      db_pick(db, "SELECT status, user_id FROM orders WHERE id = ?",
+                              "SELECT status, user_id FROM orders WHERE id = ? FOR UPDATE"),
                       DB_ARGS(DBA_TEXT(id)), &res);
     if (rc != DB_OK)
         return rc;
     rc = db_next(res);
-    if (rc == 1)
+    if (rc == 1) {
         (void)str_copy(from, db_text(res, 0).p, sizeof(from));
+        (void)str_copy(owner, db_text(res, 1).p, sizeof(owner));
+    }
     db_res_free(res);
     if (rc < 0)
         return rc;
@@ -218,7 +242,7 @@ int orders__transition(struct db *db, struct req *r, const char *via, str_t id, 
         return rc;
     if (!strcmp(to, "refunded") && (rc = orders__credit_refund(db, id)) != DB_OK)
         return rc;
-    if ((rc = enqueue_mail(db, id, to)) != DB_OK)
+    if ((rc = enqueue_mail(db, id, to)) != DB_OK || (rc = notify(db, owner, id, from, to)) != DB_OK)
         return rc;
     json_t *before = json_pack("{s:s}", "status", from);
     json_t *after = reason ? json_pack("{s:s,s:s}", "status", to, "reason", reason) : json_pack("{s:s}", "status", to);
