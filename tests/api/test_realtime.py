@@ -13,6 +13,7 @@ import requests
 
 import test_ai_support as S
 from catalog_util import new_category, new_product
+from events_util import new_event
 from conftest import ENGINE, HTTP_TIMEOUT, Server, assert_problem, new_user_headers
 from fake_provider import FakeProvider
 from realtime_util import OP_TEXT, WS, Closed, event_of, frame, token_of
@@ -153,10 +154,11 @@ def test_channel_permissions(rt):
     srv, adm = rt
     h, u = new_user_headers(srv, "rt-perm")
     h2, u2 = new_user_headers(srv, "rt-other")
+    public, draft = new_event(srv, adm)["id"], new_event(srv, adm, status="draft")["id"]
     ws = connect(srv, h)
-    allowed = [f"user:{u['id']}", "events:summer-fest", "broadcast"]
+    allowed = [f"user:{u['id']}", f"events:{public}", "broadcast"]
     refused = [f"user:{u2['id']}", "staff", "tickets:01900000-0000-7000-8000-000000000000",
-               "jobs:01900000-0000-7000-8000-000000000000"]
+               "jobs:01900000-0000-7000-8000-000000000000", f"events:{draft}", "events:no-such-event"]
     for ch in allowed:
         assert ws.subscribe(ch)["type"] == "subscribed", ch
     for ch in refused:
@@ -177,12 +179,13 @@ def test_channel_permissions(rt):
     # refused channels deliver nothing: the next event is the one on an allowed channel
     broadcast(srv, adm, channel=f"user:{u2['id']}", event="not-for-you")
     broadcast(srv, adm, channel="staff", event="not-for-you")
-    broadcast(srv, adm, channel="events:summer-fest", event="for-you")
+    broadcast(srv, adm, channel=f"events:{draft}", event="not-for-you")
+    broadcast(srv, adm, channel=f"events:{public}", event="for-you")
     assert ws.recv_until(lambda m: m["type"] == "event")["event"] == "for-you"
     ws.close()
     # staff read staff and any ticket
     wa = connect(srv, adm)
-    for ch in ["staff", "tickets:01900000-0000-7000-8000-000000000000"]:
+    for ch in ["staff", "tickets:01900000-0000-7000-8000-000000000000", f"events:{draft}"]:
         assert wa.subscribe(ch)["type"] == "subscribed", ch
     m = wa.subscribe(f"user:{u['id']}")  # user:<id> is the user's own, staff included
     assert m["code"] == "FORBIDDEN"
@@ -190,9 +193,8 @@ def test_channel_permissions(rt):
 
 
 def test_subscriptions_bound(rt):
-    srv, _ = rt
-    h, _ = new_user_headers(srv, "rt-many")
-    ws = connect(srv, h)
+    srv, adm = rt
+    ws = connect(srv, adm)  # staff may read any events:<id>
     for i in range(63):  # broadcast is the 64th
         assert ws.subscribe(f"events:e{i}")["type"] == "subscribed"
     assert ws.subscribe("events:e0")["type"] == "subscribed"  # already on it: no new slot
@@ -222,9 +224,8 @@ def test_requests_waiting_behind_a_check_are_bounded(rt):
 
 
 def test_message_size_cap_closes_1009(rt):
-    srv, _ = rt
-    h, _ = new_user_headers(srv, "rt-big")
-    ws = connect(srv, h)
+    srv, adm = rt
+    ws = connect(srv, adm)
     ws.send({"type": "subscribe", "channel": "events:" + "a" * 60, "pad": "x" * (MAX_MESSAGE - 200)})
     assert ws.recv()["type"] == "subscribed"  # just under the cap: handled (an unknown field is ignored)
     ws.send({"type": "ping", "pad": "x" * MAX_MESSAGE})
@@ -263,14 +264,15 @@ def sse_events(lines):
 def test_sse_stream(rt):
     srv, adm = rt
     h, u = new_user_headers(srv, "rt-sse")
-    r = requests.get(srv.url(f"/api/v1/realtime/sse?channels=user:{u['id']},events:x"), headers=h,
+    ev_id = new_event(srv, adm)["id"]
+    r = requests.get(srv.url(f"/api/v1/realtime/sse?channels=user:{u['id']},events:{ev_id}"), headers=h,
                      stream=True, timeout=HTTP_TIMEOUT)
     assert r.status_code == 200 and r.headers["content-type"] == "text/event-stream"
     assert r.headers["cache-control"] == "no-store"
     lines = sse_lines(r)
     ev = sse_events(lines)
     assert next(ev) == {"type": "ready", "user_id": u["id"], "role": "user",
-                        "channels": [f"user:{u['id']}", "events:x"]}
+                        "channels": [f"user:{u['id']}", f"events:{ev_id}"]}
     broadcast(srv, adm, channel=f"user:{u['id']}", event="hello", data={"n": 1})
     assert next(ev) == {"type": "event", "channel": f"user:{u['id']}", "event": "hello", "data": {"n": 1}}
     assert ": ping" in [next(lines) for _ in range(4)]  # heartbeat comments every PING_MS
@@ -285,13 +287,14 @@ def test_sse_refusals(rt):
     assert_problem(srv.get(url + "staff", headers={"Authorization": "Bearer nope"}), 401, "UNAUTHORIZED")
     assert_problem(srv.get(url + "staff", headers=h), 403, "FORBIDDEN")
     assert_problem(srv.get(url + "user:someone-else", headers=h), 403, "FORBIDDEN")
+    assert_problem(srv.get(url + "events:no-such-event", headers=h), 403, "FORBIDDEN")
     for bad in ["", "nope", "events:x,,staff", "user:a%20b"]:
         assert_problem(srv.get(url + bad, headers=h), 422, "VALIDATION_ERROR")
     many = ",".join(f"events:e{i}" for i in range(63))
-    r = requests.get(srv.url(url + many), headers=h, stream=True, timeout=HTTP_TIMEOUT)
+    r = requests.get(srv.url(url + many), headers=adm, stream=True, timeout=HTTP_TIMEOUT)  # staff: any event
     assert r.status_code == 200
     r.close()
-    assert_problem(srv.get(url + many + ",events:one-past", headers=h), 422, "VALIDATION_ERROR")
+    assert_problem(srv.get(url + many + ",events:one-past", headers=adm), 422, "VALIDATION_ERROR")
 
 
 # ---- publishers and presence ----

@@ -4,7 +4,8 @@
  *   user:<id>     the user themself (staff too: no — "own only")
  *   tickets:<id>  the ticket's owner, or staff
  *   staff         staff (admin, moderator)
- *   events:<id>   any signed-in user (events are public)
+ *   events:<id>   staff, or any signed-in user once the event is public
+ *                 (published or cancelled, not deleted)
  *   jobs:<id>     the owner of the AI job
  *   broadcast     everyone
  * A channel the caller may not read answers the same whether or not the
@@ -20,18 +21,22 @@ struct kind {
     bool has_id;
     /* SELECT the owner's user id of <id>, or NULL when no owner lookup */
     const char *owner_sql;
+    /* or: a row for <id> means anyone may read it (staff always may) */
+    const char *public_sql;
     enum access_rule rule;
     bool staff_only, anyone;
 };
 
 static const struct kind kinds[] = {
-    {"user:", true, NULL, ACCESS_OWNER, false, false},
+    {"user:", true, NULL, NULL, ACCESS_OWNER, false, false},
     /* staff only until the support tickets module lands (then: owner or staff) */
-    {"tickets:", true, NULL, ACCESS_OWNER_OR_STAFF, true, false},
-    {"staff", false, NULL, ACCESS_OWNER, true, false},
-    {"events:", true, NULL, ACCESS_OWNER, false, true},
-    {"jobs:", true, "SELECT user_id FROM ai_requests WHERE id = ?", ACCESS_OWNER, false, false},
-    {"broadcast", false, NULL, ACCESS_OWNER, false, true},
+    {"tickets:", true, NULL, NULL, ACCESS_OWNER_OR_STAFF, true, false},
+    {"staff", false, NULL, NULL, ACCESS_OWNER, true, false},
+    {"events:", true, NULL,
+     "SELECT 1 FROM events WHERE id = ? AND status <> 'draft' AND deleted_at IS NULL", ACCESS_OWNER_OR_STAFF,
+     false, false},
+    {"jobs:", true, "SELECT user_id FROM ai_requests WHERE id = ?", NULL, ACCESS_OWNER, false, false},
+    {"broadcast", false, NULL, NULL, ACCESS_OWNER, false, true},
 };
 
 static const struct kind *kind_of(str_t name, str_t *id)
@@ -88,16 +93,16 @@ int rt_channel_allowed(struct req *r, str_t name)
         return 0;
     if (k->staff_only)
         return identity_is_staff(r) ? 0 : http_fail(r, 403, "FORBIDDEN", "the staff channel is for staff only");
-    if (!k->owner_sql) /* user:<id> */
+    if (!k->owner_sql && !k->public_sql) /* user:<id> */
         return str_eq(id, r->user_id) ? 0 : http_fail(r, 403, "FORBIDDEN", "you may read only your own user channel");
     if (k->rule == ACCESS_OWNER_OR_STAFF && identity_is_staff(r))
         return 0;
     struct db_res *res;
-    int rc = db_query(r->db, k->owner_sql, DB_ARGS(DBA_TEXT(id)), &res);
+    int rc = db_query(r->db, k->owner_sql ? k->owner_sql : k->public_sql, DB_ARGS(DBA_TEXT(id)), &res);
     if (rc != DB_OK)
         return http_db_fail(r, rc);
     rc = db_next(res);
-    bool allowed = rc == 1 && identity_can_access(r, db_text(res, 0), k->rule);
+    bool allowed = rc == 1 && (!k->owner_sql || identity_can_access(r, db_text(res, 0), k->rule));
     db_res_free(res);
     if (rc < 0)
         return http_db_fail(r, rc);
