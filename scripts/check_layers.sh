@@ -14,13 +14,14 @@ allowed() {
     core) echo "core" ;;
     db) echo "core db" ;;
     auth) echo "core auth" ;;
+    redis) echo "core redis" ;;
     audit) echo "core db auth audit" ;;
-    http) echo "core db auth http" ;;
-    jobs) echo "core db jobs" ;;
+    http) echo "core db auth redis http" ;;
+    jobs) echo "core db redis jobs" ;;
+    transport) echo "core db redis jobs transport" ;;
+    resource) echo "core db auth audit redis http jobs transport resource" ;;
     docs) echo "core docs" ;;
     storage) echo "core storage" ;;
-    transport) echo "core db jobs transport" ;;
-    resource) echo "core db auth audit http jobs transport resource" ;;
     modules) echo "*" ;;
     *) echo "" ;;
     esac

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "redis/redis.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/module.h"
@@ -44,7 +45,7 @@ static void usage(void)
 static int load_config(struct config *cfg)
 {
     struct buf err = BUF_INIT(1024);
-    if (config_load_dotenv(".env", &err) || config_from_env(cfg, &err) || modules_config(cfg, &err)) {
+    if (config_load_dotenv(".env", &err) || config_from_env(cfg, &err) || redis_config(&err) || modules_config(cfg, &err)) {
         fprintf(stderr, "temel: config: %s\n", buf_cstr(&err));
         buf_free(&err);
         return -1;

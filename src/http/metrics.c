@@ -9,6 +9,8 @@
 
 #include "db/db.h"
 #include "http/http.h"
+#include "http/ratelimit.h"
+#include "redis/redis.h"
 
 #include "core/banned.h"
 
@@ -214,6 +216,14 @@ void metrics_render(struct buf *o)
     for (int i = 0; i < RL_NCLASSES; i++)
         (void)buf_printf(o, "temel_rate_limit_refusals_total{class=\"%s\"} %llu\n", rl_class_names[i],
                          (unsigned long long)rl[i]);
+    if (redis_configured()) {
+        (void)buf_printf(o,
+                         "# HELP temel_ratelimit_fallback_total Rate-limit decisions made by the local store "
+                         "because Redis did not answer.\n"
+                         "# TYPE temel_ratelimit_fallback_total counter\ntemel_ratelimit_fallback_total %llu\n",
+                         (unsigned long long)rl_fallbacks());
+        redis_metrics(o);
+    }
     (void)buf_printf(o,
                      "# HELP temel_http_connections_open Open client connections.\n"
                      "# TYPE temel_http_connections_open gauge\ntemel_http_connections_open %llu\n"

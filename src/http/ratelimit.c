@@ -3,7 +3,12 @@
 
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+
+#include "core/log.h"
+#include "redis/redis.h"
 
 #include "core/banned.h"
 
@@ -124,5 +129,77 @@ struct rl_store *rl_store_memory(size_t slots)
         pthread_mutex_init(&m->shards[i].mu, NULL);
         m->shards[i].slots = xcalloc(per, sizeof(struct slot));
     }
+    return &m->base;
+}
+
+/* ---- the shared store (Redis) ---- */
+
+/* KEYS[1] the key; ARGV[1] T (ms), ARGV[2] tau (ms). The same step as
+ * rl_gcra() on the server's clock; returns {stored TAT before, now} so the
+ * caller recomputes the same decision (and its headers) with rl_gcra(). */
+static struct redis_script gcra_script = {
+    .src = "local t = tonumber(ARGV[1]) local tau = tonumber(ARGV[2]) "
+           "local tm = redis.call('TIME') local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000) "
+           "local tat = tonumber(redis.call('GET', KEYS[1]) or '0') "
+           "local base = tat if now > base then base = now end "
+           "local new_tat = base + t "
+           "if now >= new_tat - tau then redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now) end "
+           "return {tat, now}",
+};
+
+struct redis_rl {
+    struct rl_store base;
+    struct rl_store *local;
+};
+
+static _Atomic uint64_t g_fallbacks;
+static _Atomic int64_t g_fallback_logged; /* the outage (redis_stats().outages) last logged */
+
+uint64_t rl_fallbacks(void) { return atomic_load(&g_fallbacks); }
+
+static int redis_take(struct rl_store *s, enum rl_class cls, str_t key, const struct rl_rule *rule, int64_t now_ms,
+                      struct rl_result *res)
+{
+    struct redis_rl *m = (struct redis_rl *)s;
+    char kb[600], tb[24], taub[24];
+    int64_t t_ms = (rule->period_s * 1000 + rule->limit - 1) / rule->limit;
+    redisReply *rep = NULL;
+    int kn = snprintf(kb, sizeof(kb), "temel:rl:%s:%.*s", rl_class_names[cls], (int)(key.len > 512 ? 512 : key.len),
+                      key.p);
+    int tn = snprintf(tb, sizeof(tb), "%lld", (long long)t_ms);
+    int taun = snprintf(taub, sizeof(taub), "%lld", (long long)(t_ms * rule->limit));
+    const char *argv[] = {kb, tb, taub};
+    size_t lens[] = {(size_t)kn, (size_t)tn, (size_t)taun};
+    int rc = redis_eval(&gcra_script, &rep, 1, 3, argv, lens);
+    if (!rc && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[0]->type == REDIS_REPLY_INTEGER &&
+        rep->element[1]->type == REDIS_REPLY_INTEGER) {
+        (void)rl_gcra(rule, rep->element[0]->integer, rep->element[1]->integer, res);
+        redis_reply_free(rep);
+        return 0;
+    }
+    {
+        int64_t outage = (int64_t)redis_stats().outages, last = atomic_load(&g_fallback_logged);
+        if (outage != last && atomic_compare_exchange_strong(&g_fallback_logged, &last, outage))
+            log_warn("rate limit: Redis did not answer (%s); limits are per instance until it is back",
+                     rc == RDS_ETIMEOUT ? "timeout" : rc ? "unavailable" : rep->type == REDIS_REPLY_ERROR ? rep->str : "bad reply");
+    }
+    redis_reply_free(rep);
+    atomic_fetch_add(&g_fallbacks, 1);
+    return m->local->take(m->local, cls, key, rule, now_ms, res);
+}
+
+static void redis_destroy(struct rl_store *s)
+{
+    struct redis_rl *m = (struct redis_rl *)s;
+    m->local->destroy(m->local);
+    free(m);
+}
+
+struct rl_store *rl_store_redis(struct rl_store *local)
+{
+    struct redis_rl *m = xcalloc(1, sizeof(*m));
+    m->base.take = redis_take;
+    m->base.destroy = redis_destroy;
+    m->local = local;
     return &m->base;
 }

@@ -37,4 +37,13 @@ struct rl_store {
  * stalest entry of a probe window when full. */
 struct rl_store *rl_store_memory(size_t slots);
 
+/* Shared store (redis/redis.h configured): one Lua script (EVALSHA) runs the
+ * same GCRA step on the Redis server's clock, so every instance spends one
+ * budget per key. When Redis does not answer (down, timeout, error reply)
+ * the step runs on `local` instead, counted by rl_fallbacks() and logged
+ * once per outage. Takes ownership of local. */
+struct rl_store *rl_store_redis(struct rl_store *local);
+/* Requests decided by the local store because Redis did not answer. */
+uint64_t rl_fallbacks(void);
+
 #endif

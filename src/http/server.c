@@ -44,6 +44,7 @@
 #include "http/metrics.h"
 #include "http/server_internal.h"
 #include "http/ratelimit.h"
+#include "redis/redis.h"
 
 #include "core/banned.h"
 
@@ -183,6 +184,7 @@ static void *thread_main(void *arg)
     log_thread_buffer(&t->logbuf, log_kick, t);
     h2o_timeout_link(t->ctx.loop, &t->ctx.one_sec_timeout, &t->tick);
     coro_thread_init(t->ctx.loop);
+    redis_thread_init(t->ctx.loop, t->idx);
     {
         struct buf err = BUF_INIT(1024);
         struct db_options dbo = {.busy_timeout_ms = 5000,
@@ -215,6 +217,7 @@ static void *thread_main(void *arg)
     if (t->live_reqs == 0) {
         db_pool_close(t->dbp);
         t->dbp = NULL;
+        redis_thread_release();
     } else {
         log_warn("loop %d stopped with %lld requests unfinished at the shutdown deadline", t->idx,
                  (long long)t->live_reqs);
@@ -296,6 +299,8 @@ int server_run(void)
     int sig = 0, rc = 1;
     signal(SIGPIPE, SIG_IGN);
     g_srv_rl = rl_store_memory(1u << 16);
+    if (redis_configured())
+        g_srv_rl = rl_store_redis(g_srv_rl);
     work_init(cfg->cpu_threads, cfg->cpu_queue);
 
     h2o_config_init(&g_conf);
