@@ -161,9 +161,102 @@ int resource__rq_http_fail(struct req *r, struct rq *q)
 
 enum lang resource__lang(struct req *r) { return lang_from_header(req_header_get(r, "accept-language")); }
 
+/* One JSON string token at p (on its '"'): the end past its closing quote,
+ * or NULL when it is not a well-formed string without raw control bytes or
+ * when it holds an escape and keys must be plain (then the caller parses). */
+static const char *scan_string(const char *p, const char *end, bool plain)
+{
+    for (p++; p < end; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"')
+            return p + 1;
+        if (c < 0x20)
+            return NULL;
+        if (c != '\\')
+            continue;
+        if (plain || ++p >= end)
+            return NULL;
+        if (*p == 'u') {
+            for (int i = 0; i < 4; i++)
+                if (++p >= end || !((*p >= '0' && *p <= '9') || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'f')))
+                    return NULL;
+        } else if (!strchr("\"\\/bfnrt", *p) || !*p) {
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* The stored i18n text is a flat object of strings written by us: pick the
+ * member for lang, else "en", else the first one, as its raw JSON token —
+ * no parse, no re-escaping (W1 renders two of them per product). false:
+ * the text has another shape (resource__write_i18n then parses it). */
+static bool i18n_pick_raw(str_t stored, const char *lang, str_t *tok)
+{
+    const char *p = stored.p, *end = stored.p + stored.len;
+    str_t want = {0}, en = {0}, first = {0};
+    p = skip_ws(p, end);
+    if (p >= end || *p++ != '{')
+        return false;
+    p = skip_ws(p, end);
+    if (p < end && *p == '}') {
+        p++;
+    } else {
+        for (;;) {
+            const char *k = p, *v;
+            str_t key;
+            if (p >= end || *p != '"' || !(p = scan_string(p, end, true)))
+                return false;
+            key = (str_t){k + 1, (size_t)(p - k - 2)};
+            p = skip_ws(p, end);
+            if (p >= end || *p++ != ':')
+                return false;
+            p = skip_ws(p, end);
+            v = p;
+            if (p >= end || *p != '"' || !(p = scan_string(p, end, false)))
+                return false;
+            if (!first.p)
+                first = (str_t){v, (size_t)(p - v)};
+            if (str_eq(key, str_c(lang))) /* a repeated key: the last one wins, as in jansson */
+                want = (str_t){v, (size_t)(p - v)};
+            if (str_is(key, "en"))
+                en = (str_t){v, (size_t)(p - v)};
+            p = skip_ws(p, end);
+            if (p < end && *p == ',') {
+                p = skip_ws(p + 1, end);
+                continue;
+            }
+            if (p < end && *p == '}') {
+                p++;
+                break;
+            }
+            return false;
+        }
+    }
+    if (skip_ws(p, end) != end)
+        return false;
+    *tok = want.p ? want : en.p ? en : first;
+    return true;
+}
+
 void resource__write_i18n(struct jw *w, str_t stored, enum lang lang)
 {
     static const char *const names[] = {"en", "tr", "pl"};
+    str_t tok;
+    if (i18n_pick_raw(stored, names[lang], &tok)) {
+        if (tok.p)
+            jw_raw(w, tok);
+        else
+            jw_null(w);
+        return;
+    }
     json_t *o = json_loadb(stored.p, stored.len, 0, NULL);
     json_t *v = o ? json_object_get(o, names[lang]) : NULL;
     if (o && !json_is_string(v))

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "resource/internal.h"
 #include "resource/resource.h"
 
 #include "core/banned.h"
@@ -290,12 +291,43 @@ static void test_sort(void **state)
     buf_free(&o);
 }
 
+/* i18n output: the raw fast path and the parsing fallback agree. */
+static void i18n_is(const char *stored, enum lang lang, const char *want)
+{
+    struct buf b = BUF_INIT(4096);
+    struct jw w;
+    jw_init(&w, &b);
+    resource__write_i18n(&w, str_c(stored), lang);
+    assert_true(buf_ok(&b));
+    assert_string_equal(buf_cstr(&b), want);
+    buf_free(&b);
+}
+
+static void test_i18n_pick(void **state)
+{
+    (void)state;
+    i18n_is("{\"en\":\"Tea\",\"tr\":\"\\u00c7ay\"}", LANG_TR, "\"\\u00c7ay\"");      /* raw token kept */
+    i18n_is("{\"en\":\"Tea\",\"tr\":\"\\u00c7ay\"}", LANG_PL, "\"Tea\"");               /* → en */
+    i18n_is("{\"tr\":\"\\u00c7ay\", \"pl\":\"Herbata\"}", LANG_EN, "\"\\u00c7ay\"");  /* → first */
+    i18n_is(" { \"pl\" : \"a\\\"b\" , \"pl\":\"c\" } ", LANG_PL, "\"c\"");            /* last repeat wins */
+    i18n_is("{}", LANG_EN, "null");
+    i18n_is("{\"en\":\"ok\\n\"}", LANG_EN, "\"ok\\n\"");
+    /* other shapes go through jansson and give the same answers */
+    i18n_is("{\"\\u0065n\":\"escaped key\"}", LANG_EN, "\"escaped key\"");
+    i18n_is("{\"en\":1,\"tr\":\"bir\"}", LANG_EN, "\"bir\"");
+    i18n_is("{\"en\":\"x\"", LANG_EN, "null");     /* truncated */
+    i18n_is("{\"en\":\"x\"} y", LANG_EN, "null");  /* trailing bytes */
+    i18n_is("{\"en\":\"a\\q\"}", LANG_EN, "null"); /* bad escape */
+    i18n_is("[\"en\"]", LANG_EN, "null");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expr_golden),     cmocka_unit_test(test_expr_args),
         cmocka_unit_test(test_expr_errors),     cmocka_unit_test(test_bracket),
         cmocka_unit_test(test_sort),            cmocka_unit_test(test_args_bound),
+        cmocka_unit_test(test_i18n_pick),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
