@@ -13,6 +13,7 @@
 #include "modules/credits/credits.h"
 #include "modules/delivery/delivery.h"
 #include "modules/events/events.h"
+#include "modules/marketing/marketing.h"
 #include "modules/orders/orders.h"
 #include "modules/queue/queue.h"
 #include "modules/realtime/realtime.h"
@@ -33,6 +34,7 @@ const struct module *const temel_modules[] = {
     &ai_module,
     &events_module,
     &realtime_module,
+    &marketing_module,
     NULL,
 };
 

@@ -367,6 +367,24 @@ static bool printable_ascii(const char *s)
     return true;
 }
 
+/* "Name: value\r\n" lines: a name of visible ASCII without ':', then ": ",
+ * then printable ASCII; every line ends in CRLF and nothing else breaks one. */
+static bool extra_headers_ok(const char *h)
+{
+    while (*h) {
+        const char *eol = strstr(h, "\r\n"), *colon = strchr(h, ':');
+        if (!eol || !colon || colon == h || colon > eol || colon[1] != ' ')
+            return false;
+        for (const char *p = h; p < eol; p++) {
+            unsigned char c = (unsigned char)*p;
+            if (c < 0x20 || c >= 0x7f || (p < colon && c == ' '))
+                return false;
+        }
+        h = eol + 2;
+    }
+    return true;
+}
+
 static void put_part(struct buf *out, const char *subtype, const char *body)
 {
     (void)buf_printf(out, "Content-Type: text/%s; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n",
@@ -420,6 +438,13 @@ int mail_build(const struct mail_message *m, struct buf *out, struct buf *err)
         uuid7_str(mid);
     }
     (void)buf_printf(out, "\r\nMessage-ID: <%s@%s>\r\nMIME-Version: 1.0\r\n", mid, strchr(faddr, '@') + 1);
+    if (m->extra_headers) {
+        if (!extra_headers_ok(m->extra_headers)) {
+            (void)buf_puts(err, "extra headers must be 'Name: value' lines in printable ASCII");
+            goto out;
+        }
+        (void)buf_puts(out, m->extra_headers);
+    }
     if (m->html) {
         /* "=_" can never occur in quoted-printable text ('=' is always =3D or
          * a soft break "=\r\n"), so the boundary cannot collide with a body */
@@ -452,15 +477,37 @@ out:
 
 /* ------------------------------------------------------------ transport */
 
+struct mail_session {
+    char *url;                 /* as configured */
+    char *user, *pass, *bare;  /* smtp: credentials split off the URL */
+    char *dir;                 /* file transport: the directory, else NULL */
+    CURL *c;                   /* smtp: one handle, its connection reused */
+    bool bad_url;
+};
+
 struct reader {
     str_t s;
     size_t off;
+    int (*commit)(void *ud);
+    void *ud;
+    bool abandoned;
 };
 
+/* The commit point: called by libcurl for more DATA; once everything has been
+ * handed over, the next call is the one after which libcurl sends the
+ * end-of-data mark — commit first. */
 static size_t on_read(char *dst, size_t size, size_t n, void *ud)
 {
     struct reader *r = ud;
     size_t want = size * n, left = r->s.len - r->off;
+    if (left == 0 && r->commit) {
+        int (*commit)(void *) = r->commit;
+        r->commit = NULL;
+        if (commit(r->ud)) {
+            r->abandoned = true;
+            return CURL_READFUNC_ABORT;
+        }
+    }
     if (want > left)
         want = left;
     memcpy(dst, r->s.p + r->off, want);
@@ -468,31 +515,78 @@ static size_t on_read(char *dst, size_t size, size_t n, void *ud)
     return want;
 }
 
-static enum job_result smtp_send(const char *url, const char *from, const char *to, str_t msg,
-                                 int64_t deadline_mono_ms, struct buf *error)
+struct mail_session *mail_session_open(const char *url)
 {
-    char *user = NULL, *pass = NULL, *bare = NULL;
+    struct mail_session *s = xcalloc(1, sizeof(*s));
+    if (!url)
+        url = "file://data/mail";
+    s->url = xstrdup(url);
+    s->dir = delivery_file_dir(url);
+    if (!s->dir && (!strncmp(url, "smtp://", 7) || !strncmp(url, "smtps://", 8))) {
+        httpc_global_init();
+        if (delivery_split_userinfo(url, &s->user, &s->pass, &s->bare))
+            s->bad_url = true;
+    } else if (!s->dir) {
+        s->bad_url = true;
+    }
+    return s;
+}
+
+void mail_session_close(struct mail_session *s)
+{
+    if (!s)
+        return;
+    if (s->c)
+        curl_easy_cleanup(s->c); /* QUIT on a kept connection */
+    if (s->pass)
+        sodium_memzero(s->pass, strlen(s->pass));
+    free(s->user);
+    free(s->pass);
+    free(s->bare);
+    free(s->dir);
+    free(s->url);
+    free(s);
+}
+
+static enum job_result file_send(struct mail_session *s, str_t msg, const char *file_id, struct reader *rd,
+                                 long *code, struct buf *error)
+{
+    struct buf name = BUF_INIT(128);
+    char id[UUID_STR_LEN + 1];
+    if (file_id && uuid_valid(str_c(file_id)))
+        memcpy(id, file_id, sizeof(id));
+    else
+        uuid7_str(id);
+    if (rd->commit && rd->commit(rd->ud)) {
+        *code = MAIL_SEND_ABANDONED;
+        (void)buf_puts(error, "mail: abandoned at the commit point");
+        return JOB_FAIL;
+    }
+    (void)buf_printf(&name, "%s.eml", id);
+    int rc = delivery_write_atomic(s->dir, buf_cstr(&name), msg, error);
+    buf_free(&name);
+    *code = rc ? 0 : 250;
+    return rc ? JOB_RETRY : JOB_OK;
+}
+
+static enum job_result smtp_send(struct mail_session *s, const char *from, const char *to, struct reader *rd,
+                                 int64_t deadline_mono_ms, long *code_out, struct buf *error)
+{
     struct curl_slist *rcpt = NULL;
     struct buf envf = BUF_INIT(MAIL_MAX_ADDR + 3), envt = BUF_INIT(MAIL_MAX_ADDR + 3);
     enum job_result res = JOB_RETRY;
-    CURL *c = NULL;
     long code = 0;
 
-    httpc_global_init();
-    if (delivery_split_userinfo(url, &user, &pass, &bare)) {
-        (void)buf_puts(error, "smtp: malformed TEMEL_MAIL_URL");
-        res = JOB_FAIL;
-        goto out;
-    }
     (void)buf_printf(&envf, "<%s>", from);
     (void)buf_printf(&envt, "<%s>", to);
     rcpt = curl_slist_append(NULL, buf_cstr(&envt));
-    c = curl_easy_init();
+    if (!s->c)
+        s->c = curl_easy_init();
+    CURL *c = s->c;
     if (!c || !rcpt) {
         (void)buf_puts(error, "smtp: out of memory");
         goto out;
     }
-    struct reader rd = {msg, 0};
     long total = 60000, left = deadline_mono_ms ? (long)(deadline_mono_ms - time_mono_ms()) : total;
     if (left < total)
         total = left;
@@ -500,7 +594,7 @@ static enum job_result smtp_send(const char *url, const char *from, const char *
         (void)buf_puts(error, "smtp: deadline passed");
         goto out;
     }
-    curl_easy_setopt(c, CURLOPT_URL, bare);
+    curl_easy_setopt(c, CURLOPT_URL, s->bare);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROXY, "");
@@ -510,20 +604,33 @@ static enum job_result smtp_send(const char *url, const char *from, const char *
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
     /* STARTTLS when offered; with credentials TLS is required so that they
      * never cross the network in clear */
-    curl_easy_setopt(c, CURLOPT_USE_SSL, user ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_TRY);
-    if (user) {
-        curl_easy_setopt(c, CURLOPT_USERNAME, user);
-        curl_easy_setopt(c, CURLOPT_PASSWORD, pass ? pass : "");
+    curl_easy_setopt(c, CURLOPT_USE_SSL, s->user ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_TRY);
+    if (s->user) {
+        curl_easy_setopt(c, CURLOPT_USERNAME, s->user);
+        curl_easy_setopt(c, CURLOPT_PASSWORD, s->pass ? s->pass : "");
     }
     curl_easy_setopt(c, CURLOPT_MAIL_FROM, buf_cstr(&envf));
     curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
     curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)msg.len);
+    /* no CURLOPT_INFILESIZE: libcurl would stop reading at that size and the
+     * read callback would never see the end — the commit point below */
     curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
-    curl_easy_setopt(c, CURLOPT_READDATA, &rd);
+    curl_easy_setopt(c, CURLOPT_READDATA, rd);
     CURLcode cc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    if (cc == CURLE_OK) {
+    curl_easy_setopt(c, CURLOPT_MAIL_RCPT, NULL); /* rcpt is freed below */
+    if (cc == CURLE_OK && rd->commit) {
+        /* never reached the commit point (cannot happen without a size
+         * hint; kept so that a delivered message is always recorded) */
+        int (*commit)(void *) = rd->commit;
+        rd->commit = NULL;
+        (void)commit(rd->ud);
+    }
+    if (rd->abandoned) {
+        res = JOB_FAIL;
+        code = MAIL_SEND_ABANDONED;
+        (void)buf_puts(error, "smtp: abandoned at the commit point");
+    } else if (cc == CURLE_OK) {
         res = JOB_OK;
     } else if (code >= 500 && code <= 599) {
         res = JOB_FAIL; /* permanent: 550 no such user, 552, 554, 535 auth ... */
@@ -538,43 +645,45 @@ static enum job_result smtp_send(const char *url, const char *from, const char *
         res = JOB_RETRY; /* connect, resolve, timeout, TLS, reset */
         (void)buf_printf(error, "smtp: %s", curl_easy_strerror(cc));
     }
-out:
-    if (c)
+    if (res != JOB_OK) {
+        /* the connection's state is unknown after a failure: start afresh */
         curl_easy_cleanup(c);
+        s->c = NULL;
+    }
+out:
     curl_slist_free_all(rcpt);
-    if (pass)
-        sodium_memzero(pass, strlen(pass));
-    free(user);
-    free(pass);
-    free(bare);
     buf_free(&envf);
     buf_free(&envt);
+    *code_out = code;
     return res;
+}
+
+enum job_result mail_session_send(struct mail_session *s, const char *envelope_from, const char *to, str_t message,
+                                  const char *file_id, int64_t deadline_mono_ms, int (*commit)(void *ud), void *ud,
+                                  long *code, struct buf *error)
+{
+    long dummy;
+    struct reader rd = {message, 0, commit, ud, false};
+    if (!code)
+        code = &dummy;
+    *code = 0;
+    if (s->bad_url) {
+        (void)buf_puts(error, "TEMEL_MAIL_URL: unsupported scheme or malformed");
+        return JOB_FAIL;
+    }
+    if (s->dir)
+        return file_send(s, message, file_id, &rd, code, error);
+    return smtp_send(s, envelope_from, to, &rd, deadline_mono_ms, code, error);
 }
 
 enum job_result mail_deliver(const char *url, const char *envelope_from, const char *to, str_t message,
                              const char *job_id, int64_t deadline_mono_ms, struct buf *error)
 {
-    if (!url)
-        url = "file://data/mail";
-    char *dir = delivery_file_dir(url);
-    if (dir) {
-        struct buf name = BUF_INIT(128);
-        char id[UUID_STR_LEN + 1];
-        if (job_id && uuid_valid(str_c(job_id)))
-            memcpy(id, job_id, sizeof(id));
-        else
-            uuid7_str(id);
-        (void)buf_printf(&name, "%s.eml", id);
-        int rc = delivery_write_atomic(dir, buf_cstr(&name), message, error);
-        buf_free(&name);
-        free(dir);
-        return rc ? JOB_RETRY : JOB_OK;
-    }
-    if (!strncmp(url, "smtp://", 7) || !strncmp(url, "smtps://", 8))
-        return smtp_send(url, envelope_from, to, message, deadline_mono_ms, error);
-    (void)buf_puts(error, "TEMEL_MAIL_URL: unsupported scheme");
-    return JOB_FAIL;
+    struct mail_session *s = mail_session_open(url);
+    enum job_result res = mail_session_send(s, envelope_from, to, message, job_id, deadline_mono_ms, NULL, NULL,
+                                            NULL, error);
+    mail_session_close(s);
+    return res;
 }
 
 /* --------------------------------------------------------------- render */

@@ -98,6 +98,9 @@ struct mail_message {
     const char *html;    /* rendered, or NULL */
     const char *message_id_local; /* left part of Message-ID (job id); NULL = random */
     int64_t date_ms;     /* 0 = now */
+    /* Further header lines, each "Name: value\r\n" in printable ASCII (e.g.
+     * List-Unsubscribe, RFC 8058); NULL = none. Anything else is refused. */
+    const char *extra_headers;
 };
 /* Build the RFC 5322 message (CRLF line ends). 0, or -1 with err set. */
 int mail_build(const struct mail_message *m, struct buf *out, struct buf *err) WARN_UNUSED;
@@ -106,5 +109,33 @@ int mail_build(const struct mail_message *m, struct buf *out, struct buf *err) W
  * and to are addr-specs. Returns a job result; error gets a short message. */
 enum job_result mail_deliver(const char *url, const char *envelope_from, const char *to, str_t message,
                              const char *job_id, int64_t deadline_mono_ms, struct buf *error);
+
+/* ---- sessions: many messages over one connection (bulk mail) ----
+ *
+ * A session keeps its SMTP connection open between messages (libcurl's
+ * connection cache on one easy handle: one MAIL FROM/RCPT/DATA per message,
+ * QUIT at close); with a file:// URL every message is one .eml as above.
+ * mail_deliver() is a session of one message.
+ *
+ * The commit point: `commit(ud)` (may be NULL) is called once the whole
+ * message has been handed to the transport and before the end-of-data mark
+ * ("." — the point where an SMTP server takes responsibility) is sent; for
+ * the file transport, before the file is written. If it returns non-zero
+ * the message is abandoned (the server discards it) and the result is
+ * JOB_FAIL with MAIL_SEND_ABANDONED in *code. A caller that records "sent"
+ * in commit therefore never delivers a message twice across a crash: a
+ * crash before the commit leaves it unsent and undelivered; after it, the
+ * only loss window is the write of the final dot.
+ *
+ * *code (may be NULL) gets the last SMTP reply code (0 when none arrived,
+ * 250 for the file transport): a 5xx → JOB_FAIL (bounce), 4xx and transport
+ * errors → JOB_RETRY (the session reconnects on the next message). */
+#define MAIL_SEND_ABANDONED (-1)
+struct mail_session;
+struct mail_session *mail_session_open(const char *url);
+enum job_result mail_session_send(struct mail_session *s, const char *envelope_from, const char *to, str_t message,
+                                  const char *file_id, int64_t deadline_mono_ms, int (*commit)(void *ud), void *ud,
+                                  long *code, struct buf *error);
+void mail_session_close(struct mail_session *s);
 
 #endif
