@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -68,3 +69,41 @@ out:
     return rc;
 }
 
+void secret_seal(const unsigned char key[SECRET_KEY_BYTES], str_t plain, struct buf *hex_out)
+{
+    size_t n = st_add(crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES, plain.len);
+    unsigned char *box = xmalloc(n);
+    randombytes_buf(box, crypto_secretbox_NONCEBYTES);
+    crypto_secretbox_easy(box + crypto_secretbox_NONCEBYTES, (const unsigned char *)plain.p, plain.len, box, key);
+    char *w = buf_reserve(hex_out, st_add(st_mult(n, 2), 1));
+    if (w) {
+        sodium_bin2hex(w, n * 2 + 1, box, n);
+        buf_commit(hex_out, n * 2);
+    }
+    free(box);
+}
+
+int secret_open(const unsigned char key[SECRET_KEY_BYTES], str_t hex, size_t max_plain, struct buf *plain)
+{
+    size_t n = hex.len / 2, len;
+    if (hex.len % 2 || n < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES ||
+        n - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES > max_plain)
+        return -1;
+    unsigned char *box = xmalloc(n);
+    int rc = -1;
+    if (sodium_hex2bin(box, n, hex.p, hex.len, NULL, &len, NULL) || len != n)
+        goto out;
+    size_t m = n - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES;
+    char *w = buf_reserve(plain, m + 1);
+    if (!w)
+        goto out;
+    if (crypto_secretbox_open_easy((unsigned char *)w, box + crypto_secretbox_NONCEBYTES,
+                                   n - crypto_secretbox_NONCEBYTES, box, key))
+        goto out;
+    buf_commit(plain, m);
+    rc = 0;
+out:
+    sodium_memzero(box, n);
+    free(box);
+    return rc;
+}

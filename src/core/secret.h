@@ -19,4 +19,13 @@
 int secret_derive(const struct config *cfg, const char *context, unsigned char key[SECRET_KEY_BYTES],
                   struct buf *err) WARN_UNUSED;
 
+/* Secrets at rest (provider keys, social network tokens): libsodium
+ * crypto_secretbox (XSalsa20-Poly1305) under a key from secret_derive().
+ * Stored form: lower-case hex of nonce (24 bytes) || MAC (16) || ciphertext.
+ * secret_seal appends to hex_out (its sticky cap applies). secret_open
+ * appends the plaintext to plain: 0, or -1 when hex is malformed, longer
+ * than max_plain allows, or does not authenticate. The caller wipes plain. */
+void secret_seal(const unsigned char key[SECRET_KEY_BYTES], str_t plain, struct buf *hex_out);
+int secret_open(const unsigned char key[SECRET_KEY_BYTES], str_t hex, size_t max_plain, struct buf *plain) WARN_UNUSED;
+
 #endif
