@@ -17,6 +17,7 @@
 #include "modules/orders/orders.h"
 #include "modules/queue/queue.h"
 #include "modules/realtime/realtime.h"
+#include "modules/social/social.h"
 #include "modules/users/identity.h"
 
 #include "core/banned.h"
@@ -35,6 +36,7 @@ const struct module *const temel_modules[] = {
     &events_module,
     &realtime_module,
     &marketing_module,
+    &social_module,
     NULL,
 };
 

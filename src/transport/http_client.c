@@ -617,6 +617,14 @@ static int attempt(struct xfer *x, const char *host, struct curl_slist *hdrs, in
     return rc;
 }
 
+int httpc_add_header(struct httpc_request *rq, const char *name, const char *value)
+{
+    if (rq->nheaders < 0 || rq->nheaders >= HTTPC_MAX_REQ_HEADERS)
+        return -1;
+    rq->headers[rq->nheaders++] = (struct httpc_header){name, value};
+    return 0;
+}
+
 int httpc_perform(const struct httpc_request *rq_in, struct httpc_response *rs, struct buf *err)
 {
     struct httpc_request rq = *rq_in;

@@ -128,6 +128,11 @@ struct httpc_response {
     int attempts;       /* how many tries were made */
     char refused_reason[48]; /* HTTPC_EREFUSED: e.g. "loopback 127.0.0.1" (no secret) */
 };
+/* The one adder for rq->headers (name and value must outlive the call to
+ * httpc_perform): 0, or -1 with nothing added when all
+ * HTTPC_MAX_REQ_HEADERS slots are in use. */
+int httpc_add_header(struct httpc_request *rq, const char *name, const char *value) WARN_UNUSED;
+
 void httpc_response_free(struct httpc_response *rs);
 /* A response header's value (first match, case-insensitive name), or STR_NULL. */
 str_t httpc_response_header(const struct httpc_response *rs, const char *name);

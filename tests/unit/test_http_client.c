@@ -530,11 +530,25 @@ static void t_sms_http_provider(void **state)
     buf_free(&error);
 }
 
+/* The request header array is filled through its one adder: to the bound, and one past. */
+static void t_header_adder_bound(void **state)
+{
+    UNUSED(state);
+    struct httpc_request rq = HTTPC_REQUEST_INIT;
+    for (int i = 0; i < HTTPC_MAX_REQ_HEADERS; i++)
+        assert_int_equal(httpc_add_header(&rq, "X-N", "v"), 0);
+    assert_int_equal(rq.nheaders, HTTPC_MAX_REQ_HEADERS);
+    assert_int_equal(httpc_add_header(&rq, "X-Over", "v"), -1);
+    assert_int_equal(rq.nheaders, HTTPC_MAX_REQ_HEADERS);
+    assert_string_equal(rq.headers[HTTPC_MAX_REQ_HEADERS - 1].name, "X-N");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_classify),
         cmocka_unit_test(t_allow_list),
+        cmocka_unit_test(t_header_adder_bound),
         cmocka_unit_test(t_refuses_without_connecting),
         cmocka_unit_test(t_bad_requests),
         cmocka_unit_test(t_allowed_transfer),

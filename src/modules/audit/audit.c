@@ -18,6 +18,7 @@
 #include "core/uuid.h"
 #include "db/db.h"
 #include "http/http.h"
+#include "modules/users/identity.h"
 
 #include "core/banned.h"
 
@@ -48,6 +49,16 @@ int audit_record_req(struct req *r, struct audit_entry *e)
 {
     fill_from_req(r, e);
     return audit_record(r->db, e);
+}
+
+int audit_record_staff(struct req *r, const char *category, const char *action, const char *target_type,
+                       str_t target_id)
+{
+    if (!identity_is_staff(r))
+        return DB_OK;
+    struct audit_entry e = {.action = action, .category = category, .target_type = target_type,
+                            .target_id = target_id, .success = true};
+    return audit_record_req(r, &e);
 }
 
 /* ---- routes ------------------------------------------------------------- */

@@ -71,7 +71,6 @@ int mk__config(const struct config *cfg, struct buf *err)
 
 /* ----------------------------------------------------------- descriptors */
 
-static int audit_staff(struct req *r, const char *action, const char *type, str_t id, const json_t *after);
 static int list_after_write(struct req *r, struct db *db, const struct resource *res, enum raction act, str_t id);
 static int campaign_check(struct req *r, const struct resource *res, enum raction act, const json_t *body, str_t id);
 static int campaign_after_write(struct req *r, struct db *db, const struct resource *res, enum raction act, str_t id);
@@ -130,17 +129,6 @@ const struct resource campaigns = {
 
 /* ------------------------------------------------------------- behaviour */
 
-/* Staff acting (on anyone's data) leave an audit entry, in the write's
- * transaction, last. */
-static int audit_staff(struct req *r, const char *action, const char *type, str_t id, const json_t *after)
-{
-    if (!identity_is_staff(r))
-        return DB_OK;
-    struct audit_entry e = {.action = action, .category = "marketing", .target_type = type, .target_id = id,
-                            .after = after, .success = true};
-    return audit_record_req(r, &e);
-}
-
 static const char *act_name(const struct resource *res, enum raction act)
 {
     static const char *const names[3][3] = {
@@ -154,7 +142,7 @@ static const char *act_name(const struct resource *res, enum raction act)
 static int list_after_write(struct req *r, struct db *db, const struct resource *res, enum raction act, str_t id)
 {
     (void)db;
-    return audit_staff(r, act_name(res, act), res->singular, id, NULL);
+    return audit_record_staff(r, "marketing", act_name(res, act), res->singular, id);
 }
 
 static const char *const template_fields[] = {"subject", "text", "html", NULL};
@@ -229,7 +217,7 @@ static int campaign_after_write(struct req *r, struct db *db, const struct resou
         if (rc)
             return rc;
     }
-    return audit_staff(r, act_name(res, act), "campaign", id, NULL);
+    return audit_record_staff(r, "marketing", act_name(res, act), "campaign", id);
 }
 
 /* ---------------------------------------------------------- bulk import */
@@ -294,7 +282,7 @@ static int tx_import(struct req *r, void *arg)
     if (rc == DB_OK && im->imported > 0 && !strcmp(im->status, "pending"))
         rc = mk__enqueue_confirm(r->db, im->list_id);
     if (rc == DB_OK && !str_eq(im->owner_id, r->user_id))
-        rc = audit_staff(r, "email_list.import", "email list", im->list_id, NULL);
+        rc = audit_record_staff(r, "marketing", "email_list.import", "email list", im->list_id);
     return rc;
 }
 
@@ -446,7 +434,7 @@ static int tx_op(struct req *r, void *arg)
     if (rc == DB_OK && o->op != OP_CANCEL)
         rc = mk__enqueue_send(r->db, o->id, o->op == OP_SCHEDULE ? o->at : 0);
     if (rc == DB_OK)
-        rc = audit_staff(r, action, "campaign", o->id, NULL);
+        rc = audit_record_staff(r, "marketing", action, "campaign", o->id);
     return rc;
 }
 
@@ -507,48 +495,32 @@ static int h_stats(struct req *r)
         v[i] = db_int(q, i);
     db_res_free(q);
     int64_t delivered = v[2], bounces = v[3], sent = delivered + bounces;
+    const struct {
+        const char *key;
+        int64_t v;
+    } counts[] = {{"recipients", v[0]}, {"queued", v[1]},        {"sent", sent},         {"delivered", delivered},
+                  {"bounces", bounces}, {"failed", v[4]},        {"skipped", v[5]},      {"opens", v[6]},
+                  {"unique_opens", v[7]}, {"clicks", v[8]},      {"unique_clicks", v[9]}, {"unsubscribes", v[10]}};
+    const struct {
+        const char *key;
+        double v;
+    } rates[] = {{"delivery", ratio(delivered, sent)}, {"bounce", ratio(bounces, sent)},
+                 {"open", ratio(v[7], delivered)},     {"click", ratio(v[9], delivered)},
+                 {"click_to_open", ratio(v[9], v[7])}, {"unsubscribe", ratio(v[10], delivered)}};
     struct jw *w = &r->w;
     jw_obj_begin(w);
     jw_key(w, "campaign_id");
     jw_str(w, id);
-    jw_key(w, "recipients");
-    jw_int(w, v[0]);
-    jw_key(w, "queued");
-    jw_int(w, v[1]);
-    jw_key(w, "sent");
-    jw_int(w, sent);
-    jw_key(w, "delivered");
-    jw_int(w, delivered);
-    jw_key(w, "bounces");
-    jw_int(w, bounces);
-    jw_key(w, "failed");
-    jw_int(w, v[4]);
-    jw_key(w, "skipped");
-    jw_int(w, v[5]);
-    jw_key(w, "opens");
-    jw_int(w, v[6]);
-    jw_key(w, "unique_opens");
-    jw_int(w, v[7]);
-    jw_key(w, "clicks");
-    jw_int(w, v[8]);
-    jw_key(w, "unique_clicks");
-    jw_int(w, v[9]);
-    jw_key(w, "unsubscribes");
-    jw_int(w, v[10]);
+    for (size_t i = 0; i < ARRAY_LEN(counts); i++) {
+        jw_key(w, counts[i].key);
+        jw_int(w, counts[i].v);
+    }
     jw_key(w, "rates");
     jw_obj_begin(w);
-    jw_key(w, "delivery");
-    jw_double(w, ratio(delivered, sent));
-    jw_key(w, "bounce");
-    jw_double(w, ratio(bounces, sent));
-    jw_key(w, "open");
-    jw_double(w, ratio(v[7], delivered));
-    jw_key(w, "click");
-    jw_double(w, ratio(v[9], delivered));
-    jw_key(w, "click_to_open");
-    jw_double(w, ratio(v[9], v[7]));
-    jw_key(w, "unsubscribe");
-    jw_double(w, ratio(v[10], delivered));
+    for (size_t i = 0; i < ARRAY_LEN(rates); i++) {
+        jw_key(w, rates[i].key);
+        jw_double(w, rates[i].v);
+    }
     jw_obj_end(w);
     jw_obj_end(w);
     return 0;

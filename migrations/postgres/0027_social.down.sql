@@ -1,0 +1,2 @@
+DROP TABLE social_posts;
+DROP TABLE social_accounts;
