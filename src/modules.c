@@ -19,6 +19,7 @@
 #include "modules/realtime/realtime.h"
 #include "modules/social/social.h"
 #include "modules/users/identity.h"
+#include "modules/webhooks/webhooks.h"
 
 #include "core/banned.h"
 
@@ -37,6 +38,7 @@ const struct module *const temel_modules[] = {
     &realtime_module,
     &marketing_module,
     &social_module,
+    &webhooks_module,
     NULL,
 };
 

@@ -33,6 +33,7 @@
 #include "modules/ai/ai_internal.h"
 #include "modules/audit/audit.h"
 #include "modules/credits/credits.h"
+#include "modules/webhooks/webhooks.h"
 
 #include "core/banned.h"
 
@@ -51,11 +52,12 @@ int ai__settle(struct db *db, str_t id, const struct ai_outcome *o, bool *applie
     struct db_res *res;
     int64_t now = time_now_ms();
     char reservation[40] = "";
+    json_t *ev = NULL;
     *applied = false;
     int rc = db_query(db,
                       "UPDATE ai_requests SET status = ?, result = ?, error = ?, cached = ?, provider = ?, "
                       "tokens_in = ?, tokens_out = ?, usd_micros = ?, latency_ms = ?, finished_at = ms_ts(?) "
-                      "WHERE id = ? AND status = 'queued' RETURNING reservation_id",
+                      "WHERE id = ? AND status = 'queued' RETURNING reservation_id, user_id, operation, model",
                       DB_ARGS(DBA_CSTR(o->ok ? "succeeded" : o->status), o->ok ? DBA_TEXT(o->result) : DBA_NULL,
                               o->ok ? DBA_NULL : DBA_TEXT(o->error), DBA_BOOL(o->cached),
                               o->provider.len ? DBA_TEXT(o->provider) : DBA_NULL, DBA_INT(o->tokens_in),
@@ -69,9 +71,15 @@ int ai__settle(struct db *db, str_t id, const struct ai_outcome *o, bool *applie
         *applied = true;
         if (!db_isnull(res, 0))
             str_copy(reservation, db_text(res, 0).p, sizeof(reservation));
+        ev = json_pack("{s:s%,s:s,s:s,s:s,s:s,s:b}", "id", id.p, id.len, "user_id", db_text(res, 1).p, "operation",
+                       db_text(res, 2).p, "model", db_text(res, 3).p, "status", o->ok ? "succeeded" : o->status,
+                       "cached", o->cached);
         rc = db_next(res); /* run to the end (SQLite) */
     }
     db_res_free(res);
+    if (rc >= 0 && ev)
+        rc = webhooks_emit(db, "ai.job.finished", ev); /* the outcome commits with its webhooks */
+    json_decref(ev);
     if (rc < 0)
         return rc;
     if (!*applied || !reservation[0])

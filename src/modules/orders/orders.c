@@ -40,6 +40,8 @@
 #include "modules/realtime/realtime.h"
 #include "transport/mail.h"
 
+#include "modules/webhooks/webhooks.h"
+
 #include "core/banned.h"
 
 static int64_t order_ttl_s = ORDER_TTL_DEFAULT_S;
@@ -200,6 +202,30 @@ static int notify(struct db *db, const char *owner, str_t id, const char *from, 
     return rc;
 }
 
+/* order.paid for the outbound webhooks, in the paying transaction. */
+static int emit_paid(struct db *db, str_t id)
+{
+    struct db_res *res;
+    int rc = db_query(db, "SELECT user_id, kind, currency, total, ts_ms(paid_at) FROM orders WHERE id = ?",
+                      DB_ARGS(DBA_TEXT(id)), &res);
+    if (rc != DB_OK)
+        return rc;
+    json_t *ev = NULL;
+    if ((rc = db_next(res)) == 1) {
+        char paid[TIME_RFC3339_LEN + 1];
+        time_format_rfc3339(db_int(res, 4), paid);
+        ev = json_pack("{s:s%,s:s,s:s,s:s,s:I,s:s,s:s}", "id", id.p, id.len, "user_id", db_text(res, 0).p, "kind",
+                       db_text(res, 1).p, "status", "paid", "total", (json_int_t)db_int(res, 3), "currency",
+                       db_text(res, 2).p, "paid_at", paid);
+    }
+    db_res_free(res);
+    if (rc < 0 || !ev)
+        return rc < 0 ? rc : DB_OK;
+    rc = webhooks_emit(db, "order.paid", ev);
+    json_decref(ev);
+    return rc;
+}
+
 int orders__transition(struct db *db, struct req *r, const char *via, str_t id, const char *to,
                        const char *reason, const char *only_from, char from_out[16])
 {
@@ -239,6 +265,8 @@ int orders__transition(struct db *db, struct req *r, const char *via, str_t id, 
     if (!strcmp(to, "cancelled") && (rc = release_stock(db, id, now)) != DB_OK)
         return rc;
     if (!strcmp(to, "paid") && (rc = orders__credit_purchase(db, id)) != DB_OK)
+        return rc;
+    if (!strcmp(to, "paid") && (rc = emit_paid(db, id)) != DB_OK)
         return rc;
     if (!strcmp(to, "refunded") && (rc = orders__credit_refund(db, id)) != DB_OK)
         return rc;

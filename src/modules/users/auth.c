@@ -19,6 +19,8 @@
 #include "modules/audit/audit.h"
 #include "modules/users/users_internal.h"
 
+#include "modules/webhooks/webhooks.h"
+
 #include "core/banned.h"
 
 static str_t body_str(const struct req *r, const char *key)
@@ -98,6 +100,12 @@ static int tx_register(struct req *r, void *arg)
         return rc;
     }
     if ((rc = create_verify_token(db, str_c(id), c->email)) != DB_OK)
+        return rc;
+    json_t *ev = json_pack("{s:s,s:s%,s:s%,s:s}", "id", id, "email", c->email.p, c->email.len, "name", c->name.p,
+                           c->name.len, "role", "user");
+    rc = webhooks_emit(db, "user.created", ev);
+    json_decref(ev);
+    if (rc != DB_OK)
         return rc;
     r->status = 201;
     return users__issue_tokens(r, db, str_c(id), STRLIT("user"), STR_NULL);

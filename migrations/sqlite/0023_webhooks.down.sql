@@ -1,0 +1,3 @@
+-- 0023 outbound webhooks
+DROP TABLE webhook_deliveries;
+DROP TABLE webhooks;
