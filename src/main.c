@@ -6,6 +6,7 @@
  *   temel migrate up|down [N]|status
  *   temel user create [--admin|--moderator] --email E --password P [--name N]
  *   temel ledger verify           recompute every credit balance from the log (exit 1 on a difference)
+ *   temel backup create [--to DIR] | list [--dir DIR] | verify FILE | restore FILE --yes
  *   temel openapi                 print the OpenAPI document
  *   temel version
  *
@@ -29,6 +30,7 @@
 #include "http/idempotency.h"
 #include "http/server.h"
 #include "jobs/jobs.h"
+#include "modules/backup/backup.h"
 #include "modules/credits/credits.h"
 #include "modules/users/identity.h"
 
@@ -38,7 +40,8 @@ static void usage(void)
 {
     fputs("usage: temel serve | worker | migrate up|down [N]|status | seed | openapi | version\n"
           "       temel user create [--admin|--moderator] --email E --password P [--name N]\n"
-          "       temel ledger verify\n",
+          "       temel ledger verify\n"
+          "       temel backup create [--to DIR] | list [--dir DIR] | verify FILE | restore FILE --yes\n",
           stderr);
 }
 
@@ -312,7 +315,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "serve") && strcmp(cmd, "worker") && strcmp(cmd, "migrate") && strcmp(cmd, "openapi") &&
-        strcmp(cmd, "user") && strcmp(cmd, "ledger") && strcmp(cmd, "seed")) {
+        strcmp(cmd, "user") && strcmp(cmd, "ledger") && strcmp(cmd, "seed") && strcmp(cmd, "backup")) {
         usage();
         return 2;
     }
@@ -330,6 +333,8 @@ int main(int argc, char **argv)
         rc = cmd_user(&cfg, argc - 2, argv + 2);
     } else if (!strcmp(cmd, "ledger")) {
         rc = cmd_ledger(&cfg, argc - 2, argv + 2);
+    } else if (!strcmp(cmd, "backup")) {
+        rc = backup_cli(&cfg, argc - 2, argv + 2);
     } else if (!strcmp(cmd, "seed")) {
         rc = cmd_seed(&cfg);
     } else {

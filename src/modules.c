@@ -7,6 +7,7 @@
 #include "core/module.h"
 #include "modules/ai/ai.h"
 #include "modules/audit/audit.h"
+#include "modules/backup/backup.h"
 #include "modules/blog/blog.h"
 #include "modules/career/career.h"
 #include "modules/catalog/catalog.h"
@@ -39,6 +40,7 @@ const struct module *const temel_modules[] = {
     &marketing_module,
     &social_module,
     &webhooks_module,
+    &backup_module,
     NULL,
 };
 
