@@ -276,26 +276,58 @@ static void write_tx(struct jw *w, const struct db_res *res)
     http_write_row(w, res, cols);
 }
 
-static int h_transactions(struct req *r)
+static bool tx_type_valid(str_t type)
 {
     static const char *const types[] = {"reserve", "confirm", "refund", "grant", "purchase", "adjust"};
+    for (size_t i = 0; i < ARRAY_LEN(types); i++)
+        if (str_eq(type, str_c(types[i])))
+            return true;
+    return false;
+}
+
+static int h_transactions(struct req *r)
+{
     static const char *const allowed[] = {"type", NULL};
     const str_t *type = req_query(r, "type");
     if (http_query_allow(r, allowed))
         return HTTP_EFAIL;
-    if (type) {
-        bool ok = false;
-        for (size_t i = 0; i < ARRAY_LEN(types); i++)
-            ok |= str_eq(*type, str_c(types[i]));
-        if (!ok)
-            return http_invalid(r, "type", "must be reserve, confirm, refund, grant, purchase or adjust");
-    }
+    if (type && !tx_type_valid(*type))
+        return http_invalid(r, "type", "must be reserve, confirm, refund, grant, purchase or adjust");
     db_arg args[4] = {DBA_TEXT(r->user_id), type ? DBA_TEXT(*type) : DBA_NULL};
     const struct http_list_query q = {"id, type, amount, reservation_id, reference, ts_ms(created_at)",
                                       "FROM credit_transactions",
                                       type ? " WHERE user_id = ? AND type = ?" : " WHERE user_id = ?",
                                       "created_at DESC, id DESC", write_tx};
     return http_list(r, &q, args, type ? 2 : 1, ARRAY_LEN(args));
+}
+
+/* The ledger of one user (or of everyone) for the admin dashboard. */
+static int h_admin_transactions(struct req *r)
+{
+    static const char *const allowed[] = {"user_id", "type", NULL};
+    const str_t *user = req_query(r, "user_id"), *type = req_query(r, "type");
+    struct buf *where = req_buf(r, 128);
+    db_arg args[4];
+    size_t n = 0;
+    if (http_query_allow(r, allowed))
+        return HTTP_EFAIL;
+    if (user && !uuid_valid(*user))
+        return http_invalid(r, "user_id", "must be a user id");
+    if (type && !tx_type_valid(*type))
+        return http_invalid(r, "type", "must be reserve, confirm, refund, grant, purchase or adjust");
+    (void)buf_puts(where, " WHERE 1 = 1");
+    if (user) {
+        (void)buf_puts(where, " AND user_id = ?");
+        args[n++] = DBA_TEXT(*user);
+    }
+    if (type) {
+        (void)buf_puts(where, " AND type = ?");
+        args[n++] = DBA_TEXT(*type);
+    }
+    const struct http_list_query q = {"id, type, amount, reservation_id, reference, ts_ms(created_at)",
+                                      "FROM credit_transactions", buf_cstr(where), "created_at DESC, id DESC",
+                                      write_tx};
+    return http_list(r, &q, args, n, ARRAY_LEN(args));
 }
 
 static void write_plan(struct jw *w, const struct plan *p)
@@ -614,6 +646,9 @@ static struct route routes[] = {
      .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "The caller's ledger (filter: type)", .tag = "credits"},
     {.method = "GET", .pattern = "/api/v1/credits/pricing", .handler = h_pricing, .rl = RL_READ,
      .summary = "Cost per operation and the plans", .tag = "credits"},
+    {.method = "GET", .pattern = "/api/v1/admin/credits/transactions", .handler = h_admin_transactions,
+     .auth = AUTH_ADMIN, .rl = RL_READ, .flags = ROUTE_PAGINATED | ROUTE_NO_BODY,
+     .summary = "The credit ledger, newest first (filters: user_id, type)", .tag = "admin"},
     {.method = "POST", .pattern = "/api/v1/admin/credits/grant", .handler = h_grant, .auth = AUTH_ADMIN,
      .rl = RL_WRITE, .input = &grant_s, .flags = ROUTE_IDEMPOTENT,
      .summary = "Grant credit to a user (Idempotency-Key; audited)", .tag = "admin"},
