@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "core/module.h"
+#include "modules/admin_ui/admin_ui.h"
 #include "modules/ai/ai.h"
 #include "modules/audit/audit.h"
 #include "modules/backup/backup.h"
@@ -41,6 +42,7 @@ const struct module *const temel_modules[] = {
     &social_module,
     &webhooks_module,
     &backup_module,
+    &admin_ui_module,
     NULL,
 };
 
