@@ -2,6 +2,7 @@
 engines — a copy taken while writers run holds every row committed before it started and restores
 elsewhere with a clean ledger and audit chain; a damaged copy, a broken chain or ledger inside a copy,
 and a copy of a newer schema are refused; the admin routes run a backup as a job and list them; retention."""
+import hashlib
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from backup_util import S3, S3RVER
 from conftest import (ENGINE, HTTP_TIMEOUT, Server, assert_problem, base_env, login_headers,
                       new_user_headers, require_bin)
 
@@ -238,5 +240,27 @@ def test_bad_settings_and_usage(run_cli, tmp_path):
     assert run_cli("backup").returncode == 2
     assert run_cli("backup", "verify").returncode == 2
     assert run_cli("backup", "restore").returncode == 2
-    p = run_cli("backup", "create", "--to", "s3://bucket/x")
-    assert p.returncode == 1 and "s3://" in p.stderr_text
+    p = run_cli("backup", "list", env={"TEMEL_BACKUP_UPLOAD": "/tmp/somewhere"})
+    assert p.returncode == 2 and "TEMEL_BACKUP_UPLOAD" in p.stderr_text
+
+
+@pytest.mark.skipif(not S3RVER.exists(), reason="tools/node/node_modules/.bin/s3rver is needed")
+def test_create_to_s3(bk):
+    """--to s3://: the copy and its manifest are put under backups/ through the storage interface
+    (s3rver); the local copy stays in TEMEL_BACKUP_DIR. An unknown access key: exit 1, nothing left."""
+    s, tmp = bk
+    s3 = S3()
+    try:
+        p = cli(s, "backup", "create", "--to", s3.url, **s3.env)
+        assert p.returncode == 0, p.stderr
+        m = json.loads(p.stdout)
+        up = s3.object_bytes("backups/" + m["file"])
+        assert up is not None and hashlib.sha256(up).hexdigest() == m["sha256"]
+        assert json.loads(s3.object_bytes("backups/" + m["file"] + ".manifest.json")) == m
+        assert copy_path(tmp, m).exists()
+        before = set(os.listdir(tmp / "backups"))
+        p = cli(s, "backup", "create", "--to", s3.url, AWS_ACCESS_KEY_ID="nobody", AWS_SECRET_ACCESS_KEY="wrong")
+        assert p.returncode == 1, p.stdout
+        assert set(os.listdir(tmp / "backups")) == before  # no half backup left behind
+    finally:
+        s3.stop()

@@ -23,6 +23,7 @@
 #include "jobs/jobs_internal.h"
 #include "modules/audit/audit.h"
 #include "modules/credits/credits.h"
+#include "storage/storage.h"
 
 #include "core/banned.h"
 
@@ -31,7 +32,7 @@
 #define LIST_MAX 10000 /* manifests read from one directory */
 
 static struct {
-    char *dir, *cron;
+    char *dir, *cron, *upload;
     int64_t keep;
 } g;
 
@@ -148,19 +149,50 @@ static void retain(const char *dir, int64_t keep)
 
 /* ---- create ------------------------------------------------------------------ */
 
-/* Copy the database into dir; the manifest's JSON text goes to manifest. */
+/* Put the copy and its manifest (in dir) under backups/ of the s3:// target
+ * (storage/storage.h: TEMEL_STORAGE_URL's form, keys from AWS_*). */
+static int upload(const struct config *cfg, const char *target, const char *dir, const char *name, struct buf *err)
+{
+    struct storage *st = NULL;
+    int rc = -1;
+    if (storage_open(target, cfg->data_dir, &st, err))
+        return -1;
+    if (storage_kind(st) != STORAGE_S3) {
+        (void)buf_puts(err, "the upload target must be an s3:// URL");
+        goto out;
+    }
+    rc = 0;
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        struct buf key = BUF_INIT(512), path = BUF_INIT(8192);
+        (void)buf_printf(&key, "backups/%s%s", name, i ? MANIFEST_SUFFIX : "");
+        (void)buf_printf(&path, "%s/%s%s", dir, name, i ? MANIFEST_SUFFIX : "");
+        rc = storage_put_file(st, buf_cstr(&key), buf_cstr(&path), false,
+                              i ? "application/json" : "application/octet-stream", err) == STORAGE_OK ? 0 : -1;
+        buf_free(&key);
+        buf_free(&path);
+    }
+out:
+    storage_close(st);
+    return rc;
+}
+
+/* Copy the database into dir; the manifest's JSON text goes to manifest.
+ * dir may be an s3:// URL: the copy is made in TEMEL_BACKUP_DIR (kept there
+ * under its retention) and uploaded; so is every copy when TEMEL_BACKUP_UPLOAD
+ * names a target. */
 static int backup_create(const struct config *cfg, const char *dir, struct buf *manifest, struct buf *err)
 {
+    const char *upload_to = g.upload;
+    if (str_has_prefix(str_c(dir), STRLIT("s3://"))) {
+        upload_to = dir;
+        dir = g.dir;
+    }
     char when[TIME_RFC3339_LEN + 1], stamp[32], sha[65];
     int64_t t0 = time_mono_ms(), now = time_now_ms(), size = 0;
     int version = 0, rc = -1;
     const char *engine = engine_of(cfg->database_url);
     struct buf name = BUF_INIT(256);
     char *path = NULL;
-    if (str_has_prefix(str_c(dir), STRLIT("s3://"))) {
-        (void)buf_puts(err, "s3:// targets are not available in this build (no storage interface); use a directory");
-        return -1;
-    }
     if (fs_mkdir_p(dir, 0700)) {
         (void)buf_printf(err, "%s: %s", dir, strerror(errno));
         return -1;
@@ -183,11 +215,19 @@ static int backup_create(const struct config *cfg, const char *dir, struct buf *
                           (json_int_t)(time_mono_ms() - t0));
     char *text = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(m);
-    (void)buf_puts(&name, MANIFEST_SUFFIX);
-    if (fs_write_atomic(dir, buf_cstr(&name), str_c(text), 0600, err) == 0) {
-        (void)buf_puts(manifest, text);
-        rc = 0;
+    struct buf mname = BUF_INIT(300);
+    (void)buf_printf(&mname, "%s%s", buf_cstr(&name), MANIFEST_SUFFIX);
+    if (fs_write_atomic(dir, buf_cstr(&mname), str_c(text), 0600, err) == 0) {
+        rc = upload_to ? upload(cfg, upload_to, dir, buf_cstr(&name), err) : 0;
+        if (rc == 0) {
+            (void)buf_puts(manifest, text);
+        } else { /* not uploaded: no half backup stays behind */
+            char *mpath = join(dir, buf_cstr(&mname));
+            (void)unlink(mpath);
+            free(mpath);
+        }
     }
+    buf_free(&mname);
     free(text);
 out:
     if (rc)
@@ -575,6 +615,16 @@ static int config(const struct config *cfg, struct buf *err)
         free(g.dir);
         (void)buf_printf(&d, "%s/backups", cfg->data_dir);
         g.dir = buf_detach(&d, NULL);
+    }
+    free(g.upload);
+    g.upload = config_env_dup("TEMEL_BACKUP_UPLOAD");
+    if (g.upload && !*g.upload) {
+        free(g.upload);
+        g.upload = NULL;
+    }
+    if (g.upload && !str_has_prefix(str_c(g.upload), STRLIT("s3://"))) {
+        (void)buf_puts(err, "TEMEL_BACKUP_UPLOAD: must be an s3://bucket?endpoint=...&region=... URL");
+        return -1;
     }
     g.cron = config_env_dup("TEMEL_BACKUP_CRON");
     if (g.cron && !*g.cron) {

@@ -10,7 +10,11 @@
  *                                               "temel_version", "duration_ms"}
  *
  * Command line (main.c → backup_cli):
- *   temel backup create [--to DIR]      copy now; keeps the newest TEMEL_BACKUP_KEEP in DIR
+ *   temel backup create [--to DIR|s3://bucket?endpoint=..&region=..]
+ *                                       copy now; keeps the newest TEMEL_BACKUP_KEEP in DIR;
+ *                                       s3://: made in TEMEL_BACKUP_DIR, then both files are put
+ *                                       under backups/ through the storage interface (storage.h;
+ *                                       AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)
  *   temel backup list [--dir DIR]       newest first
  *   temel backup verify FILE            checksum, then load into a scratch database and run the
  *                                       credit-ledger verify and the audit-chain verify there
@@ -21,8 +25,9 @@
  * HTTP (admin): GET /api/v1/admin/backups (the manifests, {data, meta}),
  * POST /api/v1/admin/backups (a `backup.create` job, 202; audited).
  * Schedule: TEMEL_BACKUP_CRON (5-field cron, UTC; unset = none) enqueues the
- * same job; TEMEL_BACKUP_KEEP (default 7) copies are kept.
- * An s3:// target is refused for now (no storage interface in this build).
+ * same job; TEMEL_BACKUP_KEEP (default 7) copies are kept; TEMEL_BACKUP_UPLOAD
+ * (an s3:// URL) uploads every copy the job makes. verify/restore read local
+ * files (download a copy first).
  */
 #ifndef TEMEL_BACKUP_MODULE_H
 #define TEMEL_BACKUP_MODULE_H
