@@ -588,10 +588,19 @@ static const struct json_schema empty_body = {.fields = no_fields};
 static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/admin/backups", .handler = h_list, .auth = AUTH_ADMIN, .rl = RL_READ,
      .summary = "Backups in TEMEL_BACKUP_DIR (their manifests), newest first", .tag = "admin",
-     .flags = ROUTE_NO_BODY | ROUTE_PAGINATED},
+     .flags = ROUTE_NO_BODY | ROUTE_PAGINATED,
+     .output = OPENAPI_JSON({"type": "object", "properties": {
+         "format": {"type": "string", "enum": ["temel-backup-v1"]}, "file": {"type": "string"},
+         "engine": {"type": "string", "enum": ["sqlite", "postgres"]}, "created_at": {"type": "string", "format": "date-time"},
+         "schema_version": {"type": "integer"}, "sha256": {"type": "string"}, "size": {"type": "integer"},
+         "temel_version": {"type": "string"}, "duration_ms": {"type": "integer"}},
+         "required": ["file", "engine", "created_at", "schema_version", "sha256", "size"]})},
     {.method = "POST", .pattern = "/api/v1/admin/backups", .handler = h_create, .auth = AUTH_ADMIN, .rl = RL_WRITE,
      .input = &empty_body, .summary = "Start a backup (a backup.create job; 202 with its id)", .tag = "admin",
-     .flags = ROUTE_BODY_OPTIONAL},
+     .flags = ROUTE_BODY_OPTIONAL,
+     .output = OPENAPI_JSON({"type": "object", "properties": {"data": {"type": "object", "properties": {
+         "job_id": {"type": "string", "format": "uuid"}, "already_queued": {"type": "boolean"}, "dir": {"type": "string"}},
+         "required": ["job_id", "already_queued", "dir"]}}, "required": ["data"]})},
 };
 
 static void register_routes(void) { router_add(routes, ARRAY_LEN(routes)); }

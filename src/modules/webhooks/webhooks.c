@@ -730,29 +730,64 @@ static const struct json_schema patch_schema = {.fields = patch_fields};
 static const struct json_field no_fields[] = {{0}};
 static const struct json_schema empty_body = {.fields = no_fields};
 
+static struct openapi_schema schemas[] = {
+    {.name = "Webhook",
+     .json = OPENAPI_JSON({"type": "object", "properties": {
+         "id": {"type": "string", "format": "uuid"}, "url": {"type": "string", "format": "uri"},
+         "events": {"type": "array", "items": {"type": "string", "enum": ["user.created", "order.paid", "ai.job.finished"]}},
+         "description": {"type": "string"}, "active": {"type": "boolean"},
+         "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}},
+         "required": ["id", "url", "events", "description", "active", "created_at", "updated_at"]})},
+    {.name = "WebhookWithSecret",
+     .json = OPENAPI_JSON({"allOf": [{"$ref": "#/components/schemas/Webhook"}, {"type": "object", "properties": {
+         "secret": {"type": "string", "description": "the signing secret: answered only when set"}}}]})},
+    {.name = "WebhookDelivery",
+     .json = OPENAPI_JSON({"type": "object", "properties": {
+         "id": {"type": "string", "format": "uuid"}, "webhook_id": {"type": "string", "format": "uuid"},
+         "event_id": {"type": "string", "format": "uuid", "description": "the same for every endpoint and redelivery"},
+         "event": {"type": "string"}, "state": {"type": "string", "enum": ["pending", "retrying", "succeeded", "failed"]},
+         "attempts": {"type": "integer"}, "response_status": {"type": ["integer", "null"]},
+         "error": {"type": ["string", "null"]}, "duration_ms": {"type": ["integer", "null"]},
+         "job_id": {"type": ["string", "null"]}, "redelivery_of": {"type": ["string", "null"]},
+         "payload": {"type": "object", "description": "the body that was signed and sent",
+                     "properties": {"id": {"type": "string"}, "type": {"type": "string"},
+                                    "created_at": {"type": "string", "format": "date-time"},
+                                    "data": {"type": "object", "additionalProperties": true}}},
+         "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}},
+         "required": ["id", "webhook_id", "event_id", "event", "state", "attempts", "payload", "created_at"]})},
+};
+#define REF(n) "{\"$ref\": \"#/components/schemas/" n "\"}"
+
 static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/webhooks", .handler = h_list, .auth = AUTH_ADMIN, .rl = RL_READ,
-     .summary = "List webhook endpoints", .tag = "webhooks", .flags = ROUTE_NO_BODY | ROUTE_PAGINATED},
+     .summary = "List webhook endpoints", .tag = "webhooks", .flags = ROUTE_NO_BODY | ROUTE_PAGINATED,
+     .output = REF("Webhook")},
     {.method = "POST", .pattern = "/api/v1/webhooks", .handler = h_create, .auth = AUTH_ADMIN, .rl = RL_WRITE,
      .input = &create_schema, .summary = "Register a webhook endpoint (the secret is answered once)",
-     .tag = "webhooks"},
+     .tag = "webhooks", .output = REF("WebhookWithSecret")},
     {.method = "GET", .pattern = "/api/v1/webhooks/{id}", .handler = h_get, .auth = AUTH_ADMIN, .rl = RL_READ,
-     .summary = "One webhook endpoint", .tag = "webhooks", .flags = ROUTE_NO_BODY},
+     .summary = "One webhook endpoint", .tag = "webhooks", .flags = ROUTE_NO_BODY, .output = REF("Webhook")},
     {.method = "PATCH", .pattern = "/api/v1/webhooks/{id}", .handler = h_patch, .auth = AUTH_ADMIN, .rl = RL_WRITE,
-     .input = &patch_schema, .summary = "Change a webhook endpoint (If-Match honoured)", .tag = "webhooks"},
+     .input = &patch_schema, .summary = "Change a webhook endpoint (If-Match honoured)", .tag = "webhooks",
+     .output = REF("WebhookWithSecret"), .errors = "412"},
     {.method = "DELETE", .pattern = "/api/v1/webhooks/{id}", .handler = h_delete, .auth = AUTH_ADMIN,
      .rl = RL_WRITE, .summary = "Delete a webhook endpoint and its delivery log", .tag = "webhooks",
      .flags = ROUTE_NO_BODY},
     {.method = "GET", .pattern = "/api/v1/webhooks/{id}/deliveries", .handler = h_deliveries, .auth = AUTH_ADMIN,
      .rl = RL_READ, .summary = "The delivery log of an endpoint (filters: state, event)", .tag = "webhooks",
-     .flags = ROUTE_NO_BODY | ROUTE_PAGINATED},
+     .flags = ROUTE_NO_BODY | ROUTE_PAGINATED, .output = REF("WebhookDelivery")},
     {.method = "POST", .pattern = "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver", .handler = h_redeliver,
      .auth = AUTH_ADMIN, .rl = RL_WRITE, .input = &empty_body,
      .summary = "Deliver an event again (a new delivery with the same event id)", .tag = "webhooks",
-     .flags = ROUTE_BODY_OPTIONAL},
+     .flags = ROUTE_BODY_OPTIONAL, .output = REF("WebhookDelivery")},
 };
 
-static void register_routes(void) { router_add(routes, ARRAY_LEN(routes)); }
+static void register_routes(void)
+{
+    for (size_t i = 0; i < ARRAY_LEN(schemas); i++)
+        openapi_schema_add(&schemas[i]);
+    router_add(routes, ARRAY_LEN(routes));
+}
 
 static void register_jobs(void) { jobs_register(&deliver_kind); }
 
