@@ -15,6 +15,8 @@ import os
 import re
 import sys
 
+from embed_migrations import depfile_escape  # same directory: one escaping rule for both depfiles
+
 TYPES = {
     ".html": "text/html; charset=utf-8",
     ".css": "text/css; charset=utf-8",
@@ -30,10 +32,6 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 def fail(msg):
     sys.stderr.write("embed_static: %s\n" % msg)
     sys.exit(1)
-
-
-def depfile_escape(p):
-    return p.replace("\\", "\\\\").replace(" ", "\\ ").replace("#", "\\#").replace("$", "$$")
 
 
 def main():

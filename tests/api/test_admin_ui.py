@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT, Server, assert_problem, login_headers, new_user_headers
+from ops_util import serve_module
 
 ADMIN = ("ui-admin@example.com", "ui admin password 12")
 DRIVER = Path(__file__).resolve().parent / "admin_ui" / "drive.js"
@@ -22,19 +23,10 @@ NODE_MODULES = REPO_ROOT / "tools" / "node" / "node_modules" / "playwright-core"
 
 @pytest.fixture(scope="module")
 def ui(db_factory):
-    s = Server(db_factory.new_url(), env={"TEMEL_ADMIN_EMAIL": ADMIN[0], "TEMEL_ADMIN_PASSWORD": ADMIN[1],
-                                          "TEMEL_JOB_POLL_MS": "20", "TEMEL_JOB_BACKOFF_MS": "20",
-                                          "TEMEL_RATE_LIMIT_READ": "1000000/60", "TEMEL_RATE_LIMIT_WRITE": "1000000/60",
-                                          "TEMEL_RATE_LIMIT_AUTH": "1000000/60"})
-    s.start()
-    yield s
-    rc = s.stop()
-    log = s.log_text()
-    reports = s.sanitizer_reports()
-    s.cleanup()
-    db_factory.drop(s.db_url)
-    assert rc == 0, log[-4000:]
-    assert not reports
+    yield from serve_module(db_factory, Server(db_factory.new_url(), env={
+        "TEMEL_ADMIN_EMAIL": ADMIN[0], "TEMEL_ADMIN_PASSWORD": ADMIN[1], "TEMEL_JOB_POLL_MS": "20",
+        "TEMEL_JOB_BACKOFF_MS": "20", "TEMEL_RATE_LIMIT_READ": "1000000/60", "TEMEL_RATE_LIMIT_WRITE": "1000000/60",
+        "TEMEL_RATE_LIMIT_AUTH": "1000000/60"}))
 
 
 CSP_MUST = ["default-src 'none'", "script-src 'self'", "style-src 'self'", "connect-src 'self'",

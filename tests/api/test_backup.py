@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from backup_util import S3, S3RVER
+from ops_util import serve_module
 from conftest import (ENGINE, HTTP_TIMEOUT, Server, assert_problem, base_env, login_headers,
                       new_user_headers, require_bin)
 
@@ -31,16 +32,8 @@ def env_for(tmp):
 @pytest.fixture(scope="module")
 def bk(db_factory, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("backup")
-    s = Server(db_factory.new_url(), env=env_for(tmp))
-    s.start()
-    yield s, tmp
-    rc = s.stop()
-    log = s.log_text()
-    reports = s.sanitizer_reports()
-    s.cleanup()
-    db_factory.drop(s.db_url)
-    assert rc == 0, log[-4000:]
-    assert not reports
+    for s in serve_module(db_factory, Server(db_factory.new_url(), env=env_for(tmp))):
+        yield s, tmp
 
 
 def cli(s, *args, db_url=None, timeout=300, **env):

@@ -10,7 +10,8 @@ import pytest
 
 from catalog_util import API, mk, new_category, new_product
 from conftest import assert_problem, error_fields, new_user_headers
-from fake_provider import FakeProvider
+from ops_util import serve_module
+from test_ai import fake  # noqa: F401 (the module-scoped fake AI provider fixture)
 from webhooks_util import Receiver, verify_signature
 import test_ai_support as S
 
@@ -26,23 +27,8 @@ def rcv():
 
 
 @pytest.fixture(scope="module")
-def fake():
-    f = FakeProvider().start()
-    yield f
-    f.stop()
-
-
-@pytest.fixture(scope="module")
 def srv(db_factory):
-    s = S.start_ai_server(db_factory, TEMEL_WEBHOOK_MAX_ATTEMPTS="3")
-    yield s
-    rc = s.stop()
-    reports = s.sanitizer_reports()
-    log = s.log_text()
-    s.cleanup()
-    db_factory.drop(s.db_url)
-    assert rc == 0, log[-4000:]
-    assert not reports, reports
+    yield from serve_module(db_factory, S.start_ai_server(db_factory, TEMEL_WEBHOOK_MAX_ATTEMPTS="3"))
 
 
 @pytest.fixture(scope="module")
