@@ -13,7 +13,7 @@
  *
  * Every write is an admin action and audited (category "webhooks"; the
  * secret never enters the audit entry). Secrets are sealed at rest
- * (auth/crypto.h secretbox, key derived from TEMEL_SECRET_KEY).
+ * (core/secret.h secret_seal, key derived from TEMEL_SECRET_KEY).
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>
