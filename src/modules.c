@@ -20,6 +20,7 @@
 #include "modules/queue/queue.h"
 #include "modules/realtime/realtime.h"
 #include "modules/social/social.h"
+#include "modules/support/support.h"
 #include "modules/users/identity.h"
 #include "modules/webhooks/webhooks.h"
 
@@ -43,6 +44,7 @@ const struct module *const temel_modules[] = {
     &webhooks_module,
     &backup_module,
     &admin_ui_module,
+    &support_module,
     NULL,
 };
 

@@ -581,6 +581,8 @@ fail:
 
 int rq_sort(struct rq *q, str_t spec, struct buf *out)
 {
+    if (spec.len == 0 && q->res->default_sort)
+        spec = str_c(q->res->default_sort);
     const char *p = spec.p, *end = spec.p + spec.len;
     int n = 0;
     bool desc_last = true;

@@ -144,6 +144,8 @@ struct resource {
     bool create_guests;   /* RP_AUTH create: guests too (default: guests are 403) */
     unsigned routes;      /* enum rroutes; 0 = all */
     const char *title_field; /* text field shown as the title of /search hits (NULL: not searchable there) */
+    const char *default_sort; /* sort= spec used when a list has none, e.g. "priority_rank:desc,created_at:asc"
+                               * (RF_SORT fields; NULL: newest first) */
     /* Optional hooks. check runs before a create/update is written (body is
      * the validated input; for updates, id is the row): return 0 or http_fail.
      * after_write runs inside the write transaction, after the row changed. */
@@ -275,7 +277,8 @@ int rq_filter_expr(struct rq *q, str_t expr) WARN_UNUSED;
  * lte in like), value as given. 0 or -1. */
 int rq_filter_bracket(struct rq *q, str_t key, str_t value) WARN_UNUSED;
 /* sort=field:asc,other:desc → " ORDER BY ..." into out (always ending with a
- * unique id tiebreaker). An empty spec gives the default (newest first). */
+ * unique id tiebreaker). An empty spec gives the resource's default_sort, or
+ * newest first. */
 int rq_sort(struct rq *q, str_t spec, struct buf *out) WARN_UNUSED;
 /* The field of res called name (the implicit id/created_at/updated_at
  * included), or NULL. */

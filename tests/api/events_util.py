@@ -69,3 +69,24 @@ def wait_for(pred, what, timeout=30.0):
 
 def register(server, h, event_id, **kw):
     return server.post(f"{API}/events/{event_id}/register", json={}, headers=h, timeout=HTTP_TIMEOUT, **kw)
+
+
+def staff_server(make_server, name, **env):
+    """A dedicated server with its own bootstrap admin; returns (server, admin headers)."""
+    email, password = f"{name}-admin@example.com", f"{name} admin password 1"
+    s = make_server(TEMEL_ADMIN_EMAIL=email, TEMEL_ADMIN_PASSWORD=password, TEMEL_JOB_POLL_MS="50", **env)
+    r = s.post(f"{API}/auth/login", json={"email": email, "password": password})
+    assert r.status_code == 200, r.text
+    return s, {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def sink_mails(sink, prefixes, n=1):
+    """Wait for n mails in the SMTP sink whose subject starts with one of prefixes (other modules' mails,
+    such as sign-up verification, are ignored); returns [(rcpt_tos, message)] in arrival order."""
+    from delivery_util import parse_eml
+
+    def got():
+        mine = [(rc, m) for rc, m in ((rc, parse_eml(raw)) for _, rc, raw in list(sink.messages))
+                if m["subject"].startswith(tuple(prefixes))]
+        return mine if len(mine) >= n else None
+    return wait_for(got, f"{n} mail(s) starting with {prefixes}")

@@ -12,8 +12,8 @@ import pytest
 import requests
 
 from conftest import ENGINE, Server, assert_problem, error_fields, new_user_headers
-from delivery_util import SmtpSink, parse_eml
-from events_util import API, MISSING, fire, guest, guests, in_, new_event, register, wait_for
+from delivery_util import SmtpSink
+from events_util import API, MISSING, fire, guests, in_, new_event, register, sink_mails, staff_server, wait_for
 
 
 def reg_list(server, h, path):
@@ -394,11 +394,8 @@ def test_two_instances_300_clients_100_seats(make_server, db_factory):
 
 def test_reminders_and_promotion_mail_over_smtp(make_server, db_factory):
     with SmtpSink() as sink:
-        s = make_server(TEMEL_MAIL_URL=sink.url, TEMEL_MAIL_FROM="Etkinlik <events@example.com>",
-                        TEMEL_ADMIN_EMAIL="mail-admin@example.com", TEMEL_ADMIN_PASSWORD="mail admin password 1",
-                        TEMEL_JOB_POLL_MS="50")
-        r = s.post(f"{API}/auth/login", json={"email": "mail-admin@example.com", "password": "mail admin password 1"})
-        admin = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        s, admin = staff_server(make_server, "mail", TEMEL_MAIL_URL=sink.url,
+                                TEMEL_MAIL_FROM="Etkinlik <events@example.com>")
         ev = new_event(s, admin, title="Kış Buluşması", capacity=1, waitlist=True, city="Ankara")
         (h1, u1), (h2, u2) = new_user_headers(s, "rem1"), new_user_headers(s, "rem2")
         r1 = register(s, h1, ev["id"]).json()
@@ -406,12 +403,7 @@ def test_reminders_and_promotion_mail_over_smtp(make_server, db_factory):
         # cancel → the waitlisted user is promoted and told by mail
         assert s.post(f"{API}/registrations/{r1['id']}/cancel", json={}, headers=h1).status_code == 200
         def ours(n):
-            """The first n mails of this module (sign-up mails are others')."""
-            def got():
-                mine = [(rc, parse_eml(raw)) for _, rc, raw in list(sink.messages)
-                        if parse_eml(raw)["subject"].startswith(("A seat", "Reminder"))]
-                return mine if len(mine) >= n else None
-            return wait_for(got, f"{n} event mails")
+            return sink_mails(sink, ("A seat", "Reminder"), n)
         rcpts, m = ours(1)[0]
         assert rcpts == [u2["email"]] and "A seat is yours: Kış Buluşması" == m["subject"]
         # the event moves to 30 minutes from now: the 1 h reminder runs at once, the 24 h one is skipped
