@@ -236,7 +236,17 @@ static const struct user_data_hooks events_user_data = {
 static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/events/{id}/analytics", .handler = h_analytics, .auth = AUTH_STAFF,
      .rl = RL_READ, .summary = "Registrations, confirmed, waitlisted, checked in, revenue, occupancy and the daily "
-                               "trend of an event (staff)", .tag = "events"},
+                               "trend of an event (staff)", .tag = "events",
+     .output = OPENAPI_JSON({"type": "object", "properties": {
+         "event_id": {"type": "string", "format": "uuid"}, "registrations": {"type": "integer"},
+         "confirmed": {"type": "integer"}, "waitlisted": {"type": "integer"}, "cancelled": {"type": "integer"},
+         "checked_in": {"type": "integer"}, "capacity": {"type": ["integer", "null"]},
+         "occupancy": {"type": ["number", "null"], "description": "confirmed / capacity"},
+         "check_in_rate": {"type": ["number", "null"], "description": "checked_in / confirmed"},
+         "revenue": {"type": "integer", "description": "minor units"}, "currency": {"type": "string"},
+         "daily": {"type": "array", "items": {"type": "object", "properties": {
+             "date": {"type": "string", "format": "date"}, "registrations": {"type": "integer"},
+             "cancelled": {"type": "integer"}}}}}})},
 };
 
 static void register_routes(void)

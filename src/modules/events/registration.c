@@ -500,28 +500,31 @@ static const struct json_field checkin_f[] = {
     {0}};
 static const struct json_schema checkin_s = {checkin_f, false};
 
+#define REG_OUT .output = OPENAPI_JSON({"$ref": "#/components/schemas/Registration"})
+
 static struct route routes[] = {
     {.method = "POST", .pattern = "/api/v1/events/{id}/register", .handler = h_register, .auth = AUTH_USER,
      .rl = RL_WRITE, .input = &empty_s, .flags = ROUTE_IDEMPOTENT | ROUTE_BODY_OPTIONAL,
      .summary = "Register for a published event: confirmed while seats last, then waitlisted (when the event has "
                 "a waitlist) or 409; one registration per user",
-     .tag = "events"},
+     .tag = "events", .errors = "409", REG_OUT},
     {.method = "GET", .pattern = "/api/v1/events/{id}/registrations", .handler = h_event_regs, .auth = AUTH_STAFF,
-     .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "Registrations of an event (staff)", .tag = "events"},
+     .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "Registrations of an event (staff)", .tag = "events",
+     REG_OUT},
     {.method = "GET", .pattern = "/api/v1/me/registrations", .handler = h_my_regs, .auth = AUTH_USER,
-     .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "The caller's registrations", .tag = "events"},
+     .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "The caller's registrations", .tag = "events", REG_OUT},
     {.method = "POST", .pattern = "/api/v1/registrations/{id}/cancel", .handler = h_cancel, .auth = AUTH_USER,
      .rl = RL_WRITE, .input = &empty_s, .flags = ROUTE_BODY_OPTIONAL,
      .summary = "Cancel a registration (owner or staff); its seat goes to the first on the waitlist",
-     .tag = "events"},
+     .tag = "events", .errors = "409", REG_OUT},
     {.method = "PATCH", .pattern = "/api/v1/registrations/{id}/status", .handler = h_status, .auth = AUTH_STAFF,
      .rl = RL_WRITE, .input = &status_s, .summary = "Confirm a waitlisted registration or cancel one (staff)",
-     .tag = "events"},
+     .tag = "events", .errors = "409", REG_OUT},
     {.method = "POST", .pattern = "/api/v1/events/{id}/checkin", .handler = h_checkin, .auth = AUTH_STAFF,
      .rl = RL_WRITE, .input = &checkin_s,
      .summary = "Check a confirmed registration in by its code, exactly once (a second scan is 409 with the "
                 "time of the first)",
-     .tag = "events"},
+     .tag = "events", .errors = "409", REG_OUT},
     {.method = "GET", .pattern = "/api/v1/registrations/{id}/qr.png", .handler = h_qr, .auth = AUTH_USER,
      .rl = RL_READ, .summary = "The registration's check-in code as a QR image (PNG; owner or staff)",
      .tag = "events"},

@@ -526,24 +526,39 @@ static const struct json_schema assign_s = {assign_f, false};
 static const struct json_field empty_f[] = {{0}};
 static const struct json_schema empty_s = {empty_f, false};
 
+#define TICKET_OUT .output = OPENAPI_JSON({"$ref": "#/components/schemas/Ticket"})
+#define MSG_OUT .output = OPENAPI_JSON({"$ref": "#/components/schemas/TicketMessage"})
+
+static struct openapi_schema message_schema = {
+    .name = "TicketMessage",
+    .json = OPENAPI_JSON({"type": "object", "properties": {
+        "id": {"type": "string", "format": "uuid"}, "ticket_id": {"type": "string", "format": "uuid"},
+        "author_id": {"type": ["string", "null"], "format": "uuid"}, "body": {"type": "string"},
+        "internal": {"type": "boolean", "description": "a staff note; never shown to the owner"},
+        "from_staff": {"type": "boolean"},
+        "attachments": {"type": "array", "items": {"type": "string"}, "description": "file ids (empty until the files module is on main)"},
+        "created_at": {"type": "string", "format": "date-time"}}}),
+};
+
 static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/tickets/{id}/messages", .handler = h_messages, .auth = AUTH_USER,
      .rl = RL_READ, .flags = ROUTE_PAGINATED,
      .summary = "A ticket's messages, oldest first (internal notes for staff only); clears the reader's unread count",
-     .tag = "support"},
+     .tag = "support", MSG_OUT},
     {.method = "POST", .pattern = "/api/v1/tickets/{id}/messages", .handler = h_post_message, .auth = AUTH_USER,
      .rl = RL_WRITE, .input = &message_s,
      .summary = "Add a message (owner or staff); staff may add internal notes; a staff reply mails the owner",
-     .tag = "support"},
+     .tag = "support", .errors = "409", MSG_OUT},
     {.method = "POST", .pattern = "/api/v1/tickets/{id}/assign", .handler = h_assign, .auth = AUTH_STAFF,
      .rl = RL_WRITE, .input = &assign_s, .summary = "Assign a ticket to a staff member (or null: unassign)",
-     .tag = "support"},
+     .tag = "support", TICKET_OUT},
     {.method = "POST", .pattern = "/api/v1/tickets/{id}/close", .handler = h_close, .auth = AUTH_USER,
      .rl = RL_WRITE, .input = &empty_s, .flags = ROUTE_BODY_OPTIONAL,
-     .summary = "Close a ticket (owner or staff): resolved_at is set", .tag = "support"},
+     .summary = "Close a ticket (owner or staff): resolved_at is set", .tag = "support", .errors = "409",
+     TICKET_OUT},
     {.method = "POST", .pattern = "/api/v1/tickets/{id}/reopen", .handler = h_reopen, .auth = AUTH_USER,
      .rl = RL_WRITE, .input = &empty_s, .flags = ROUTE_BODY_OPTIONAL,
-     .summary = "Reopen a closed ticket (owner or staff)", .tag = "support"},
+     .summary = "Reopen a closed ticket (owner or staff)", .tag = "support", .errors = "409", TICKET_OUT},
 };
 
 /* GET list and GET one go through sweep_for_read first, so the engine registers
@@ -553,9 +568,9 @@ static struct route read_routes[] = {
      .flags = ROUTE_PAGINATED,
      .summary = "Tickets: the caller's own (staff: all); filters status, priority, category, assignee_id, "
                 "sla_breached; default order priority, then oldest first",
-     .tag = "support"},
+     .tag = "support", TICKET_OUT},
     {.method = "GET", .pattern = "/api/v1/tickets/{id}", .handler = h_get, .auth = AUTH_USER, .rl = RL_READ,
-     .summary = "One ticket (owner or staff)", .tag = "support"},
+     .summary = "One ticket (owner or staff)", .tag = "support", TICKET_OUT},
 };
 
 static void register_routes(void)
@@ -565,6 +580,7 @@ static void register_routes(void)
     resource_on_change(RES_HOOK_TX, on_tx, NULL);
     resource_on_change(RES_HOOK_COMMIT, on_commit, NULL);
     router_add(read_routes, ARRAY_LEN(read_routes));
+    openapi_schema_add(&message_schema);
 }
 
 static void register_jobs(void)
