@@ -12,6 +12,7 @@
 #include "modules/blog/blog.h"
 #include "modules/career/career.h"
 #include "modules/catalog/catalog.h"
+#include "modules/certificates/certificates.h"
 #include "modules/credits/credits.h"
 #include "modules/delivery/delivery.h"
 #include "modules/events/events.h"
@@ -45,6 +46,7 @@ const struct module *const temel_modules[] = {
     &backup_module,
     &admin_ui_module,
     &support_module,
+    &certificates_module,
     NULL,
 };
 

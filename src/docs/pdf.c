@@ -25,6 +25,7 @@ struct pdf {
     int pages;
     HPDF_Font cur_font; /* set again on every new page */
     float cur_size;
+    float rgb[3];       /* text and line colour (pdf_color), set again on every new page */
     HPDF_STATUS hpdf_err; /* first libharu error, 0 when none */
     struct buf err;       /* first error as text (sticky) */
 };
@@ -67,6 +68,8 @@ static void new_page(struct pdf *p)
     p->pages++;
     if (p->cur_font)
         HPDF_Page_SetFontAndSize(p->page, p->cur_font, p->cur_size);
+    HPDF_Page_SetRGBFill(p->page, p->rgb[0], p->rgb[1], p->rgb[2]);
+    HPDF_Page_SetRGBStroke(p->page, p->rgb[0], p->rgb[1], p->rgb[2]);
 }
 
 struct pdf *pdf_new(const char *title, struct buf *err)
@@ -313,6 +316,22 @@ void pdf_png(struct pdf *p, str_t png, float width)
 }
 
 void pdf_page_break(struct pdf *p) { new_page(p); }
+
+void pdf_color(struct pdf *p, float r, float g, float b)
+{
+    if (failed(p))
+        return;
+    const float c[3] = {r, g, b};
+    for (int i = 0; i < 3; i++) {
+        if (!(c[i] >= 0.0f && c[i] <= 1.0f)) {
+            fail(p, "colour component out of range");
+            return;
+        }
+        p->rgb[i] = c[i];
+    }
+    HPDF_Page_SetRGBFill(p->page, r, g, b);
+    HPDF_Page_SetRGBStroke(p->page, r, g, b);
+}
 
 int pdf_finish(struct pdf *p, struct buf *out, struct buf *err)
 {

@@ -47,6 +47,9 @@ void pdf_space(struct pdf *p, float points);
 void pdf_rule(struct pdf *p);
 /* A PNG image (for example a QR code), width points wide, centred. */
 void pdf_png(struct pdf *p, str_t png, float width);
+/* Colour of the text and rules drawn from now on (also on later pages),
+ * each component 0..1 (default black); out of range fails the document. */
+void pdf_color(struct pdf *p, float r, float g, float b);
 /* Start a new page now. */
 void pdf_page_break(struct pdf *p);
 int pdf_pages(const struct pdf *p);
