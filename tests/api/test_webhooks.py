@@ -258,3 +258,23 @@ def test_ssrf_guard_at_delivery(db_factory, rcv):
         assert s.stop() == 0
         s.cleanup()
         db_factory.drop(s.db_url)
+
+
+def test_ticket_created(srv, adm, rcv):
+    """ticket.created follows the creation of a support ticket (the "tickets" resource) in its transaction."""
+    h = hook(srv, adm, rcv, "/tickets", ["ticket.created"])
+    uh, u = new_user_headers(srv, "ticketer")
+    r = srv.post("/api/v1/tickets", json={"subject": "The printer is on fire"}, headers=uh)
+    if r.status_code in (404, 405):
+        pytest.skip("this build has no support tickets")
+    assert r.status_code == 201, r.text
+    bad = srv.post("/api/v1/tickets", json={"subject": ""}, headers=uh)  # refused: commits nothing, emits nothing
+    assert bad.status_code == 422
+    got = rcv.wait(lambda g: any(x["path"] == "/tickets" for x in g))
+    reqs = [x for x in got if x["path"] == "/tickets"]
+    ev = json.loads(reqs[0]["body"])
+    assert ev["type"] == "ticket.created" and signed_ok(reqs[0])
+    assert ev["data"]["id"] == r.json()["id"] and ev["data"]["subject"] == "The printer is on fire"
+    assert ev["data"]["user_id"] == u["id"]
+    d = wait_deliveries(srv, adm, h["id"], final)
+    assert [x["event"] for x in d] == ["ticket.created"] and d[0]["state"] == "succeeded"

@@ -29,6 +29,7 @@
 #include "jobs/jobs.h"
 #include "modules/audit/audit.h"
 #include "modules/webhooks/webhooks.h"
+#include "resource/resource.h"
 #include "transport/http_client.h"
 
 #include "core/banned.h"
@@ -39,7 +40,7 @@
 #define EVENTS_MAX 16
 #define ERROR_MAX 300
 
-const char *const webhooks_events[] = {"user.created", "order.paid", "ai.job.finished", NULL};
+const char *const webhooks_events[] = {"user.created", "order.paid", "ai.job.finished", "ticket.created", NULL};
 
 static struct {
     int64_t max_attempts, timeout_ms;
@@ -400,7 +401,7 @@ static int check_events(struct req *r, const json_t *events, struct buf *out)
     json_array_foreach(events, i, v) {
         str_t e = str_c(json_string_value(v));
         if (!event_known(e))
-            return http_invalid(r, "events", "unknown event (user.created, order.paid, ai.job.finished)");
+            return http_invalid(r, "events", "unknown event (user.created, order.paid, ai.job.finished, ticket.created)");
         for (size_t k = 0; k < i; k++)
             if (str_eq(e, str_c(json_string_value(json_array_get(events, k)))))
                 return http_invalid(r, "events", "lists an event twice");
@@ -709,7 +710,7 @@ static const struct json_field create_fields[] = {
     {.name = "url", .type = JF_STRING, .flags = JF_REQUIRED, .min = 8, .max = URL_MAX,
      .description = "http or https URL the events are POSTed to"},
     {.name = "events", .type = JF_ARRAY_STR, .flags = JF_REQUIRED, .min = 1, .max = EVENTS_MAX,
-     .description = "event names: user.created, order.paid, ai.job.finished"},
+     .description = "event names: user.created, order.paid, ai.job.finished, ticket.created"},
     {.name = "secret", .type = JF_STRING, .min = SECRET_MIN, .max = SECRET_MAX,
      .description = "HMAC key for Temel-Signature; generated (and answered once) when absent"},
     {.name = "description", .type = JF_STRING, .max = 200},
@@ -734,7 +735,7 @@ static struct openapi_schema schemas[] = {
     {.name = "Webhook",
      .json = OPENAPI_JSON({"type": "object", "properties": {
          "id": {"type": "string", "format": "uuid"}, "url": {"type": "string", "format": "uri"},
-         "events": {"type": "array", "items": {"type": "string", "enum": ["user.created", "order.paid", "ai.job.finished"]}},
+         "events": {"type": "array", "items": {"type": "string", "enum": ["user.created", "order.paid", "ai.job.finished", "ticket.created"]}},
          "description": {"type": "string"}, "active": {"type": "boolean"},
          "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}},
          "required": ["id", "url", "events", "description", "active", "created_at", "updated_at"]})},
@@ -782,8 +783,25 @@ static struct route routes[] = {
      .flags = ROUTE_BODY_OPTIONAL, .output = REF("WebhookDelivery")},
 };
 
+/* ticket.created: support tickets are a resource named "tickets" (the support
+ * module's descriptor); its creation is followed here, inside the write
+ * transaction, through the resource engine's change events — so no module
+ * needs to know the other, and without a tickets resource nothing fires. */
+static int on_resource_change(struct req *r, struct db *db, const struct resource *res, enum raction act, str_t id,
+                              const json_t *before, const json_t *after, void *ud)
+{
+    UNUSED(r);
+    UNUSED(id);
+    UNUSED(before);
+    UNUSED(ud);
+    if (act != RA_CREATE || strcmp(res->name, "tickets") || !json_is_object(after))
+        return 0;
+    return webhooks_emit(db, "ticket.created", after);
+}
+
 static void register_routes(void)
 {
+    resource_on_change(RES_HOOK_TX, on_resource_change, NULL);
     for (size_t i = 0; i < ARRAY_LEN(schemas); i++)
         openapi_schema_add(&schemas[i]);
     router_add(routes, ARRAY_LEN(routes));

@@ -2,7 +2,9 @@
  * webhooks.h — outbound webhooks (API.md §12, issue 14 item 5).
  *
  * An admin registers endpoints (`/api/v1/webhooks {url, events, secret}`)
- * for platform events. A module that makes such an event happen calls
+ * for platform events: user.created, order.paid, ai.job.finished and
+ * ticket.created (the creation of a row of the "tickets" resource, followed
+ * through resource_on_change). A module that makes such an event happen calls
  * webhooks_emit() INSIDE the transaction of the change: one delivery row
  * and one `webhook.deliver` job per subscribed, active endpoint are written
  * in that transaction, so a delivery exists iff the change commits.
