@@ -134,6 +134,17 @@ struct rt_msg *rt_msg_new(str_t channel, str_t event, str_t data_json)
     return m;
 }
 
+struct rt_msg *rt_msg_wrap(str_t channel, str_t frame)
+{
+    struct rt_msg *m = xcalloc(1, sizeof(*m));
+    m->refs = 1;
+    m->channel = dup_key(channel);
+    m->channel_len = channel.len;
+    m->frame = dup_key(frame);
+    m->frame_len = frame.len;
+    return m;
+}
+
 void rt_msg_unref(struct rt_msg *m)
 {
     if (__atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL))
@@ -383,7 +394,7 @@ struct remote_instance {
 };
 static struct htab g_presence; /* under g_mu */
 static struct remote_instance *g_remote;
-#define REMOTE_STALE_MS(ping) (3 * (ping) + 5000)
+#define REMOTE_STALE_MS (3 * RT_PRESENCE_EVERY_MS)
 
 static void presence_event(const char *event, const char *user_id)
 {
@@ -488,7 +499,7 @@ size_t rt_presence_list(struct rt_presence_row **rows)
             add_row(rows, &n, &cap, hn->key, p->connections, p->since_ms);
         }
     for (struct remote_instance *ri = g_remote; ri; ri = ri->next)
-        if (now - ri->seen_ms <= REMOTE_STALE_MS(rt_cfg.ping_ms))
+        if (now - ri->seen_ms <= REMOTE_STALE_MS)
             for (size_t i = 0; i < ri->n; i++)
                 add_row(rows, &n, &cap, ri->rows[i].user_id, ri->rows[i].connections, ri->rows[i].since_ms);
     pthread_mutex_unlock(&g_mu);

@@ -8,7 +8,8 @@
  *   GET  /api/v1/admin/presence               users online now (staff; pages)
  *
  * Settings: TEMEL_REALTIME_PING_MS (30000), TEMEL_REALTIME_AUTH_TIMEOUT_MS
- * (10000), TEMEL_REALTIME_MAX_MESSAGE (4096 bytes).
+ * (10000), TEMEL_REALTIME_MAX_MESSAGE (4096 bytes); with REDIS_URL (src/redis)
+ * events and presence span every instance (bridge.c).
  */
 #include <stdlib.h>
 
@@ -17,6 +18,7 @@
 #include "modules/ai/ai.h"
 #include "modules/audit/audit.h"
 #include "modules/realtime/realtime_internal.h"
+#include "redis/redis.h"
 
 #include "core/banned.h"
 
@@ -204,10 +206,21 @@ static struct route routes[] = {
      .tag = "realtime"},
     {.method = "POST", .pattern = "/api/v1/admin/realtime/broadcast", .handler = h_broadcast, .auth = AUTH_ADMIN,
      .rl = RL_WRITE, .input = &broadcast_s,
-     .summary = "Publish an event to a channel (default: every connection); audited", .tag = "admin"},
+     .summary = "Publish an event to a channel (default: every connection); audited", .tag = "admin",
+     .output = OPENAPI_JSON({"type": "object", "required": ["channel", "event"], "properties": {
+         "channel": {"type": "string", "description": "where it was published"},
+         "event": {"type": "string"}}})},
     {.method = "GET", .pattern = "/api/v1/admin/presence", .handler = h_presence, .auth = AUTH_STAFF, .rl = RL_READ,
      .flags = ROUTE_PAGINATED, .summary = "Users online now (open realtime connections, every instance)",
-     .tag = "admin"},
+     .tag = "admin",
+     .output = OPENAPI_JSON({"type": "object", "required": ["user_id", "email", "name", "role", "connections",
+                                                            "online_since"], "properties": {
+         "user_id": {"type": "string", "format": "uuid"},
+         "email": {"type": ["string", "null"], "format": "email"},
+         "name": {"type": ["string", "null"]},
+         "role": {"type": ["string", "null"]},
+         "connections": {"type": "integer", "minimum": 1, "description": "open WebSocket and SSE connections"},
+         "online_since": {"type": "string", "format": "date-time"}}})},
 };
 
 static void register_routes(void) { router_add(routes, ARRAY_LEN(routes)); }
@@ -243,11 +256,18 @@ static void register_jobs(void)
     jobs_register(&kind);
 }
 
+static int init(const struct config *cfg, struct db *db, struct buf *err)
+{
+    (void)cfg;
+    (void)db;
+    return rt_bridge_init(err);
+}
+
 static bool health(struct db *db, bool db_up, struct jw *w)
 {
     (void)db;
     (void)db_up;
-    if (!rt_cfg.redis_url)
+    if (!redis_configured())
         return true;
     jw_key(w, "realtime_redis");
     jw_obj_begin(w);
@@ -284,6 +304,7 @@ const struct module realtime_module = {
     .config = config,
     .register_routes = register_routes,
     .register_jobs = register_jobs,
+    .init = init,
     .health = health,
     .metrics = metrics,
 };

@@ -30,7 +30,6 @@ struct rt_settings {
     int64_t ping_ms;         /* WebSocket ping / SSE heartbeat interval */
     int64_t auth_timeout_ms; /* the first WebSocket message must arrive within it */
     int64_t max_message;     /* bytes of one inbound WebSocket message */
-    char *redis_url;         /* REDIS_URL or NULL */
 };
 extern struct rt_settings rt_cfg;
 
@@ -44,6 +43,8 @@ struct rt_msg {
     size_t frame_len;
 };
 struct rt_msg *rt_msg_new(str_t channel, str_t event, str_t data_json);
+/* A message around a frame built elsewhere (another instance's). */
+struct rt_msg *rt_msg_wrap(str_t channel, str_t frame);
 void rt_msg_unref(struct rt_msg *m);
 
 struct rt_client;
@@ -128,7 +129,9 @@ int rt_h_websocket(struct req *r);
 int rt_h_sse(struct req *r);
 
 /* bridge.c: Redis fan-out between instances (no-ops without REDIS_URL). */
+#define RT_PRESENCE_EVERY_MS 5000 /* each instance's presence snapshot; 3 missed: its users are offline */
 extern char rt_instance_id[UUID_STR_LEN + 1];
+int rt_bridge_init(struct buf *err);        /* module init (main thread) */
 void rt_bridge_start(void);                 /* on the first hub's loop */
 void rt_bridge_publish(struct rt_msg *m);   /* any thread; takes a reference */
 void rt_bridge_presence_changed(void);      /* any thread */
