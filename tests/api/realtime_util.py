@@ -121,9 +121,9 @@ class WS:
         except OSError:
             self.q.put(Closed(None, "reset"))
 
-    def recv(self):
-        """The next JSON text message; Closed once the server has closed."""
-        m = self.q.get(timeout=self.timeout)
+    def recv(self, timeout=None):
+        """The next JSON text message; Closed once the server has closed; queue.Empty after timeout."""
+        m = self.q.get(timeout=timeout or self.timeout)
         if isinstance(m, Closed):
             self.q.put(m)  # stays closed
             raise m

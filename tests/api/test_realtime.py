@@ -4,6 +4,7 @@ message size cap, bounds (channels per connection, requests waiting behind a che
 publishers (admin broadcast, order status, AI jobs), presence and its join/leave events.
 One server for the module, with short ping/auth intervals (settings, not timing assertions)."""
 import json
+import queue
 import socket
 import struct
 import time
@@ -17,6 +18,7 @@ from events_util import new_event
 from conftest import ENGINE, HTTP_TIMEOUT, Server, assert_problem, new_user_headers
 from fake_provider import FakeProvider
 from realtime_util import OP_TEXT, WS, Closed, event_of, frame, token_of
+from redis_util import RedisServer
 
 PING_MS = 300
 AUTH_MS = 600
@@ -399,3 +401,73 @@ def test_metrics_count_connections(rt):
     line = [ln for ln in text.splitlines() if ln.startswith('temel_realtime_connections{transport="websocket"}')]
     assert line and int(line[0].split()[-1]) >= 1
     ws.close()
+
+
+# ---- across instances (Redis) ----
+
+def test_two_instances_share_events_and_presence_through_redis(make_server):
+    """Two instances on one database and one redis-server: an event published on one reaches a
+    subscriber on the other, and presence spans both. Redis stopped: each instance still delivers
+    its own events; Redis back on the same port: cross-instance delivery resumes by itself."""
+    red = RedisServer().start()
+    try:
+        env = {"REDIS_URL": red.url, "TEMEL_JWT_SECRET": "j" * 48, "TEMEL_ADMIN_EMAIL": "rt-two@example.com",
+               "TEMEL_ADMIN_PASSWORD": "realtime two instances 1", "TEMEL_RATE_LIMIT_READ": "1000000/60",
+               "TEMEL_RATE_LIMIT_WRITE": "1000000/60", "TEMEL_RATE_LIMIT_AUTH": "1000000/60"}
+        a = make_server(**env)
+        b = Server(a.db_url, env={k: a.env[k] for k in a.env if k.startswith(("TEMEL_", "REDIS_"))
+                                  and k not in ("TEMEL_MAIL_URL", "TEMEL_SMS_URL")})
+        b.start()
+        try:
+            adm = {"Authorization": "Bearer " + requests.post(
+                a.url("/api/v1/auth/login"), json={"email": env["TEMEL_ADMIN_EMAIL"],
+                                                   "password": env["TEMEL_ADMIN_PASSWORD"]},
+                timeout=HTTP_TIMEOUT).json()["access_token"]}
+            h, u = new_user_headers(a, "rt-two")
+            chan = f"user:{u['id']}"
+            on_a = connect(a, h)
+            assert on_a.subscribe(chan)["type"] == "subscribed"
+            assert b.get("/health", headers=adm).json()["services"]["realtime_redis"]["status"] == "up"
+            # published on b, received on a (its own come back from Redis and are not delivered twice)
+            broadcast(b, adm, channel=chan, event="from-b", data={"n": 1})
+            assert event_of(on_a, "from-b")["data"] == {"n": 1}
+            broadcast(a, adm, channel=chan, event="from-a")
+            assert on_a.recv_until(lambda m: m["type"] == "event")["event"] == "from-a"
+            broadcast(b, adm, channel=chan, event="marker")
+            assert on_a.recv_until(lambda m: m["type"] == "event")["event"] == "marker"  # no second from-a
+            # presence on b lists the user connected to a
+            wait_for(lambda: any(p["user_id"] == u["id"] for p in presence(b, adm)), "presence across instances")
+            # Redis down: a's own events still reach a's subscribers
+            red.stop()
+            broadcast(a, adm, channel=chan, event="local-only")
+            assert event_of(on_a, "local-only")
+            assert a.get("/health/ready").status_code == 200
+            # Redis back: b's events reach a again (the loops reconnect and resubscribe by themselves)
+            red.start()
+
+            def probe():
+                broadcast(b, adm, channel=chan, event="probe")
+                try:
+                    while True:
+                        if on_a.recv(timeout=0.5)["event"] == "probe":
+                            return True
+                except queue.Empty:
+                    return False
+            wait_for(probe, "cross-instance delivery after Redis came back")
+            on_a.close()
+        finally:
+            assert b.stop() == 0
+            assert not b.sanitizer_reports(), b.log_tail(100)
+            b.cleanup()
+    finally:
+        red.cleanup()
+
+
+def wait_for(pred, what, timeout=30.0):
+    """Poll pred() until truthy (a hang guard, not a timing assertion)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {what}")
