@@ -555,6 +555,16 @@ void rt_presence_remote(str_t instance, str_t snapshot_json, int64_t now_ms)
     }
     pthread_mutex_lock(&g_mu);
     struct remote_instance **p = &g_remote, *ri;
+    while ((ri = *p)) { /* forget instances gone silent (stopped or crashed) */
+        if (now_ms - ri->seen_ms > REMOTE_STALE_MS && !memeq(ri->id, strlen(ri->id), instance.p, instance.len)) {
+            *p = ri->next;
+            free(ri->rows);
+            free(ri);
+        } else {
+            p = &ri->next;
+        }
+    }
+    p = &g_remote;
     while ((ri = *p) && !memeq(ri->id, strlen(ri->id), instance.p, instance.len))
         p = &ri->next;
     if (!ri && snapshot_json.len) {

@@ -51,6 +51,7 @@ struct ws_conn {
     int npending;
     bool authed, busy, pumping, closing, kill, gone;
     bool ping_out, alive; /* a ping is unanswered / something arrived since */
+    bool closing_seen;    /* a ping tick found it closing: the next one drops it */
 };
 
 struct check {
@@ -188,7 +189,11 @@ static void op_heartbeat(struct rt_client *c)
     struct ws_conn *w = (struct ws_conn *)c;
     if (w->gone || !w->ws || !w->ws->sock)
         return;
-    if (w->closing || (w->ping_out && !w->alive)) { /* no close answer / nothing since the last ping: dead */
+    if (w->closing && !w->closing_seen) { /* closing: give it until the next tick */
+        w->closing_seen = true;
+        return;
+    }
+    if (w->closing || (w->ping_out && !w->alive)) { /* still not closed / nothing since the last ping: dead */
         w->kill = true;
         rt_hub_want_flush(c);
         return;
