@@ -224,7 +224,12 @@ static int campaign_after_write(struct req *r, struct db *db, const struct resou
 
 static const struct json_field import_f[] = {
     {.name = "subscribers", .type = JF_ARRAY, .flags = JF_REQUIRED, .min = 1, .max = MK_IMPORT_MAX,
-     .description = "[{\"email\", \"name\"?}] — at most 10,000 per request"},
+     .description = "at most 10,000 per request",
+     .schema = OPENAPI_JSON({"type": "array", "minItems": 1, "maxItems": 10000,
+                             "items": {"type": "object", "additionalProperties": false, "required": ["email"],
+                                       "properties": {"email": {"type": "string", "format": "email",
+                                                                "maxLength": 254},
+                                                      "name": {"type": "string", "maxLength": 200}}}})},
     {.name = "skip_confirmation", .type = JF_BOOL,
      .description = "import as active although the list has double opt-in (consent obtained elsewhere)"},
     {0}};
@@ -569,31 +574,57 @@ static int h_recipients(struct req *r)
 /* ---------------------------------------------------------------- routes */
 
 static const struct json_field schedule_f[] = {
-    {.name = "at", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 40,
+    {.name = "at", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 40, .format = "date-time",
      .description = "RFC 3339 time in the future (within a year)"},
     {0}};
 static const struct json_schema schedule_s = {schedule_f, false};
+
+#define CAMPAIGN_REF OPENAPI_JSON({"$ref": "#/components/schemas/Campaign"})
 
 static struct route routes[] = {
     {.method = "POST", .pattern = "/api/v1/email-lists/{id}/subscribers", .handler = h_import, .auth = AUTH_USER,
      .rl = RL_WRITE, .input = &import_s, .body_max = MK_IMPORT_BODY,
      .summary = "Import subscribers (bulk, up to 10,000; deduplicated by normalised address; double opt-in)",
-     .tag = "marketing"},
+     .tag = "marketing",
+     .output = OPENAPI_JSON({"type": "object", "required": ["received", "imported", "duplicates", "status"],
+                             "properties": {"received": {"type": "integer"}, "imported": {"type": "integer"},
+                                            "duplicates": {"type": "integer"},
+                                            "status": {"type": "string", "enum": ["pending", "active"]}}})},
     {.method = "GET", .pattern = "/api/v1/email-lists/{id}/subscribers", .handler = h_subscribers,
      .auth = AUTH_USER, .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "Subscribers of a list",
-     .tag = "marketing"},
+     .tag = "marketing", .output = OPENAPI_JSON({"$ref": "#/components/schemas/Subscriber"})},
     {.method = "POST", .pattern = "/api/v1/campaigns/{id}/send", .handler = h_send, .auth = AUTH_USER,
-     .rl = RL_WRITE, .summary = "Send a draft campaign now (a job mails it in batches)", .tag = "marketing"},
+     .rl = RL_WRITE, .summary = "Send a draft campaign now (a job mails it in batches)", .tag = "marketing",
+     .output = CAMPAIGN_REF, .errors = "409"},
     {.method = "POST", .pattern = "/api/v1/campaigns/{id}/schedule", .handler = h_schedule, .auth = AUTH_USER,
-     .rl = RL_WRITE, .input = &schedule_s, .summary = "Schedule a draft campaign {at}", .tag = "marketing"},
+     .rl = RL_WRITE, .input = &schedule_s, .summary = "Schedule a draft campaign {at}", .tag = "marketing",
+     .output = CAMPAIGN_REF, .errors = "409"},
     {.method = "POST", .pattern = "/api/v1/campaigns/{id}/cancel", .handler = h_cancel, .auth = AUTH_USER,
      .rl = RL_WRITE, .summary = "Unschedule a scheduled campaign (back to draft) or stop one that is sending",
-     .tag = "marketing"},
+     .tag = "marketing", .output = CAMPAIGN_REF, .errors = "409"},
     {.method = "GET", .pattern = "/api/v1/campaigns/{id}/stats", .handler = h_stats, .auth = AUTH_USER,
-     .rl = RL_READ, .summary = "Delivery, open, click, unsubscribe and bounce counts and rates", .tag = "marketing"},
+     .rl = RL_READ, .summary = "Delivery, open, click, unsubscribe and bounce counts and rates", .tag = "marketing",
+     .output = OPENAPI_JSON({"type": "object", "properties": {
+         "campaign_id": {"type": "string", "format": "uuid"}, "recipients": {"type": "integer"},
+         "queued": {"type": "integer"}, "sent": {"type": "integer", "description": "delivered + bounces"},
+         "delivered": {"type": "integer"}, "bounces": {"type": "integer"}, "failed": {"type": "integer"},
+         "skipped": {"type": "integer"}, "opens": {"type": "integer"}, "unique_opens": {"type": "integer"},
+         "clicks": {"type": "integer"}, "unique_clicks": {"type": "integer"}, "unsubscribes": {"type": "integer"},
+         "rates": {"type": "object", "properties": {
+             "delivery": {"type": "number"}, "bounce": {"type": "number"}, "open": {"type": "number"},
+             "click": {"type": "number"}, "click_to_open": {"type": "number"},
+             "unsubscribe": {"type": "number"}}}}})},
     {.method = "GET", .pattern = "/api/v1/campaigns/{id}/recipients", .handler = h_recipients, .auth = AUTH_USER,
      .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "Per-recipient delivery state and tracking (filter state)",
-     .tag = "marketing"},
+     .tag = "marketing",
+     .output = OPENAPI_JSON({"type": "object", "properties": {
+         "id": {"type": "integer"}, "email": {"type": "string"}, "name": {"type": "string"},
+         "state": {"type": "string", "enum": ["queued", "sent", "failed", "bounced", "skipped"]},
+         "attempts": {"type": "integer"}, "error": {"type": ["string", "null"]},
+         "sent_at": {"type": ["string", "null"], "format": "date-time"},
+         "opened_at": {"type": ["string", "null"], "format": "date-time"}, "open_count": {"type": "integer"},
+         "clicked_at": {"type": ["string", "null"], "format": "date-time"}, "click_count": {"type": "integer"},
+         "unsubscribed_at": {"type": ["string", "null"], "format": "date-time"}}})},
 };
 
 static void register_routes(void)

@@ -145,7 +145,7 @@ static const struct json_field account_create_f[] = {
      .description = "Mastodon: an access token with write:statuses; X: an OAuth 2.0 user access token "
                     "with tweet.write. Stored sealed, never shown again."},
     {.name = "instance_url", .type = JF_STRING, .max = 200,
-     .description = "Mastodon only: https://instance.example (required)"},
+     .format = "uri", .description = "Mastodon only: https://instance.example (required)"},
     {0}};
 static const struct json_schema account_create_s = {account_create_f, false};
 
@@ -239,16 +239,16 @@ static int h_account_patch(struct req *r)
 /* ---- posts ---- */
 
 static const struct json_field post_create_f[] = {
-    {.name = "account_id", .type = JF_STRING, .flags = JF_REQUIRED, .min = 36, .max = 36},
+    {.name = "account_id", .type = JF_STRING, .flags = JF_REQUIRED, .min = 36, .max = 36, .format = "uuid"},
     {.name = "text", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 500,
      .description = "at most 500 characters on Mastodon, 280 on X (media links count)"},
     {.name = "media", .type = JF_ARRAY_STR, .max = SOCIAL_MEDIA_MAX, .description = "http(s) URLs of images"},
-    {.name = "at", .type = JF_STRING, .max = 40, .description = "schedule at once (RFC 3339)"},
+    {.name = "at", .type = JF_STRING, .max = 40, .format = "date-time", .description = "schedule at once (RFC 3339)"},
     {0}};
 static const struct json_schema post_create_s = {post_create_f, false};
 
 static const struct json_field schedule_f[] = {
-    {.name = "at", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 40,
+    {.name = "at", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 40, .format = "date-time",
      .description = "RFC 3339; now or later, within a year"},
     {0}};
 static const struct json_schema schedule_s = {schedule_f, false};
@@ -530,22 +530,40 @@ static int h_analytics(struct req *r)
 
 /* ---------------------------------------------------------------- routes */
 
+#define ACCOUNT_REF OPENAPI_JSON({"$ref": "#/components/schemas/SocialAccount"})
+#define POST_REF OPENAPI_JSON({"$ref": "#/components/schemas/SocialPost"})
+
 static struct route routes[] = {
     {.method = "POST", .pattern = "/api/v1/social/accounts", .handler = h_account_create, .auth = AUTH_USER,
      .rl = RL_WRITE, .input = &account_create_s,
-     .summary = "Connect a social account (Mastodon or X); the access token is stored sealed", .tag = "social"},
+     .summary = "Connect a social account (Mastodon or X); the access token is stored sealed", .tag = "social",
+     .output = ACCOUNT_REF},
     {.method = "PATCH", .pattern = "/api/v1/social/accounts/{id}", .handler = h_account_patch, .auth = AUTH_USER,
      .rl = RL_WRITE, .input = &account_patch_s, .summary = "Rename a social account or replace its token",
-     .tag = "social"},
+     .tag = "social", .output = ACCOUNT_REF},
     {.method = "POST", .pattern = "/api/v1/social/posts", .handler = h_post_create, .auth = AUTH_USER,
      .rl = RL_WRITE, .input = &post_create_s, .summary = "Write a post (draft, or scheduled with at)",
-     .tag = "social"},
+     .tag = "social", .output = POST_REF},
     {.method = "POST", .pattern = "/api/v1/social/posts/{id}/schedule", .handler = h_schedule, .auth = AUTH_USER,
      .rl = RL_WRITE, .input = &schedule_s, .summary = "Schedule a post {at}; the scheduler publishes it",
-     .tag = "social"},
+     .tag = "social", .output = POST_REF, .errors = "409"},
     {.method = "GET", .pattern = "/api/v1/social/analytics", .handler = h_analytics, .auth = AUTH_USER,
      .rl = RL_READ, .summary = "Posts by network and status, per account, published per day (own; staff: all)",
-     .tag = "social"},
+     .tag = "social",
+     .output = OPENAPI_JSON({"type": "object", "properties": {
+         "posts": {"type": "integer"},
+         "by_status": {"type": "object", "additionalProperties": {"type": "integer"}},
+         "by_network": {"type": "object", "description": "network -> status -> count",
+                        "additionalProperties": {"type": "object", "additionalProperties": {"type": "integer"}}},
+         "success_rate": {"type": "number", "description": "published / (published + failed)"},
+         "accounts": {"type": "array", "items": {"type": "object", "properties": {
+             "account_id": {"type": "string", "format": "uuid"}, "name": {"type": "string"},
+             "network": {"type": "string", "enum": ["mastodon", "x"]}, "published": {"type": "integer"},
+             "scheduled": {"type": "integer"}, "failed": {"type": "integer"},
+             "last_published_at": {"type": ["string", "null"], "format": "date-time"}}}},
+         "days": {"type": "integer"},
+         "published_per_day": {"type": "array", "items": {"type": "object", "properties": {
+             "date": {"type": "string", "format": "date"}, "published": {"type": "integer"}}}}}})},
 };
 
 static void register_routes(void)
