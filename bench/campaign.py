@@ -83,7 +83,7 @@ def main():
            "TEMEL_MARKETING_BASE_URL": "https://mail.temel.test", "TEMEL_JOB_POLL_MS": "50"}
     for cls in ("READ", "WRITE", "AUTH", "EMAIL"):
         env[f"TEMEL_RATE_LIMIT_{cls}"] = "100000000/60"
-    binary = os.environ.get("TEMEL_BIN", os.path.join(ROOT, "build", "temel"))
+    binary = os.path.abspath(os.environ.get("TEMEL_BIN", os.path.join(ROOT, "build", "temel")))
     log = open(os.path.join(work, "server.log"), "wb")
     proc = subprocess.Popen([binary, "serve"], cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
