@@ -426,8 +426,9 @@ static int tx_op(struct req *r, void *arg)
     } else if (o->op == OP_CANCEL && !strcmp(s, "sending")) {
         to = "cancelled", action = "campaign.cancel";
     } else {
-        buf_free(&st);
-        return http_fail(r, 409, "CONFLICT", "the campaign is %s", s);
+        rc = http_fail(r, 409, "CONFLICT", "the campaign is %s", s);
+        buf_free(&st); /* s points into it */
+        return rc;
     }
     buf_free(&st);
     rc = db_exec(r->db,
