@@ -11,6 +11,7 @@
 #include "modules/backup/backup.h"
 #include "modules/blog/blog.h"
 #include "modules/career/career.h"
+#include "modules/features/features.h"
 #include "modules/catalog/catalog.h"
 #include "modules/certificates/certificates.h"
 #include "modules/credits/credits.h"
@@ -47,6 +48,7 @@ const struct module *const temel_modules[] = {
     &admin_ui_module,
     &support_module,
     &certificates_module,
+    &features_module,
     NULL,
 };
 

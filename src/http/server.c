@@ -78,6 +78,17 @@ static void log_kick(void *arg);
 /* ---- per-thread loop ---- */
 
 static void on_accept(h2o_socket_t *listener, const char *err);
+static void on_conn_close(void *data);
+
+/* Hand an accepted connection to h2o (TLS handshake, HTTP/1 or 2). */
+static void accept_one(struct thread_ctx *t, h2o_socket_t *sock)
+{
+    t->conns++;
+    metrics_set_conns(t->metrics, t->conns);
+    sock->on_close.cb = on_conn_close;
+    sock->on_close.data = t;
+    h2o_accept(&t->accept, sock);
+}
 
 static void on_conn_close(void *data)
 {
@@ -135,6 +146,13 @@ static void on_shutdown_msg(h2o_multithread_receiver_t *rx, h2o_linklist_t *mess
     t->shutting_down = true;
     t->shutdown_at_ms = time_mono_ms();
     if (t->listener) {
+        /* Closing a listener resets the connections the kernel has already
+         * completed into its queue (their clients sent a request and get a
+         * reset, not a refusal they could retry elsewhere): take them first,
+         * past the connection cap; they are served like the others. */
+        h2o_socket_t *sock;
+        while ((sock = h2o_evloop_socket_accept(t->listener)) != NULL)
+            accept_one(t, sock);
         if (t->listening)
             h2o_socket_read_stop(t->listener);
         t->listening = false;
@@ -160,11 +178,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         }
         if (!(sock = h2o_evloop_socket_accept(listener)))
             break;
-        t->conns++;
-        metrics_set_conns(t->metrics, t->conns);
-        sock->on_close.cb = on_conn_close;
-        sock->on_close.data = t;
-        h2o_accept(&t->accept, sock);
+        accept_one(t, sock);
     }
 }
 

@@ -43,7 +43,9 @@ def redis():
 @pytest.fixture(scope="module")
 def cluster(db_factory, redis):
     url = db_factory.new_url()
-    c = Cluster(url, redis.url, n=3, env=dict(HIGH_LIMITS, TEMEL_OUTBOUND_ALLOW="127.0.0.1"))
+    c = Cluster(url, redis.url, n=3, env=dict(HIGH_LIMITS, TEMEL_OUTBOUND_ALLOW="127.0.0.1",
+                                                   # an hour: only Redis pub/sub can explain a fresh flag
+                                                   TEMEL_FEATURES_TTL_S="3600"))
     yield c
     problems = c.stop()
     c.cleanup()
@@ -179,6 +181,26 @@ def test_refresh_rotated_on_one_instance_is_refused_on_another(cluster):
     assert c.post(f"{API}/auth/refresh", json={"refresh_token": rt1}).status_code == 401
     # the replay killed the family everywhere
     assert a.post(f"{API}/auth/refresh", json={"refresh_token": r2.json()["refresh_token"]}).status_code == 401
+
+
+# --------------------------------------------------------------------------- feature flags
+
+def test_feature_flag_change_reaches_every_instance(cluster, admin):
+    """Each instance caches the flags (TTL one hour here); a change made on one instance is seen
+    by the others through Redis pub/sub."""
+    a, b, c = cluster.servers
+    k = f"multi_{uuid.uuid4().hex[:8]}"
+    r = a.post(f"{API}/admin/features", json={"key": k, "enabled": False}, headers=admin)
+    assert r.status_code == 201, r.text
+    fid = r.json()["id"]
+    for s in (b, c):  # cached there now
+        wait_for(lambda: s.get(f"{API}/features").json()["features"].get(k) is False, "the new flag")
+    assert a.patch(f"{API}/admin/features/{fid}", json={"enabled": True}, headers=admin).status_code == 200
+    for s in (b, c):
+        wait_for(lambda: s.get(f"{API}/features").json()["features"][k] is True, "the change on another instance")
+    assert c.delete(f"{API}/admin/features/{fid}", headers=admin).status_code == 204
+    for s in (a, b):
+        wait_for(lambda: k not in s.get(f"{API}/features").json()["features"], "the delete on another instance")
 
 
 # --------------------------------------------------------------------------- rolling restart

@@ -1,0 +1,2 @@
+DROP TABLE feature_overrides;
+DROP TABLE feature_flags;
