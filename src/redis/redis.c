@@ -816,14 +816,20 @@ static int call_formatted(char *cmd, int len, redisReply **out)
     return rc;
 }
 
-int redis_cmd(redisReply **reply, const char *fmt, ...)
+static int call_v(redisReply **reply, const char *fmt, va_list ap)
 {
     char *cmd = NULL;
+    int len = redisvFormatCommand(&cmd, fmt, ap);
+    return call_formatted(cmd, len, reply);
+}
+
+int redis_cmd(redisReply **reply, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    int len = redisvFormatCommand(&cmd, fmt, ap);
+    int rc = call_v(reply, fmt, ap);
     va_end(ap);
-    return call_formatted(cmd, len, reply);
+    return rc;
 }
 
 int redis_cmdv(redisReply **reply, int argc, const char **argv, const size_t *lens)
@@ -835,12 +841,11 @@ int redis_cmdv(redisReply **reply, int argc, const char **argv, const size_t *le
 
 int redis_send(const char *fmt, ...)
 {
-    char *cmd = NULL;
     va_list ap;
     va_start(ap, fmt);
-    int len = redisvFormatCommand(&cmd, fmt, ap);
+    int rc = call_v(NULL, fmt, ap); /* no reply wanted: fire and forget */
     va_end(ap);
-    return call_formatted(cmd, len, NULL);
+    return rc;
 }
 
 int redis_publish(const char *channel, const void *msg, size_t len)
