@@ -7,6 +7,7 @@ sink, the audit trail of staff actions, and the hook that realtime will wire (lo
 from conftest import ENGINE, assert_problem, error_fields, new_user_headers
 from delivery_util import SmtpSink
 from events_util import API, MISSING, sink_mails, staff_server
+from realtime_util import WS, token_of
 
 
 def ticket(server, h, **body):
@@ -198,20 +199,51 @@ def test_staff_reply_mails_the_owner_over_smtp(make_server):
         assert len(got) == 1                                                # only the public staff reply
 
 
-def test_hook_point_gets_every_change(server, admin_headers):
+def test_every_change_reaches_realtime(server, admin_headers):
+    """The hook point is wired to realtime (API.md §11): staff hear every change on `staff` (internal
+    notes only there), the owner hears the ticket on tickets:<id> and replies on user:<id>."""
     h, u = new_user_headers(server, "hook")
     t = ticket(server, h)
-    note = say(server, admin_headers, t["id"], "not", internal=True).json()
-    reply = say(server, admin_headers, t["id"], "cevap").json()
+    tid = t["id"]
+    staff = WS(server)
+    staff.auth(token_of(admin_headers))
+    assert staff.subscribe("staff")["type"] == "subscribed"
+    assert staff.subscribe(f"tickets:{tid}")["type"] == "subscribed"
+    owner = WS(server)
+    owner.auth(token_of(h))
+    assert owner.subscribe(f"tickets:{tid}")["type"] == "subscribed"
+    assert owner.subscribe(f"user:{u['id']}")["type"] == "subscribed"
+    h2, _ = new_user_headers(server, "hook-other")
+    other = WS(server)
+    other.auth(token_of(h2))
+    assert other.subscribe(f"tickets:{tid}")["code"] == "FORBIDDEN"
+    other.close()
+    t2 = ticket(server, h)
+    note = say(server, admin_headers, tid, "not", internal=True).json()
+    reply = say(server, admin_headers, tid, "cevap").json()
     admin_id = server.get(f"{API}/me", headers=admin_headers).json()["id"]
-    server.post(f"{API}/tickets/{t['id']}/assign", json={"user_id": admin_id}, headers=admin_headers)
-    server.post(f"{API}/tickets/{t['id']}/close", json={}, headers=h)
+    server.post(f"{API}/tickets/{tid}/assign", json={"user_id": admin_id}, headers=admin_headers)
+    server.post(f"{API}/tickets/{tid}/close", json={}, headers=h)
 
-    def seen(event, **want):
-        return server.wait_log(lambda l: l.get("msg") == "support event" and l.get("ticket_id") == t["id"]
-                               and l.get("event") == event and all(l.get(k) == v for k, v in want.items()))
-    assert seen("ticket.created", owner_id=u["id"])
-    assert seen("ticket.message", message_id=note["id"], staff_only=1)
-    assert seen("ticket.message", message_id=reply["id"], staff_only=0)
-    assert seen("ticket.assigned", assignee_id=admin_id)
-    assert seen("ticket.closed", assignee_id=admin_id)
+    def events(ws, n):
+        out = []
+        while len(out) < n:
+            m = ws.recv()
+            if m["type"] == "event" and not m["event"].startswith("presence."):
+                out.append((m["channel"], m["event"], m["data"]))
+        return out
+    st = events(staff, 7)
+    assert ("staff", "ticket.created", {"ticket_id": t2["id"], "actor_id": u["id"]}) in st
+    assert ("staff", "ticket.message", {"ticket_id": tid, "actor_id": admin_id, "message_id": note["id"],
+                                        "internal": True}) in st
+    assert (f"tickets:{tid}", "ticket.message", {"ticket_id": tid, "actor_id": admin_id,
+                                                 "message_id": reply["id"]}) in st
+    assert (f"tickets:{tid}", "ticket.assigned", {"ticket_id": tid, "actor_id": admin_id,
+                                                  "assignee_id": admin_id}) in st
+    assert ("staff", "ticket.closed", {"ticket_id": tid, "actor_id": u["id"]}) in st
+    ow = events(owner, 4)  # the reply twice (ticket and user channel), assignment, close; never the note
+    assert [e[1] for e in ow] == ["ticket.message", "ticket.message", "ticket.assigned", "ticket.closed"], ow
+    assert {e[0] for e in ow[:2]} == {f"tickets:{tid}", f"user:{u['id']}"}
+    assert all(e[2].get("message_id") != note["id"] for e in ow)
+    staff.close()
+    owner.close()

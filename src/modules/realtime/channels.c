@@ -29,8 +29,7 @@ struct kind {
 
 static const struct kind kinds[] = {
     {"user:", true, NULL, NULL, ACCESS_OWNER, false, false},
-    /* staff only until the support tickets module lands (then: owner or staff) */
-    {"tickets:", true, NULL, NULL, ACCESS_OWNER_OR_STAFF, true, false},
+    {"tickets:", true, "SELECT user_id FROM tickets WHERE id = ?", NULL, ACCESS_OWNER_OR_STAFF, false, false},
     {"staff", false, NULL, NULL, ACCESS_OWNER, true, false},
     {"events:", true, NULL,
      "SELECT 1 FROM events WHERE id = ? AND status <> 'draft' AND deleted_at IS NULL", ACCESS_OWNER_OR_STAFF,

@@ -17,6 +17,7 @@
 #include "jobs/jobs.h"
 #include "modules/ai/ai.h"
 #include "modules/audit/audit.h"
+#include "modules/support/support.h"
 #include "modules/realtime/realtime_internal.h"
 #include "redis/redis.h"
 
@@ -248,6 +249,57 @@ static void on_ai_event(const char *event, str_t user_id, str_t job_id, int prog
     buf_free(&ch);
 }
 
+/* Support tickets (API.md §10): who hears what. An internal note goes to
+ * staff only (tickets:<id> is the owner's too). Called after the change
+ * committed, on the request's thread. */
+static void publish_ticket(const char *channel_fmt, str_t id, const char *event, str_t data)
+{
+    struct buf ch = BUF_INIT(RT_MAX_CHANNEL + 1);
+    (void)buf_printf(&ch, channel_fmt, STR_FMT(id));
+    if (buf_ok(&ch))
+        realtime_publish(buf_cstr(&ch), event, data);
+    buf_free(&ch);
+}
+
+static void on_support_event(const struct support_event *ev, void *ud)
+{
+    (void)ud;
+    struct buf d = BUF_INIT(512);
+    struct jw w;
+    jw_init(&w, &d);
+    jw_obj_begin(&w);
+    jw_key(&w, "ticket_id");
+    jw_str(&w, ev->ticket_id);
+    jw_key(&w, "actor_id");
+    jw_str(&w, ev->actor_id);
+    if (ev->message_id.len) {
+        jw_key(&w, "message_id");
+        jw_str(&w, ev->message_id);
+    }
+    if (ev->kind == SUPPORT_TICKET_ASSIGNED) {
+        jw_key(&w, "assignee_id");
+        if (ev->assignee_id.len)
+            jw_str(&w, ev->assignee_id);
+        else
+            jw_null(&w);
+    }
+    if (ev->staff_only) {
+        jw_key(&w, "internal");
+        jw_bool(&w, true);
+    }
+    jw_obj_end(&w);
+    str_t data = buf_str(&d);
+    if (ev->staff_only || ev->kind != SUPPORT_TICKET_MESSAGE)
+        realtime_publish("staff", ev->name, data);
+    if (!ev->staff_only && ev->kind != SUPPORT_TICKET_CREATED)
+        publish_ticket("tickets:%.*s", ev->ticket_id, ev->name, data);
+    if (!ev->staff_only && ev->kind == SUPPORT_TICKET_MESSAGE && !str_eq(ev->actor_id, ev->owner_id))
+        publish_ticket("user:%.*s", ev->owner_id, ev->name, data);
+    if (ev->kind == SUPPORT_TICKET_ASSIGNED && ev->assignee_id.len)
+        publish_ticket("user:%.*s", ev->assignee_id, ev->name, data);
+    buf_free(&d);
+}
+
 static void register_jobs(void)
 {
     ai_set_event_hook(on_ai_event);
@@ -260,6 +312,7 @@ static int init(const struct config *cfg, struct db *db, struct buf *err)
 {
     (void)cfg;
     (void)db;
+    support_set_notifier(on_support_event, NULL);
     return rt_bridge_init(err);
 }
 
