@@ -92,10 +92,19 @@ struct route {
      * (OPENAPI_JSON(...)); for a ROUTE_PAGINATED route, the schema of ONE item: the generator
      * wraps it in the list envelope {"data": [item], "meta": PageMeta}. NULL: no body described. */
     const char *output;
+    /* The 2XX media type when it is not application/json ("text/plain", "image/png", ...):
+     * then .output is that body's schema, e.g. {"type": "string", "format": "binary"}. */
+    const char *output_type;
     /* Extra 4xx statuses the handler itself answers, e.g. "402 409 410". The generator adds
      * those the stages give (400; 401/403 from auth; 404 with path parameters; 413/415/422 with
      * a body; 422 for pages; 429 when rate limited). */
     const char *errors;
+    /* ROUTE_RAW_BODY: the requestBody's "content" object as JSON, e.g. OPENAPI_JSON({"multipart/form-data":
+     * {"schema": {...}}}); NULL: application/octet-stream. */
+    const char *raw_body;
+    /* More OpenAPI parameter objects (query, header) as a JSON array:
+     * OPENAPI_JSON([{"name": "job_id", "in": "query", "required": true, "schema": {...}}]). */
+    const char *params;
     /* The operation's security requirement as JSON when auth does not say it (e.g. /metrics' token). */
     const char *security;
     /* Optional, for generic handlers such as the resource engine: data the

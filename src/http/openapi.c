@@ -61,16 +61,9 @@ void openapi_schema_add(struct openapi_schema *s)
                       "pages" : {"type" : "integer", "minimum" : 0},                                                   \
                       "has_more" : {"type" : "boolean", "description" : "only with skip_total=true"}                   \
                   }})
-#define I18N_TEXT_JSON                                                                                                 \
-    OPENAPI_JSON({"type" : "object",                                                                                   \
-                  "description" : "one text per language (API.md §1 Accept-Language)",                                 \
-                  "additionalProperties" : false,                                                                      \
-                  "properties" : {"tr" : {"type" : "string"}, "en" : {"type" : "string"}, "pl" : {"type" : "string"}}})
-
 static struct openapi_schema core_schemas[] = {
     {.name = "Problem", .json = PROBLEM_JSON},
     {.name = "PageMeta", .json = PAGE_META_JSON},
-    {.name = "I18nText", .json = I18N_TEXT_JSON},
 };
 
 /* ---- error responses ---- */
@@ -376,6 +369,15 @@ static void write_operation(struct jw *w, const struct route *rt, const struct c
         jw_raw(w, STRLIT("{\"name\":\"Idempotency-Key\",\"in\":\"header\",\"description\":\"same key and body "
                          "within 24 h replays the first response\",\"schema\":{\"type\":\"string\",\"maxLength\":"
                          "255}}"));
+    if (rt->params) {
+        json_error_t e;
+        json_t *v = json_loads(rt->params, 0, &e), *x;
+        size_t i;
+        if (!json_is_array(v))
+            FATAL("route %s %s: params is not a JSON array (%s)", rt->method, rt->pattern, v ? "" : e.text);
+        json_array_foreach(v, i, x) jw_json(w, x);
+        json_decref(v);
+    }
     if (rt->openapi)
         rt->openapi(rt, w, OPENAPI_PARAMS);
     jw_arr_end(w);
@@ -394,6 +396,18 @@ static void write_operation(struct jw *w, const struct route *rt, const struct c
         jw_obj_end(w);
         jw_obj_end(w);
     }
+    if (rt->flags & ROUTE_RAW_BODY) {
+        jw_key(w, "requestBody");
+        jw_obj_begin(w);
+        jw_key(w, "required");
+        jw_bool(w, !(rt->flags & ROUTE_BODY_OPTIONAL));
+        jw_key(w, "content");
+        if (rt->raw_body)
+            raw_schema(w, rt->raw_body, rt);
+        else
+            jw_raw(w, STRLIT("{\"application/octet-stream\":{\"schema\":{\"type\":\"string\",\"format\":\"binary\"}}}"));
+        jw_obj_end(w);
+    }
     write_security(w, rt);
     jw_key(w, "responses");
     jw_obj_begin(w);
@@ -409,7 +423,7 @@ static void write_operation(struct jw *w, const struct route *rt, const struct c
             FATAL("OpenAPI: the response schema of %s %s exceeds 1 MiB", rt->method, rt->pattern);
         jw_key(w, "content");
         jw_obj_begin(w);
-        jw_key(w, "application/json");
+        jw_key(w, rt->output_type ? rt->output_type : "application/json");
         jw_obj_begin(w);
         jw_key(w, "schema");
         jw_raw(w, buf_str(&body));

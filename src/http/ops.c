@@ -256,10 +256,12 @@ static struct route routes[] = {
     {.method = "GET", .pattern = "/health", .handler = health, .rl = RL_NONE, .summary = "Health with per-service checks (production or with TEMEL_METRICS_TOKEN: the token or an admin; rate limited)", .tag = "ops",
      .output = HEALTH_OUT, .security = OPS_SECURITY, .errors = "401 403 429"},
     {.method = "GET", .pattern = "/metrics", .handler = metrics, .rl = RL_NONE, .summary = "Prometheus metrics (production or with TEMEL_METRICS_TOKEN: the token or an admin; rate limited)", .tag = "ops",
-     .security = OPS_SECURITY, .errors = "401 403 429"},
+     .security = OPS_SECURITY, .errors = "401 403 429", .output_type = "text/plain",
+     .output = OPENAPI_JSON({"type" : "string", "description" : "Prometheus text exposition format 0.0.4"})},
     {.method = "GET", .pattern = "/api/v1/openapi.json", .handler = openapi, .rl = RL_READ, .summary = "This OpenAPI 3.1 document", .tag = "ops",
      .output = OPENAPI_JSON({"type" : "object", "description" : "an OpenAPI 3.1 document", "additionalProperties" : true})},
-    {.method = "GET", .pattern = "/api/docs", .handler = docs, .rl = RL_READ, .summary = "Interactive API documentation page", .tag = "ops"},
+    {.method = "GET", .pattern = "/api/docs", .handler = docs, .rl = RL_READ, .summary = "Interactive API documentation page", .tag = "ops",
+     .output_type = "text/html", .output = OPENAPI_JSON({"type" : "string"})},
 };
 
 void ops_register(void) { router_add(routes, ARRAY_LEN(routes)); }

@@ -790,3 +790,86 @@ h2o_context_t *http_loop_context(void)
     struct thread_ctx *t = server_thread();
     return t ? &t->ctx : NULL;
 }
+
+/* ---- errors h2o answers itself ----
+ * h2o answers some requests before any handler runs: a body over its global
+ * cap (HTTP_BODY_MAX) with 413, a broken chunked body or Content-Length, an
+ * unknown Transfer-Encoding with 400, an unknown Expect with 417. It sends
+ * them through the host's fallback path (no route matched yet), so a filter
+ * there turns each into the same problem+json with request_id and headers
+ * as every other error (API.md §1). What h2o does not answer at all (a
+ * closed connection, an HTTP/2 stream reset) is listed in docs/http-errors.md. */
+struct error_ostream {
+    h2o_ostream_t super;
+    h2o_iovec_t body;
+    bool sent;
+};
+
+static void error_ostream_send(h2o_ostream_t *self, h2o_req_t *h, h2o_iovec_t *bufs, size_t n, h2o_send_state_t st)
+{
+    struct error_ostream *e = (struct error_ostream *)self;
+    (void)bufs;
+    if (n && !e->sent) { /* h2o's text body, replaced by ours (none for HEAD) */
+        e->sent = true;
+        h2o_ostream_send_next(self, h, &e->body, 1, st);
+    } else {
+        h2o_ostream_send_next(self, h, NULL, 0, st);
+    }
+}
+
+static void error_filter_setup(h2o_filter_t *self, h2o_req_t *h, h2o_ostream_t **slot)
+{
+    (void)self;
+    int status = h->res.status;
+    if (status >= 400) {
+        char id[72];
+        size_t idlen;
+        ssize_t i = h2o_find_header_by_str(&h->headers, H2O_STRLIT("x-request-id"), -1);
+        str_t in = i >= 0 ? str_make(h->headers.entries[i].value.base, h->headers.entries[i].value.len) : STR_NULL;
+        if (in.p && request_id_ok(in)) {
+            memcpy(id, in.p, in.len);
+            idlen = in.len;
+        } else {
+            uuid7_str(id);
+            idlen = UUID_STR_LEN;
+        }
+        i = h2o_find_header(&h->headers, H2O_TOKEN_ACCEPT_LANGUAGE, -1);
+        enum lang lang = lang_from_header(i >= 0 ? str_make(h->headers.entries[i].value.base,
+                                                            h->headers.entries[i].value.len)
+                                                 : STR_NULL);
+        struct buf detail = BUF_INIT(256), out = BUF_INIT(4096);
+        if (status == 413)
+            (void)buf_printf(&detail, "the request body is larger than %u bytes, the largest any route takes",
+                             HTTP_BODY_MAX);
+        else
+            (void)buf_printf(&detail, "the request was refused before it was read: %s",
+                             h->res.reason ? h->res.reason : http_reason(status));
+        problem_write(&out, status, problem_code(status), problem_title(status, lang), buf_str(&detail), NULL, 0,
+                      str_make(id, idlen));
+        struct error_ostream *e = (struct error_ostream *)h2o_add_ostream(h, sizeof(*e), slot);
+        e->super.do_send = error_ostream_send;
+        e->body = h2o_strdup(&h->pool, out.ptr, out.len);
+        e->sent = false;
+        slot = &e->super.next;
+        memset(&h->res.headers, 0, sizeof(h->res.headers));
+        h->res.reason = http_reason(status);
+        h->res.content_length = out.len;
+        ADD_HDR(h, "content-type", "application/problem+json");
+        add_hdr(h, "x-request-id", 12, id, idlen, true);
+        ADD_HDR(h, "x-content-type-options", "nosniff");
+        ADD_HDR(h, "x-frame-options", "DENY");
+        ADD_HDR(h, "referrer-policy", "no-referrer");
+        ADD_HDR(h, "cache-control", "no-store");
+        log_access(str_make(id, idlen), str_make(h->method.base, h->method.len), "unread", status, 0,
+                   (int64_t)out.len, STR_NULL);
+        buf_free(&detail);
+        buf_free(&out);
+    }
+    h2o_setup_next_ostream(h, slot);
+}
+
+void request_install_error_filter(h2o_pathconf_t *fallback)
+{
+    h2o_filter_t *f = h2o_create_filter(fallback, sizeof(*f));
+    f->on_setup_ostream = error_filter_setup;
+}

@@ -303,6 +303,7 @@ void server_init(const struct config *cfg)
     if (cfg->env == ENV_TEST)
         testroutes_register();
     router_freeze(cfg->env == ENV_TEST);
+    (void)ops_openapi_json(); /* built now: a route's bad OpenAPI JSON stops startup, not a later request */
 }
 
 int server_run(void)
@@ -327,6 +328,7 @@ int server_run(void)
     h2o_pathconf_t *pathconf = h2o_config_register_path(host, "/", 0);
     h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
     handler->on_req = request_on_h2o;
+    request_install_error_filter(&host->fallback_path);
 
     if (cfg->tls_cert && setup_tls(cfg, &err))
         goto fail;

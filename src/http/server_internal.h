@@ -46,5 +46,8 @@ struct thread_ctx *server_thread(void);
 
 /* request.c: the handler h2o calls for every request. */
 int request_on_h2o(h2o_handler_t *self, h2o_req_t *h);
+/* request.c: turn the errors h2o answers before any handler (413 over
+ * HTTP_BODY_MAX, 400 broken framing, 417) into problem+json. */
+void request_install_error_filter(h2o_pathconf_t *fallback);
 
 #endif

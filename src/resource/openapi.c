@@ -8,14 +8,13 @@
 
 /* ---- OpenAPI ---- */
 
-#define I18N_INPUT OPENAPI_JSON({"$ref" : "#/components/schemas/I18nText"})
 
 /* The row's value of f as written by resource__write_row. Every field is
- * present; one that may be stored empty (nullable, or neither required nor
- * defaulted) may be null. */
+ * present; one that may be stored empty (nullable, or a client field neither
+ * required nor defaulted) may be null. */
 static void field_schema(struct jw *w, const struct rfield *f)
 {
-    bool nullable = (f->flags & RF_NULLABLE) || (!(f->flags & RF_REQUIRED) && !f->def);
+    bool nullable = (f->flags & RF_NULLABLE) || !(f->flags & (RF_REQUIRED | RF_READONLY) || f->def);
     const char *type = NULL, *format = NULL;
     if (f->schema) {
         if (nullable) {
@@ -145,11 +144,33 @@ void resource__openapi_register(struct rt *t)
     openapi_schema_add(&t->schema);
 }
 
+/* An i18n field on write: {"tr","en","pl"} (at least one) or one string,
+ * the text in the request's language (write.c i18n_value). Made once per
+ * field at registration. */
+static const char *i18n_input(const struct rfield *f)
+{
+    struct buf b = BUF_INIT(4096), len = BUF_INIT(256);
+    if (f->min || f->max)
+        (void)buf_printf(&len, ",\"minLength\":%lld,\"maxLength\":%lld", (long long)f->min, (long long)f->max);
+    (void)buf_printf(&b,
+                     "{\"oneOf\":[{\"type\":\"object\",\"description\":\"one text per language\",\"minProperties\":1,"
+                     "\"additionalProperties\":false,\"properties\":{\"tr\":{\"type\":\"string\"%s},\"en\":{\"type\":"
+                     "\"string\"%s},\"pl\":{\"type\":\"string\"%s}}},{\"type\":\"string\"%s,\"description\":\"the text "
+                     "in the request's language (Accept-Language, default en); an update keeps the other "
+                     "languages\"}%s]}",
+                     buf_cstr(&len), buf_cstr(&len), buf_cstr(&len), buf_cstr(&len),
+                     (f->flags & RF_NULLABLE) ? ",{\"type\":\"null\"}" : "");
+    buf_free(&len);
+    if (!buf_ok(&b))
+        FATAL("resource: i18n schema of %s too long", f->name);
+    return buf_detach(&b, NULL);
+}
+
 /* What a create/update body's field is, beyond its JSON type. */
 void resource__openapi_input(const struct rfield *f, struct json_field *jf)
 {
     switch (f->type) {
-    case RF_I18N: jf->schema = I18N_INPUT; break;
+    case RF_I18N: jf->schema = i18n_input(f); break;
     case RF_TIME: jf->format = "date-time"; break;
     case RF_REF: jf->format = "uuid"; break;
     default:

@@ -118,6 +118,14 @@ static const char *check_value(const struct caller *who, struct db *db, const st
     case RF_I18N: {
         const char *k;
         json_t *x;
+        if (json_is_string(v)) { /* one text, stored as the request's language (resource__i18n_value) */
+            size_t n = utf8_len(json_string_value(v), json_string_length(v));
+            if ((f->min || f->max) && ((int64_t)n < f->min || (int64_t)n > f->max))
+                return n == 0 ? "must not be empty" : "has the wrong length";
+            break;
+        }
+        if (!json_is_object(v))
+            return "must be an object with tr, en or pl, or a string in the request's language";
         if (json_object_size(v) == 0)
             return "needs at least one of tr, en, pl";
         json_object_foreach((json_t *)v, k, x)
@@ -195,6 +203,64 @@ static db_arg to_arg(const struct rfield *f, const json_t *v, struct buf *tmp, c
     }
 }
 
+/* An i18n field's value to store (a new reference). An object is stored as
+ * given; a plain string is the text in the request's language: on create
+ * {"<lang>": text}, on update merged into the stored object (the other
+ * languages stay). The row is read inside the write's transaction, and the
+ * UPDATE is conditional on its version, so a concurrent change is a 412. */
+static int i18n_value(struct req *r, const struct rt *t, const struct rfield *f, str_t id, const json_t *v,
+                      json_t **out)
+{
+    static const char *const names[] = {"en", "tr", "pl"};
+    *out = NULL;
+    if (!json_is_string(v)) {
+        *out = json_incref((json_t *)v);
+        return DB_OK;
+    }
+    json_t *obj = NULL;
+    if (id.len) {
+        struct buf sql = BUF_INIT(BUF_MAX_SQL);
+        struct db_res *res;
+        (void)buf_printf(&sql, "SELECT %s FROM %s WHERE id = ?", f->name, t->res->table);
+        int rc = buf_ok(&sql) ? db_query(r->db, buf_cstr(&sql), DB_ARGS(DBA_TEXT(id)), &res) : DB_ERR;
+        buf_free(&sql);
+        if (rc != DB_OK)
+            return rc;
+        if ((rc = db_next(res)) == 1 && !db_isnull(res, 0)) {
+            str_t stored = db_text(res, 0);
+            obj = json_loadb(stored.p, stored.len, 0, NULL);
+        }
+        db_res_free(res);
+        if (rc < 0) {
+            json_decref(obj);
+            return rc;
+        }
+    }
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        obj = json_object();
+    }
+    json_object_set(obj, names[resource__lang(r)], (json_t *)v);
+    *out = obj;
+    return DB_OK;
+}
+
+/* Bind f's value v as the next argument (ph: its placeholder). DB_OK or a db_rc. */
+static int add_value(struct req *r, const struct rt *t, const struct rfield *f, str_t id, const json_t *v,
+                     struct buf *tmp, const char **ph, db_arg *args, int cap, int *na, int *full)
+{
+    json_t *o = NULL;
+    if (f->type == RF_I18N && json_is_string(v)) {
+        int rc = i18n_value(r, t, f, id, v, &o);
+        if (rc != DB_OK)
+            return rc;
+        v = o;
+    }
+    *full |= args_add(args, na, cap, to_arg(f, v, tmp, ph));
+    json_decref(o);
+    return DB_OK;
+}
+
 /* ---- create ---- */
 
 /* A transaction of a write: r's caller, the resource and the row. The
@@ -232,7 +298,7 @@ static int tx_create(struct req *r, void *arg)
     db_arg args[RESOURCE_MAX_FIELDS + 8];
     int na = 0, full = 0;
     int64_t now = time_now_ms();
-    int rc;
+    int rc = DB_OK;
     memset(tmp, 0, sizeof(tmp));
     (void)buf_puts(&cols, "id, version, created_at, updated_at");
     (void)buf_puts(&vals, "?, 1, ms_ts(?), ms_ts(?)");
@@ -252,12 +318,14 @@ static int tx_create(struct req *r, void *arg)
             v = t->defaults[i];
         if (!v || (res->owner && !strcmp(f->name, res->owner)))
             continue;
-        full |= ARGS_ADD(args, na, to_arg(f, v, &tmp[i], &ph));
+        if ((rc = add_value(r, t, f, STR_NULL, v, &tmp[i], &ph, args, (int)ARRAY_LEN(args), &na, &full)) != DB_OK)
+            break;
         (void)buf_printf(&cols, ", %s", f->name);
         (void)buf_printf(&vals, ", %s", ph);
     }
     (void)buf_printf(&sql, "INSERT INTO %s (%s) VALUES (%s)", res->table, buf_cstr(&cols), buf_cstr(&vals));
-    rc = buf_ok(&sql) && !full ? db_exec(db, buf_cstr(&sql), args, (size_t)na, NULL) : DB_ERR;
+    if (rc == DB_OK)
+        rc = buf_ok(&sql) && !full ? db_exec(db, buf_cstr(&sql), args, (size_t)na, NULL) : DB_ERR;
     for (int i = 0; i < t->nfields; i++)
         buf_free(&tmp[i]);
     buf_free(&cols);
@@ -416,13 +484,15 @@ static int tx_update(struct req *r, void *arg)
         const char *ph;
         if (!v || (f->flags & (RF_READONLY | RF_CREATE_ONLY)))
             continue;
-        full |= ARGS_ADD(args, na, to_arg(f, v, &tmp[i], &ph));
+        if ((rc = add_value(r, t, f, c->sid, v, &tmp[i], &ph, args, (int)ARRAY_LEN(args), &na, &full)) != DB_OK)
+            break;
         (void)buf_printf(&sql, ", %s = %s", f->name, ph);
     }
     (void)buf_puts(&sql, " WHERE id = ? AND version = ?");
     full |= ARGS_ADD(args, na, DBA_TEXT(c->sid));
     full |= ARGS_ADD(args, na, DBA_INT(c->version));
-    rc = buf_ok(&sql) && !full ? db_exec(db, buf_cstr(&sql), args, (size_t)na, &changed) : DB_ERR;
+    if (rc == DB_OK)
+        rc = buf_ok(&sql) && !full ? db_exec(db, buf_cstr(&sql), args, (size_t)na, &changed) : DB_ERR;
     for (int i = 0; i < t->nfields; i++)
         buf_free(&tmp[i]);
     buf_free(&sql);

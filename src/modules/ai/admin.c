@@ -586,6 +586,89 @@ static const char *const kinds[] = {"openai", "anthropic", "gemini", NULL};
 #define MODELS_DESC                                                                                                    \
     "the model map: [{name (public), upstream (provider's model), default?, price_in?, price_out? (micro-USD per "    \
     "1000 tokens)}]"
+/* OpenAPI: the model map on write, the provider and a key as written here, the usage figures. */
+#define MODELS_SCHEMA                                                                                                  \
+    OPENAPI_JSON({                                                                                                     \
+        "type" : "array",                                                                                              \
+        "minItems" : 1,                                                                                                \
+        "maxItems" : 100,                                                                                              \
+        "items" : {                                                                                                    \
+            "type" : "object",                                                                                         \
+            "required" : [ "name", "upstream" ],                                                                       \
+            "properties" : {                                                                                           \
+                "name" : {"type" : "string", "description" : "the public model name"},                                \
+                "upstream" : {"type" : "string", "description" : "the provider's model name"},                        \
+                "default" : {"type" : "boolean"},                                                                      \
+                "price_in" : {"type" : "integer", "minimum" : 0, "description" : "micro-USD per 1000 input tokens"},   \
+                "price_out" : {"type" : "integer", "minimum" : 0, "description" : "micro-USD per 1000 output tokens"}  \
+            }                                                                                                          \
+        }                                                                                                              \
+    })
+static struct openapi_schema schemas[] = {
+    {.name = "AiProviderKey",
+     .json = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [ "id", "label", "status", "created_at" ],
+         "properties" : {
+             "id" : {"type" : "string", "format" : "uuid"},
+             "provider_id" : {"type" : "string", "format" : "uuid"},
+             "label" : {"type" : "string"},
+             "status" : {"type" : "string", "enum" : [ "active", "retired" ]},
+             "retired_reason" : {"type" : [ "string", "null" ]},
+             "created_at" : {"type" : "string", "format" : "date-time"},
+             "retired_at" : {"type" : [ "string", "null" ], "format" : "date-time"}
+         }
+     })},
+    {.name = "AiProvider",
+     .json = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [ "id", "name", "kind", "base_url", "enabled", "cache", "created_at", "updated_at", "models", "keys" ],
+         "properties" : {
+             "id" : {"type" : "string", "format" : "uuid"},
+             "name" : {"type" : "string"},
+             "kind" : {"type" : "string", "enum" : [ "openai", "anthropic", "gemini" ]},
+             "base_url" : {"type" : "string", "format" : "uri"},
+             "enabled" : {"type" : "boolean"},
+             "cache" : {"type" : "boolean"},
+             "created_at" : {"type" : "string", "format" : "date-time"},
+             "updated_at" : {"type" : "string", "format" : "date-time"},
+             "models" : {
+                 "type" : "array",
+                 "items" : {
+                     "type" : "object",
+                     "required" : [ "name", "upstream", "default", "price_in", "price_out" ],
+                     "properties" : {
+                         "name" : {"type" : "string"},
+                         "upstream" : {"type" : "string"},
+                         "default" : {"type" : "boolean"},
+                         "price_in" : {"type" : "integer"},
+                         "price_out" : {"type" : "integer"}
+                     }
+                 }
+             },
+             "keys" : {"type" : "array", "items" : {"$ref" : "#/components/schemas/AiProviderKey"}}
+         }
+     })},
+    {.name = "AiUsageFigures",
+     .json = OPENAPI_JSON({
+         "type" : "object",
+         "properties" : {
+             "requests" : {"type" : "integer"},
+             "succeeded" : {"type" : "integer"},
+             "failed" : {"type" : "integer"},
+             "cache_hits" : {"type" : "integer"},
+             "tokens_in" : {"type" : "integer"},
+             "tokens_out" : {"type" : "integer"},
+             "credits" : {"type" : "integer"},
+             "cost_usd_micros" : {"type" : "integer"},
+             "cache_hit_rate" : {"type" : "number", "minimum" : 0, "maximum" : 1},
+             "latency_p50_ms" : {"type" : "integer"},
+             "latency_p95_ms" : {"type" : "integer"}
+         }
+     })},
+};
+#define PROVIDER_OUT OPENAPI_JSON({"$ref" : "#/components/schemas/AiProvider"})
+
 static const struct json_field provider_f[] = {
     {.name = "name", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 64, .description = "a-z 0-9 - _"},
     {.name = "kind", .type = JF_STRING, .flags = JF_REQUIRED, .enum_values = kinds,
@@ -593,7 +676,8 @@ static const struct json_field provider_f[] = {
     {.name = "base_url", .type = JF_STRING, .flags = JF_REQUIRED, .min = 8, .max = 500,
      .description = "e.g. https://api.openai.com/v1, https://api.anthropic.com/v1, "
                     "https://generativelanguage.googleapis.com/v1beta"},
-    {.name = "models", .type = JF_ARRAY, .flags = JF_REQUIRED, .min = 1, .max = 100, .description = MODELS_DESC},
+    {.name = "models", .type = JF_ARRAY, .flags = JF_REQUIRED, .min = 1, .max = 100, .description = MODELS_DESC,
+     .schema = MODELS_SCHEMA},
     {.name = "enabled", .type = JF_BOOL, .description = "default true"},
     {.name = "cache", .type = JF_BOOL,
      .description = "default true: answers are cached per user for TEMEL_AI_CACHE_TTL_S; false: never cached"},
@@ -602,7 +686,8 @@ static const struct json_schema provider_s = {provider_f, false};
 
 static const struct json_field provider_patch_f[] = {
     {.name = "base_url", .type = JF_STRING, .min = 8, .max = 500},
-    {.name = "models", .type = JF_ARRAY, .min = 1, .max = 100, .description = MODELS_DESC " (replaces the map)"},
+    {.name = "models", .type = JF_ARRAY, .min = 1, .max = 100, .description = MODELS_DESC " (replaces the map)",
+     .schema = MODELS_SCHEMA},
     {.name = "enabled", .type = JF_BOOL},
     {.name = "cache", .type = JF_BOOL, .description = "answers cached per user (true) or never (false)"},
     {0}};
@@ -618,27 +703,69 @@ static const struct json_schema key_s = {key_f, false};
 static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/admin/ai/providers", .handler = h_providers_list, .auth = AUTH_ADMIN,
      .rl = RL_READ, .flags = ROUTE_PAGINATED, .tag = "admin",
-     .summary = "AI providers: kind, base URL, model map, keys (id, label, status — never the key)"},
+     .summary = "AI providers: kind, base URL, model map, keys (id, label, status — never the key)", .output = PROVIDER_OUT},
     {.method = "POST", .pattern = "/api/v1/admin/ai/providers", .handler = h_provider_create, .auth = AUTH_ADMIN,
      .rl = RL_WRITE, .input = &provider_s, .tag = "admin",
-     .summary = "Add an AI provider with its model map (201; 409 on a duplicate name or model); audited"},
+     .summary = "Add an AI provider with its model map (201; 409 on a duplicate name or model); audited",
+     .errors = "409", .output = PROVIDER_OUT},
     {.method = "PATCH", .pattern = "/api/v1/admin/ai/providers/{id}", .handler = h_provider_patch, .auth = AUTH_ADMIN,
      .rl = RL_WRITE, .input = &provider_patch_s, .tag = "admin",
-     .summary = "Change a provider's base URL, model map, enabled flag or response cache; audited"},
+     .summary = "Change a provider's base URL, model map, enabled flag or response cache; audited",
+     .errors = "409", .output = PROVIDER_OUT},
     {.method = "POST", .pattern = "/api/v1/admin/ai/providers/{id}/keys", .handler = h_key_add, .auth = AUTH_ADMIN,
      .rl = RL_WRITE, .input = &key_s, .tag = "admin",
      .summary = "Add a provider key (encrypted at rest; used round-robin; retired when the provider answers "
-                "401/403); 201 without the key; audited without the key"},
+                "401/403); 201 without the key; audited without the key",
+     .output = OPENAPI_JSON({"$ref" : "#/components/schemas/AiProviderKey"})},
     {.method = "DELETE", .pattern = "/api/v1/admin/ai/providers/{id}/keys/{key_id}", .handler = h_key_delete,
      .auth = AUTH_ADMIN, .rl = RL_WRITE, .tag = "admin", .summary = "Delete a provider key (204); audited"},
     {.method = "GET", .pattern = "/api/v1/admin/flags", .handler = h_flags, .auth = AUTH_ADMIN, .rl = RL_READ,
      .flags = ROUTE_PAGINATED, .tag = "admin",
      .summary = "Users flagged by the AI anti-abuse check (rapid-fire use, repeated prompts, many accounts from one "
-                "IP), newest first (filter: status open|resolved)"},
+                "IP), newest first (filter: status open|resolved)",
+     .params = OPENAPI_JSON([ {"name" : "status", "in" : "query", "schema" : {"type" : "string", "enum" : [ "open", "resolved" ]}} ]),
+     .output = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [ "id", "user_id", "email", "reason", "score", "current_score", "signals", "status", "created_at" ],
+         "properties" : {
+             "id" : {"type" : "string", "format" : "uuid"},
+             "user_id" : {"type" : "string", "format" : "uuid"},
+             "email" : {"type" : [ "string", "null" ]},
+             "reason" : {"type" : "string"},
+             "score" : {"type" : "integer"},
+             "current_score" : {"type" : [ "integer", "null" ]},
+             "signals" : {"type" : [ "object", "null" ], "additionalProperties" : true, "description" : "the anti-abuse signals that fired"},
+             "status" : {"type" : "string", "enum" : [ "open", "resolved" ]},
+             "created_at" : {"type" : "string", "format" : "date-time"}
+         }
+     })},
     {.method = "GET", .pattern = "/api/v1/admin/analytics/ai-usage", .handler = h_ai_usage, .auth = AUTH_ADMIN,
      .rl = RL_READ, .tag = "admin",
      .summary = "AI usage over [from, to) (default 30 days): totals and per model — requests, cache hit rate, "
-                "tokens, credits, cost (micro-USD), latency p50/p95"},
+                "tokens, credits, cost (micro-USD), latency p50/p95",
+     .errors = "422",
+     .params = OPENAPI_JSON([
+         {"name" : "from", "in" : "query", "schema" : {"type" : "string", "format" : "date-time"}},
+         {"name" : "to", "in" : "query", "schema" : {"type" : "string", "format" : "date-time"}}
+     ]),
+     .output = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [ "from", "to", "totals", "models" ],
+         "properties" : {
+             "from" : {"type" : "string", "format" : "date-time"},
+             "to" : {"type" : "string", "format" : "date-time"},
+             "totals" : {"$ref" : "#/components/schemas/AiUsageFigures"},
+             "models" : {
+                 "type" : "array",
+                 "items" : {"allOf" : [ {"type" : "object", "required" : ["model"], "properties" : {"model" : {"type" : "string"}}}, {"$ref" : "#/components/schemas/AiUsageFigures"} ]}
+             }
+         }
+     })},
 };
 
-void ai__register_admin_routes(void) { router_add(routes, ARRAY_LEN(routes)); }
+void ai__register_admin_routes(void)
+{
+    for (size_t i = 0; i < ARRAY_LEN(schemas); i++)
+        openapi_schema_add(&schemas[i]);
+    router_add(routes, ARRAY_LEN(routes));
+}

@@ -598,18 +598,19 @@ static int h_me_usage(struct req *r)
 /* ---- routes ---- */
 
 #define INPUT_DESC "a prompt string, or {prompt | messages[{role: user|assistant, content}], system?, max_tokens?, temperature?}"
+#define INPUT_SCHEMA OPENAPI_JSON({"$ref" : "#/components/schemas/AiInput"})
 static const struct json_field submit_f[] = {
     {.name = "operation", .type = JF_STRING, .flags = JF_REQUIRED, .enum_values = operations,
      .description = "cost per GET /credits/pricing"},
     {.name = "model", .type = JF_STRING, .min = 1, .max = 100, .description = "a public model name; default: the configured default"},
-    {.name = "input", .type = JF_ANY, .flags = JF_REQUIRED, .description = INPUT_DESC},
+    {.name = "input", .type = JF_ANY, .flags = JF_REQUIRED, .description = INPUT_DESC, .schema = INPUT_SCHEMA},
     {.name = "priority", .type = JF_STRING, .enum_values = prio_names, .description = "queue priority (default normal)"},
     {0}};
 static const struct json_schema submit_s = {submit_f, false};
 
 static const struct json_field wait_f[] = {
     {.name = "model", .type = JF_STRING, .min = 1, .max = 100, .description = "a public model name; default: the configured default"},
-    {.name = "input", .type = JF_ANY, .flags = JF_REQUIRED, .description = INPUT_DESC},
+    {.name = "input", .type = JF_ANY, .flags = JF_REQUIRED, .description = INPUT_DESC, .schema = INPUT_SCHEMA},
     {.name = "priority", .type = JF_STRING, .enum_values = prio_names, .description = "queue priority (default normal)"},
     {.name = "wait", .type = JF_INT, .min = 0, .max = AI_WAIT_MAX_S,
      .description = "seconds to wait for the result (default 20; also a query parameter)"},
@@ -619,33 +620,158 @@ static const struct json_schema wait_s = {wait_f, false};
 #define WAIT_SUMMARY(op)                                                                                               \
     op " — reserve, queue, and wait up to `wait` s: 200 with the finished job, or 202 with the job to poll"
 
+/* OpenAPI: the input every submit route takes, and the request object (ai__write_request). */
+static struct openapi_schema schemas[] = {
+    {.name = "AiInput",
+     .json = OPENAPI_JSON({
+         "description" : "a prompt, or a conversation (100000 code points in all)",
+         "oneOf" : [
+             {"type" : "string", "minLength" : 1, "maxLength" : 50000},
+             {
+                 "type" : "object",
+                 "additionalProperties" : false,
+                 "description" : "exactly one of prompt or messages",
+                 "properties" : {
+                     "prompt" : {"type" : "string", "minLength" : 1, "maxLength" : 50000},
+                     "messages" : {
+                         "type" : "array",
+                         "minItems" : 1,
+                         "maxItems" : 100,
+                         "description" : "the last one from the user",
+                         "items" : {
+                             "type" : "object",
+                             "required" : [ "role", "content" ],
+                             "additionalProperties" : false,
+                             "properties" : {
+                                 "role" : {"type" : "string", "enum" : [ "user", "assistant" ]},
+                                 "content" : {"type" : "string", "minLength" : 1, "maxLength" : 50000}
+                             }
+                         }
+                     },
+                     "system" : {"type" : "string", "maxLength" : 50000},
+                     "max_tokens" : {"type" : "integer", "minimum" : 1, "maximum" : 32768},
+                     "temperature" : {"type" : "number", "minimum" : 0, "maximum" : 2}
+                 }
+             }
+         ]
+     })},
+    {.name = "AiUsage",
+     .json = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [ "requests", "ai_calls", "cache_hits", "credits_spent", "tokens_in", "tokens_out", "cost_usd_micros" ],
+         "properties" : {
+             "requests" : {"type" : "integer"},
+             "ai_calls" : {"type" : "integer"},
+             "cache_hits" : {"type" : "integer"},
+             "credits_spent" : {"type" : "integer"},
+             "tokens_in" : {"type" : "integer"},
+             "tokens_out" : {"type" : "integer"},
+             "cost_usd_micros" : {"type" : "integer"}
+         }
+     })},
+    {.name = "AiJob",
+     .json = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [
+             "id", "job_id", "operation", "model", "status", "progress", "priority", "cost", "charged", "cached",
+             "transaction_id", "result", "error", "created_at", "finished_at"
+         ],
+         "properties" : {
+             "id" : {"type" : "string", "format" : "uuid"},
+             "job_id" : {"type" : "string", "format" : "uuid", "description" : "the same as id"},
+             "operation" : {"type" : "string", "enum" : [ "chat", "generate", "resume", "cover-letter", "image" ]},
+             "model" : {"type" : "string"},
+             "status" : {"type" : "string", "enum" : [ "queued", "running", "succeeded", "failed", "cancelled" ]},
+             "progress" : {"type" : "integer", "minimum" : 0, "maximum" : 100},
+             "priority" : {"type" : "string", "enum" : [ "high", "normal", "low" ]},
+             "cost" : {"type" : "integer", "minimum" : 0, "description" : "credits reserved"},
+             "charged" : {"type" : "integer", "minimum" : 0, "description" : "credits taken (succeeded and not cached)"},
+             "cached" : {"type" : "boolean"},
+             "transaction_id" : {"type" : [ "string", "null" ]},
+             "result" : {
+                 "type" : [ "object", "null" ],
+                 "properties" : {
+                     "text" : {"type" : "string"},
+                     "finish_reason" : {"type" : [ "string", "null" ]},
+                     "usage" : {
+                         "type" : "object",
+                         "properties" : {"input_tokens" : {"type" : "integer"}, "output_tokens" : {"type" : "integer"}}
+                     }
+                 }
+             },
+             "error" : {"type" : [ "string", "null" ]},
+             "created_at" : {"type" : "string", "format" : "date-time"},
+             "finished_at" : {"type" : [ "string", "null" ], "format" : "date-time"}
+         }
+     })},
+};
+#define JOB_OUT OPENAPI_JSON({"$ref" : "#/components/schemas/AiJob"})
+
 static struct route routes[] = {
     {.method = "POST", .pattern = "/api/v1/ai/submit", .handler = h_submit, .auth = AUTH_USER, .rl = RL_AI,
      .body_max = AI_BODY_MAX, .input = &submit_s, .flags = ROUTE_IDEMPOTENT, .tag = "ai",
      .summary = "Submit an AI job: credit reserved and job queued in one transaction → 202 {job_id, status, cost, "
-                "transaction_id}; a cache hit is 200, status succeeded, cost 0; 402 INSUFFICIENT_CREDITS"},
+                "transaction_id}; a cache hit is 200, status succeeded, cost 0; 402 INSUFFICIENT_CREDITS",
+     .errors = "402 403",
+     .output = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [ "job_id", "status", "cost", "transaction_id", "cached" ],
+         "properties" : {
+             "job_id" : {"type" : "string", "format" : "uuid"},
+             "status" : {"type" : "string", "enum" : [ "queued", "succeeded" ]},
+             "cost" : {"type" : "integer", "minimum" : 0},
+             "transaction_id" : {"type" : [ "string", "null" ]},
+             "cached" : {"type" : "boolean"}
+         }
+     })},
     {.method = "POST", .pattern = "/api/v1/ai/chat", .handler = h_chat, .auth = AUTH_USER, .rl = RL_AI,
-     .body_max = AI_BODY_MAX, .input = &wait_s, .tag = "ai", .summary = WAIT_SUMMARY("Chat")},
+     .body_max = AI_BODY_MAX, .input = &wait_s, .tag = "ai", .errors = "402 403", .output = JOB_OUT, .summary = WAIT_SUMMARY("Chat")},
     {.method = "POST", .pattern = "/api/v1/ai/generate", .handler = h_generate, .auth = AUTH_USER, .rl = RL_AI,
-     .body_max = AI_BODY_MAX, .input = &wait_s, .tag = "ai", .summary = WAIT_SUMMARY("Generate text")},
+     .body_max = AI_BODY_MAX, .input = &wait_s, .tag = "ai", .errors = "402 403", .output = JOB_OUT, .summary = WAIT_SUMMARY("Generate text")},
     {.method = "POST", .pattern = "/api/v1/ai/resume", .handler = h_resume, .auth = AUTH_USER, .rl = RL_AI,
-     .body_max = AI_BODY_MAX, .input = &wait_s, .tag = "ai", .summary = WAIT_SUMMARY("Resume writing")},
+     .body_max = AI_BODY_MAX, .input = &wait_s, .tag = "ai", .errors = "402 403", .output = JOB_OUT, .summary = WAIT_SUMMARY("Resume writing")},
     {.method = "POST", .pattern = "/api/v1/ai/cover-letter", .handler = h_cover_letter, .auth = AUTH_USER,
-     .rl = RL_AI, .body_max = AI_BODY_MAX, .input = &wait_s, .tag = "ai", .summary = WAIT_SUMMARY("Cover letter")},
+     .rl = RL_AI, .body_max = AI_BODY_MAX, .input = &wait_s, .tag = "ai", .errors = "402 403", .output = JOB_OUT, .summary = WAIT_SUMMARY("Cover letter")},
     {.method = "GET", .pattern = "/api/v1/ai/jobs", .handler = h_jobs_list, .auth = AUTH_USER, .rl = RL_READ,
      .flags = ROUTE_PAGINATED, .tag = "ai",
-     .summary = "The caller's AI jobs, newest first (filters: status, operation)"},
+     .summary = "The caller's AI jobs, newest first (filters: status, operation)", .output = JOB_OUT,
+     .params = OPENAPI_JSON([
+         {"name" : "status", "in" : "query", "schema" : {"type" : "string", "enum" : [ "queued", "running", "succeeded", "failed", "cancelled" ]}},
+         {"name" : "operation", "in" : "query", "schema" : {"type" : "string", "enum" : [ "chat", "generate", "resume", "cover-letter", "image" ]}}
+     ])},
     {.method = "GET", .pattern = "/api/v1/ai/jobs/{id}", .handler = h_job_get, .auth = AUTH_USER, .rl = RL_READ,
-     .tag = "ai", .summary = "One AI job: status queued|running|succeeded|failed|cancelled, progress, result or error"},
+     .tag = "ai", .summary = "One AI job: status queued|running|succeeded|failed|cancelled, progress, result or error",
+     .output = JOB_OUT},
     {.method = "POST", .pattern = "/api/v1/ai/jobs/{id}/cancel", .handler = h_cancel, .auth = AUTH_USER,
      .rl = RL_WRITE, .flags = ROUTE_BODY_OPTIONAL, .tag = "ai",
-     .summary = "Cancel a queued AI job and refund its reservation (409 once it has started)"},
+     .summary = "Cancel a queued AI job and refund its reservation (409 once it has started)", .errors = "409",
+     .output = JOB_OUT},
     {.method = "GET", .pattern = "/api/v1/me/usage", .handler = h_me_usage, .auth = AUTH_USER, .rl = RL_READ,
      .tag = "ai", .summary = "The caller's AI usage by UTC day (from, to): requests, AI calls, cache hits, credits "
-                             "spent, tokens, upstream cost in micro-USD"},
+                             "spent, tokens, upstream cost in micro-USD",
+     .errors = "422",
+     .params = OPENAPI_JSON([
+         {"name" : "from", "in" : "query", "schema" : {"type" : "string", "format" : "date-time"}},
+         {"name" : "to", "in" : "query", "schema" : {"type" : "string", "format" : "date-time"}}
+     ]),
+     .output = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [ "from", "to", "data", "totals" ],
+         "properties" : {
+             "from" : {"type" : "string", "format" : "date-time"},
+             "to" : {"type" : "string", "format" : "date-time"},
+             "data" : {"type" : "array", "items" : {"allOf" : [ {"type" : "object", "required" : ["date"], "properties" : {"date" : {"type" : "string", "format" : "date"}}}, {"$ref" : "#/components/schemas/AiUsage"} ]}},
+             "totals" : {"$ref" : "#/components/schemas/AiUsage"}
+         }
+     })},
 };
 
-void ai__register_user_routes(void) { router_add(routes, ARRAY_LEN(routes)); }
+void ai__register_user_routes(void)
+{
+    for (size_t i = 0; i < ARRAY_LEN(schemas); i++)
+        openapi_schema_add(&schemas[i]);
+    router_add(routes, ARRAY_LEN(routes));
+}
 
 /* ---- module ---- */
 

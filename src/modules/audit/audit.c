@@ -250,9 +250,60 @@ static struct route routes[] = {
      .flags = ROUTE_PAGINATED,
      .summary = "Audit log, newest first (filters: actor_id, action, category, target_type, target_id, success, "
                 "created_at[gte], created_at[lte])",
-     .tag = "admin"},
+     .tag = "admin",
+     .params = OPENAPI_JSON([
+         {"name" : "actor_id", "in" : "query", "schema" : {"type" : "string"}},
+         {"name" : "action", "in" : "query", "schema" : {"type" : "string"}},
+         {"name" : "category", "in" : "query", "schema" : {"type" : "string"}},
+         {"name" : "target_type", "in" : "query", "schema" : {"type" : "string"}},
+         {"name" : "target_id", "in" : "query", "schema" : {"type" : "string"}},
+         {"name" : "success", "in" : "query", "schema" : {"type" : "boolean"}},
+         {"name" : "created_at[gte]", "in" : "query", "schema" : {"type" : "string", "format" : "date-time"}},
+         {"name" : "created_at[lte]", "in" : "query", "schema" : {"type" : "string", "format" : "date-time"}}
+     ]),
+     .output = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [
+             "id", "seq", "actor_id", "action", "category", "target_type", "target_id", "before", "after", "ip",
+             "user_agent", "endpoint", "request_id", "success", "created_at", "prev_hash", "hash"
+         ],
+         "properties" : {
+             "id" : {"type" : "string", "format" : "uuid"},
+             "seq" : {"type" : "integer", "minimum" : 1},
+             "actor_id" : {"type" : [ "string", "null" ]},
+             "action" : {"type" : "string"},
+             "category" : {"type" : "string"},
+             "target_type" : {"type" : [ "string", "null" ]},
+             "target_id" : {"type" : [ "string", "null" ]},
+             "before" : {"description" : "the target before the change (JSON), or null"},
+             "after" : {"description" : "the target after the change (JSON), or null"},
+             "ip" : {"type" : "string"},
+             "user_agent" : {"type" : "string"},
+             "endpoint" : {"type" : "string", "description" : "METHOD /pattern"},
+             "request_id" : {"type" : "string"},
+             "success" : {"type" : "boolean"},
+             "created_at" : {"type" : "string", "format" : "date-time"},
+             "prev_hash" : {"type" : "string"},
+             "hash" : {"type" : "string"}
+         }
+     })},
     {.method = "GET", .pattern = "/api/v1/admin/audit-logs/verify", .handler = h_verify, .auth = AUTH_ADMIN,
-     .rl = RL_READ, .summary = "Verify the audit hash chain; the first broken link if any", .tag = "admin"},
+     .rl = RL_READ, .summary = "Verify the audit hash chain; the first broken link if any", .tag = "admin",
+     .output = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [ "ok", "entries", "keyed_entries" ],
+         "properties" : {
+             "ok" : {"type" : "boolean"},
+             "entries" : {"type" : "integer", "minimum" : 0},
+             "keyed_entries" : {"type" : "integer", "minimum" : 0},
+             "broken_at" : {
+                 "type" : "object",
+                 "required" : [ "seq", "id" ],
+                 "properties" : {"seq" : {"type" : "integer"}, "id" : {"type" : [ "string", "null" ]}}
+             },
+             "reason" : {"type" : "string"}
+         }
+     })},
     {.method = "POST", .pattern = "/api/v1/_test/audit", .handler = h_test_record, .auth = AUTH_OPTIONAL,
      .rl = RL_WRITE, .body_max = 300u << 10, .input = &test_schema, .summary = "Record one audit entry (test only)",
      .tag = "test", .flags = ROUTE_TEST_ONLY},

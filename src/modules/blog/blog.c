@@ -146,10 +146,10 @@ static const struct json_schema comment_s = {comment_f, false};
 static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/blog/posts/{id}/comments", .handler = h_post_comments,
      .auth = AUTH_OPTIONAL, .rl = RL_READ, .flags = ROUTE_PAGINATED,
-     .summary = "Comments of a post: approved ones, plus the caller's own (staff: all)", .tag = "blog"},
+     .summary = "Comments of a post: approved ones, plus the caller's own (staff: all)", .tag = "blog", .output = OPENAPI_JSON({"$ref" : "#/components/schemas/Comment"})},
     {.method = "POST", .pattern = "/api/v1/blog/posts/{id}/comments", .handler = h_post_comment_create,
      .auth = AUTH_USER, .rl = RL_WRITE, .input = &comment_s,
-     .summary = "Comment on a post (pending until staff approve it)", .tag = "blog"},
+     .summary = "Comment on a post (pending until staff approve it)", .tag = "blog", .errors = "403", .output = OPENAPI_JSON({"$ref" : "#/components/schemas/Comment"})},
 };
 
 static void register_routes(void)

@@ -761,17 +761,140 @@ static const struct json_field status_f[] = {
     {.name = "status", .type = JF_STRING, .flags = JF_REQUIRED, .enum_values = app_status}, {0}};
 static const struct json_schema status_s = {status_f, false};
 
+/* OpenAPI: the ATS result, shared by /score, /match and the recommendations. */
+static struct openapi_schema ats_schema = {
+    .name = "AtsScore",
+    .json = OPENAPI_JSON({
+        "type" : "object",
+        "required" : [ "score", "matched_keywords", "missing_keywords", "matched_skills", "missing_skills" ],
+        "properties" : {
+            "score" : {"type" : "integer", "minimum" : 0, "maximum" : 100},
+            "matched_keywords" : {"type" : "array", "items" : {"type" : "string"}},
+            "missing_keywords" : {"type" : "array", "items" : {"type" : "string"}},
+            "matched_skills" : {"type" : "array", "items" : {"type" : "string"}},
+            "missing_skills" : {"type" : "array", "items" : {"type" : "string"}}
+        }
+    })};
+#define PAIR_OUT                                                                                                       \
+    OPENAPI_JSON({"allOf" : [                                                                                          \
+        {"$ref" : "#/components/schemas/AtsScore"}, {                                                                  \
+            "type" : "object",                                                                                         \
+            "required" : [ "resume_id", "job_id" ],                                                                    \
+            "properties" : {"resume_id" : {"type" : "string", "format" : "uuid"}, "job_id" : {"type" : "string", "format" : "uuid"}} \
+        }                                                                                                              \
+    ]})
+#define SHARE_OUT                                                                                                      \
+    OPENAPI_JSON({                                                                                                     \
+        "type" : "object",                                                                                             \
+        "required" : [ "id", "created_at", "revoked_at" ],                                                             \
+        "properties" : {                                                                                               \
+            "id" : {"type" : "string", "format" : "uuid"},                                                             \
+            "created_at" : {"type" : "string", "format" : "date-time"},                                                \
+            "revoked_at" : {"type" : [ "string", "null" ], "format" : "date-time"}                                     \
+        }                                                                                                              \
+    })
+#define SHARE_CREATED_OUT                                                                                              \
+    OPENAPI_JSON({                                                                                                     \
+        "type" : "object",                                                                                             \
+        "required" : [ "id", "resume_id", "token", "url", "created_at" ],                                              \
+        "properties" : {                                                                                               \
+            "id" : {"type" : "string", "format" : "uuid"},                                                             \
+            "resume_id" : {"type" : "string", "format" : "uuid"},                                                      \
+            "token" : {"type" : "string", "description" : "shown only here"},                                          \
+            "url" : {"type" : "string", "description" : "the public link (GET /api/v1/shared/resumes/{token})"},       \
+            "created_at" : {"type" : "string", "format" : "date-time"}                                                 \
+        }                                                                                                              \
+    })
+#define SHARED_OUT                                                                                                     \
+    OPENAPI_JSON({                                                                                                     \
+        "type" : "object",                                                                                             \
+        "required" : [ "title", "summary", "content", "skills", "updated_at" ],                                        \
+        "properties" : {                                                                                               \
+            "title" : {"type" : "string"},                                                                             \
+            "summary" : {"type" : [ "string", "null" ]},                                                               \
+            "content" : {"type" : [ "string", "null" ]},                                                               \
+            "skills" : {"type" : "array", "items" : {"type" : "string"}},                                              \
+            "updated_at" : {"type" : "string", "format" : "date-time"}                                                 \
+        }                                                                                                              \
+    })
+#define ANALYZE_OUT                                                                                                    \
+    OPENAPI_JSON({                                                                                                     \
+        "type" : "object",                                                                                             \
+        "required" : [ "skills", "required_skills", "preferred_skills", "keywords", "seniority" ],                     \
+        "properties" : {                                                                                               \
+            "skills" : {"type" : "array", "items" : {"type" : "string"}},                                              \
+            "required_skills" : {"type" : "array", "items" : {"type" : "string"}},                                     \
+            "preferred_skills" : {"type" : "array", "items" : {"type" : "string"}},                                    \
+            "keywords" : {"type" : "array", "items" : {"type" : "string"}},                                            \
+            "seniority" : {"type" : [ "string", "null" ]}                                                              \
+        }                                                                                                              \
+    })
+#define RECO_OUT                                                                                                       \
+    OPENAPI_JSON({                                                                                                     \
+        "type" : "object",                                                                                             \
+        "required" : [ "job", "resume_id", "score" ],                                                                  \
+        "properties" : {                                                                                               \
+            "job" : {                                                                                                  \
+                "type" : "object",                                                                                     \
+                "required" : [ "id", "title", "company", "location" ],                                                 \
+                "properties" : {                                                                                       \
+                    "id" : {"type" : "string", "format" : "uuid"},                                                     \
+                    "title" : {"type" : [ "string", "null" ]},                                                         \
+                    "company" : {"type" : [ "string", "null" ]},                                                       \
+                    "location" : {"type" : [ "string", "null" ]}                                                       \
+                }                                                                                                      \
+            },                                                                                                         \
+            "resume_id" : {"type" : [ "string", "null" ], "format" : "uuid"},                                          \
+            "score" : {"type" : [ "integer", "null" ], "description" : "null: no resume to match"},                   \
+            "matched_keywords" : {"type" : "array", "items" : {"type" : "string"}},                                    \
+            "missing_keywords" : {"type" : "array", "items" : {"type" : "string"}},                                    \
+            "matched_skills" : {"type" : "array", "items" : {"type" : "string"}},                                      \
+            "missing_skills" : {"type" : "array", "items" : {"type" : "string"}}                                       \
+        }                                                                                                              \
+    })
+#define OVERVIEW_OUT                                                                                                   \
+    OPENAPI_JSON({                                                                                                     \
+        "type" : "object",                                                                                             \
+        "required" : [ "resumes", "jobs", "applications", "success_rate", "interview_rate" ],                          \
+        "properties" : {                                                                                               \
+            "resumes" : {                                                                                              \
+                "type" : "object",                                                                                     \
+                "required" : [ "total", "by_status", "average_ats_score" ],                                            \
+                "properties" : {                                                                                       \
+                    "total" : {"type" : "integer"},                                                                    \
+                    "by_status" : {"type" : "object", "additionalProperties" : {"type" : "integer"}},                  \
+                    "average_ats_score" : {"type" : [ "integer", "null" ]}                                             \
+                }                                                                                                      \
+            },                                                                                                         \
+            "jobs" : {"$ref" : "#/components/schemas/StatusCounts"},                                                   \
+            "applications" : {"$ref" : "#/components/schemas/StatusCounts"},                                           \
+            "success_rate" : {"type" : "number", "minimum" : 0, "maximum" : 1},                                        \
+            "interview_rate" : {"type" : "number", "minimum" : 0, "maximum" : 1}                                       \
+        }                                                                                                              \
+    })
+static struct openapi_schema counts_schema = {
+    .name = "StatusCounts",
+    .json = OPENAPI_JSON({
+        "type" : "object",
+        "required" : [ "total", "by_status" ],
+        "properties" : {
+            "total" : {"type" : "integer", "minimum" : 0},
+            "by_status" : {"type" : "object", "additionalProperties" : {"type" : "integer"}, "description" : "count per status"}
+        }
+    })};
+
 static struct route routes[] = {
-    {.method = "GET", .pattern = "/api/v1/resumes/{id}/score", .handler = h_resume_score, .auth = AUTH_USER, .rl = RL_READ, .summary = "ATS score of a resume against a job (?job_id=): 0-100, matched and missing keywords", .tag = "career"},
-    {.method = "POST", .pattern = "/api/v1/resumes/{id}/share", .handler = h_share, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Create a public, revocable share link (the token is shown once)", .tag = "career"},
-    {.method = "GET", .pattern = "/api/v1/resumes/{id}/shares", .handler = h_list_shares, .auth = AUTH_USER, .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "Share links of a resume (without tokens)", .tag = "career"},
+    {.method = "GET", .pattern = "/api/v1/resumes/{id}/score", .handler = h_resume_score, .auth = AUTH_USER, .rl = RL_READ, .summary = "ATS score of a resume against a job (?job_id=): 0-100, matched and missing keywords", .tag = "career", .errors = "422", .output = PAIR_OUT,
+     .params = OPENAPI_JSON([ {"name" : "job_id", "in" : "query", "required" : true, "schema" : {"type" : "string", "format" : "uuid"}} ])},
+    {.method = "POST", .pattern = "/api/v1/resumes/{id}/share", .handler = h_share, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Create a public, revocable share link (the token is shown once)", .tag = "career", .output = SHARE_CREATED_OUT},
+    {.method = "GET", .pattern = "/api/v1/resumes/{id}/shares", .handler = h_list_shares, .auth = AUTH_USER, .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "Share links of a resume (without tokens)", .tag = "career", .output = SHARE_OUT},
     {.method = "DELETE", .pattern = "/api/v1/resumes/{id}/shares/{share_id}", .handler = h_revoke_share, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Revoke a share link", .tag = "career"},
-    {.method = "GET", .pattern = "/api/v1/shared/resumes/{token}", .handler = h_shared, .auth = AUTH_NONE, .rl = RL_READ, .summary = "A shared resume, without authentication", .tag = "career"},
-    {.method = "POST", .pattern = "/api/v1/jobs/analyze", .handler = h_job_analyze, .auth = AUTH_USER, .rl = RL_WRITE, .input = &analyze_s, .body_max = 256u << 10, .summary = "Skills, keywords and seniority of a job posting", .tag = "career"},
-    {.method = "POST", .pattern = "/api/v1/jobs/{id}/match", .handler = h_job_match, .auth = AUTH_USER, .rl = RL_WRITE, .input = &match_s, .summary = "Score a resume against this job (stored as the resume's ats_score)", .tag = "career"},
-    {.method = "GET", .pattern = "/api/v1/jobs/recommendations", .handler = h_recommendations, .auth = AUTH_USER, .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "The caller's open jobs ranked by match with their resumes", .tag = "career"},
-    {.method = "PATCH", .pattern = "/api/v1/applications/{id}/status", .handler = h_app_status, .auth = AUTH_USER, .rl = RL_WRITE, .input = &status_s, .summary = "Move an application: saved → applied → interview → offer | rejected | withdrawn (If-Match)", .tag = "career"},
-    {.method = "GET", .pattern = "/api/v1/analytics/overview", .handler = h_overview, .auth = AUTH_USER, .rl = RL_READ, .summary = "The caller's resumes, jobs, applications by status, success rate", .tag = "career"},
+    {.method = "GET", .pattern = "/api/v1/shared/resumes/{token}", .handler = h_shared, .auth = AUTH_NONE, .rl = RL_READ, .summary = "A shared resume, without authentication", .tag = "career", .output = SHARED_OUT},
+    {.method = "POST", .pattern = "/api/v1/jobs/analyze", .handler = h_job_analyze, .auth = AUTH_USER, .rl = RL_WRITE, .input = &analyze_s, .body_max = 256u << 10, .summary = "Skills, keywords and seniority of a job posting", .tag = "career", .output = ANALYZE_OUT},
+    {.method = "POST", .pattern = "/api/v1/jobs/{id}/match", .handler = h_job_match, .auth = AUTH_USER, .rl = RL_WRITE, .input = &match_s, .summary = "Score a resume against this job (stored as the resume's ats_score)", .tag = "career", .output = PAIR_OUT},
+    {.method = "GET", .pattern = "/api/v1/jobs/recommendations", .handler = h_recommendations, .auth = AUTH_USER, .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "The caller's open jobs ranked by match with their resumes", .tag = "career", .output = RECO_OUT},
+    {.method = "PATCH", .pattern = "/api/v1/applications/{id}/status", .handler = h_app_status, .auth = AUTH_USER, .rl = RL_WRITE, .input = &status_s, .summary = "Move an application: saved → applied → interview → offer | rejected | withdrawn (If-Match)", .tag = "career", .errors = "412", .output = OPENAPI_JSON({"$ref" : "#/components/schemas/Application"})},
+    {.method = "GET", .pattern = "/api/v1/analytics/overview", .handler = h_overview, .auth = AUTH_USER, .rl = RL_READ, .summary = "The caller's resumes, jobs, applications by status, success rate", .tag = "career", .output = OVERVIEW_OUT},
 };
 
 static void register_routes(void)
@@ -779,6 +902,8 @@ static void register_routes(void)
     resource_register(&career_resumes);
     resource_register(&career_jobs);
     resource_register(&career_applications);
+    openapi_schema_add(&ats_schema);
+    openapi_schema_add(&counts_schema);
     router_add(routes, ARRAY_LEN(routes));
 }
 

@@ -328,7 +328,7 @@ static int h_fav_add(struct req *r)
 /* ---- routes ---- */
 
 static const struct json_field add_f[] = {
-    {.name = "product_id", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 64},
+    {.name = "product_id", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 64, .format = "uuid"},
     {.name = "quantity", .type = JF_INT, .min = 1, .max = CART_MAX_QUANTITY,
      .description = "how many to add (default 1); the line holds at most 99"},
     {0}};
@@ -337,19 +337,54 @@ static const struct json_field set_f[] = {
     {.name = "quantity", .type = JF_INT, .flags = JF_REQUIRED, .min = 1, .max = CART_MAX_QUANTITY}, {0}};
 static const struct json_schema set_s = {set_f, false};
 static const struct json_field fav_f[] = {
-    {.name = "product_id", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 64}, {0}};
+    {.name = "product_id", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 64, .format = "uuid"}, {0}};
 static const struct json_schema fav_s = {fav_f, false};
 
 static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/me/cart", .handler = h_cart, .auth = AUTH_USER, .rl = RL_READ,
-     .summary = "The caller's cart: lines with prices in the request's language, total and currency", .tag = "cart"},
+     .summary = "The caller's cart: lines with prices in the request's language, total and currency", .tag = "cart",
+     .output = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [ "items", "total", "currency", "totals" ],
+         "properties" : {
+             "items" : {
+                 "type" : "array",
+                 "items" : {
+                     "type" : "object",
+                     "required" : [
+                         "id", "product_id", "quantity", "name", "unit_price", "currency", "line_total", "stock",
+                         "available", "created_at", "updated_at"
+                     ],
+                     "properties" : {
+                         "id" : {"type" : "string", "format" : "uuid"},
+                         "product_id" : {"type" : "string", "format" : "uuid"},
+                         "quantity" : {"type" : "integer", "minimum" : 1, "maximum" : 99},
+                         "name" : {"type" : [ "string", "null" ], "description" : "in the request's language"},
+                         "unit_price" : {"type" : "integer", "description" : "minor units"},
+                         "currency" : {"type" : "string", "pattern" : "^[A-Z]{3}$"},
+                         "line_total" : {"type" : "integer", "description" : "minor units"},
+                         "stock" : {"type" : "integer"},
+                         "available" : {"type" : "boolean", "description" : "false: the product was withdrawn (not charged)"},
+                         "created_at" : {"type" : "string", "format" : "date-time"},
+                         "updated_at" : {"type" : "string", "format" : "date-time"}
+                     }
+                 }
+             },
+             "total" : {"type" : [ "integer", "null" ], "description" : "minor units; null when the cart holds several currencies"},
+             "currency" : {"type" : [ "string", "null" ], "description" : "null when the cart holds several currencies"},
+             "totals" : {"type" : "object", "additionalProperties" : {"type" : "integer"}, "description" : "per currency"}
+         }
+     })},
     {.method = "POST", .pattern = "/api/v1/me/cart", .handler = h_cart_add, .auth = AUTH_USER, .rl = RL_WRITE,
      .input = &add_s, .summary = "Add to the cart: 201 new line, 200 added to the existing line (max 99)",
-     .tag = "cart"},
+     .tag = "cart",
+     .output = OPENAPI_JSON({"$ref" : "#/components/schemas/CartLine"})},
     {.method = "PUT", .pattern = "/api/v1/me/cart/{id}", .handler = h_cart_set, .auth = AUTH_USER, .rl = RL_WRITE,
-     .input = &set_s, .summary = "Set the quantity of a cart line (1-99; If-Match)", .tag = "cart"},
+     .input = &set_s, .summary = "Set the quantity of a cart line (1-99; If-Match)", .tag = "cart",
+     .errors = "412", .output = OPENAPI_JSON({"$ref" : "#/components/schemas/CartLine"})},
     {.method = "POST", .pattern = "/api/v1/me/favorites", .handler = h_fav_add, .auth = AUTH_USER, .rl = RL_WRITE,
-     .input = &fav_s, .summary = "Add a product to the favorites: 201 new, 200 already there", .tag = "cart"},
+     .input = &fav_s, .summary = "Add a product to the favorites: 201 new, 200 already there", .tag = "cart",
+     .output = OPENAPI_JSON({"$ref" : "#/components/schemas/Favorite"})},
 };
 
 void catalog__cart_register(void)

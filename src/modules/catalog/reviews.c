@@ -239,14 +239,25 @@ static const struct json_schema react_s = {react_f, false};
 static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/products/{id}/reviews", .handler = h_product_reviews,
      .auth = AUTH_OPTIONAL, .rl = RL_READ, .flags = ROUTE_PAGINATED,
-     .summary = "Reviews of a product (filters, sort, pages)", .tag = "catalog"},
+     .summary = "Reviews of a product (filters, sort, pages)", .tag = "catalog", .output = OPENAPI_JSON({"$ref" : "#/components/schemas/Review"})},
     {.method = "POST", .pattern = "/api/v1/products/{id}/reviews", .handler = h_product_review_create,
      .auth = AUTH_USER, .rl = RL_WRITE, .input = &review_s,
-     .summary = "Review a product (one review per user per product: 409 on a second)", .tag = "catalog"},
+     .summary = "Review a product (one review per user per product: 409 on a second)", .tag = "catalog",
+     .errors = "403 409", .output = OPENAPI_JSON({"$ref" : "#/components/schemas/Review"})},
     {.method = "POST", .pattern = "/api/v1/reviews/{id}/reactions", .handler = h_react, .auth = AUTH_USER,
      .rl = RL_WRITE, .input = &react_s,
      .summary = "React to a review (like|dislike; one per user: 201 new, 200 changed or repeated)",
-     .tag = "catalog"},
+     .tag = "catalog", .errors = "403",
+     .output = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [ "review_id", "type", "likes", "dislikes" ],
+         "properties" : {
+             "review_id" : {"type" : "string", "format" : "uuid"},
+             "type" : {"type" : "string", "enum" : [ "like", "dislike" ]},
+             "likes" : {"type" : "integer", "minimum" : 0},
+             "dislikes" : {"type" : "integer", "minimum" : 0}
+         }
+     })},
     {.method = "DELETE", .pattern = "/api/v1/reviews/{id}/reactions", .handler = h_unreact, .auth = AUTH_USER,
      .rl = RL_WRITE, .summary = "Take back one's reaction to a review", .tag = "catalog"},
 };

@@ -639,29 +639,97 @@ static const struct json_field sub_f[] = {
     {.name = "plan", .type = JF_STRING, .flags = JF_REQUIRED, .enum_values = plan_names}, {0}};
 static const struct json_schema sub_s = {sub_f, false};
 
+/* OpenAPI: a plan as write_plan writes it. */
+static struct openapi_schema plan_schema = {
+    .name = "Plan",
+    .json = OPENAPI_JSON({
+        "type" : "object",
+        "required" : [ "plan", "monthly_credits", "ai_requests_per_minute", "paid" ],
+        "properties" : {
+            "plan" : {"type" : "string", "enum" : [ "free", "pro", "business" ]},
+            "monthly_credits" : {"type" : "integer", "minimum" : 0},
+            "ai_requests_per_minute" : {"type" : "integer", "minimum" : 0},
+            "paid" : {"type" : "boolean"}
+        }
+    })};
+#define PLAN_OUT OPENAPI_JSON({"$ref" : "#/components/schemas/Plan"})
+
 static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/credits/balance", .handler = h_balance, .auth = AUTH_USER, .rl = RL_READ,
-     .summary = "The caller's balance, reserved and available credit", .tag = "credits"},
+     .summary = "The caller's balance, reserved and available credit", .tag = "credits",
+     .output = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [ "balance", "reserved", "available", "plan" ],
+         "properties" : {
+             "balance" : {"type" : "integer"},
+             "reserved" : {"type" : "integer", "minimum" : 0, "description" : "held by AI requests in flight"},
+             "available" : {"type" : "integer"},
+             "plan" : {"type" : "string", "enum" : [ "free", "pro", "business" ]}
+         }
+     })},
     {.method = "GET", .pattern = "/api/v1/credits/transactions", .handler = h_transactions, .auth = AUTH_USER,
-     .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "The caller's ledger (filter: type)", .tag = "credits"},
+     .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "The caller's ledger (filter: type)", .tag = "credits",
+     .params = OPENAPI_JSON([ {"name" : "type", "in" : "query", "schema" : {"type" : "string", "enum" : [ "reserve", "confirm", "refund", "grant", "purchase", "adjust" ]}} ]),
+     .output = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [ "id", "type", "amount", "reservation_id", "reference", "created_at" ],
+         "properties" : {
+             "id" : {"type" : "string", "format" : "uuid"},
+             "type" : {"type" : "string", "enum" : [ "reserve", "confirm", "refund", "grant", "purchase", "adjust" ]},
+             "amount" : {"type" : "integer"},
+             "reservation_id" : {"type" : [ "string", "null" ]},
+             "reference" : {"type" : [ "string", "null" ]},
+             "created_at" : {"type" : "string", "format" : "date-time"}
+         }
+     })},
     {.method = "GET", .pattern = "/api/v1/credits/pricing", .handler = h_pricing, .rl = RL_READ,
-     .summary = "Cost per operation and the plans", .tag = "credits"},
+     .summary = "Cost per operation and the plans", .tag = "credits",
+     .output = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [ "operations", "plans" ],
+         "properties" : {
+             "operations" : {
+                 "type" : "array",
+                 "items" : {
+                     "type" : "object",
+                     "required" : [ "operation", "cost" ],
+                     "properties" : {"operation" : {"type" : "string"}, "cost" : {"type" : "integer", "minimum" : 0}}
+                 }
+             },
+             "plans" : {"type" : "array", "items" : {"$ref" : "#/components/schemas/Plan"}}
+         }
+     })},
     {.method = "GET", .pattern = "/api/v1/admin/credits/transactions", .handler = h_admin_transactions,
      .auth = AUTH_ADMIN, .rl = RL_READ, .flags = ROUTE_PAGINATED | ROUTE_NO_BODY,
      .summary = "The credit ledger, newest first (filters: user_id, type)", .tag = "admin"},
     {.method = "POST", .pattern = "/api/v1/admin/credits/grant", .handler = h_grant, .auth = AUTH_ADMIN,
      .rl = RL_WRITE, .input = &grant_s, .flags = ROUTE_IDEMPOTENT,
-     .summary = "Grant credit to a user (Idempotency-Key; audited)", .tag = "admin"},
+     .summary = "Grant credit to a user (Idempotency-Key; audited)", .tag = "admin",
+     .output = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [ "id", "user_id", "type", "amount", "reason" ],
+         "properties" : {
+             "id" : {"type" : "string", "format" : "uuid"},
+             "user_id" : {"type" : "string"},
+             "type" : {"type" : "string", "enum" : ["grant"]},
+             "amount" : {"type" : "integer", "minimum" : 1},
+             "reason" : {"type" : "string"}
+         }
+     })},
     {.method = "GET", .pattern = "/api/v1/me/subscription", .handler = h_get_subscription, .auth = AUTH_USER,
-     .rl = RL_READ, .summary = "The caller's plan", .tag = "credits"},
+     .rl = RL_READ, .summary = "The caller's plan", .tag = "credits", .output = PLAN_OUT},
     {.method = "POST", .pattern = "/api/v1/me/subscription", .handler = h_post_subscription, .auth = AUTH_USER,
      .rl = RL_WRITE, .input = &sub_s, .summary = "Choose a plan (paid plans start after payment: 402)",
-     .tag = "credits"},
+     .tag = "credits", .errors = "402 403", .output = PLAN_OUT},
     {.method = "DELETE", .pattern = "/api/v1/me/subscription", .handler = h_delete_subscription, .auth = AUTH_USER,
-     .rl = RL_WRITE, .summary = "Back to the free plan", .tag = "credits"},
+     .rl = RL_WRITE, .summary = "Back to the free plan", .tag = "credits", .output = PLAN_OUT},
 };
 
-static void register_routes(void) { router_add(routes, ARRAY_LEN(routes)); }
+static void register_routes(void)
+{
+    openapi_schema_add(&plan_schema);
+    router_add(routes, ARRAY_LEN(routes));
+}
 
 static void register_jobs(void)
 {

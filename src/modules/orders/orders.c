@@ -824,28 +824,108 @@ static const struct json_field patch_f[] = {
     {0}};
 static const struct json_schema patch_s = {patch_f, false};
 
+/* OpenAPI: an order as write_head writes it, and with its lines (orders__write). */
+static struct openapi_schema schemas[] = {
+    {.name = "OrderSummary",
+     .json = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [
+             "id", "user_id", "kind", "status", "cancel_reason", "currency", "total", "address", "payment_status",
+             "credits", "expires_at", "paid_at", "created_at", "updated_at"
+         ],
+         "properties" : {
+             "id" : {"type" : "string", "format" : "uuid"},
+             "user_id" : {"type" : "string", "format" : "uuid"},
+             "kind" : {"type" : "string", "enum" : [ "goods", "credits" ]},
+             "status" : {"type" : "string", "enum" : [ "pending", "paid", "shipped", "delivered", "cancelled", "refunded" ]},
+             "cancel_reason" : {"type" : [ "string", "null" ]},
+             "currency" : {"type" : "string", "pattern" : "^[A-Z]{3}$"},
+             "total" : {"type" : "integer", "description" : "minor units"},
+             "address" : {
+                 "type" : [ "object", "null" ],
+                 "description" : "a copy of the address at order time (goods)",
+                 "properties" : {
+                     "id" : {"type" : "string", "format" : "uuid"},
+                     "title" : {"type" : [ "string", "null" ]},
+                     "full_name" : {"type" : [ "string", "null" ]},
+                     "phone" : {"type" : [ "string", "null" ]},
+                     "line1" : {"type" : [ "string", "null" ]},
+                     "line2" : {"type" : [ "string", "null" ]},
+                     "district" : {"type" : [ "string", "null" ]},
+                     "city" : {"type" : [ "string", "null" ]},
+                     "postal_code" : {"type" : [ "string", "null" ]},
+                     "country" : {"type" : [ "string", "null" ]}
+                 }
+             },
+             "payment_status" : {"type" : [ "string", "null" ]},
+             "credits" : {"type" : [ "integer", "null" ], "description" : "kind credits: the credits it buys"},
+             "expires_at" : {"type" : [ "string", "null" ], "format" : "date-time", "description" : "pending orders only"},
+             "paid_at" : {"type" : [ "string", "null" ], "format" : "date-time"},
+             "created_at" : {"type" : "string", "format" : "date-time"},
+             "updated_at" : {"type" : "string", "format" : "date-time"}
+         }
+     })},
+    {.name = "Order",
+     .json = OPENAPI_JSON({
+         "allOf" : [
+             {"$ref" : "#/components/schemas/OrderSummary"}, {
+                 "type" : "object",
+                 "required" : ["items"],
+                 "properties" : {
+                     "items" : {
+                         "type" : "array",
+                         "items" : {
+                             "type" : "object",
+                             "required" : [ "product_id", "name", "unit_price", "quantity", "currency", "line_total" ],
+                             "properties" : {
+                                 "product_id" : {"type" : [ "string", "null" ], "format" : "uuid"},
+                                 "name" : {"type" : [ "string", "null" ], "description" : "the product's name at order time"},
+                                 "unit_price" : {"type" : "integer"},
+                                 "quantity" : {"type" : "integer", "minimum" : 1},
+                                 "currency" : {"type" : "string"},
+                                 "line_total" : {"type" : "integer"}
+                             }
+                         }
+                     }
+                 }
+             }
+         ]
+     })},
+};
+#define ORDER_OUT OPENAPI_JSON({"$ref" : "#/components/schemas/Order"})
+#define ORDER_SUMMARY_OUT OPENAPI_JSON({"$ref" : "#/components/schemas/OrderSummary"})
+
 static struct route routes[] = {
     {.method = "POST", .pattern = "/api/v1/orders", .handler = h_create, .auth = AUTH_USER, .rl = RL_WRITE,
      .input = &create_s, .flags = ROUTE_IDEMPOTENT,
      .summary = "Order the cart (Idempotency-Key): stock reserved atomically, cart emptied; 409 names a product "
                 "without enough stock",
-     .tag = "orders"},
+     .tag = "orders", .errors = "409", .output = ORDER_OUT},
     {.method = "GET", .pattern = "/api/v1/orders", .handler = h_list, .auth = AUTH_USER, .rl = RL_READ,
-     .flags = ROUTE_PAGINATED, .summary = "The caller's orders (filter: status)", .tag = "orders"},
+     .flags = ROUTE_PAGINATED, .summary = "The caller's orders (filter: status)", .tag = "orders",
+     .output = ORDER_SUMMARY_OUT,
+     .params = OPENAPI_JSON([ {"name" : "status", "in" : "query", "schema" : {"type" : "string", "enum" : [ "pending", "paid", "shipped", "delivered", "cancelled", "refunded" ]}} ])},
     {.method = "GET", .pattern = "/api/v1/orders/{id}", .handler = h_get, .auth = AUTH_USER, .rl = RL_READ,
-     .summary = "One order with its lines", .tag = "orders"},
+     .summary = "One order with its lines", .tag = "orders", .output = ORDER_OUT},
     {.method = "POST", .pattern = "/api/v1/orders/{id}/cancel", .handler = h_cancel, .auth = AUTH_USER,
      .rl = RL_WRITE, .flags = ROUTE_BODY_OPTIONAL, .summary = "Cancel a pending order (its stock comes back)",
-     .tag = "orders"},
+     .tag = "orders", .errors = "409 422", .output = ORDER_OUT},
     {.method = "GET", .pattern = "/api/v1/admin/orders", .handler = h_admin_list, .auth = AUTH_ADMIN, .rl = RL_READ,
-     .flags = ROUTE_PAGINATED, .summary = "Every order (filters: status, user_id)", .tag = "admin"},
+     .flags = ROUTE_PAGINATED, .summary = "Every order (filters: status, user_id)", .tag = "admin",
+     .output = ORDER_SUMMARY_OUT,
+     .params = OPENAPI_JSON([
+         {"name" : "status", "in" : "query", "schema" : {"type" : "string", "enum" : [ "pending", "paid", "shipped", "delivered", "cancelled", "refunded" ]}},
+         {"name" : "user_id", "in" : "query", "schema" : {"type" : "string", "format" : "uuid"}}
+     ])},
     {.method = "PATCH", .pattern = "/api/v1/orders/{id}", .handler = h_patch, .auth = AUTH_ADMIN, .rl = RL_WRITE,
      .input = &patch_s, .summary = "Change an order's status (admin; the state machine; audited, customer mailed)",
-     .tag = "admin"},
+     .tag = "admin", .errors = "409", .output = ORDER_OUT},
 };
 
 static void register_routes(void)
 {
+    for (size_t i = 0; i < ARRAY_LEN(schemas); i++)
+        openapi_schema_add(&schemas[i]);
     router_add(routes, ARRAY_LEN(routes));
     orders__stripe_register_routes();
     orders__packs_register_routes();

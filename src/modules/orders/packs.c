@@ -149,7 +149,7 @@ static struct route routes[] = {
      .input = &buy_s, .flags = ROUTE_IDEMPOTENT,
      .summary = "Buy a credit pack: a pending order of kind credits (pay it with /orders/{id}/pay; the credits "
                 "arrive as a purchase ledger entry when it is paid)",
-     .tag = "credits"},
+     .tag = "credits", .output = OPENAPI_JSON({"$ref" : "#/components/schemas/Order"})},
 };
 
 void orders__packs_register_routes(void)

@@ -492,11 +492,30 @@ static struct route routes[] = {
      .flags = ROUTE_BODY_OPTIONAL,
      .summary = "Pay a pending order: {client_secret, payment_intent} of its Stripe PaymentIntent (created by a job; "
                 "503 + Retry-After while Stripe has not answered)",
-     .tag = "orders"},
+     .tag = "orders", .errors = "409",
+     .output = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [ "client_secret", "payment_intent" ],
+         "properties" : {
+             "client_secret" : {"type" : "string", "description" : "for Stripe.js confirmPayment"},
+             "payment_intent" : {"type" : "string", "description" : "the PaymentIntent id (pi_...)"}
+         }
+     })},
     {.method = "POST", .pattern = "/api/v1/webhooks/stripe", .handler = h_webhook, .auth = AUTH_NONE,
      .rl = RL_NONE, .flags = ROUTE_RAW_BODY, .body_max = STRIPE_WEBHOOK_MAX,
      .summary = "Stripe events (Stripe-Signature: HMAC-SHA256 of t.payload, 5 min tolerance); each event id once",
-     .tag = "orders"},
+     .tag = "orders",
+     .raw_body = OPENAPI_JSON({"application/json" : {"schema" : {"type" : "object", "description" : "a Stripe event", "required" : [ "id", "type", "data" ], "additionalProperties" : true, "properties" : {"id" : {"type" : "string"}, "type" : {"type" : "string"}, "data" : {"type" : "object", "additionalProperties" : true}}}}}),
+     .params = OPENAPI_JSON([ {"name" : "Stripe-Signature", "in" : "header", "required" : true, "schema" : {"type" : "string"}, "description" : "t=<unix time>,v1=<hex HMAC-SHA256>"} ]),
+     .output = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [ "received", "replayed", "outcome" ],
+         "properties" : {
+             "received" : {"type" : "boolean"},
+             "replayed" : {"type" : "boolean", "description" : "this event id was applied before"},
+             "outcome" : {"type" : "string"}
+         }
+     })},
 };
 
 void orders__stripe_register_routes(void) { router_add(routes, ARRAY_LEN(routes)); }

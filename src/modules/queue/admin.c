@@ -281,20 +281,74 @@ static int h_cancel(struct req *r)
 static const struct json_field no_fields[] = {{0}};
 static const struct json_schema empty_body = {.fields = no_fields}; /* retry: no body or {} */
 
+/* OpenAPI: a job as write_job writes it. */
+static struct openapi_schema job_schema = {
+    .name = "QueueJob",
+    .json = OPENAPI_JSON({
+        "type" : "object",
+        "required" : [
+            "id", "kind", "queue", "priority", "state", "attempt", "max_attempts", "timeout_ms", "run_at", "locked_by",
+            "locked_until", "last_error", "progress", "result", "unique_key", "created_at", "updated_at", "started_at",
+            "finished_at"
+        ],
+        "properties" : {
+            "id" : {"type" : "string", "format" : "uuid"},
+            "kind" : {"type" : "string"},
+            "queue" : {"type" : "string"},
+            "priority" : {"type" : "string", "enum" : [ "high", "normal", "low" ]},
+            "state" : {"type" : "string", "enum" : [ "available", "scheduled", "running", "retryable", "succeeded", "failed", "dead", "cancelled" ]},
+            "attempt" : {"type" : "integer", "minimum" : 0},
+            "max_attempts" : {"type" : "integer", "minimum" : 1},
+            "timeout_ms" : {"type" : "integer"},
+            "run_at" : {"type" : [ "string", "null" ], "format" : "date-time"},
+            "locked_by" : {"type" : [ "string", "null" ]},
+            "locked_until" : {"type" : [ "string", "null" ], "format" : "date-time"},
+            "last_error" : {"type" : [ "string", "null" ]},
+            "progress" : {"type" : "integer", "minimum" : 0, "maximum" : 100},
+            "result" : {"description" : "the handler's JSON result, or null"},
+            "unique_key" : {"type" : [ "string", "null" ]},
+            "created_at" : {"type" : [ "string", "null" ], "format" : "date-time"},
+            "updated_at" : {"type" : [ "string", "null" ], "format" : "date-time"},
+            "started_at" : {"type" : [ "string", "null" ], "format" : "date-time"},
+            "finished_at" : {"type" : [ "string", "null" ], "format" : "date-time"},
+            "payload" : {"type" : "object", "additionalProperties" : true, "description" : "GET /admin/jobs/{id} only; {redacted: true} for sensitive kinds"}
+        }
+    })};
+#define JOB_OUT OPENAPI_JSON({"$ref" : "#/components/schemas/QueueJob"})
+
 static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/admin/queues", .handler = h_queues, .auth = AUTH_ADMIN, .rl = RL_READ,
-     .summary = "Job counts by state for each queue", .tag = "jobs", .flags = ROUTE_NO_BODY | ROUTE_PAGINATED},
+     .summary = "Job counts by state for each queue", .tag = "jobs", .flags = ROUTE_NO_BODY | ROUTE_PAGINATED,
+     .output = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [ "queue", "counts", "total", "concurrency" ],
+         "properties" : {
+             "queue" : {"type" : "string"},
+             "counts" : {"type" : "object", "additionalProperties" : {"type" : "integer"}, "description" : "per state"},
+             "total" : {"type" : "integer"},
+             "concurrency" : {"type" : [ "integer", "null" ], "description" : "null: no limit"}
+         }
+     })},
     {.method = "GET", .pattern = "/api/v1/admin/jobs", .handler = h_list, .auth = AUTH_ADMIN, .rl = RL_READ,
      .summary = "List jobs, newest first (filters: state, queue, kind)", .tag = "jobs",
-     .flags = ROUTE_PAGINATED | ROUTE_NO_BODY},
+     .flags = ROUTE_PAGINATED | ROUTE_NO_BODY, .output = JOB_OUT,
+     .params = OPENAPI_JSON([
+         {"name" : "state", "in" : "query", "schema" : {"type" : "string", "enum" : [ "available", "scheduled", "running", "retryable", "succeeded", "failed", "dead", "cancelled" ]}},
+         {"name" : "queue", "in" : "query", "schema" : {"type" : "string"}},
+         {"name" : "kind", "in" : "query", "schema" : {"type" : "string"}}
+     ])},
     {.method = "GET", .pattern = "/api/v1/admin/jobs/{id}", .handler = h_get, .auth = AUTH_ADMIN, .rl = RL_READ,
-     .summary = "One job with its payload and result", .tag = "jobs", .flags = ROUTE_NO_BODY},
+     .summary = "One job with its payload and result", .tag = "jobs", .flags = ROUTE_NO_BODY, .output = JOB_OUT},
     {.method = "POST", .pattern = "/api/v1/admin/jobs/{id}/retry", .handler = h_retry, .auth = AUTH_ADMIN,
      .rl = RL_WRITE, .input = &empty_body, .summary = "Run a failed, dead or cancelled job again (409 otherwise)",
-     .tag = "jobs", .flags = ROUTE_BODY_OPTIONAL},
+     .tag = "jobs", .flags = ROUTE_BODY_OPTIONAL, .errors = "409", .output = JOB_OUT},
     {.method = "DELETE", .pattern = "/api/v1/admin/jobs/{id}", .handler = h_cancel, .auth = AUTH_ADMIN,
      .rl = RL_WRITE, .summary = "Cancel a job that has not started (409 when running or finished)", .tag = "jobs",
-     .flags = ROUTE_NO_BODY},
+     .flags = ROUTE_NO_BODY, .errors = "409"},
 };
 
-void queue__register_admin_routes(void) { router_add(routes, ARRAY_LEN(routes)); }
+void queue__register_admin_routes(void)
+{
+    openapi_schema_add(&job_schema);
+    router_add(routes, ARRAY_LEN(routes));
+}

@@ -184,9 +184,9 @@ static const struct json_field patch_f[] = {
 static const struct json_schema patch_s = {patch_f, false};
 
 static struct route routes[] = {
-    {.method = "GET", .pattern = "/api/v1/users", .handler = h_list, .auth = AUTH_ADMIN, .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "List users (filters: role, status, q)", .tag = "admin"},
-    {.method = "GET", .pattern = "/api/v1/users/{id}", .handler = h_get, .auth = AUTH_ADMIN, .rl = RL_READ, .summary = "One user", .tag = "admin"},
-    {.method = "PATCH", .pattern = "/api/v1/users/{id}", .handler = h_patch, .auth = AUTH_ADMIN, .rl = RL_WRITE, .input = &patch_s, .summary = "Change role, status (active|banned) or name; audited", .tag = "admin"},
+    {.method = "GET", .pattern = "/api/v1/users", .handler = h_list, .auth = AUTH_ADMIN, .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "List users (filters: role, status, q)", .tag = "admin", .output = OPENAPI_JSON({"$ref" : "#/components/schemas/User"})},
+    {.method = "GET", .pattern = "/api/v1/users/{id}", .handler = h_get, .auth = AUTH_ADMIN, .rl = RL_READ, .summary = "One user", .tag = "admin", .output = OPENAPI_JSON({"$ref" : "#/components/schemas/User"})},
+    {.method = "PATCH", .pattern = "/api/v1/users/{id}", .handler = h_patch, .auth = AUTH_ADMIN, .rl = RL_WRITE, .input = &patch_s, .summary = "Change role, status (active|banned) or name; audited", .tag = "admin", .output = OPENAPI_JSON({"$ref" : "#/components/schemas/User"})},
     {.method = "DELETE", .pattern = "/api/v1/users/{id}", .handler = h_delete, .auth = AUTH_ADMIN, .rl = RL_WRITE, .summary = "Delete a user; audited", .tag = "admin"},
 };
 

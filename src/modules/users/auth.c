@@ -855,21 +855,24 @@ static const struct json_schema migrate_s = {migrate_f, false};
 
 #define AUTHR(m, p, h, s, cls, sum, ...) {.method = m, .pattern = "/api/v1/auth/" p, .handler = h, .rl = cls, .input = s, .summary = sum, .tag = "auth", __VA_ARGS__}
 static struct route routes[] = {
-    AUTHR("POST", "register", h_register, &register_s, RL_AUTH, "Create an account: 201 with tokens; an email that already has an account gets 202 {status: accepted}, no tokens, and a mail to its owner (API.md said 409: changed against enumeration)"),
-    AUTHR("POST", "login", h_login, &login_s, RL_AUTH, "Log in with email and password; unknown email, wrong password and a locked account all answer the same 401"),
-    AUTHR("POST", "refresh", h_refresh, &refresh_s, RL_AUTH, "Rotate a refresh token for a new token pair"),
+    AUTHR("POST", "register", h_register, &register_s, RL_AUTH, "Create an account: 201 with tokens; an email that already has an account gets 202 {status: accepted}, no tokens, and a mail to its owner (API.md said 409: changed against enumeration)",
+          .output = OPENAPI_JSON({"oneOf" : [ {"$ref" : "#/components/schemas/AuthSession"}, {"$ref" : "#/components/schemas/Accepted"} ]})),
+    AUTHR("POST", "login", h_login, &login_s, RL_AUTH, "Log in with email and password; unknown email, wrong password and a locked account all answer the same 401", .errors = "401", .output = OPENAPI_JSON({"$ref" : "#/components/schemas/AuthSession"})),
+    AUTHR("POST", "refresh", h_refresh, &refresh_s, RL_AUTH, "Rotate a refresh token for a new token pair", .errors = "401", .output = OPENAPI_JSON({"$ref" : "#/components/schemas/AuthSession"})),
     AUTHR("POST", "logout", h_logout, &logout_s, RL_AUTH, "End this session (and the given refresh token's)", .auth = AUTH_USER,
           .flags = ROUTE_BODY_OPTIONAL),
     AUTHR("POST", "logout-all", h_logout_all, NULL, RL_AUTH, "End every session of the caller and revoke every API key", .auth = AUTH_USER),
-    AUTHR("POST", "forgot-password", h_forgot, &forgot_s, RL_EMAIL, "Mail a password-reset link (always 202; the same work for known and unknown emails)"),
+    AUTHR("POST", "forgot-password", h_forgot, &forgot_s, RL_EMAIL, "Mail a password-reset link (always 202; the same work for known and unknown emails)", .output = OPENAPI_JSON({"$ref" : "#/components/schemas/Accepted"})),
     AUTHR("POST", "reset-password", h_reset, &reset_s, RL_AUTH, "Set a new password with a reset token; ends all sessions and revokes every API key"),
     AUTHR("POST", "verify-email", h_verify_email, &verify_s, RL_AUTH, "Confirm an email address with the mailed token"),
-    AUTHR("POST", "resend-verification", h_resend, NULL, RL_EMAIL, "Mail a new verification link", .auth = AUTH_USER),
-    AUTHR("POST", "send-otp", h_send_otp, &send_otp_s, RL_EMAIL, "Send a one-time code by email or SMS (one a minute; 10 wrong codes an hour or 20 a day lock the address: 429)"),
-    AUTHR("POST", "verify-otp", h_verify_otp, &verify_otp_s, RL_AUTH, "Log in (or sign up) with a one-time code; the first one to an unverified account removes its password and revokes its sessions and API keys (audited)"),
-    AUTHR("POST", "guest", h_guest, NULL, RL_AUTH, "Create a guest user and return its tokens (201)"),
+    AUTHR("POST", "resend-verification", h_resend, NULL, RL_EMAIL, "Mail a new verification link", .auth = AUTH_USER, .output = OPENAPI_JSON({"$ref" : "#/components/schemas/Accepted"})),
+    AUTHR("POST", "send-otp", h_send_otp, &send_otp_s, RL_EMAIL, "Send a one-time code by email or SMS (one a minute; 10 wrong codes an hour or 20 a day lock the address: 429)",
+          .output = OPENAPI_JSON({"type" : "object", "required" : [ "status", "expires_in" ], "properties" : {"status" : {"type" : "string", "enum" : ["sent"]}, "expires_in" : {"type" : "integer", "description" : "seconds the code stays valid"}}})),
+    AUTHR("POST", "verify-otp", h_verify_otp, &verify_otp_s, RL_AUTH, "Log in (or sign up) with a one-time code; the first one to an unverified account removes its password and revokes its sessions and API keys (audited)", .output = OPENAPI_JSON({"$ref" : "#/components/schemas/AuthSession"})),
+    AUTHR("POST", "guest", h_guest, NULL, RL_AUTH, "Create a guest user and return its tokens (201)", .output = OPENAPI_JSON({"$ref" : "#/components/schemas/AuthSession"})),
     AUTHR("POST", "migrate-guest-data", h_migrate_guest, &migrate_s, RL_AUTH, "Move a guest's data into the caller's account",
-          .auth = AUTH_USER),
+          .auth = AUTH_USER, .errors = "403",
+          .output = OPENAPI_JSON({"type" : "object", "required" : [ "migrated", "guest_id" ], "properties" : {"migrated" : {"type" : "array", "items" : {"type" : "string"}, "description" : "the modules that moved data"}, "guest_id" : {"type" : "string", "format" : "uuid"}}})),
 };
 
 void users__register_auth_routes(void) { router_add(routes, ARRAY_LEN(routes)); }

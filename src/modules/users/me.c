@@ -415,36 +415,55 @@ static struct openapi_schema schemas[] = {
              "created_at" : {"type" : "string", "format" : "date-time"}
          }
      })},
+    {.name = "AuthSession",
+     .json = OPENAPI_JSON({
+         "type" : "object",
+         "description" : "a signed-in session: the account and its token pair",
+         "required" : [ "user", "access_token", "refresh_token", "token_type", "expires_in" ],
+         "properties" : {
+             "user" : {"$ref" : "#/components/schemas/User"},
+             "access_token" : {"type" : "string", "description" : "JWT for Authorization: Bearer"},
+             "refresh_token" : {"type" : "string", "description" : "for POST /auth/refresh (rotated on use)"},
+             "token_type" : {"type" : "string", "enum" : ["Bearer"]},
+             "expires_in" : {"type" : "integer", "minimum" : 1, "description" : "seconds the access token lives"}
+         }
+     })},
+    {.name = "Session", .json = OPENAPI_JSON({
+        "type" : "object",
+        "required" : [ "id", "user_agent", "ip", "created_at", "last_used_at", "expires_at", "current" ],
+        "properties" : {
+            "id" : {"type" : "string", "format" : "uuid"},
+            "user_agent" : {"type" : [ "string", "null" ]},
+            "ip" : {"type" : [ "string", "null" ]},
+            "created_at" : {"type" : "string", "format" : "date-time"},
+            "last_used_at" : {"type" : [ "string", "null" ], "format" : "date-time"},
+            "expires_at" : {"type" : "string", "format" : "date-time"},
+            "current" : {"type" : "boolean", "description" : "the session of this request's token"}
+        }
+    })},
+    {.name = "ApiKey", .json = OPENAPI_JSON({
+        "type" : "object",
+        "required" : [ "id", "name", "prefix", "scopes", "created_at", "last_used_at" ],
+        "properties" : {
+            "id" : {"type" : "string", "format" : "uuid"},
+            "name" : {"type" : "string"},
+            "prefix" : {"type" : "string", "description" : "the first characters of the key, to recognise it"},
+            "scopes" : {"type" : "array", "items" : {"type" : "string", "enum" : [ "read", "write", "ai", "admin" ]}},
+            "created_at" : {"type" : "string", "format" : "date-time"},
+            "last_used_at" : {"type" : [ "string", "null" ], "format" : "date-time"}
+        }
+    })},
+    {.name = "Accepted",
+     .json = OPENAPI_JSON({
+         "type" : "object",
+         "required" : ["status"],
+         "properties" : {"status" : {"type" : "string", "enum" : ["accepted"]}}
+     })},
 };
 
 #define USER_OUT OPENAPI_JSON({"$ref" : "#/components/schemas/User"})
-#define SESSION_OUT                                                                                                    \
-    OPENAPI_JSON({                                                                                                     \
-        "type" : "object",                                                                                             \
-        "required" : [ "id", "user_agent", "ip", "created_at", "last_used_at", "expires_at", "current" ],             \
-        "properties" : {                                                                                               \
-            "id" : {"type" : "string", "format" : "uuid"},                                                             \
-            "user_agent" : {"type" : [ "string", "null" ]},                                                            \
-            "ip" : {"type" : [ "string", "null" ]},                                                                    \
-            "created_at" : {"type" : "string", "format" : "date-time"},                                                \
-            "last_used_at" : {"type" : [ "string", "null" ], "format" : "date-time"},                                  \
-            "expires_at" : {"type" : "string", "format" : "date-time"},                                                \
-            "current" : {"type" : "boolean", "description" : "the session of this request's token"}                    \
-        }                                                                                                              \
-    })
-#define API_KEY_OUT                                                                                                    \
-    OPENAPI_JSON({                                                                                                     \
-        "type" : "object",                                                                                             \
-        "required" : [ "id", "name", "prefix", "scopes", "created_at", "last_used_at" ],                               \
-        "properties" : {                                                                                               \
-            "id" : {"type" : "string", "format" : "uuid"},                                                             \
-            "name" : {"type" : "string"},                                                                              \
-            "prefix" : {"type" : "string", "description" : "the first characters of the key, to recognise it"},       \
-            "scopes" : {"type" : "array", "items" : {"type" : "string", "enum" : [ "read", "write", "ai", "admin" ]}},  \
-            "created_at" : {"type" : "string", "format" : "date-time"},                                                \
-            "last_used_at" : {"type" : [ "string", "null" ], "format" : "date-time"}                                   \
-        }                                                                                                              \
-    })
+#define SESSION_OUT OPENAPI_JSON({"$ref" : "#/components/schemas/Session"})
+#define API_KEY_OUT OPENAPI_JSON({"$ref" : "#/components/schemas/ApiKey"})
 #define API_KEY_CREATED_OUT                                                                                            \
     OPENAPI_JSON({                                                                                                     \
         "type" : "object",                                                                                             \
@@ -465,15 +484,40 @@ static struct route routes[] = {
     {.method = "PATCH", .pattern = "/api/v1/me", .handler = h_patch_me, .auth = AUTH_USER, .rl = RL_WRITE, .input = &patch_s, .body_max = 32u << 10, .summary = "Update name, locale, profile; a new phone is not stored but gets an SMS code (POST /api/v1/me/phone/verify stores it); phone null removes it", .tag = "me", .output = USER_OUT},
     {.method = "POST", .pattern = "/api/v1/me/phone/verify", .handler = h_verify_phone, .auth = AUTH_USER, .rl = RL_AUTH, .input = &phone_s, .summary = "Store the phone given to PATCH /me once its SMS code is entered (10 wrong codes an hour lock the number: 429)", .tag = "me"},
     {.method = "DELETE", .pattern = "/api/v1/me", .handler = h_delete_me, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Delete the account and its personal data", .tag = "me"},
-    {.method = "GET", .pattern = "/api/v1/me/export", .handler = h_export, .auth = AUTH_USER, .rl = RL_READ, .summary = "All personal data as JSON", .tag = "me"},
+    {.method = "GET", .pattern = "/api/v1/me/export", .handler = h_export, .auth = AUTH_USER, .rl = RL_READ, .summary = "All personal data as JSON", .tag = "me",
+     .output = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [ "exported_at", "user", "sessions", "api_keys", "photo" ],
+         "properties" : {
+             "exported_at" : {"type" : "string", "format" : "date-time"},
+             "user" : {"$ref" : "#/components/schemas/User"},
+             "sessions" : {"type" : "array", "items" : {"$ref" : "#/components/schemas/Session"}},
+             "api_keys" : {"type" : "array", "items" : {"$ref" : "#/components/schemas/ApiKey"}},
+             "photo" : {"type" : [ "object", "null" ], "additionalProperties" : true}
+         },
+         "additionalProperties" : {"description" : "one member per module that keeps personal data (its rows)"}
+     })},
     {.method = "POST", .pattern = "/api/v1/me/complete-profile", .handler = h_complete_profile, .auth = AUTH_USER, .rl = RL_WRITE, .input = &complete_s, .body_max = 32u << 10, .summary = "Finish an OTP-created account", .tag = "me", .output = USER_OUT},
     {.method = "GET", .pattern = "/api/v1/me/sessions", .handler = h_sessions, .auth = AUTH_USER, .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "Live sessions of the caller", .tag = "me", .output = SESSION_OUT},
     {.method = "DELETE", .pattern = "/api/v1/me/sessions/{id}", .handler = h_delete_session, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "End one session", .tag = "me"},
     {.method = "POST", .pattern = "/api/v1/me/api-keys", .handler = h_create_key, .auth = AUTH_USER, .rl = RL_WRITE, .input = &key_s, .summary = "Create an API key (shown once). Scopes: read = GET/HEAD, write = other methods, admin = staff routes and powers, ai = /api/v1/ai; default [\"read\"]. Not with an API key", .tag = "me", .output = API_KEY_CREATED_OUT},
     {.method = "GET", .pattern = "/api/v1/me/api-keys", .handler = h_list_keys, .auth = AUTH_USER, .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "The caller's API keys (without secrets)", .tag = "me", .output = API_KEY_OUT},
     {.method = "DELETE", .pattern = "/api/v1/me/api-keys/{id}", .handler = h_delete_key, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Revoke an API key", .tag = "me"},
-    {.method = "POST", .pattern = "/api/v1/me/photo", .handler = users__h_photo_upload, .auth = AUTH_USER, .rl = RL_WRITE, .flags = ROUTE_RAW_BODY, .body_max = USERS_PHOTO_MAX + (64u << 10), .summary = "Upload the profile photo (multipart field photo or file; JPEG/PNG/WebP by magic bytes, max 2 MiB)", .tag = "me"},
-    {.method = "GET", .pattern = "/api/v1/me/photo", .handler = users__h_photo_get, .auth = AUTH_USER, .rl = RL_READ, .summary = "The caller's profile photo (image bytes)", .tag = "me"},
+    {.method = "POST", .pattern = "/api/v1/me/photo", .handler = users__h_photo_upload, .auth = AUTH_USER, .rl = RL_WRITE, .flags = ROUTE_RAW_BODY, .body_max = USERS_PHOTO_MAX + (64u << 10), .summary = "Upload the profile photo (multipart field photo or file; JPEG/PNG/WebP by magic bytes, max 2 MiB)", .tag = "me",
+     .errors = "415",
+     .raw_body = OPENAPI_JSON({"multipart/form-data" : {"schema" : {"type" : "object", "properties" : {"photo" : {"type" : "string", "format" : "binary", "description" : "JPEG, PNG or WebP; the field may also be named file"}}}}}),
+     .output = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [ "photo_url", "mime_type", "size", "sha256" ],
+         "properties" : {
+             "photo_url" : {"type" : "string"},
+             "mime_type" : {"type" : "string", "enum" : [ "image/jpeg", "image/png", "image/webp" ]},
+             "size" : {"type" : "integer", "minimum" : 1, "maximum" : 2097152},
+             "sha256" : {"type" : "string", "pattern" : "^[0-9a-f]{64}$"}
+         }
+     })},
+    {.method = "GET", .pattern = "/api/v1/me/photo", .handler = users__h_photo_get, .auth = AUTH_USER, .rl = RL_READ, .summary = "The caller's profile photo (image bytes)", .tag = "me",
+     .output_type = "image/*", .output = OPENAPI_JSON({"type" : "string", "format" : "binary", "description" : "JPEG, PNG or WebP (Content-Type says which)"})},
     {.method = "DELETE", .pattern = "/api/v1/me/photo", .handler = users__h_photo_delete, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Remove the profile photo", .tag = "me"},
 };
 
