@@ -55,7 +55,7 @@ def test_category_writes_admin_only(server, admin_headers):
     for bad, field in [({"slug": "Not A Slug", "name": {"en": "x"}}, "slug"),
                        ({"slug": uniq("c"), "name": {"de": "x"}}, "name"),
                        ({"slug": uniq("c"), "name": {}}, "name"),
-                       ({"slug": uniq("c"), "name": "plain"}, "name")]:
+                       ({"slug": uniq("c"), "name": ["plain"]}, "name")]:  # a plain string is the request language (test_i18n_write)
         b = assert_problem(server.post(f"{API}/categories", json=bad, headers=admin_headers), 422)
         assert field in error_fields(b), b
     assert_problem(server.post(f"{API}/categories", json=body, headers=admin_headers), 409)
