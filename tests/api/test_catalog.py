@@ -51,11 +51,11 @@ def test_category_writes_admin_only(server, admin_headers):
     assert server.get(f"{API}/categories/{cat['id']}", headers={"Accept-Language": "pl"}).json()["name"] == "New"
     assert_problem(server.patch(f"{API}/categories/{cat['id']}", json={"position": 9}, headers=user), 403)
     assert_problem(server.delete(f"{API}/categories/{cat['id']}", headers=user), 403)
-    # validation: slug, language keys, duplicate slug
+    # validation: slug, language keys, duplicate slug (a plain-string name is the request's language)
     for bad, field in [({"slug": "Not A Slug", "name": {"en": "x"}}, "slug"),
                        ({"slug": uniq("c"), "name": {"de": "x"}}, "name"),
                        ({"slug": uniq("c"), "name": {}}, "name"),
-                       ({"slug": uniq("c"), "name": ["plain"]}, "name")]:  # a plain string is the request language (test_i18n_write)
+                       ({"slug": uniq("c"), "name": ["plain"]}, "name")]:
         b = assert_problem(server.post(f"{API}/categories", json=bad, headers=admin_headers), 422)
         assert field in error_fields(b), b
     assert_problem(server.post(f"{API}/categories", json=body, headers=admin_headers), 409)

@@ -744,10 +744,7 @@ static struct route routes[] = {
      .summary = "AI usage over [from, to) (default 30 days): totals and per model — requests, cache hit rate, "
                 "tokens, credits, cost (micro-USD), latency p50/p95",
      .errors = "422",
-     .params = OPENAPI_JSON([
-         {"name" : "from", "in" : "query", "schema" : {"type" : "string", "format" : "date-time"}},
-         {"name" : "to", "in" : "query", "schema" : {"type" : "string", "format" : "date-time"}}
-     ]),
+     .params = AI_RANGE_PARAMS,
      .output = OPENAPI_JSON({
          "type" : "object",
          "required" : [ "from", "to", "totals", "models" ],

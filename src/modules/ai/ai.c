@@ -750,10 +750,7 @@ static struct route routes[] = {
      .tag = "ai", .summary = "The caller's AI usage by UTC day (from, to): requests, AI calls, cache hits, credits "
                              "spent, tokens, upstream cost in micro-USD",
      .errors = "422",
-     .params = OPENAPI_JSON([
-         {"name" : "from", "in" : "query", "schema" : {"type" : "string", "format" : "date-time"}},
-         {"name" : "to", "in" : "query", "schema" : {"type" : "string", "format" : "date-time"}}
-     ]),
+     .params = AI_RANGE_PARAMS,
      .output = OPENAPI_JSON({
          "type" : "object",
          "required" : [ "from", "to", "data", "totals" ],

@@ -22,6 +22,12 @@
 #define AI_RESULT_MAX (2u << 20) /* a stored result (JSON) */
 #define AI_WAIT_DEFAULT_S 20
 #define AI_WAIT_MAX_S 60
+/* OpenAPI: the from/to query parameters of the usage reports. */
+#define AI_RANGE_PARAMS                                                                                                \
+    OPENAPI_JSON([                                                                                                     \
+        {"name" : "from", "in" : "query", "schema" : {"type" : "string", "format" : "date-time"}},                     \
+        {"name" : "to", "in" : "query", "schema" : {"type" : "string", "format" : "date-time"}}                        \
+    ])
 
 /* ---- settings (config.c; a bad value exits 2 naming the variable) ---- */
 struct ai_config {
