@@ -2628,6 +2628,250 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tickets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Tickets: the caller's own (staff: all); filters status, priority, category, assignee_id, sla_breached; default order priority, then oldest first */
+        get: operations["get_api_v1_tickets"];
+        put?: never;
+        /** Create a ticket (201 + Location) */
+        post: operations["post_api_v1_tickets"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tickets/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One ticket (owner or staff) */
+        get: operations["get_api_v1_tickets__id_"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Update a ticket (If-Match) */
+        patch: operations["patch_api_v1_tickets__id_"];
+        trace?: never;
+    };
+    "/api/v1/tickets/{id}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A ticket's messages, oldest first (internal notes for staff only); clears the reader's unread count */
+        get: operations["get_api_v1_tickets__id__messages"];
+        put?: never;
+        /** Add a message (owner or staff); staff may add internal notes; a staff reply mails the owner */
+        post: operations["post_api_v1_tickets__id__messages"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tickets/{id}/assign": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Assign a ticket to a staff member (or null: unassign) */
+        post: operations["post_api_v1_tickets__id__assign"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tickets/{id}/close": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Close a ticket (owner or staff): resolved_at is set */
+        post: operations["post_api_v1_tickets__id__close"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tickets/{id}/reopen": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reopen a closed ticket (owner or staff) */
+        post: operations["post_api_v1_tickets__id__reopen"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/certificate-templates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List certificate_templates (filters, sort, search, pages) */
+        get: operations["get_api_v1_certificate_templates"];
+        put?: never;
+        /** Create a certificate template (201 + Location) */
+        post: operations["post_api_v1_certificate_templates"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/certificate-templates/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a certificate template (ETag) */
+        get: operations["get_api_v1_certificate_templates__id_"];
+        put?: never;
+        post?: never;
+        /** Delete a certificate template (If-Match) */
+        delete: operations["delete_api_v1_certificate_templates__id_"];
+        options?: never;
+        head?: never;
+        /** Update a certificate template (If-Match) */
+        patch: operations["patch_api_v1_certificate_templates__id_"];
+        trace?: never;
+    };
+    "/api/v1/certificates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List certificates (filters, sort, search, pages) */
+        get: operations["get_api_v1_certificates"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/certificates/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a certificate (ETag) */
+        get: operations["get_api_v1_certificates__id_"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/certificates/generate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Render a certificate PDF for every checked-in attendee of an event who has none (a job; 202) */
+        post: operations["post_api_v1_certificates_generate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/certificates/{id}/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The certificate PDF (owner or staff) */
+        get: operations["get_api_v1_certificates__id__download"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/certificates/verify/{number}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Public check of a certificate number: name, event, date, valid or revoked */
+        get: operations["get_api_v1_certificates_verify__number_"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/certificates/{id}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Revoke a certificate (staff); verification then says revoked */
+        post: operations["post_api_v1_certificates__id__revoke"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2882,6 +3126,51 @@ export interface components {
             description: string | null;
             /** @description display order (sort=position) */
             position: number;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        Certificate: {
+            /** Format: uuid */
+            id: string;
+            number: string;
+            event_id: string;
+            user_id: string;
+            template_id: string | null;
+            attendee_name: string;
+            event_title: string;
+            /** Format: date-time */
+            event_date: string;
+            /** @enum {string} */
+            status: "pending" | "valid" | "revoked";
+            pdf_size: number | null;
+            /** Format: date-time */
+            revoked_at: string | null;
+            revoke_reason: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        CertificateTemplate: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** @description the heading, e.g. "Katılım Sertifikası" */
+            title: string;
+            /** @description text with {{name}}, {{event}}, {{date}}, {{city}}, {{number}} */
+            body: string;
+            /** @description #RRGGBB */
+            primary_color: string;
+            /** @description #RRGGBB */
+            text_color: string;
+            /**
+             * Format: uri
+             * @description a PNG fetched when certificates are rendered (left out if it cannot be fetched)
+             */
+            logo_url: string | null;
+            created_by: string | null;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -3296,6 +3585,63 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
+        Ticket: {
+            /** Format: uuid */
+            id: string;
+            subject: string;
+            description: string;
+            /** @enum {string} */
+            category: "general" | "account" | "billing" | "technical" | "events" | "other";
+            /**
+             * @description the owner picks it at creation; afterwards only staff change it
+             * @enum {string}
+             */
+            priority: "low" | "normal" | "high" | "urgent";
+            /** @description 1 low .. 4 urgent (sort=priority_rank:desc) */
+            priority_rank: number;
+            /**
+             * @description open (waiting for staff), pending (waiting for the owner), closed
+             * @enum {string}
+             */
+            status: "open" | "pending" | "closed";
+            assignee_id: string | null;
+            /** @description the owner */
+            user_id: string;
+            /** Format: date-time */
+            first_response_at: string | null;
+            /** Format: date-time */
+            resolved_at: string | null;
+            /**
+             * Format: date-time
+             * @description the first staff reply is due by then (the priority's target)
+             */
+            sla_due_at: string | null;
+            sla_breached: boolean;
+            /** @description staff replies the owner has not read */
+            user_unread: number;
+            /** @description owner messages staff have not read */
+            staff_unread: number;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        TicketMessage: {
+            /** Format: uuid */
+            id?: string;
+            /** Format: uuid */
+            ticket_id?: string;
+            /** Format: uuid */
+            author_id?: string | null;
+            body?: string;
+            /** @description a staff note; never shown to the owner */
+            internal?: boolean;
+            from_staff?: boolean;
+            /** @description file ids (empty until the files module is on main) */
+            attachments?: string[];
+            /** Format: date-time */
+            created_at?: string;
+        };
         User: {
             /** Format: uuid */
             id: string;
@@ -3321,7 +3667,7 @@ export interface components {
             id: string;
             /** Format: uri */
             url: string;
-            events: ("user.created" | "order.paid" | "ai.job.finished")[];
+            events: ("user.created" | "order.paid" | "ai.job.finished" | "ticket.created")[];
             description: string;
             active: boolean;
             /** Format: date-time */
@@ -9618,7 +9964,31 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        event_id?: string;
+                        registrations?: number;
+                        confirmed?: number;
+                        waitlisted?: number;
+                        cancelled?: number;
+                        checked_in?: number;
+                        capacity?: number | null;
+                        /** @description confirmed / capacity */
+                        occupancy?: number | null;
+                        /** @description checked_in / confirmed */
+                        check_in_rate?: number | null;
+                        /** @description minor units */
+                        revenue?: number;
+                        currency?: string;
+                        daily?: {
+                            /** Format: date */
+                            date?: string;
+                            registrations?: number;
+                            cancelled?: number;
+                        }[];
+                    };
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -9654,7 +10024,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Registration"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -9684,7 +10056,12 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Registration"][];
+                        meta: components["schemas"]["PageMeta"];
+                    };
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -9710,7 +10087,12 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Registration"][];
+                        meta: components["schemas"]["PageMeta"];
+                    };
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -9733,6 +10115,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
@@ -9742,7 +10125,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Registration"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -9772,6 +10157,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
@@ -9781,7 +10167,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Registration"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -9808,6 +10196,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
@@ -9817,7 +10206,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Registration"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -11197,7 +11588,7 @@ export interface operations {
                 "application/json": {
                     /** @description http or https URL the events are POSTed to */
                     url: string;
-                    /** @description event names: user.created, order.paid, ai.job.finished */
+                    /** @description event names: user.created, order.paid, ai.job.finished, ticket.created */
                     events: string[];
                     /** @description HMAC key for Temel-Signature; generated (and answered once) when absent */
                     secret?: string;
@@ -11520,6 +11911,774 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    get_api_v1_tickets: {
+        parameters: {
+            query?: {
+                page?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Ticket"][];
+                        meta: components["schemas"]["PageMeta"];
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    post_api_v1_tickets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    subject: string;
+                    description?: string;
+                    /** @enum {string} */
+                    category?: "general" | "account" | "billing" | "technical" | "events" | "other";
+                    /**
+                     * @description the owner picks it at creation; afterwards only staff change it
+                     * @enum {string}
+                     */
+                    priority?: "low" | "normal" | "high" | "urgent";
+                };
+            };
+        };
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Ticket"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    get_api_v1_tickets__id_: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Ticket"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    patch_api_v1_tickets__id_: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the ETag last read; 412 when it no longer matches */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    subject?: string;
+                    description?: string;
+                    /** @enum {string} */
+                    category?: "general" | "account" | "billing" | "technical" | "events" | "other";
+                    /**
+                     * @description the owner picks it at creation; afterwards only staff change it
+                     * @enum {string}
+                     */
+                    priority?: "low" | "normal" | "high" | "urgent";
+                };
+            };
+        };
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Ticket"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    get_api_v1_tickets__id__messages: {
+        parameters: {
+            query?: {
+                page?: number;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["TicketMessage"][];
+                        meta: components["schemas"]["PageMeta"];
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    post_api_v1_tickets__id__messages: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    body: string;
+                    /** @description a staff note the owner never sees (staff only) */
+                    internal?: boolean;
+                };
+            };
+        };
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TicketMessage"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    post_api_v1_tickets__id__assign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description a staff member's id, or null to unassign */
+                    user_id: string | null;
+                };
+            };
+        };
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Ticket"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    post_api_v1_tickets__id__close: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Ticket"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    post_api_v1_tickets__id__reopen: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Ticket"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    get_api_v1_certificate_templates: {
+        parameters: {
+            query?: {
+                page?: number;
+                limit?: number;
+                /** @description field:asc|desc, comma-separated; default created_at:desc. Sortable: id, created_at, updated_at, name */
+                sort?: string;
+                /** @description expression: field op value joined by && and || with parentheses; ops = != > >= < <= ~ !~; values 'text', numbers, true, false, null, @now, @me */
+                filter?: string;
+                /** @description true: no count query; meta has has_more instead of total/pages */
+                skip_total?: boolean;
+                /** @description equals; also id[ne|gt|gte|lt|lte|in|like] */
+                id?: string;
+                /** @description equals; also created_at[ne|gt|gte|lt|lte|in|like] */
+                created_at?: string;
+                /** @description equals; also updated_at[ne|gt|gte|lt|lte|in|like] */
+                updated_at?: string;
+                /** @description equals; also name[ne|gt|gte|lt|lte|in|like] */
+                name?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["CertificateTemplate"][];
+                        meta: components["schemas"]["PageMeta"];
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    post_api_v1_certificate_templates: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name: string;
+                    /** @description the heading, e.g. "Katılım Sertifikası" */
+                    title: string;
+                    /** @description text with {{name}}, {{event}}, {{date}}, {{city}}, {{number}} */
+                    body: string;
+                    /** @description #RRGGBB */
+                    primary_color?: string;
+                    /** @description #RRGGBB */
+                    text_color?: string;
+                    /**
+                     * Format: uri
+                     * @description a PNG fetched when certificates are rendered (left out if it cannot be fetched)
+                     */
+                    logo_url?: string | null;
+                };
+            };
+        };
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CertificateTemplate"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    get_api_v1_certificate_templates__id_: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CertificateTemplate"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    delete_api_v1_certificate_templates__id_: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the ETag last read; 412 when it no longer matches */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    patch_api_v1_certificate_templates__id_: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the ETag last read; 412 when it no longer matches */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    name?: string;
+                    /** @description the heading, e.g. "Katılım Sertifikası" */
+                    title?: string;
+                    /** @description text with {{name}}, {{event}}, {{date}}, {{city}}, {{number}} */
+                    body?: string;
+                    /** @description #RRGGBB */
+                    primary_color?: string;
+                    /** @description #RRGGBB */
+                    text_color?: string;
+                    /**
+                     * Format: uri
+                     * @description a PNG fetched when certificates are rendered (left out if it cannot be fetched)
+                     */
+                    logo_url?: string | null;
+                };
+            };
+        };
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CertificateTemplate"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    get_api_v1_certificates: {
+        parameters: {
+            query?: {
+                page?: number;
+                limit?: number;
+                /** @description field:asc|desc, comma-separated; default created_at:desc. Sortable: id, created_at, updated_at, event_date */
+                sort?: string;
+                /** @description expression: field op value joined by && and || with parentheses; ops = != > >= < <= ~ !~; values 'text', numbers, true, false, null, @now, @me */
+                filter?: string;
+                /** @description true: no count query; meta has has_more instead of total/pages */
+                skip_total?: boolean;
+                /** @description equals; also id[ne|gt|gte|lt|lte|in|like] */
+                id?: string;
+                /** @description equals; also created_at[ne|gt|gte|lt|lte|in|like] */
+                created_at?: string;
+                /** @description equals; also updated_at[ne|gt|gte|lt|lte|in|like] */
+                updated_at?: string;
+                /** @description equals; also number[ne|gt|gte|lt|lte|in|like] */
+                number?: string;
+                /** @description equals; also event_id[ne|gt|gte|lt|lte|in|like] */
+                event_id?: string;
+                /** @description equals; also user_id[ne|gt|gte|lt|lte|in|like] */
+                user_id?: string;
+                /** @description equals; also status[ne|gt|gte|lt|lte|in|like] */
+                status?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Certificate"][];
+                        meta: components["schemas"]["PageMeta"];
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    get_api_v1_certificates__id_: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Certificate"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    post_api_v1_certificates_generate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    event_id: string;
+                    template_id: string;
+                };
+            };
+        };
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description GET /api/v1/admin/jobs/{id}
+                         */
+                        job_id?: string;
+                        /** Format: uuid */
+                        event_id?: string;
+                        /** Format: uuid */
+                        template_id?: string;
+                        /** @description checked-in attendees still without a certificate */
+                        attendees?: number;
+                        already_running?: boolean;
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    get_api_v1_certificates__id__download: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    get_api_v1_certificates_verify__number_: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                number: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        number?: string;
+                        name?: string;
+                        event?: string;
+                        /** Format: date-time */
+                        date?: string;
+                        /** @enum {string} */
+                        status?: "valid" | "revoked";
+                        /** Format: date-time */
+                        revoked_at?: string | null;
+                        /** Format: uuid */
+                        event_id?: string;
+                        valid?: boolean;
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    post_api_v1_certificates__id__revoke: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Certificate"];
+                };
             };
             default: components["responses"]["Error"];
         };
