@@ -2872,6 +2872,97 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/features": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List feature_flags (filters, sort, search, pages) */
+        get: operations["get_api_v1_admin_features"];
+        put?: never;
+        /** Create a feature flag (201 + Location) */
+        post: operations["post_api_v1_admin_features"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/features/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a feature flag (ETag) */
+        get: operations["get_api_v1_admin_features__id_"];
+        put?: never;
+        post?: never;
+        /** Delete a feature flag (If-Match) */
+        delete: operations["delete_api_v1_admin_features__id_"];
+        options?: never;
+        head?: never;
+        /** Update a feature flag (If-Match) */
+        patch: operations["patch_api_v1_admin_features__id_"];
+        trace?: never;
+    };
+    "/api/v1/admin/feature-overrides": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List feature_overrides (filters, sort, search, pages) */
+        get: operations["get_api_v1_admin_feature_overrides"];
+        put?: never;
+        /** Create a feature override (201 + Location) */
+        post: operations["post_api_v1_admin_feature_overrides"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/feature-overrides/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a feature override (ETag) */
+        get: operations["get_api_v1_admin_feature_overrides__id_"];
+        put?: never;
+        post?: never;
+        /** Delete a feature override (If-Match) */
+        delete: operations["delete_api_v1_admin_feature_overrides__id_"];
+        options?: never;
+        head?: never;
+        /** Update a feature override (If-Match) */
+        patch: operations["patch_api_v1_admin_feature_overrides__id_"];
+        trace?: never;
+    };
+    "/api/v1/features": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Feature flags evaluated for the caller (overrides, roles, percentage rollout) */
+        get: operations["get_api_v1_features"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -3263,6 +3354,36 @@ export interface components {
             id: string;
             /** Format: uuid */
             product_id: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        FeatureFlag: {
+            /** Format: uuid */
+            id: string;
+            /** @description the name clients see: [a-z0-9_.-] */
+            key: string;
+            description: string;
+            enabled: boolean;
+            /** @description share of signed-in users (by a stable hash of the user id) who get it */
+            rollout_percent: number;
+            /** @description roles that get it (guest, user, moderator, admin); empty: everyone */
+            roles: string[];
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        FeatureOverride: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            flag_id: string;
+            /** Format: uuid */
+            user_id: string;
+            /** @description this user gets the flag (or not) */
+            enabled: boolean;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -10338,7 +10459,13 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /** @description where it was published */
+                        channel: string;
+                        event: string;
+                    };
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -10365,7 +10492,23 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data: {
+                            /** Format: uuid */
+                            user_id: string;
+                            /** Format: email */
+                            email: string | null;
+                            name: string | null;
+                            role: string | null;
+                            /** @description open WebSocket and SSE connections */
+                            connections: number;
+                            /** Format: date-time */
+                            online_since: string;
+                        }[];
+                        meta: components["schemas"]["PageMeta"];
+                    };
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -10846,7 +10989,12 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Subscriber"][];
+                        meta: components["schemas"]["PageMeta"];
+                    };
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -10863,8 +11011,11 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description [{"email", "name"?}] — at most 10,000 per request */
-                    subscribers: unknown[];
+                    subscribers: {
+                        /** Format: email */
+                        email: string;
+                        name?: string;
+                    }[];
                     /** @description import as active although the list has double opt-in (consent obtained elsewhere) */
                     skip_confirmation?: boolean;
                 };
@@ -10883,7 +11034,15 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        received: number;
+                        imported: number;
+                        duplicates: number;
+                        /** @enum {string} */
+                        status: "pending" | "active";
+                    };
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -10902,13 +11061,16 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             429: components["responses"]["TooManyRequests"];
             /** @description Success */
             "2XX": {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Campaign"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -10925,7 +11087,10 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description RFC 3339 time in the future (within a year) */
+                    /**
+                     * Format: date-time
+                     * @description RFC 3339 time in the future (within a year)
+                     */
                     at: string;
                 };
             };
@@ -10934,6 +11099,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
@@ -10943,7 +11109,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Campaign"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -10962,13 +11130,16 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             429: components["responses"]["TooManyRequests"];
             /** @description Success */
             "2XX": {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Campaign"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -10993,7 +11164,33 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        campaign_id?: string;
+                        recipients?: number;
+                        queued?: number;
+                        /** @description delivered + bounces */
+                        sent?: number;
+                        delivered?: number;
+                        bounces?: number;
+                        failed?: number;
+                        skipped?: number;
+                        opens?: number;
+                        unique_opens?: number;
+                        clicks?: number;
+                        unique_clicks?: number;
+                        unsubscribes?: number;
+                        rates?: {
+                            delivery?: number;
+                            bounce?: number;
+                            open?: number;
+                            click?: number;
+                            click_to_open?: number;
+                            unsubscribe?: number;
+                        };
+                    };
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -11022,7 +11219,30 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data: {
+                            id?: number;
+                            email?: string;
+                            name?: string;
+                            /** @enum {string} */
+                            state?: "queued" | "sent" | "failed" | "bounced" | "skipped";
+                            attempts?: number;
+                            error?: string | null;
+                            /** Format: date-time */
+                            sent_at?: string | null;
+                            /** Format: date-time */
+                            opened_at?: string | null;
+                            open_count?: number;
+                            /** Format: date-time */
+                            clicked_at?: string | null;
+                            click_count?: number;
+                            /** Format: date-time */
+                            unsubscribed_at?: string | null;
+                        }[];
+                        meta: components["schemas"]["PageMeta"];
+                    };
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -11216,7 +11436,10 @@ export interface operations {
                     name: string;
                     /** @description Mastodon: an access token with write:statuses; X: an OAuth 2.0 user access token with tweet.write. Stored sealed, never shown again. */
                     access_token: string;
-                    /** @description Mastodon only: https://instance.example (required) */
+                    /**
+                     * Format: uri
+                     * @description Mastodon only: https://instance.example (required)
+                     */
                     instance_url?: string;
                 };
             };
@@ -11233,7 +11456,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["SocialAccount"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -11326,7 +11551,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["SocialAccount"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -11402,12 +11629,16 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** Format: uuid */
                     account_id: string;
                     /** @description at most 500 characters on Mastodon, 280 on X (media links count) */
                     text: string;
                     /** @description http(s) URLs of images */
                     media?: string[];
-                    /** @description schedule at once (RFC 3339) */
+                    /**
+                     * Format: date-time
+                     * @description schedule at once (RFC 3339)
+                     */
                     at?: string;
                 };
             };
@@ -11424,7 +11655,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["SocialPost"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -11499,7 +11732,10 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description RFC 3339; now or later, within a year */
+                    /**
+                     * Format: date-time
+                     * @description RFC 3339; now or later, within a year
+                     */
                     at: string;
                 };
             };
@@ -11508,6 +11744,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
@@ -11517,7 +11754,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["SocialPost"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -11539,7 +11778,40 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        posts?: number;
+                        by_status?: {
+                            [key: string]: number;
+                        };
+                        /** @description network -> status -> count */
+                        by_network?: {
+                            [key: string]: {
+                                [key: string]: number;
+                            };
+                        };
+                        /** @description published / (published + failed) */
+                        success_rate?: number;
+                        accounts?: {
+                            /** Format: uuid */
+                            account_id?: string;
+                            name?: string;
+                            /** @enum {string} */
+                            network?: "mastodon" | "x";
+                            published?: number;
+                            scheduled?: number;
+                            failed?: number;
+                            /** Format: date-time */
+                            last_published_at?: string | null;
+                        }[];
+                        days?: number;
+                        published_per_day?: {
+                            /** Format: date */
+                            date?: string;
+                            published?: number;
+                        }[];
+                    };
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -12678,6 +12950,420 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Certificate"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    get_api_v1_admin_features: {
+        parameters: {
+            query?: {
+                page?: number;
+                limit?: number;
+                /** @description field:asc|desc, comma-separated; default created_at:desc. Sortable: id, created_at, updated_at, key */
+                sort?: string;
+                /** @description expression: field op value joined by && and || with parentheses; ops = != > >= < <= ~ !~; values 'text', numbers, true, false, null, @now, @me */
+                filter?: string;
+                /** @description true: no count query; meta has has_more instead of total/pages */
+                skip_total?: boolean;
+                /** @description equals; also id[ne|gt|gte|lt|lte|in|like] */
+                id?: string;
+                /** @description equals; also created_at[ne|gt|gte|lt|lte|in|like] */
+                created_at?: string;
+                /** @description equals; also updated_at[ne|gt|gte|lt|lte|in|like] */
+                updated_at?: string;
+                /** @description equals; also key[ne|gt|gte|lt|lte|in|like] */
+                key?: string;
+                /** @description equals; also enabled[ne|gt|gte|lt|lte|in|like] */
+                enabled?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["FeatureFlag"][];
+                        meta: components["schemas"]["PageMeta"];
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    post_api_v1_admin_features: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description the name clients see: [a-z0-9_.-] */
+                    key: string;
+                    description?: string;
+                    enabled?: boolean;
+                    /** @description share of signed-in users (by a stable hash of the user id) who get it */
+                    rollout_percent?: number;
+                    /** @description roles that get it (guest, user, moderator, admin); empty: everyone */
+                    roles?: string[];
+                };
+            };
+        };
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FeatureFlag"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    get_api_v1_admin_features__id_: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FeatureFlag"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    delete_api_v1_admin_features__id_: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the ETag last read; 412 when it no longer matches */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    patch_api_v1_admin_features__id_: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the ETag last read; 412 when it no longer matches */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    description?: string;
+                    enabled?: boolean;
+                    /** @description share of signed-in users (by a stable hash of the user id) who get it */
+                    rollout_percent?: number;
+                    /** @description roles that get it (guest, user, moderator, admin); empty: everyone */
+                    roles?: string[];
+                };
+            };
+        };
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FeatureFlag"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    get_api_v1_admin_feature_overrides: {
+        parameters: {
+            query?: {
+                page?: number;
+                limit?: number;
+                /** @description field:asc|desc, comma-separated; default created_at:desc. Sortable: id, created_at, updated_at */
+                sort?: string;
+                /** @description expression: field op value joined by && and || with parentheses; ops = != > >= < <= ~ !~; values 'text', numbers, true, false, null, @now, @me */
+                filter?: string;
+                /** @description true: no count query; meta has has_more instead of total/pages */
+                skip_total?: boolean;
+                /** @description equals; also id[ne|gt|gte|lt|lte|in|like] */
+                id?: string;
+                /** @description equals; also created_at[ne|gt|gte|lt|lte|in|like] */
+                created_at?: string;
+                /** @description equals; also updated_at[ne|gt|gte|lt|lte|in|like] */
+                updated_at?: string;
+                /** @description equals; also flag_id[ne|gt|gte|lt|lte|in|like] */
+                flag_id?: string;
+                /** @description equals; also user_id[ne|gt|gte|lt|lte|in|like] */
+                user_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["FeatureOverride"][];
+                        meta: components["schemas"]["PageMeta"];
+                    };
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    post_api_v1_admin_feature_overrides: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Format: uuid */
+                    flag_id: string;
+                    /** Format: uuid */
+                    user_id: string;
+                    /** @description this user gets the flag (or not) */
+                    enabled: boolean;
+                };
+            };
+        };
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FeatureOverride"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    get_api_v1_admin_feature_overrides__id_: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FeatureOverride"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    delete_api_v1_admin_feature_overrides__id_: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the ETag last read; 412 when it no longer matches */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    patch_api_v1_admin_feature_overrides__id_: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description the ETag last read; 412 when it no longer matches */
+                "If-Match"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description this user gets the flag (or not) */
+                    enabled?: boolean;
+                };
+            };
+        };
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FeatureOverride"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    get_api_v1_features: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        features: {
+                            [key: string]: boolean;
+                        };
+                    };
                 };
             };
             default: components["responses"]["Error"];
