@@ -18,6 +18,7 @@
 #include "modules/delivery/delivery.h"
 #include "modules/events/events.h"
 #include "modules/marketing/marketing.h"
+#include "modules/files/files.h"
 #include "modules/orders/orders.h"
 #include "modules/queue/queue.h"
 #include "modules/realtime/realtime.h"
@@ -49,6 +50,7 @@ const struct module *const temel_modules[] = {
     &support_module,
     &certificates_module,
     &features_module,
+    &files_module,
     NULL,
 };
 

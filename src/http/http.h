@@ -202,6 +202,9 @@ struct req {
     struct buf out;
     struct jw w;
     const char *content_type; /* default application/json */
+    /* A file on disk as the 200 response instead of r->out (pool memory):
+     * h2o streams it and answers Range/If-None-Match itself (206, 416). */
+    const char *send_file;
     /* response metadata kept for finishing (possibly later, see http_defer) */
     bool is_api, rl_checked;
     int64_t rl_limit, rl_remaining, rl_reset_s;

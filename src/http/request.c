@@ -546,10 +546,13 @@ static void respond(struct box *b)
             b->takeover(NULL, b->takeover_arg);
         return;
     }
+    bool file = !b->rc && status == 200 && r->send_file;
     str_t body = buf_move_to_pool(&r->out, &h->pool);
     h->res.status = status;
     h->res.reason = http_reason(status);
-    if (status != 204 && status != 304 && status != 101) {
+    if (file) {
+        body.len = 0; /* h2o adds the file's type and length */
+    } else if (status != 204 && status != 304 && status != 101) {
         h2o_iovec_t ct = h2o_strdup(&h->pool, r->content_type, strlen(r->content_type));
         h2o_add_header(&h->pool, &h->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ct.base, ct.len);
     } else {
@@ -587,9 +590,22 @@ static void respond(struct box *b)
         b->takeover(h, b->takeover_arg);
         return;
     }
+    if (file) {
+        log_access(str_make(r->request_id, r->request_id_len), r->method, r->route->pattern, status, dur_us, 0,
+                   r->user_id);
+        /* our arena is cleared after this: h2o keeps the type in its own pool */
+        h2o_iovec_t mime = h2o_strdup(&h->pool, r->content_type, strlen(r->content_type));
+        if (h2o_file_send(h, 200, "OK", r->send_file, mime, 0) == 0)
+            return;
+        /* gone since the handler looked: a plain 404 (headers so far stay) */
+        h->res.status = 404;
+        h->res.reason = http_reason(404);
+        body = STRLIT("");
+    }
     h->res.content_length = body.len;
-    log_access(str_make(r->request_id, r->request_id_len), r->method, r->route ? r->route->pattern : "unmatched",
-               status, dur_us, (int64_t)body.len, r->user_id);
+    if (!file)
+        log_access(str_make(r->request_id, r->request_id_len), r->method, r->route ? r->route->pattern : "unmatched",
+                   status, dur_us, (int64_t)body.len, r->user_id);
 
     h2o_start_response(h, &generator);
     h2o_iovec_t iov = h2o_iovec_init(body.p, body.len);

@@ -1,0 +1,71 @@
+/*
+ * files_internal.h — shared by the files module's sources only.
+ */
+#ifndef TEMEL_FILES_INTERNAL_H
+#define TEMEL_FILES_INTERNAL_H
+
+#include "core/buf.h"
+#include "http/http.h"
+#include "storage/storage.h"
+
+/* Types decided from the bytes (sniff.c). */
+enum ftype {
+    FT_NONE = 0,
+    FT_JPEG,
+    FT_PNG,
+    FT_WEBP,
+    FT_GIF,
+    FT_PDF,
+    FT_DOCX,
+    FT_XLSX,
+    FT_TEXT,
+    FT_CSV,
+};
+const char *files__mime(enum ftype t);
+bool files__is_image(enum ftype t);
+/* The type of data, or FT_NONE with a reason (English, for a 415) in why.
+ * Pure CPU (zip inspection included): run on the worker pool for big data. */
+enum ftype files__sniff(str_t data, const char **why);
+/* Zip limits against bombs (the central directory is read, nothing inflated). */
+#define FILES_ZIP_MAX_ENTRIES 5000
+#define FILES_ZIP_MAX_TOTAL (200u << 20) /* declared uncompressed bytes */
+#define FILES_ZIP_MAX_RATIO 100          /* per entry, above 1 MiB */
+
+/* image.c (libvips): called on the worker pool or in a job, never on a loop. */
+#define FILES_IMAGE_MAX_PIXELS_DEFAULT 40000000 /* 40 megapixels */
+void files__vips_init(void);
+/* Decode the whole image (fail on any error); 0 with *w, *h, or -1 with a
+ * reason (decompression bomb: more than max_pixels). */
+int files__image_check(str_t data, int64_t max_pixels, int *w, int *h, struct buf *why);
+/* A WebP no wider/taller than px (never enlarged), metadata stripped. */
+int files__image_webp(str_t data, int px, struct buf *out, struct buf *why);
+
+/* Sanitise a client's file name into out: the last path segment, control
+ * and path characters replaced, no leading dots, at most 200 bytes of valid
+ * UTF-8; "file" when nothing is left. */
+void files__sanitize_name(str_t in, struct buf *out);
+
+/* The module's settings and storage (files.c). */
+struct files_cfg {
+    int64_t quota_bytes;   /* TEMEL_FILES_QUOTA_MB */
+    int64_t max_pixels;    /* TEMEL_IMAGE_MAX_PIXELS */
+    struct storage *st;
+    unsigned char link_key[32]; /* presigned links */
+};
+extern struct files_cfg files__cfg;
+
+/* Store bytes as a new file of user_id (worker pool: sniff, hash, image
+ * check, storage; then one transaction: quota, row, variants job).
+ * On success the row's JSON is written to r->w with status 201. */
+int files__create(struct req *r, str_t user_id, str_t filename, const char *purpose, str_t data);
+/* Write a file row as its API object; cols: FILES_COLS. */
+#define FILES_COLS "id, filename, size, mime_type, sha256, variants, purpose, ts_ms(created_at), variants_state"
+void files__write(struct jw *w, const struct db_res *res);
+
+/* export.c */
+void files__export_routes(void);
+void files__export_jobs(void);
+/* variants (files.c) */
+extern const struct job_kind files__variants_kind;
+
+#endif

@@ -1,0 +1,147 @@
+"""Helpers for the files tests: real images made here (PNG, GIF written by
+hand, no imaging library needed), Office zips, and a real S3 service
+(s3rver from tools/node, which checks SigV4 signatures) on a free port."""
+import io
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import zipfile
+import zlib
+from pathlib import Path
+
+from conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+S3RVER = ROOT / "tools/node/node_modules/.bin/s3rver"
+S3_KEY, S3_SECRET = "S3RVER", "S3RVER"  # s3rver's built-in account
+BUCKET = "temel-files"
+
+
+def _chunk(kind, data):
+    c = struct.pack(">I", len(data)) + kind + data
+    return c + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def png(w, h, exif=None, rgb=True):
+    """A valid PNG w x h with a gradient; exif: raw bytes for an eXIf chunk."""
+    if rgb:
+        rows = b"".join(b"\x00" + bytes(v for x in range(w)
+                                         for v in (x * 255 // max(w - 1, 1), y * 255 // max(h - 1, 1), 128))
+                        for y in range(h))
+        ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    else:
+        rows = b"".join(b"\x00" + bytes(w) for _ in range(h))
+        ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    out = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr)
+    if exif is not None:
+        out += _chunk(b"eXIf", exif)
+    return out + _chunk(b"IDAT", zlib.compress(rows, 9)) + _chunk(b"IEND", b"")
+
+
+def png_bomb(w, h):
+    """A tiny file that claims w x h pixels (all zero, grey): a decompression bomb."""
+    comp = zlib.compressobj(9)
+    row = b"\x00" * (w + 1)
+    data = b"".join(comp.compress(row) for _ in range(h)) + comp.flush()
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
+
+
+def exif_with_gps():
+    """A little-endian TIFF/EXIF block whose IFD0 has a GPS IFD pointer with a latitude."""
+    # IFD0: 1 entry (GPSInfo 0x8825 -> offset 26); GPS IFD: 1 entry (GPSLatitudeRef 'N')
+    ifd0 = struct.pack("<H", 1) + struct.pack("<HHII", 0x8825, 4, 1, 26) + struct.pack("<I", 0)
+    gps = struct.pack("<H", 1) + struct.pack("<HHI4s", 0x0001, 2, 2, b"N\x00\x00\x00") + struct.pack("<I", 0)
+    return b"II*\x00" + struct.pack("<I", 8) + ifd0 + gps + b"GPSMARKER-41.0082N-28.9784E"
+
+
+def office_zip(kind="docx", extra=None):
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("word/document.xml" if kind == "docx" else "xl/workbook.xml", "<x/>")
+        for name, data in (extra or {}).items():
+            z.writestr(name, data)
+    return b.getvalue()
+
+
+def zip_bomb():
+    """An Office-looking zip with one entry that inflates ~1000x (300 MiB declared)."""
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("word/document.xml", "<x/>")
+        with z.open("word/media/big.bin", "w", force_zip64=True) as f:
+            chunk = b"\x00" * (1 << 20)
+            for _ in range(300):
+                f.write(chunk)
+    return b.getvalue()
+
+
+class S3rver:
+    """s3rver on a free port with its own directory and one bucket."""
+
+    def __init__(self):
+        self.dir = Path(tempfile.mkdtemp(prefix="temel-s3-"))
+        self.port = free_port()
+        self.log = open(self.dir / "s3rver.log", "wb")
+        self.proc = subprocess.Popen(
+            [str(S3RVER), "--address", "127.0.0.1", "--port", str(self.port), "--directory", str(self.dir / "data"),
+             "--configure-bucket", BUCKET, "--silent"],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"s3rver exited: {(self.dir / 's3rver.log').read_text()[-2000:]}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("s3rver did not start")
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def env(self):
+        return {"TEMEL_STORAGE_URL": f"s3://{BUCKET}?endpoint={self.endpoint}&region=us-east-1",
+                "AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET}
+
+    def objects(self):
+        d = self.dir / "data" / BUCKET
+        return sorted(str(p.relative_to(d)) for p in d.rglob("*") if p.is_file() and not p.name.startswith(".")) \
+            if d.is_dir() else []
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def module_server(db_factory, **env):
+    """Generator for a module-scoped fixture: one server with env; stopped at the end (exit 0, no sanitizer report)."""
+    from conftest import SHARED_ENV, Server, ServerStartError
+    import pytest
+    s = Server(db_factory.new_url(), env={**SHARED_ENV, "TEMEL_JOB_POLL_MS": "50", **env})
+    try:
+        s.start()
+    except ServerStartError as e:
+        pytest.fail(str(e), pytrace=False)
+    yield s
+    rc = s.stop()
+    reports = s.sanitizer_reports()
+    log = s.log_tail(200)
+    s.cleanup()
+    db_factory.drop(s.db_url)
+    assert rc == 0, f"server did not exit 0 on SIGTERM\n{log}"
+    assert not reports, f"sanitizer reports: {reports}\n{log}"
