@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/fsutil.h"
+#include "core/log.h"
 #include "core/timeutil.h"
 #include "core/uuid.h"
 
@@ -647,33 +648,46 @@ static ssize_t read_full(int fd, char *p, size_t n)
     return (ssize_t)got;
 }
 
-static int s3_put_file(struct storage *st, const char *key, const char *src, const char *ct, struct buf *err)
+/* Where the parts come from: a file (read into a part buffer) or memory. */
+struct part_src {
+    int fd;         /* >= 0: read from this file */
+    str_t mem;      /* else: slices of this */
+    size_t off;
+    char *buf;      /* STORAGE_PART_SIZE bytes (file only) */
+};
+
+/* The next part (up to STORAGE_PART_SIZE bytes; empty at the end), or -1. */
+static int next_part(struct part_src *s, str_t *part, struct buf *err)
 {
-    int fd = open(src, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        (void)buf_printf(err, "cannot open %s: %s", src, strerror(errno));
-        return STORAGE_ERR;
-    }
-    struct stat sb;
-    char *part = malloc(STORAGE_PART_SIZE);
-    int rc = STORAGE_ERR;
-    struct buf q = BUF_INIT(1024), xml = BUF_INIT(STORAGE_MAX_PARTS * 128u), uid = BUF_INIT(1024);
-    if (!part || fstat(fd, &sb)) {
-        (void)buf_puts(err, "cannot read the file");
-        goto out;
-    }
-    if ((uint64_t)sb.st_size <= STORAGE_PART_SIZE) {
-        ssize_t n = read_full(fd, part, STORAGE_PART_SIZE);
+    if (s->fd >= 0) {
+        ssize_t n = read_full(s->fd, s->buf, STORAGE_PART_SIZE);
         if (n < 0) {
             (void)buf_printf(err, "read failed: %s", strerror(errno));
-            goto out;
+            return -1;
         }
-        rc = s3_simple(st, "PUT", key, "", str_make(part, (size_t)n), ct, NULL, NULL, err);
-        goto out;
+        *part = str_make(s->buf, (size_t)n);
+        return 0;
     }
-    /* multipart: create, one part per STORAGE_PART_SIZE, complete (or abort) */
+    size_t n = s->mem.len - s->off < STORAGE_PART_SIZE ? s->mem.len - s->off : STORAGE_PART_SIZE;
+    *part = str_make(s->mem.p + s->off, n);
+    s->off += n;
+    return 0;
+}
+
+/* total <= STORAGE_PART_SIZE: one PUT; above: a multipart upload (create,
+ * one part per STORAGE_PART_SIZE, complete; aborted on any failure). */
+static int s3_upload(const struct storage *st, const char *key, const char *ct, uint64_t total, struct part_src *src,
+                     struct buf *err)
+{
+    str_t part;
+    if (total <= STORAGE_PART_SIZE) {
+        if (next_part(src, &part, err))
+            return STORAGE_ERR;
+        return s3_simple(st, "PUT", key, "", part, ct, NULL, NULL, err);
+    }
+    struct buf q = BUF_INIT(1024), xml = BUF_INIT(STORAGE_MAX_PARTS * 128u), uid = BUF_INIT(1024);
     struct s3_resp r = {.body = BUF_INIT(64u << 10)};
-    rc = s3_call(st, "POST", key, "uploads", STR_NULL, ct, &r, err);
+    int rc = s3_call(st, "POST", key, "uploads", STR_NULL, ct, &r, err);
     if (rc == 0)
         rc = s3_status(&r, "create multipart upload", err);
     const char *a = rc ? NULL : strstr(buf_cstr(&r.body), "<UploadId>");
@@ -688,14 +702,13 @@ static int s3_put_file(struct storage *st, const char *key, const char *src, con
     if (rc)
         goto out;
     (void)buf_puts(&xml, "<CompleteMultipartUpload>");
+    int parts = 0;
     for (int no = 1;; no++) {
-        ssize_t n = read_full(fd, part, STORAGE_PART_SIZE);
-        if (n < 0) {
-            (void)buf_printf(err, "read failed: %s", strerror(errno));
+        if (next_part(src, &part, err)) {
             rc = STORAGE_ERR;
             break;
         }
-        if (n == 0 && no > 1)
+        if (part.len == 0)
             break;
         if (no > STORAGE_MAX_PARTS) {
             (void)buf_puts(err, "s3: too many parts");
@@ -706,12 +719,10 @@ static int s3_put_file(struct storage *st, const char *key, const char *src, con
         (void)buf_printf(&q, "partNumber=%d&uploadId=", no);
         uri_encode(&q, buf_str(&uid), false);
         char etag[128];
-        rc = s3_simple(st, "PUT", key, buf_cstr(&q), str_make(part, (size_t)n), ct, NULL, etag, err);
-        if (rc)
+        if ((rc = s3_simple(st, "PUT", key, buf_cstr(&q), part, ct, NULL, etag, err)))
             break;
         (void)buf_printf(&xml, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", no, etag);
-        if ((size_t)n < STORAGE_PART_SIZE)
-            break;
+        parts = no;
     }
     (void)buf_puts(&xml, "</CompleteMultipartUpload>");
     buf_reset(&q);
@@ -733,17 +744,43 @@ static int s3_put_file(struct storage *st, const char *key, const char *src, con
         }
         buf_free(&c.body);
     }
+    if (rc == 0) {
+        struct log_line l;
+        if (log_begin(&l, LOG_INFO, "storage: s3 multipart upload complete")) {
+            log_cstr(&l, "key", key);
+            log_int(&l, "parts", parts);
+            log_int(&l, "bytes", (int64_t)total);
+            log_end(&l);
+        }
+    }
     if (rc) {
         struct buf ignore = BUF_INIT(512);
         (void)s3_simple(st, "DELETE", key, buf_cstr(&q), STR_NULL, NULL, NULL, NULL, &ignore);
         buf_free(&ignore);
     }
 out:
-    close(fd);
-    free(part);
     buf_free(&q);
     buf_free(&xml);
     buf_free(&uid);
+    return rc;
+}
+
+static int s3_put_file(struct storage *st, const char *key, const char *path, const char *ct, struct buf *err)
+{
+    struct part_src src = {.fd = open(path, O_RDONLY | O_CLOEXEC)};
+    struct stat sb;
+    if (src.fd < 0 || fstat(src.fd, &sb)) {
+        (void)buf_printf(err, "cannot open %s: %s", path, strerror(errno));
+        if (src.fd >= 0)
+            close(src.fd);
+        return STORAGE_ERR;
+    }
+    src.buf = malloc(STORAGE_PART_SIZE);
+    if (!src.buf)
+        FATAL("out of memory");
+    int rc = s3_upload(st, key, ct, (uint64_t)sb.st_size, &src, err);
+    close(src.fd);
+    free(src.buf);
     return rc;
 }
 
@@ -755,9 +792,8 @@ int storage_put(struct storage *st, const char *key, str_t data, const char *con
         return STORAGE_EINVAL;
     if (st->kind == STORAGE_LOCAL)
         return local_write(st, key, data, NULL, false, err);
-    if (data.len > STORAGE_PART_SIZE)
-        return STORAGE_EINVAL; /* large objects go through storage_put_file */
-    return s3_simple(st, "PUT", key, "", data, content_type, NULL, NULL, err);
+    struct part_src src = {.fd = -1, .mem = data};
+    return s3_upload(st, key, content_type, data.len, &src, err);
 }
 
 int storage_put_file(struct storage *st, const char *key, const char *path, bool move, const char *content_type,

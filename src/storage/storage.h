@@ -52,7 +52,7 @@ enum storage_kind storage_kind(const struct storage *st);
 const char *storage_describe(const struct storage *st); /* "local:/dir" or "s3:bucket@endpoint" (no secrets) */
 bool storage_key_valid(str_t key);
 
-/* Store data under key (replaces). */
+/* Store data under key (replaces); S3: multipart above STORAGE_PART_SIZE. */
 int storage_put(struct storage *st, const char *key, str_t data, const char *content_type, struct buf *err) WARN_UNUSED;
 /* Store the contents of the local file at path under key, streaming:
  * local → copied through a small buffer (or renamed when move is true and

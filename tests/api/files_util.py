@@ -113,8 +113,8 @@ class S3rver:
 
     def objects(self):
         d = self.dir / "data" / BUCKET
-        return sorted(str(p.relative_to(d)) for p in d.rglob("*") if p.is_file() and not p.name.startswith(".")) \
-            if d.is_dir() else []
+        suffix = "._S3rver_object"  # s3rver keeps each object's bytes in <key>._S3rver_object
+        return sorted(str(p.relative_to(d))[: -len(suffix)] for p in d.rglob("*" + suffix)) if d.is_dir() else []
 
     def stop(self):
         if self.proc.poll() is None:
