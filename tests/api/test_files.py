@@ -264,3 +264,44 @@ def test_too_large_for_route(srv):
             f"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {17 << 20}\r\n\r\n").encode()
     resp, _ = raw_exchange(srv, head)
     assert resp is not None and resp.status == 413
+
+
+def put_parts(s, h, data, part, name="big.csv"):
+    st = s.post(f"{FILES}/uploads", headers=h, json={"filename": name, "size": len(data)})
+    assert st.status_code == 201, st.text
+    url = st.json()["url"]
+    r = None
+    for a in range(0, len(data), part):
+        b = min(a + part, len(data)) - 1
+        r = s.put(url, headers={**h, "Content-Range": f"bytes {a}-{b}/{len(data)}"}, data=data[a:b + 1])
+        assert r.status_code == (201 if b == len(data) - 1 else 202), r.text
+    return st.json(), r
+
+
+def test_upload_in_parts(srv):
+    h, _ = new_user_headers(srv)
+    data = b"id,name\n" + b"".join(f"{i},ad-{i}-ğüş\n".encode() for i in range(40000))
+    up_, r = put_parts(srv, h, data, 256 << 10)
+    f = r.json()
+    assert f["size"] == len(data) and f["sha256"] == hashlib.sha256(data).hexdigest()
+    assert f["mime_type"] == "text/csv; charset=utf-8" and f["filename"] == "big.csv"
+    assert srv.get(f["url"], headers=h).content == data
+    # the upload is gone: another part is 404
+    assert_problem(srv.put(up_["url"], headers={**h, "Content-Range": "bytes 0-0/1"}, data=b"x"), 404)
+
+
+def test_upload_parts_refusals(srv):
+    h, _ = new_user_headers(srv)
+    h2, _ = new_user_headers(srv)
+    st = srv.post(f"{FILES}/uploads", headers=h, json={"filename": "x.txt", "size": 10}).json()
+    u = st["url"]
+    assert_problem(srv.put(u, headers=h, data=b"abc"), 400)  # no Content-Range
+    assert_problem(srv.put(u, headers={**h, "Content-Range": "bytes 0-2/10"}, data=b"ab"), 400)
+    assert_problem(srv.put(u, headers={**h, "Content-Range": "bytes 0-2/11"}, data=b"abc"), 400)
+    assert_problem(srv.put(u, headers={**h2, "Content-Range": "bytes 0-2/10"}, data=b"abc"), 404)
+    assert srv.put(u, headers={**h, "Content-Range": "bytes 0-2/10"}, data=b"abc").status_code == 202
+    assert_problem(srv.put(u, headers={**h, "Content-Range": "bytes 5-6/10"}, data=b"ab"), 409)  # out of order
+    r = srv.put(u, headers={**h, "Content-Range": "bytes 3-9/10"}, data=b"\x00\x01\x02\x03\x04\x05\x06")
+    assert_problem(r, 415)  # binary junk is not text
+    assert srv.get(FILES, headers=h).json()["data"] == []
+    assert_problem(srv.post(f"{FILES}/uploads", headers=h, json={"filename": "x", "size": 0}), 422)

@@ -29,7 +29,7 @@ def s3():
 
 @pytest.fixture(scope="module")
 def srv(db_factory, s3):
-    yield from module_server(db_factory, **s3.env())
+    yield from module_server(db_factory, TEMEL_FILES_QUOTA_MB="200", **s3.env())
 
 
 def test_upload_download_delete_on_s3(srv, s3):
@@ -95,5 +95,27 @@ def test_unknown_access_key_is_refused_by_s3(make_server, s3):
     h, _ = new_user_headers(s)
     r = s.post(FILES, headers=h, files={"file": ("a.txt", b"hello\n")})
     assert_problem(r, 500)
+    deadline = time.monotonic() + 10  # the log line may be flushed after the response
+    while "InvalidAccessKeyId" not in s.log_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert "InvalidAccessKeyId" in s.log_text()
     assert "wrong" not in s.log_text() and "S3RVER" not in s.log_text()  # no secret in the log
+
+
+def test_upload_in_parts_to_s3(srv, s3):
+    """20 MiB in three requests; stored on S3 as a multipart upload read from the spool file."""
+    h, _ = new_user_headers(srv)
+    data = (b"0123456789ABCDEF" * 65536) * 20
+    st = srv.post(f"{FILES}/uploads", headers=h, json={"filename": "big.txt", "size": len(data)}).json()
+    part = st["part_size"]
+    for a in range(0, len(data), part):
+        b = min(a + part, len(data)) - 1
+        r = srv.put(st["url"], headers={**h, "Content-Range": f"bytes {a}-{b}/{len(data)}"}, data=data[a:b + 1])
+    assert r.status_code == 201, r.text
+    f = r.json()
+    assert f"f/{f['id']}/original" in s3.objects()
+    loc = srv.get(f["url"], headers=h).headers["Location"]
+    got = requests.get(loc, timeout=60).content
+    assert hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest()
+    log = [json.loads(l) for l in srv.log_text().splitlines() if "multipart upload complete" in l]
+    assert any(l.get("parts") == 3 and f["id"] in l.get("key", "") for l in log), log

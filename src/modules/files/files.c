@@ -181,14 +181,15 @@ static int used_bytes(struct db *db, str_t user, int64_t *used)
 }
 
 struct create_tx {
-    struct create_work *c;
+    const char *id, *purpose, *sha, *key;
     str_t user, filename;
+    int64_t size;
+    enum ftype t;
 };
 
 static int create_tx(struct req *r, void *arg)
 {
     struct create_tx *a = arg;
-    struct create_work *c = a->c;
     int64_t used;
     int rc;
     if (db_kind(r->db) == DB_POSTGRES) { /* one upload per user at a time past this point */
@@ -199,21 +200,21 @@ static int create_tx(struct req *r, void *arg)
     }
     if ((rc = used_bytes(r->db, a->user, &used)))
         return rc;
-    if (used + (int64_t)c->data.len > files__cfg.quota_bytes)
+    if (used + a->size > files__cfg.quota_bytes)
         return http_fail(r, 413, "QUOTA_EXCEEDED", "the upload would exceed your storage quota (%lld of %lld bytes used)",
                          (long long)used, (long long)files__cfg.quota_bytes);
-    bool image = files__is_image(c->t);
+    bool image = files__is_image(a->t);
     rc = db_exec(r->db,
                  "INSERT INTO files (id, owner_id, purpose, filename, size, mime_type, sha256, storage_key, "
                  "variants_state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ms_ts(?))",
-                 DB_ARGS(DBA_CSTR(c->id), DBA_TEXT(a->user), DBA_CSTR(c->pp->name), DBA_TEXT(a->filename),
-                         DBA_INT(c->data.len), DBA_CSTR(files__mime(c->t)), DBA_CSTR(c->sha),
-                         DBA_TEXT(buf_str(&c->key)), DBA_CSTR(image ? "pending" : "none"), DBA_INT(time_now_ms())),
+                 DB_ARGS(DBA_CSTR(a->id), DBA_TEXT(a->user), DBA_CSTR(a->purpose), DBA_TEXT(a->filename),
+                         DBA_INT(a->size), DBA_CSTR(files__mime(a->t)), DBA_CSTR(a->sha), DBA_CSTR(a->key),
+                         DBA_CSTR(image ? "pending" : "none"), DBA_INT(time_now_ms())),
                  NULL);
     if (rc || !image)
         return rc;
     struct buf payload = BUF_INIT(256);
-    (void)buf_printf(&payload, "{\"file_id\":\"%s\"}", c->id);
+    (void)buf_printf(&payload, "{\"file_id\":\"%s\"}", a->id);
     struct job_opts o = JOB_OPTS_DEFAULT;
     o.max_attempts = 3;
     o.timeout_ms = 120000;
@@ -233,6 +234,28 @@ static int write_one(struct req *r, str_t id)
         files__write(&r->w, res);
     db_res_free(res);
     return rc == 1 ? 0 : http_rc(r, rc < 0 ? rc : DB_ERR);
+}
+
+int files__insert(struct req *r, const char *id, str_t user, const char *purpose, str_t filename, int64_t size,
+                  enum ftype t, const char *sha, const char *key)
+{
+    struct create_tx a = {.id = id, .purpose = purpose, .sha = sha, .key = key, .user = user, .filename = filename,
+                          .size = size, .t = t};
+    if (req_tx(r, DB_TX_WRITE, create_tx, &a)) { /* nothing refers to the stored bytes */
+        struct delete_work d = {.id = str_c(id), .variants = false};
+        work_run(delete_on_pool, &d);
+        return HTTP_EFAIL;
+    }
+    r->status = 201;
+    return write_one(r, str_c(id));
+}
+
+const char *files__purpose_check(str_t name, int64_t *max_out)
+{
+    const struct purpose *pp = purpose_find(name);
+    if (pp && max_out)
+        *max_out = pp->max;
+    return pp ? pp->name : NULL;
 }
 
 int files__create(struct req *r, str_t user_id, str_t filename, const char *purpose, str_t data)
@@ -265,15 +288,7 @@ int files__create(struct req *r, str_t user_id, str_t filename, const char *purp
     else {
         struct buf name = BUF_INIT(512);
         files__sanitize_name(filename, &name);
-        struct create_tx a = {.c = &c, .user = user_id, .filename = buf_str(&name)};
-        rc = req_tx(r, DB_TX_WRITE, create_tx, &a);
-        if (rc) { /* nothing refers to the stored bytes */
-            struct delete_work d = {.id = str_c(c.id), .variants = false};
-            work_run(delete_on_pool, &d);
-        } else {
-            r->status = 201;
-            rc = write_one(r, str_c(c.id));
-        }
+        rc = files__insert(r, c.id, user_id, pp->name, buf_str(&name), (int64_t)data.len, c.t, c.sha, buf_cstr(&c.key));
         buf_free(&name);
     }
     buf_free(&c.why_img);
@@ -751,6 +766,7 @@ static struct route routes[] = {
 static void register_routes(void)
 {
     router_add(routes, ARRAY_LEN(routes));
+    files__upload_routes();
     files__export_routes();
 }
 

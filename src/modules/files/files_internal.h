@@ -26,6 +26,10 @@ bool files__is_image(enum ftype t);
 /* The type of data, or FT_NONE with a reason (English, for a 415) in why.
  * Pure CPU (zip inspection included): run on the worker pool for big data. */
 enum ftype files__sniff(str_t data, const char **why);
+/* The same for a zip on disk (read through its central directory). */
+enum ftype files__sniff_zip_file(const char *path, const char **why);
+/* Valid UTF-8 without control bytes other than TAB CR LF FF. */
+bool files__text_chunk_ok(str_t d);
 /* Zip limits against bombs (the central directory is read, nothing inflated). */
 #define FILES_ZIP_MAX_ENTRIES 5000
 #define FILES_ZIP_MAX_TOTAL (200u << 20) /* declared uncompressed bytes */
@@ -62,6 +66,12 @@ int files__create(struct req *r, str_t user_id, str_t filename, const char *purp
 #define FILES_COLS "id, filename, size, mime_type, sha256, variants, purpose, ts_ms(created_at), variants_state"
 void files__write(struct jw *w, const struct db_res *res);
 
+/* upload.c: uploads in parts (above the 16 MiB body cap) */
+void files__upload_routes(void);
+/* files.c, shared with upload.c */
+const char *files__purpose_check(str_t name, int64_t *max_out);
+int files__insert(struct req *r, const char *id, str_t user, const char *purpose, str_t filename, int64_t size,
+                  enum ftype t, const char *sha, const char *key);
 /* export.c */
 void files__export_routes(void);
 void files__export_jobs(void);

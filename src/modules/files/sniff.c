@@ -55,20 +55,34 @@ static bool polyglot_image(str_t d)
            contains_ci(d, "<html") || contains_ci(d, "<svg");
 }
 
+static enum ftype zip_kind(zip_t *z, const char **why);
+
 static enum ftype sniff_zip(str_t d, const char **why)
 {
     zip_error_t ze;
     zip_error_init(&ze);
     zip_source_t *src = zip_source_buffer_create(d.p, d.len, 0, &ze);
     zip_t *z = src ? zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &ze) : NULL;
-    enum ftype t = FT_NONE;
     *why = "the zip archive is damaged";
-    if (!z) {
-        if (src)
-            zip_source_free(src);
-        zip_error_fini(&ze);
-        return FT_NONE;
-    }
+    if (!z && src)
+        zip_source_free(src);
+    enum ftype t = z ? zip_kind(z, why) : FT_NONE;
+    zip_error_fini(&ze);
+    return t;
+}
+
+enum ftype files__sniff_zip_file(const char *path, const char **why)
+{
+    int err = 0;
+    zip_t *z = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &err);
+    *why = "the zip archive is damaged";
+    return z ? zip_kind(z, why) : FT_NONE;
+}
+
+/* DOCX, XLSX or FT_NONE (a bomb, or another zip); closes z. */
+static enum ftype zip_kind(zip_t *z, const char **why)
+{
+    enum ftype t = FT_NONE;
     zip_int64_t n = zip_get_num_entries(z, 0);
     uint64_t total = 0;
     bool bomb = n < 0 || n > FILES_ZIP_MAX_ENTRIES;
@@ -95,25 +109,31 @@ static enum ftype sniff_zip(str_t d, const char **why)
     else
         *why = "an Office archive that is neither DOCX nor XLSX";
     zip_discard(z); /* frees the source too */
-    zip_error_fini(&ze);
     return t;
 }
 
 /* Text: valid UTF-8 (a BOM allowed), no NUL or control bytes but TAB, CR,
  * LF, FF. CSV: at least two non-empty lines, each with the same number
  * (> 0) of commas or of semicolons. */
+bool files__text_chunk_ok(str_t d)
+{
+    if (!utf8_valid(d))
+        return false;
+    for (size_t i = 0; i < d.len; i++) {
+        unsigned char c = (unsigned char)d.p[i];
+        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f') || c == 0x7F)
+            return false;
+    }
+    return true;
+}
+
 static enum ftype sniff_text(str_t d, const char **why)
 {
     *why = "unsupported file type";
     if (starts(d, "\xEF\xBB\xBF", 3))
         d = str_make(d.p + 3, d.len - 3);
-    if (d.len == 0 || !utf8_valid(d))
+    if (d.len == 0 || !files__text_chunk_ok(d))
         return FT_NONE;
-    for (size_t i = 0; i < d.len; i++) {
-        unsigned char c = (unsigned char)d.p[i];
-        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f') || c == 0x7F)
-            return FT_NONE;
-    }
     for (int sep = 0; sep < 2; sep++) {
         char ch = sep ? ';' : ',';
         long want = -1, lines = 0;
