@@ -30,6 +30,7 @@ struct storage {
     enum storage_kind kind;
     char *dir;                 /* local */
     char *bucket, *endpoint, *region, *access_key, *secret_key; /* s3 */
+    bool virtual_host; /* style=virtual: https://bucket.host/key instead of https://host/bucket/key */
     char *describe;
 };
 
@@ -167,6 +168,15 @@ int storage_open(const char *url, const char *data_dir, struct storage **out, st
         goto fail;
     }
     st->region = xdup(buf_str(&b));
+    buf_reset(&b);
+    if (query_value(qs, "style", &b)) {
+        if (strcmp(buf_cstr(&b), "virtual") == 0)
+            st->virtual_host = true;
+        else if (strcmp(buf_cstr(&b), "path") != 0) {
+            (void)buf_puts(err, "TEMEL_STORAGE_URL: style= must be path or virtual");
+            goto fail;
+        }
+    }
     const char *ak = getenv("AWS_ACCESS_KEY_ID"), *sk = getenv("AWS_SECRET_ACCESS_KEY");
     if (!ak || !*ak || !sk || !*sk || strchr(ak, ':')) {
         (void)buf_puts(err, "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY: required with an s3:// TEMEL_STORAGE_URL");
@@ -269,7 +279,7 @@ static int local_write(struct storage *st, const char *key, str_t data, const ch
     rc = STORAGE_ERR;
     if (src && move) {
         int sfd = open(src, O_RDONLY | O_CLOEXEC);
-        bool ok = sfd >= 0 && fsync(sfd) == 0;
+        bool ok = sfd >= 0 && fchmod(sfd, 0600) == 0 && fsync(sfd) == 0;
         if (sfd >= 0)
             close(sfd);
         if (ok && rename(src, buf_cstr(&path)) == 0) {
@@ -437,11 +447,26 @@ static void uri_encode(struct buf *b, str_t s, bool keep_slash)
     }
 }
 
-static str_t endpoint_host(const struct storage *st)
+
+/* scheme://host (with the bucket in front for virtual-hosted style) */
+static void origin(const struct storage *st, struct buf *b)
 {
     const char *h = strstr(st->endpoint, "://") + 3;
-    const char *e = strchr(h, '/');
-    return e ? str_make(h, (size_t)(e - h)) : str_c(h);
+    (void)buf_append(b, st->endpoint, (size_t)(h - st->endpoint));
+    if (st->virtual_host)
+        (void)buf_printf(b, "%s.", st->bucket);
+    (void)buf_puts(b, h);
+}
+
+/* The request path: /bucket/key, or /key for virtual-hosted style. */
+static void object_path(const struct storage *st, const char *key, struct buf *b)
+{
+    if (!st->virtual_host) {
+        (void)buf_putc(b, '/');
+        uri_encode(b, str_c(st->bucket), false);
+    }
+    (void)buf_putc(b, '/');
+    uri_encode(b, str_c(key), true);
 }
 
 int storage_presign_get(const struct storage *st, const char *key, int64_t expires_s, int64_t now_s,
@@ -457,10 +482,7 @@ int storage_presign_get(const struct storage *st, const char *key, int64_t expir
     strftime(date, sizeof date, "%Y%m%d", &tm);
     struct buf path = BUF_INIT(1024), q = BUF_INIT(8192), cred = BUF_INIT(1024), creq = BUF_INIT(16384),
                sts = BUF_INIT(1024);
-    (void)buf_putc(&path, '/');
-    uri_encode(&path, str_c(st->bucket), false);
-    (void)buf_putc(&path, '/');
-    uri_encode(&path, str_c(key), true);
+    object_path(st, key, &path);
     (void)buf_printf(&cred, "%s/%s/%s/s3/aws4_request", st->access_key, date, st->region);
     /* canonical query: sorted by name (X-Amz-* < response-*) */
     (void)buf_puts(&q, "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=");
@@ -474,7 +496,9 @@ int storage_presign_get(const struct storage *st, const char *key, int64_t expir
         (void)buf_puts(&q, "&response-content-type=");
         uri_encode(&q, str_c(response_type), false);
     }
-    str_t host = endpoint_host(st);
+    struct buf org = BUF_INIT(1024);
+    origin(st, &org);
+    str_t host = str_c(strstr(buf_cstr(&org), "://") + 3);
     (void)buf_printf(&creq, "GET\n%s\n%s\nhost:%.*s\n\nhost\nUNSIGNED-PAYLOAD", buf_cstr(&path), buf_cstr(&q),
                      STR_FMT(host));
     char h[65];
@@ -490,7 +514,8 @@ int storage_presign_get(const struct storage *st, const char *key, int64_t expir
     hmac(k2, 32, buf_str(&sts), k);
     char sig[65];
     hex(k, 32, sig);
-    (void)buf_printf(url, "%s%s?%s&X-Amz-Signature=%s", st->endpoint, buf_cstr(&path), buf_cstr(&q), sig);
+    (void)buf_printf(url, "%s%s?%s&X-Amz-Signature=%s", buf_cstr(&org), buf_cstr(&path), buf_cstr(&q), sig);
+    buf_free(&org);
     bool ok = buf_ok(&path) && buf_ok(&q) && buf_ok(&creq) && buf_ok(&sts) && buf_ok(url);
     buf_free(&ks);
     buf_free(&path);
@@ -541,7 +566,9 @@ static int s3_call(const struct storage *st, const char *method, const char *key
                    const char *content_type, struct s3_resp *resp, struct buf *err)
 {
     struct buf url = BUF_INIT(4096), sigv4 = BUF_INIT(256), hsha = BUF_INIT(128), hct = BUF_INIT(256);
-    (void)buf_printf(&url, "%s/%s/%s%s%s", st->endpoint, st->bucket, key, *query ? "?" : "", query);
+    origin(st, &url);
+    object_path(st, key, &url);
+    (void)buf_printf(&url, "%s%s", *query ? "?" : "", query);
     (void)buf_printf(&sigv4, "aws:amz:%s:s3", st->region);
     char h[65];
     sha256_hexs(body, h);

@@ -6,7 +6,8 @@
  *   - any S3-compatible service: TEMEL_STORAGE_URL=s3://bucket?endpoint=
  *     http://host:port&region=us-east-1 with AWS_ACCESS_KEY_ID and
  *     AWS_SECRET_ACCESS_KEY from the environment. Requests are path-style
- *     and signed with SigV4 by libcurl (CURLOPT_AWS_SIGV4); downloads are
+ *     (&style=virtual: https://bucket.host/key, as AWS prefers) and signed
+ *     with SigV4 by libcurl (CURLOPT_AWS_SIGV4); downloads are
  *     presigned GET URLs (SigV4 query signing, computed here).
  *
  * Keys are chosen by the server (e.g. "f/<uuid>/original"), never by a
