@@ -305,3 +305,18 @@ def test_upload_parts_refusals(srv):
     assert_problem(r, 415)  # binary junk is not text
     assert srv.get(FILES, headers=h).json()["data"] == []
     assert_problem(srv.post(f"{FILES}/uploads", headers=h, json={"filename": "x", "size": 0}), 422)
+
+
+def test_account_export_and_deletion(srv):
+    h, user = new_user_headers(srv)
+    f = up(srv, h, b"kisisel veri\n", name="veri.txt").json()
+    exp = srv.get("/api/v1/me/export", headers=h)
+    assert exp.status_code == 200, exp.text
+    assert [x["id"] for x in exp.json()["files"]] == [f["id"]]
+    stored = Path(srv.dir) / "data" / "files" / "f" / f["id"] / "original"
+    assert stored.is_file()
+    assert srv.delete("/api/v1/me", headers=h).status_code == 204
+    deadline = time.monotonic() + 30
+    while stored.exists() and time.monotonic() < deadline:  # the purge job removes the bytes
+        time.sleep(0.1)
+    assert not stored.exists()

@@ -31,6 +31,7 @@
 #include "jobs/jobs.h"
 #include "modules/files/files.h"
 #include "modules/files/files_internal.h"
+#include "modules/users/identity.h"
 
 #include "core/banned.h"
 
@@ -739,6 +740,79 @@ done:
 const struct job_kind files__variants_kind = {
     .kind = "files.variants", .handler = job_variants, .queue = "files", .timeout_ms = 120000};
 
+/* ---- personal data: export, account deletion, guest migration ----
+ * Deleting an account deletes the rows in the caller's transaction and
+ * enqueues files.purge for the stored bytes, so they go iff it commits. */
+static int ud_export(struct db *db, str_t user_id, struct jw *w)
+{
+    struct db_res *res;
+    int rc = db_query(db, "SELECT " FILES_COLS " FROM files WHERE owner_id = ? ORDER BY created_at, id",
+                      DB_ARGS(DBA_TEXT(user_id)), &res);
+    if (rc)
+        return rc;
+    jw_arr_begin(w);
+    while ((rc = db_next(res)) == 1)
+        files__write(w, res);
+    jw_arr_end(w);
+    db_res_free(res);
+    return rc < 0 ? rc : 0;
+}
+
+static int ud_delete(struct db *db, str_t user_id)
+{
+    struct db_res *res;
+    struct buf payload = BUF_INIT(4u << 20);
+    int rc = db_query(db, "SELECT id FROM files WHERE owner_id = ?", DB_ARGS(DBA_TEXT(user_id)), &res);
+    if (rc)
+        return rc;
+    int n = 0;
+    (void)buf_puts(&payload, "{\"ids\":[");
+    while ((rc = db_next(res)) == 1)
+        (void)buf_printf(&payload, "%s\"%s\"", n++ ? "," : "", db_text(res, 0).p);
+    db_res_free(res);
+    (void)buf_puts(&payload, "]}");
+    if (rc == 0 && n > 0) {
+        rc = buf_ok(&payload) ? db_exec(db, "DELETE FROM files WHERE owner_id = ?", DB_ARGS(DBA_TEXT(user_id)), NULL)
+                              : DB_ERR;
+        if (rc == 0) {
+            struct job_opts o = JOB_OPTS_DEFAULT;
+            rc = jobs_enqueue(db, "files.purge", buf_str(&payload), &o, NULL);
+            rc = rc == JOBS_EINVAL ? DB_ERR : rc < 0 ? rc : 0;
+        }
+    }
+    buf_free(&payload);
+    return rc < 0 ? rc : 0;
+}
+
+static int ud_migrate(struct db *db, str_t guest_id, str_t user_id)
+{
+    return db_exec(db, "UPDATE files SET owner_id = ? WHERE owner_id = ?", DB_ARGS(DBA_TEXT(user_id), DBA_TEXT(guest_id)),
+                   NULL);
+}
+
+static const struct user_data_hooks files_user_data = {
+    .name = "files", .export_data = ud_export, .delete_data = ud_delete, .migrate_guest = ud_migrate};
+
+static enum job_result job_purge(struct job *j, struct buf *result, struct buf *error)
+{
+    json_t *ids = json_object_get(j->payload, "ids");
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        const char *id = json_string_value(v);
+        if (!id || !uuid_valid(str_c(id)))
+            continue;
+        struct delete_work d = {.id = str_c(id), .variants = true};
+        delete_on_pool(&d); /* a job thread: runs inline */
+    }
+    (void)buf_printf(result, "{\"purged\":%zu}", json_array_size(ids));
+    (void)error;
+    return JOB_OK;
+}
+
+static const struct job_kind purge_kind = {.kind = "files.purge", .handler = job_purge, .queue = "files"};
+
 /* ---- module ---- */
 static struct route routes[] = {
     {.method = "POST", .pattern = "/api/v1/files", .handler = h_upload, .auth = AUTH_USER, .rl = RL_WRITE,
@@ -773,6 +847,7 @@ static void register_routes(void)
 static void register_jobs(void)
 {
     jobs_register(&files__variants_kind);
+    jobs_register(&purge_kind);
     jobs_queue_limit("files", 1); /* image work: one at a time per process */
     files__export_jobs();
 }
@@ -795,6 +870,7 @@ static int config(const struct config *cfg, struct buf *err)
 static int init(const struct config *cfg, struct db *db, struct buf *err)
 {
     (void)db;
+    identity_register_user_data(&files_user_data);
     return secret_derive(cfg, "temel files presigned links v1", files__cfg.link_key, err);
 }
 
