@@ -305,6 +305,8 @@ def test_upload_parts_refusals(srv):
     assert_problem(r, 415)  # binary junk is not text
     assert srv.get(FILES, headers=h).json()["data"] == []
     assert_problem(srv.post(f"{FILES}/uploads", headers=h, json={"filename": "x", "size": 0}), 422)
+    big = srv.post(f"{FILES}/uploads", headers=h, json={"filename": "x", "size": 3 << 20})  # quota: 2 MiB
+    assert_problem(big, 413, "QUOTA_EXCEEDED")
 
 
 def test_account_export_and_deletion(srv):

@@ -848,6 +848,7 @@ static void register_jobs(void)
 {
     jobs_register(&files__variants_kind);
     jobs_register(&purge_kind);
+    files__upload_jobs();
     jobs_queue_limit("files", 1); /* image work: one at a time per process */
     files__export_jobs();
 }
@@ -860,6 +861,7 @@ static int config(const struct config *cfg, struct buf *err)
                        &files__cfg.max_pixels, err))
         return -1;
     files__cfg.quota_bytes = mb << 20;
+    files__cfg.data_dir = cfg->data_dir;
     char *url = config_env_dup("TEMEL_STORAGE_URL");
     storage_close(files__cfg.st);
     int rc = storage_open(url, cfg->data_dir, &files__cfg.st, err);

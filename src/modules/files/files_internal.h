@@ -54,6 +54,7 @@ struct files_cfg {
     int64_t quota_bytes;   /* TEMEL_FILES_QUOTA_MB */
     int64_t max_pixels;    /* TEMEL_IMAGE_MAX_PIXELS */
     struct storage *st;
+    const char *data_dir;
     unsigned char link_key[32]; /* presigned links */
 };
 extern struct files_cfg files__cfg;
@@ -68,6 +69,7 @@ void files__write(struct jw *w, const struct db_res *res);
 
 /* upload.c: uploads in parts (above the 16 MiB body cap) */
 void files__upload_routes(void);
+void files__upload_jobs(void);
 /* files.c, shared with upload.c */
 const char *files__purpose_check(str_t name, int64_t *max_out);
 int files__insert(struct req *r, const char *id, str_t user, const char *purpose, str_t filename, int64_t size,

@@ -16,6 +16,7 @@
  * file 8 MiB at a time. The server holds at most one part per request in
  * memory, whatever the file's size.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -29,6 +30,7 @@
 #include "core/fsutil.h"
 #include "core/uuid.h"
 #include "core/workpool.h"
+#include "jobs/jobs.h"
 #include "modules/files/files_internal.h"
 
 #include "core/banned.h"
@@ -82,6 +84,15 @@ static int h_start(struct req *r)
     const char *name = json_string_value(json_object_get(r->body, "filename"));
     int64_t size = json_integer_value(json_object_get(r->body, "size"));
     const char *purpose = json_string_value(json_object_get(r->body, "purpose"));
+    int64_t used;
+    bool found;
+    int qrc = db_query_int(r->db, "SELECT coalesce(sum(size), 0) FROM files WHERE owner_id = ?",
+                           DB_ARGS(DBA_TEXT(r->user_id)), &used, &found);
+    if (qrc)
+        return http_rc(r, qrc);
+    if (used + size > files__cfg.quota_bytes) /* checked again when the file is inserted */
+        return http_fail(r, 413, "QUOTA_EXCEEDED", "the upload would exceed your storage quota (%lld of %lld bytes used)",
+                         (long long)used, (long long)files__cfg.quota_bytes);
     char id[UUID_STR_LEN + 1];
     uuid7_str(id);
     struct buf path = BUF_INIT(4096), meta_path = BUF_INIT(4096), meta = BUF_INIT(4096);
@@ -384,3 +395,29 @@ static struct route routes[] = {
 };
 
 void files__upload_routes(void) { router_add(routes, ARRAY_LEN(routes)); }
+
+/* Hourly (jobs.maintenance): uploads untouched for UPLOAD_ABANDON_S are removed. */
+#define UPLOAD_ABANDON_S (24 * 3600)
+static int purge_uploads(struct db *db, int64_t now_ms, int64_t *removed)
+{
+    (void)db;
+    struct buf dir = BUF_INIT(4096), path = BUF_INIT(4096);
+    (void)buf_printf(&dir, "%s/uploads", files__cfg.data_dir);
+    DIR *d = opendir(buf_cstr(&dir));
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        struct stat st;
+        buf_reset(&path);
+        (void)buf_printf(&path, "%s/%s", buf_cstr(&dir), e->d_name);
+        if (e->d_name[0] != '.' && stat(buf_cstr(&path), &st) == 0 && S_ISREG(st.st_mode) &&
+            (int64_t)st.st_mtime * 1000 + UPLOAD_ABANDON_S * 1000LL < now_ms && unlink(buf_cstr(&path)) == 0)
+            (*removed)++;
+    }
+    if (d)
+        closedir(d);
+    buf_free(&dir);
+    buf_free(&path);
+    return 0;
+}
+
+void files__upload_jobs(void) { jobs_maintenance_register("files.uploads", purge_uploads); }
