@@ -1,10 +1,13 @@
 """A local stand-in for Stripe's API (tests only, never part of the server).
 
 It speaks the part of Stripe's wire format temel uses:
-  POST /v1/payment_intents   form-encoded (amount, currency, metadata[order_id], ...),
-                             Authorization: Bearer <secret key>, Idempotency-Key honoured
-                             (the same key answers the same PaymentIntent); JSON answers.
-Controls: fake.mode = "ok" | "402" (card_error, permanent) | "500"; fake.requests lists
+  POST /v1/payment_intents   form-encoded (amount, currency, metadata[order_id], customer,
+                             setup_future_usage, payment_method + off_session + confirm for a
+                             saved card: then status "succeeded"), Authorization: Bearer <secret key>,
+                             Idempotency-Key honoured (the same key answers the same object); JSON answers.
+  POST /v1/customers         form-encoded (email, metadata[user_id]) → {"id": "cus_..."}.
+Controls: fake.mode = "ok" | "402" (card_error, permanent) | "500"; fake.decline: customer ids declined;
+fake.requests lists
 (headers, form) of every call; fake.intents maps an intent id to its JSON.
 Webhook helpers: sign(payload, secret, t) → the Stripe-Signature header value; event(...) builds one.
 """
@@ -26,6 +29,8 @@ class FakeStripe:
         self.requests = []
         self.intents = {}
         self.by_idem = {}
+        self.customers = {}
+        self.decline = set()  # customers whose saved card is declined (402 card_declined)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,7 +48,7 @@ class FakeStripe:
             def do_POST(self):
                 n = int(self.headers.get("Content-Length", "0"))
                 raw = self.rfile.read(n).decode()
-                if self.path != "/v1/payment_intents":
+                if self.path not in ("/v1/payment_intents", "/v1/customers"):
                     return self.answer(404, {"error": {"type": "invalid_request_error",
                                                        "message": "Unrecognized request URL"}})
                 form = {k: v[0] for k, v in urllib.parse.parse_qs(raw, keep_blank_values=True).items()}
@@ -55,11 +60,21 @@ class FakeStripe:
                                                        "message": "Invalid API Key provided"}})
                 if self.headers.get("Content-Type") != "application/x-www-form-urlencoded":
                     return self.answer(400, {"error": {"type": "invalid_request_error", "message": "form only"}})
-                if mode == "402":
+                if mode == "402" or form.get("customer") in fake.decline:
                     return self.answer(402, {"error": {"type": "card_error", "code": "card_declined"}})
                 if mode == "500":
                     return self.answer(500, {"error": {"type": "api_error"}})
                 idem = self.headers.get("Idempotency-Key")
+                if self.path == "/v1/customers":
+                    with fake.lock:
+                        if idem and idem in fake.by_idem:
+                            return self.answer(200, fake.customers[fake.by_idem[idem]])
+                        cid = "cus_" + secrets.token_hex(8)
+                        fake.customers[cid] = {"id": cid, "object": "customer", "email": form.get("email"),
+                                               "metadata": {"user_id": form.get("metadata[user_id]", "")}}
+                        if idem:
+                            fake.by_idem[idem] = cid
+                        return self.answer(200, fake.customers[cid])
                 with fake.lock:
                     if idem and idem in fake.by_idem:
                         return self.answer(200, fake.intents[fake.by_idem[idem]])
@@ -68,6 +83,11 @@ class FakeStripe:
                               "currency": form["currency"], "status": "requires_payment_method",
                               "client_secret": f"{pid}_secret_{secrets.token_hex(12)}",
                               "metadata": {"order_id": form.get("metadata[order_id]", "")}}
+                    for k in ("customer", "payment_method", "setup_future_usage"):
+                        if k in form:
+                            intent[k] = form[k]
+                    if form.get("confirm") == "true":
+                        intent["status"] = "succeeded"
                     fake.intents[pid] = intent
                     if idem:
                         fake.by_idem[idem] = pid

@@ -95,7 +95,8 @@ def test_subscription(server):
     h, _ = new_user_headers(server)
     assert server.get("/api/v1/me/subscription", headers=h).json()["plan"] == "free"
     r = server.post("/api/v1/me/subscription", json={"plan": "pro"}, headers=h)
-    assert r.status_code == 402  # a paid plan needs a payment; choosing it grants nothing
+    assert r.status_code == 201, r.text  # a paid plan is an order to pay; choosing it grants nothing
+    assert r.json()["kind"] == "plan" and r.json()["plan"] == "pro" and r.json()["status"] == "pending"
     assert server.get("/api/v1/me/subscription", headers=h).json()["plan"] == "free"
     assert_problem(server.post("/api/v1/me/subscription", json={"plan": "gold"}, headers=h), 422)
     assert server.post("/api/v1/me/subscription", json={"plan": "free"}, headers=h).status_code == 200
@@ -134,11 +135,13 @@ def test_log_is_append_only_and_verify_finds_tampering(make_server, db_factory):
 
 def test_only_the_ai_path_and_the_admin_grant_write_the_ledger():
     """Static check over src/: the ledger's tables and its write API appear only
-    in the ledger itself, the AI module and the credit-pack purchase (orders/packs.c)."""
-    writers = re.compile(r"credits_(reserve|confirm|refund|add)\s*\(|credit_(transactions|accounts)")
+    in the ledger itself, the AI module, the credit-pack purchase (orders/packs.c) and the paid plan
+    period's grant (orders/plans.c)."""
+    writers = re.compile(r"credits_(reserve|confirm|refund|add|grant_period)\s*\(|credit_(transactions|accounts)")
     allowed = {ROOT / "src/modules/credits", ROOT / "src/modules/ai"}
     # orders/packs.c adds a paid credits order's purchase (issue 11 item 3), through credits_add only
-    allowed_files = {ROOT / "src/modules/orders/packs.c"}
+    # orders/plans.c grants a paid plan period's credits through credits_grant_period only
+    allowed_files = {ROOT / "src/modules/orders/packs.c", ROOT / "src/modules/orders/plans.c"}
     offenders = []
     for path in (ROOT / "src").rglob("*.c"):
         if any(a in path.parents for a in allowed) or path in allowed_files:

@@ -35,16 +35,20 @@ static const struct price prices[] = {
     {"chat", 1}, {"generate", 2}, {"resume", 3}, {"cover-letter", 2}, {"image", 5},
 };
 
+/* free: credits granted on the 1st of each month (and on first use); paid
+ * plans: granted with each paid period (orders/plans.c), price per period */
 struct plan {
     const char *name;
-    int64_t monthly;    /* credits granted on the 1st of each month (and on first use) */
+    int64_t monthly;    /* credits per month (per period) */
     int64_t ai_per_min; /* AI requests per minute */
     bool paid;
+    int64_t price; /* minor units of currency, per period; 0 for free */
+    const char *currency;
 };
 static const struct plan plans[] = {
-    {"free", 50, 20, false},
-    {"pro", 1000, 60, true},
-    {"business", 5000, 300, true},
+    {"free", 50, 20, false, 0, "TRY"},
+    {"pro", 1000, 60, true, 19900, "TRY"},
+    {"business", 5000, 300, true, 79900, "TRY"},
 };
 
 int64_t credits_price(const char *operation)
@@ -61,6 +65,25 @@ static const struct plan *plan_by_name(str_t name)
         if (str_eq(name, str_c(plans[i].name)))
             return &plans[i];
     return NULL;
+}
+
+static void plan_out(const struct plan *p, struct credits_plan *out)
+{
+    out->name = p->name;
+    out->monthly = p->monthly;
+    out->ai_per_min = p->ai_per_min;
+    out->paid = p->paid;
+    out->price = p->price;
+    out->currency = p->currency;
+}
+
+int credits_plan_find(str_t name, struct credits_plan *out)
+{
+    const struct plan *p = plan_by_name(name);
+    if (!p)
+        return -1;
+    plan_out(p, out);
+    return 0;
 }
 
 /* ---- the ledger ---- */
@@ -91,17 +114,27 @@ static int insert_tx(struct db *db, str_t user_id, const char *type, int64_t amo
                    changed);
 }
 
+/* A grant under a reference a unique index guards: the log row goes in
+ * first (ON CONFLICT DO NOTHING) and the balance moves only if it did. */
+static int grant_once(struct db *db, str_t user_id, int64_t amount, const char *ref, bool *applied)
+{
+    int64_t changed = 0;
+    *applied = false;
+    int rc = insert_tx(db, user_id, "grant", amount, NULL, ref, NULL, &changed);
+    if (rc != DB_OK || changed == 0)
+        return rc;
+    *applied = true;
+    return db_exec(db, "UPDATE credit_accounts SET balance = balance + ?, updated_at = ms_ts(?) WHERE user_id = ?",
+                   DB_ARGS(DBA_INT(amount), DBA_INT(time_now_ms()), DBA_TEXT(user_id)), NULL);
+}
+
 /* The plan's grant for this month, once (the unique index decides). */
 static int grant_month(struct db *db, str_t user_id, const struct plan *p, int64_t now)
 {
     char ref[24];
-    int64_t changed = 0;
+    bool applied;
     month_ref(now, ref);
-    int rc = insert_tx(db, user_id, "grant", p->monthly, NULL, ref, NULL, &changed);
-    if (rc != DB_OK || changed == 0)
-        return rc;
-    return db_exec(db, "UPDATE credit_accounts SET balance = balance + ?, updated_at = ms_ts(?) WHERE user_id = ?",
-                   DB_ARGS(DBA_INT(p->monthly), DBA_INT(now), DBA_TEXT(user_id)), NULL);
+    return grant_once(db, user_id, p->monthly, ref, &applied);
 }
 
 /* Create the account on first use; non-guest users get this month's free grant. */
@@ -204,6 +237,17 @@ int credits_add(struct db *db, str_t user_id, const char *type, int64_t amount, 
     if (changed != 1)
         return CREDITS_INSUFFICIENT;
     return insert_tx(db, user_id, type, amount, NULL, reference, out_id, NULL);
+}
+
+int credits_grant_period(struct db *db, str_t user_id, int64_t amount, str_t order_id, bool *applied)
+{
+    char ref[64];
+    if (!db_in_tx(db))
+        BUG("credits_grant_period outside a transaction");
+    ASSERT(amount > 0);
+    (void)snprintf(ref, sizeof(ref), "plan:%.*s", STR_FMT(order_id));
+    int rc = ensure_account(db, user_id);
+    return rc == DB_OK ? grant_once(db, user_id, amount, ref, applied) : rc;
 }
 
 int credits_get(struct db *db, str_t user_id, struct credits_balance *out)
@@ -341,6 +385,10 @@ static void write_plan(struct jw *w, const struct plan *p)
     jw_int(w, p->ai_per_min);
     jw_key(w, "paid");
     jw_bool(w, p->paid);
+    jw_key(w, "price");
+    jw_int(w, p->price);
+    jw_key(w, "currency");
+    jw_cstr(w, p->currency);
     jw_obj_end(w);
 }
 
@@ -442,58 +490,11 @@ static int current_plan(struct db *db, str_t user_id, const struct plan **out)
     return rc < 0 ? rc : DB_OK;
 }
 
-static int h_get_subscription(struct req *r)
-{
-    const struct plan *p;
-    int rc = current_plan(r->db, r->user_id, &p);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    write_plan(&r->w, p);
-    return 0;
-}
-
-static int tx_set_plan(struct req *r, void *arg)
-{
-    const struct plan *p = arg;
-    return db_exec(r->db,
-                   "INSERT INTO credit_subscriptions (user_id, plan, updated_at) VALUES (?, ?, ms_ts(?)) "
-                   "ON CONFLICT (user_id) DO UPDATE SET plan = excluded.plan, updated_at = excluded.updated_at",
-                   DB_ARGS(DBA_TEXT(r->user_id), DBA_CSTR(p->name), DBA_INT(time_now_ms())), NULL);
-}
-
-static int set_plan(struct req *r, const struct plan *p)
-{
-    if (req_tx(r, DB_TX_WRITE, tx_set_plan, (void *)p))
-        return HTTP_EFAIL;
-    write_plan(&r->w, p);
-    return 0;
-}
-
-static int h_post_subscription(struct req *r)
-{
-    const json_t *plan = json_object_get(r->body, "plan");
-    const struct plan *p = plan_by_name(str_make(json_string_value(plan), json_string_length(plan)));
-    if (!p)
-        return http_invalid(r, "plan", "must be free, pro or business");
-    if (identity_is_guest(r))
-        return http_fail(r, 403, "FORBIDDEN", "guests have no subscription");
-    /* Paid plans start only when a payment settles them (payments module) or
-     * an admin sets them; selecting one here must not hand out credit. */
-    if (p->paid)
-        return http_fail(r, 402, "PAYMENT_REQUIRED", "the %s plan is activated after payment", p->name);
-    return set_plan(r, p);
-}
-
-static int h_delete_subscription(struct req *r) { return set_plan(r, &plans[0]); }
-
 int credits_plan_of(struct db *db, str_t user_id, struct credits_plan *out)
 {
     const struct plan *p;
     int rc = current_plan(db, user_id, &p);
-    out->name = p->name;
-    out->monthly = p->monthly;
-    out->ai_per_min = p->ai_per_min;
-    out->paid = p->paid;
+    plan_out(p, out);
     return rc;
 }
 
@@ -511,6 +512,8 @@ static int tx_monthly(struct db *db, void *arg)
     int rc = ensure_account(db, c->user_id);
     if (rc == DB_OK)
         rc = current_plan(db, c->user_id, &p);
+    if (rc == DB_OK && p->paid)
+        return DB_OK; /* a paid plan's credits come with each paid period */
     return rc == DB_OK ? grant_month(db, c->user_id, p, c->now) : rc;
 }
 
@@ -634,25 +637,21 @@ static const struct json_field grant_f[] = {
     {.name = "reason", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 200},
     {0}};
 static const struct json_schema grant_s = {grant_f, false};
-static const char *const plan_names[] = {"free", "pro", "business", NULL};
-static const struct json_field sub_f[] = {
-    {.name = "plan", .type = JF_STRING, .flags = JF_REQUIRED, .enum_values = plan_names}, {0}};
-static const struct json_schema sub_s = {sub_f, false};
-
 /* OpenAPI: a plan as write_plan writes it. */
 static struct openapi_schema plan_schema = {
     .name = "Plan",
     .json = OPENAPI_JSON({
         "type" : "object",
-        "required" : [ "plan", "monthly_credits", "ai_requests_per_minute", "paid" ],
+        "required" : [ "plan", "monthly_credits", "ai_requests_per_minute", "paid", "price", "currency" ],
         "properties" : {
             "plan" : {"type" : "string", "enum" : [ "free", "pro", "business" ]},
             "monthly_credits" : {"type" : "integer", "minimum" : 0},
             "ai_requests_per_minute" : {"type" : "integer", "minimum" : 0},
-            "paid" : {"type" : "boolean"}
+            "paid" : {"type" : "boolean"},
+            "price" : {"type" : "integer", "minimum" : 0, "description" : "per period, minor units"},
+            "currency" : {"type" : "string"}
         }
     })};
-#define PLAN_OUT OPENAPI_JSON({"$ref" : "#/components/schemas/Plan"})
 
 static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/credits/balance", .handler = h_balance, .auth = AUTH_USER, .rl = RL_READ,
@@ -716,13 +715,6 @@ static struct route routes[] = {
              "reason" : {"type" : "string"}
          }
      })},
-    {.method = "GET", .pattern = "/api/v1/me/subscription", .handler = h_get_subscription, .auth = AUTH_USER,
-     .rl = RL_READ, .summary = "The caller's plan", .tag = "credits", .output = PLAN_OUT},
-    {.method = "POST", .pattern = "/api/v1/me/subscription", .handler = h_post_subscription, .auth = AUTH_USER,
-     .rl = RL_WRITE, .input = &sub_s, .summary = "Choose a plan (paid plans start after payment: 402)",
-     .tag = "credits", .errors = "402 403", .output = PLAN_OUT},
-    {.method = "DELETE", .pattern = "/api/v1/me/subscription", .handler = h_delete_subscription, .auth = AUTH_USER,
-     .rl = RL_WRITE, .summary = "Back to the free plan", .tag = "credits", .output = PLAN_OUT},
 };
 
 static void register_routes(void)

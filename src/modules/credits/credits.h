@@ -49,11 +49,19 @@ int credits_get(struct db *db, str_t user_id, struct credits_balance *out) WARN_
 /* The user's plan (free when none was chosen): for plan-specific limits. */
 struct credits_plan {
     const char *name;
-    int64_t monthly;    /* credits granted each month */
+    int64_t monthly;    /* credits granted each month (paid plans: each paid period) */
     int64_t ai_per_min; /* AI requests per minute */
     bool paid;
+    int64_t price; /* per period, minor units of currency; 0 for free */
+    const char *currency;
 };
 int credits_plan_of(struct db *db, str_t user_id, struct credits_plan *out) WARN_UNUSED;
+/* The plan called name: 0, or -1 when there is none. */
+int credits_plan_find(str_t name, struct credits_plan *out);
+/* A paid period's credits as a "grant" with reference "plan:<order_id>",
+ * at most once per order (a unique index on the reference): *applied is
+ * true only for the call that added it. Inside the caller's transaction. */
+int credits_grant_period(struct db *db, str_t user_id, int64_t amount, str_t order_id, bool *applied) WARN_UNUSED;
 
 /* Recompute every account from the log and check every settlement.
  * 0 = consistent, 1 = problems (described in out), < 0 a db_rc. */

@@ -268,6 +268,8 @@ int orders__transition(struct db *db, struct req *r, const char *via, str_t id, 
         return rc;
     if (!strcmp(to, "paid") && (rc = emit_paid(db, id)) != DB_OK)
         return rc;
+    if (!strcmp(to, "paid") && (rc = orders__plan_paid(db, id)) != DB_OK)
+        return rc;
     if (!strcmp(to, "refunded") && (rc = orders__credit_refund(db, id)) != DB_OK)
         return rc;
     if ((rc = enqueue_mail(db, id, to)) != DB_OK || (rc = notify(db, owner, id, from, to)) != DB_OK)
@@ -294,7 +296,7 @@ int orders__transition(struct db *db, struct req *r, const char *via, str_t id, 
 
 #define ORDER_COLS                                                                                                     \
     "id, user_id, kind, status, cancel_reason, currency, total, address, ts_ms(expires_at), ts_ms(paid_at), "        \
-    "ts_ms(created_at), ts_ms(updated_at), payment_status, credits"
+    "ts_ms(created_at), ts_ms(updated_at), payment_status, credits, plan"
 
 /* A text column, or null when it is NULL. */
 static void jw_text_or_null(struct jw *w, const struct db_res *res, int col)
@@ -334,6 +336,8 @@ static void write_head(struct jw *w, const struct db_res *res)
         jw_null(w);
     else
         jw_int(w, db_int(res, 13));
+    jw_key(w, "plan"); /* kind plan: the plan one period of which the order pays */
+    jw_text_or_null(w, res, 14);
     jw_key(w, "expires_at");
     jw_time_or_null(w, res, 8, str_is(db_text(res, 3), "pending"));
     jw_key(w, "paid_at");
@@ -388,9 +392,7 @@ int orders__write(struct db *db, struct req *r, str_t id, str_t owner, struct jw
     return rc < 0 ? rc : DB_OK;
 }
 
-/* Respond with the order (status 200/201); 404 when missing or not the caller's
- * (admins see every order). */
-static int respond(struct req *r, str_t id, int status)
+int orders__respond(struct req *r, str_t id, int status)
 {
     bool found;
     bool admin = str_is(r->role, "admin");
@@ -399,6 +401,11 @@ static int respond(struct req *r, str_t id, int status)
         return http_db_fail(r, rc);
     if (!found)
         return http_fail(r, 404, "NOT_FOUND", "no such order");
+    if (status == 201) {
+        struct buf *loc = req_buf(r, 128);
+        (void)buf_printf(loc, "/api/v1/orders/%.*s", STR_FMT(id));
+        req_header(r, "location", buf_str(loc));
+    }
     r->status = status;
     return 0;
 }
@@ -584,24 +591,29 @@ int orders__insert(struct req *r, const struct order_head *h)
 {
     enum lang lang = lang_from_header(req_header_get(r, "accept-language"));
     static const char *const lang_names[] = {[LANG_EN] = "en", [LANG_TR] = "tr", [LANG_PL] = "pl"};
+    return orders__insert_db(r->db, r->user_id, lang_names[lang], h);
+}
+
+int orders__insert_db(struct db *db, str_t user_id, const char *locale, const struct order_head *h)
+{
     int64_t now = time_now_ms(), expires = now + order_ttl_s * 1000;
-    int rc = db_exec(r->db,
+    int rc = db_exec(db,
                      "INSERT INTO orders (id, version, user_id, kind, status, currency, total, address, locale, credits, "
-                     "expires_at, created_at, updated_at) VALUES (?, 1, ?, ?, 'pending', ?, ?, ?, ?, ?, ms_ts(?), "
-                     "ms_ts(?), ms_ts(?))",
-                     DB_ARGS(DBA_CSTR(h->id), DBA_TEXT(r->user_id), DBA_CSTR(h->kind), DBA_CSTR(h->currency),
-                             DBA_INT(h->total), h->address.p ? DBA_TEXT(h->address) : DBA_NULL,
-                             DBA_CSTR(lang_names[lang]), h->credits ? DBA_INT(h->credits) : DBA_NULL, DBA_INT(expires),
-                             DBA_INT(now), DBA_INT(now)),
+                     "plan, renewal, expires_at, created_at, updated_at) VALUES (?, 1, ?, ?, 'pending', ?, ?, ?, ?, ?, "
+                     "?, ?, ms_ts(?), ms_ts(?), ms_ts(?))",
+                     DB_ARGS(DBA_CSTR(h->id), DBA_TEXT(user_id), DBA_CSTR(h->kind), DBA_CSTR(h->currency),
+                             DBA_INT(h->total), h->address.p ? DBA_TEXT(h->address) : DBA_NULL, DBA_CSTR(locale),
+                             h->credits ? DBA_INT(h->credits) : DBA_NULL, h->plan ? DBA_CSTR(h->plan) : DBA_NULL,
+                             DBA_BOOL(h->renewal), DBA_INT(expires), DBA_INT(now), DBA_INT(now)),
                      NULL);
     if (rc != DB_OK)
         return rc;
     /* the expiry, at its time (the cron sweep is the safety net) */
-    struct buf *payload = req_buf(r, 128);
-    (void)buf_printf(payload, "{\"order_id\":\"%s\"}", h->id);
+    char payload[80];
+    (void)snprintf(payload, sizeof(payload), "{\"order_id\":\"%s\"}", h->id);
     struct job_opts o = JOB_OPTS_DEFAULT;
     o.run_at_ms = expires;
-    rc = jobs_enqueue(r->db, "orders.expire", buf_str(payload), &o, NULL);
+    rc = jobs_enqueue(db, "orders.expire", str_c(payload), &o, NULL);
     return rc == JOBS_OK ? DB_OK : rc < 0 ? rc : DB_ERR;
 }
 
@@ -626,10 +638,7 @@ static int h_create(struct req *r)
     uuid7_str(c.id);
     if (req_tx(r, DB_TX_WRITE, tx_create, &c))
         return HTTP_EFAIL;
-    struct buf *loc = req_buf(r, 128);
-    (void)buf_printf(loc, "/api/v1/orders/%s", c.id);
-    req_header(r, "location", buf_str(loc));
-    return respond(r, str_c(c.id), 201);
+    return orders__respond(r, str_c(c.id), 201);
 }
 
 /* ---- reading ---- */
@@ -639,7 +648,7 @@ static int h_get(struct req *r)
     str_t id = req_param(r, "id");
     if (!uuid_valid(id))
         return http_fail(r, 404, "NOT_FOUND", "no such order");
-    return respond(r, id, 200);
+    return orders__respond(r, id, 200);
 }
 
 static bool status_valid(str_t s)
@@ -720,7 +729,7 @@ static int change(struct req *r, const char *to, bool own)
         return http_fail(r, 404, "NOT_FOUND", "no such order");
     if (req_tx(r, DB_TX_WRITE, tx_change, &c))
         return HTTP_EFAIL;
-    return respond(r, c.id, 200);
+    return orders__respond(r, c.id, 200);
 }
 
 static int h_cancel(struct req *r) { return change(r, "cancelled", true); }
@@ -810,6 +819,8 @@ static int config(const struct config *cfg, struct buf *err)
         (void)buf_puts(err, "TEMEL_ORDER_TTL_S: must be an integer in 1..2592000 (seconds)");
         return -1;
     }
+    if (orders__plans_config(err))
+        return -1;
     return orders__stripe_config(cfg, err);
 }
 
@@ -929,6 +940,7 @@ static void register_routes(void)
     router_add(routes, ARRAY_LEN(routes));
     orders__stripe_register_routes();
     orders__packs_register_routes();
+    orders__plans_register_routes();
 }
 
 static void register_jobs(void)
@@ -938,6 +950,7 @@ static void register_jobs(void)
     jobs_register(&kind);
     cron_register("orders.expire_sweep", "* * * * *", "orders.expire", "{}");
     orders__stripe_register_jobs();
+    orders__plans_register_jobs();
     register_templates();
 }
 

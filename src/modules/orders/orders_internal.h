@@ -29,6 +29,10 @@ int orders__transition(struct db *db, struct req *r, const char *via, str_t id, 
  * (owner non-empty) not the owner's. */
 int orders__write(struct db *db, struct req *r, str_t id, str_t owner, struct jw *w, bool *found) WARN_UNUSED;
 
+/* Answer the order (status 200/201; 201 adds its Location); 404 when missing
+ * or not the caller's (admins see every order). 0 or HTTP_EFAIL. */
+int orders__respond(struct req *r, str_t id, int status);
+
 /* A new pending order (its expiry job enqueued) owned by the caller, inside
  * the caller's transaction. address: JSON object text or STR_NULL; credits:
  * for kind "credits", else 0. */
@@ -36,8 +40,12 @@ struct order_head {
     const char *id, *kind, *currency;
     int64_t total, credits;
     str_t address;
+    const char *plan; /* kind "plan": the plan's name, else NULL */
+    bool renewal;     /* kind "plan": charged off-session by the renewal job */
 };
 int orders__insert(struct req *r, const struct order_head *h) WARN_UNUSED;
+/* The same for a job: the owner and the mail locale given. */
+int orders__insert_db(struct db *db, str_t user_id, const char *locale, const struct order_head *h) WARN_UNUSED;
 /* One line: line_total = unit_price * quantity (the caller checked overflow). */
 int orders__insert_line(struct db *db, const char *order_id, int64_t position, const char *product_id, str_t name,
                         int64_t unit_price, int64_t quantity, const char *currency) WARN_UNUSED;
@@ -56,9 +64,34 @@ int orders__credit_purchase(struct db *db, str_t order_id) WARN_UNUSED;
  * credits back (an "adjust"), as far as they are still available. */
 int orders__credit_refund(struct db *db, str_t order_id) WARN_UNUSED;
 
+/* plans.c: paid plans as subscriptions (issue 11 item 3) */
+int orders__plans_config(struct buf *err);
+void orders__plans_register_routes(void);
+void orders__plans_register_jobs(void);
+/* Inside the transaction that marks the order paid: a plan order starts
+ * (or extends) the buyer's subscription by one period and grants the plan's
+ * credits once. Other orders: nothing. 0 or a db_rc. */
+int orders__plan_paid(struct db *db, str_t order_id) WARN_UNUSED;
+/* Inside the webhook's transaction: Stripe's word on a plan order's payment.
+ * succeeded: the card (payment_method) to charge renewals with; failed:
+ * a renewal that failed is marked so (the plan ends at period end). */
+int orders__plan_payment(struct db *db, const char *order_id, bool succeeded, str_t payment_method) WARN_UNUSED;
+/* The intent job of a plan order: the Stripe customer of the buyer (NULL
+ * until made), and for a renewal the saved card. Pool-free: copied into out. */
+struct plan_charge {
+    bool plan, renewal;
+    char user_id[40], email[256], customer[128], payment_method[128];
+};
+int orders__plan_charge(struct db *db, const char *order_id, struct plan_charge *out) WARN_UNUSED;
+int orders__plan_set_customer(struct db *db, const char *user_id, const char *customer) WARN_UNUSED;
+/* A renewal the job could not charge (Stripe refused for good). */
+int orders__plan_renewal_failed(struct db *db, const char *order_id) WARN_UNUSED;
+
 /* stripe.c */
 int orders__stripe_config(const struct config *cfg, struct buf *err);
 void orders__stripe_register_routes(void);
 void orders__stripe_register_jobs(void);
+/* Enqueue the job that makes the order's PaymentIntent (one per order). */
+int orders__stripe_enqueue_intent(struct db *db, str_t order_id) WARN_UNUSED;
 
 #endif

@@ -76,15 +76,7 @@ static int h_buy(struct req *r)
     uuid7_str(c.id);
     if (req_tx(r, DB_TX_WRITE, tx_buy, &c))
         return HTTP_EFAIL;
-    bool found;
-    int rc = orders__write(r->db, r, str_c(c.id), r->user_id, &r->w, &found);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    struct buf *loc = req_buf(r, 128);
-    (void)buf_printf(loc, "/api/v1/orders/%s", c.id);
-    req_header(r, "location", buf_str(loc));
-    r->status = 201;
-    return 0;
+    return orders__respond(r, str_c(c.id), 201);
 }
 
 /* The user and credits of a credits order (*found false for other kinds). */

@@ -117,12 +117,90 @@ static void form_add(struct buf *b, const char *name, str_t value)
     }
 }
 
+/* Stripe refused for good: the waiting /pay answers 502; a renewal that
+ * cannot be charged lets the plan end at period end. */
 static int mark_intent_failed(struct db *db, const char *order_id)
 {
-    return db_exec(db,
-                   "UPDATE orders SET payment_status = 'intent_failed', updated_at = ms_ts(?) "
-                   "WHERE id = ? AND client_secret IS NULL",
-                   DB_ARGS(DBA_INT(time_now_ms()), DBA_CSTR(order_id)), NULL);
+    int rc = db_exec(db,
+                     "UPDATE orders SET payment_status = 'intent_failed', updated_at = ms_ts(?) "
+                     "WHERE id = ? AND client_secret IS NULL",
+                     DB_ARGS(DBA_INT(time_now_ms()), DBA_CSTR(order_id)), NULL);
+    return rc == DB_OK ? orders__plan_renewal_failed(db, order_id) : rc;
+}
+
+/* POST a form to Stripe (path under api_url, e.g. "/v1/payment_intents") with
+ * its Idempotency-Key; the answer's JSON in *out (NULL unless JOB_OK); what
+ * went wrong in error. Returns the job result the call's outcome means. */
+static enum job_result stripe_post(struct job *j, const char *path, str_t form, const char *idem, json_t **out,
+                                   struct buf *error)
+{
+    struct buf url = BUF_INIT(1024), auth = BUF_INIT(512), err = BUF_INIT(256);
+    *out = NULL;
+    (void)buf_printf(&url, "%s%s", api_url, path);
+    (void)buf_printf(&auth, "Bearer %s", secret_key);
+    struct httpc_request rq = HTTPC_REQUEST_INIT;
+    rq.method = "POST";
+    rq.url = buf_cstr(&url);
+    rq.body = form;
+    rq.headers[rq.nheaders++] = (struct httpc_header){"Authorization", buf_cstr(&auth)};
+    rq.headers[rq.nheaders++] = (struct httpc_header){"Content-Type", "application/x-www-form-urlencoded"};
+    rq.headers[rq.nheaders++] = (struct httpc_header){"Idempotency-Key", idem};
+    rq.deadline_mono_ms = j->deadline_mono_ms;
+    rq.allow = httpc_allow_outbound();
+    struct httpc_response rs;
+    int rc = httpc_perform(&rq, &rs, &err);
+    if (auth.ptr)
+        sodium_memzero(auth.ptr, auth.len);
+    buf_free(&auth);
+    buf_free(&url);
+    enum job_result jr = httpc_job_result(rc, rs.status);
+    if (jr == JOB_OK) {
+        *out = json_loadb(rs.body.ptr ? rs.body.ptr : "", rs.body.len, 0, NULL);
+        if (!json_is_object(*out)) {
+            json_decref(*out);
+            *out = NULL;
+            (void)buf_puts(error, "Stripe answered something that is not a JSON object");
+            jr = JOB_RETRY;
+        }
+    } else if (rc != HTTPC_OK) {
+        (void)buf_printf(error, "Stripe: %s", buf_cstr(&err));
+    } else {
+        (void)buf_printf(error, "Stripe answered %ld", rs.status);
+    }
+    buf_free(&err);
+    httpc_response_free(&rs);
+    return jr;
+}
+
+/* A plan order's buyer becomes a Stripe customer once (Idempotency-Key
+ * "customer-<user id>"), so the card of the first period can pay the next. */
+static enum job_result plan_customer(struct job *j, struct plan_charge *pc, struct buf *error)
+{
+    if (pc->customer[0])
+        return JOB_OK;
+    struct buf form = BUF_INIT(1024);
+    char idem[64];
+    form_add(&form, "email", str_c(pc->email));
+    form_add(&form, "metadata[user_id]", str_c(pc->user_id));
+    (void)snprintf(idem, sizeof(idem), "customer-%s", pc->user_id);
+    json_t *v;
+    enum job_result jr = stripe_post(j, "/v1/customers", buf_str(&form), idem, &v, error);
+    buf_free(&form);
+    if (jr != JOB_OK)
+        return jr;
+    const json_t *id = json_object_get(v, "id");
+    if (!json_is_string(id) || json_string_length(id) >= sizeof(pc->customer)) {
+        (void)buf_puts(error, "Stripe answered a customer without id");
+        json_decref(v);
+        return JOB_RETRY;
+    }
+    (void)str_copy(pc->customer, json_string_value(id), sizeof(pc->customer));
+    json_decref(v);
+    if (orders__plan_set_customer(j->db, pc->user_id, pc->customer) != DB_OK) {
+        (void)buf_printf(error, "store customer: %s", db_errmsg(j->db));
+        return JOB_RETRY;
+    }
+    return JOB_OK;
 }
 
 static enum job_result job_intent(struct job *j, struct buf *result, struct buf *error)
@@ -151,6 +229,9 @@ static enum job_result job_intent(struct job *j, struct buf *result, struct buf 
             currency[i] = (char)(cur.p[i] >= 'A' && cur.p[i] <= 'Z' ? cur.p[i] + 32 : cur.p[i]);
     }
     db_res_free(res);
+    struct plan_charge pc;
+    if (rc >= 0 && usable)
+        rc = orders__plan_charge(j->db, order_id, &pc);
     if (rc < 0) {
         (void)buf_printf(error, "read order: %s", db_errmsg(j->db));
         return JOB_RETRY;
@@ -159,45 +240,41 @@ static enum job_result job_intent(struct job *j, struct buf *result, struct buf 
         (void)buf_puts(result, "{\"skipped\":true}");
         return JOB_OK;
     }
-    struct buf url = BUF_INIT(1024), body = BUF_INIT(1024), auth = BUF_INIT(512), err = BUF_INIT(256);
+    enum job_result jr = JOB_OK;
+    if (pc.plan && (jr = plan_customer(j, &pc, error)) != JOB_OK)
+        return jr;
+    struct buf body = BUF_INIT(1024);
     char amount[24];
     (void)snprintf(amount, sizeof(amount), "%lld", (long long)total);
-    (void)buf_printf(&url, "%s/v1/payment_intents", api_url);
     form_add(&body, "amount", str_c(amount));
     form_add(&body, "currency", str_c(currency));
     form_add(&body, "metadata[order_id]", str_c(order_id));
-    form_add(&body, "automatic_payment_methods[enabled]", STRLIT("true"));
-    (void)buf_printf(&auth, "Bearer %s", secret_key);
-    struct httpc_request rq = HTTPC_REQUEST_INIT;
-    rq.method = "POST";
-    rq.url = buf_cstr(&url);
-    rq.body = buf_str(&body);
-    rq.headers[rq.nheaders++] = (struct httpc_header){"Authorization", buf_cstr(&auth)};
-    rq.headers[rq.nheaders++] = (struct httpc_header){"Content-Type", "application/x-www-form-urlencoded"};
-    rq.headers[rq.nheaders++] = (struct httpc_header){"Idempotency-Key", order_id};
-    rq.deadline_mono_ms = j->deadline_mono_ms;
-    rq.allow = httpc_allow_outbound();
-    struct httpc_response rs;
-    rc = httpc_perform(&rq, &rs, &err);
-    if (auth.ptr)
-        sodium_memzero(auth.ptr, auth.len);
-    buf_free(&auth);
-    buf_free(&url);
+    if (pc.plan)
+        form_add(&body, "customer", str_c(pc.customer));
+    if (pc.renewal) { /* the saved card, charged without the customer present */
+        form_add(&body, "payment_method", str_c(pc.payment_method));
+        form_add(&body, "off_session", STRLIT("true"));
+        form_add(&body, "confirm", STRLIT("true"));
+    } else {
+        form_add(&body, "automatic_payment_methods[enabled]", STRLIT("true"));
+        if (pc.plan) /* keep the card for the renewals */
+            form_add(&body, "setup_future_usage", STRLIT("off_session"));
+    }
+    json_t *v;
+    jr = stripe_post(j, "/v1/payment_intents", buf_str(&body), order_id, &v, error);
     buf_free(&body);
-    enum job_result jr = httpc_job_result(rc, rs.status);
-    json_t *v = NULL;
     if (jr == JOB_OK) {
-        v = json_loadb(rs.body.ptr ? rs.body.ptr : "", rs.body.len, 0, NULL);
         const json_t *id = json_object_get(v, "id"), *cs = json_object_get(v, "client_secret");
         if (!json_is_string(id) || !json_is_string(cs)) {
             (void)buf_puts(error, "Stripe answered without id and client_secret");
             jr = JOB_RETRY;
         } else {
             rc = db_exec(j->db,
-                         "UPDATE orders SET payment_intent = ?, client_secret = ?, payment_status = 'requires_payment', "
+                         "UPDATE orders SET payment_intent = ?, client_secret = ?, payment_status = ?, "
                          "updated_at = ms_ts(?) WHERE id = ? AND client_secret IS NULL",
                          DB_ARGS(DBA_CSTR(json_string_value(id)), DBA_CSTR(json_string_value(cs)),
-                                 DBA_INT(time_now_ms()), DBA_CSTR(order_id)),
+                                 DBA_CSTR(pc.renewal ? "processing" : "requires_payment"), DBA_INT(time_now_ms()),
+                                 DBA_CSTR(order_id)),
                          NULL);
             if (rc != DB_OK) {
                 (void)buf_printf(error, "store intent: %s", db_errmsg(j->db));
@@ -207,14 +284,8 @@ static enum job_result job_intent(struct job *j, struct buf *result, struct buf 
                 (void)buf_printf(result, "\"%s\"}", json_string_value(id)); /* Stripe ids are [A-Za-z0-9_] */
             }
         }
-    } else if (rc != HTTPC_OK) {
-        (void)buf_printf(error, "Stripe: %s", buf_cstr(&err));
-    } else {
-        (void)buf_printf(error, "Stripe answered %ld", rs.status);
     }
     json_decref(v);
-    buf_free(&err);
-    httpc_response_free(&rs);
     if (jr == JOB_FAIL && mark_intent_failed(j->db, order_id) != DB_OK)
         return JOB_RETRY;
     return jr;
@@ -229,6 +300,19 @@ static int intent_dead(struct db *db, const char *job_id, json_t *payload)
 }
 
 /* ---- POST /orders/{id}/pay ---- */
+
+int orders__stripe_enqueue_intent(struct db *db, str_t order_id)
+{
+    char payload[80], key[80];
+    (void)snprintf(payload, sizeof(payload), "{\"order_id\":\"%.*s\"}", STR_FMT(order_id));
+    (void)snprintf(key, sizeof(key), "stripe_intent:%.*s", STR_FMT(order_id));
+    struct job_opts o = JOB_OPTS_DEFAULT;
+    o.unique_key = key;
+    o.priority = JOB_PRIO_HIGH;
+    o.max_attempts = 3;
+    int rc = jobs_enqueue(db, "orders.stripe_intent", str_c(payload), &o, NULL);
+    return rc == JOBS_OK || rc == JOBS_EDUPLICATE ? DB_OK : rc < 0 ? rc : DB_ERR;
+}
 
 struct pay_ctx {
     char id[UUID_STR_LEN + 1];
@@ -309,15 +393,7 @@ static int tx_pay(struct req *r, void *arg)
     if (failed && (rc = db_exec(r->db, "UPDATE orders SET payment_status = NULL WHERE id = ?",
                                 DB_ARGS(DBA_TEXT(c->id)), NULL)) != DB_OK)
         return rc;
-    struct buf *payload = req_buf(r, 128), *key = req_buf(r, 128);
-    (void)buf_printf(payload, "{\"order_id\":\"%.*s\"}", STR_FMT(c->id));
-    (void)buf_printf(key, "stripe_intent:%.*s", STR_FMT(c->id));
-    struct job_opts o = JOB_OPTS_DEFAULT;
-    o.unique_key = buf_cstr(key);
-    o.priority = JOB_PRIO_HIGH;
-    o.max_attempts = 3;
-    rc = jobs_enqueue(r->db, "orders.stripe_intent", buf_str(payload), &o, NULL);
-    return rc == JOBS_OK || rc == JOBS_EDUPLICATE ? DB_OK : rc < 0 ? rc : DB_ERR;
+    return orders__stripe_enqueue_intent(r->db, c->id);
 }
 
 static int h_pay(struct req *r)
@@ -405,6 +481,8 @@ static int apply_succeeded(struct req *r, struct event *e, const char *order_id)
     if (rc != DB_OK)
         return rc < 0 ? rc : DB_ERR;
     e->outcome = "paid";
+    if ((rc = orders__plan_payment(r->db, order_id, true, jstr(e->obj, "payment_method"))) != DB_OK)
+        return rc;
     return set_payment_status(r->db, order_id, "succeeded");
 }
 
@@ -437,7 +515,8 @@ static int tx_webhook(struct req *r, void *arg)
         return apply_succeeded(r, e, order_id);
     if (str_is(e->type, "payment_intent.payment_failed")) {
         e->outcome = "failed";
-        return set_payment_status(r->db, order_id, "failed");
+        rc = orders__plan_payment(r->db, order_id, false, STR_NULL);
+        return rc == DB_OK ? set_payment_status(r->db, order_id, "failed") : rc;
     }
     if (charge) {
         if (!json_is_true(json_object_get(e->obj, "refunded"))) {

@@ -1,0 +1,14 @@
+DROP INDEX credit_tx_plan;
+ALTER TABLE credit_subscriptions DROP COLUMN payment_method;
+ALTER TABLE credit_subscriptions DROP COLUMN stripe_customer;
+ALTER TABLE credit_subscriptions DROP COLUMN ended_reason;
+ALTER TABLE credit_subscriptions DROP COLUMN renewal_status;
+ALTER TABLE credit_subscriptions DROP COLUMN cancel_at_period_end;
+ALTER TABLE credit_subscriptions DROP COLUMN period_end;
+ALTER TABLE credit_subscriptions DROP COLUMN period_start;
+DELETE FROM orders WHERE kind = 'plan';
+ALTER TABLE orders DROP CONSTRAINT orders_plan_check;
+ALTER TABLE orders DROP COLUMN renewal;
+ALTER TABLE orders DROP COLUMN plan;
+ALTER TABLE orders DROP CONSTRAINT orders_kind_check;
+ALTER TABLE orders ADD CONSTRAINT orders_kind_check CHECK (kind IN ('goods', 'credits'));
