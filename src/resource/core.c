@@ -282,6 +282,25 @@ void resource_write_i18n(struct req *r, struct jw *w, str_t stored)
     resource__write_i18n(w, stored, resource__lang(r));
 }
 
+str_t resource_i18n_text(struct req *r, str_t stored)
+{
+    struct buf b = BUF_INIT(BUF_MAX_SMALL * 4);
+    struct jw w;
+    jw_init(&w, &b);
+    resource__write_i18n(&w, stored, resource__lang(r));
+    json_t *v = buf_ok(&b) && b.len ? json_loadb(b.ptr, b.len, JSON_DECODE_ANY, NULL) : NULL;
+    buf_free(&b);
+    str_t out = STRLIT("");
+    if (json_is_string(v)) {
+        size_t len = json_string_length(v);
+        char *p = h2o_mem_alloc_pool(r->pool, len + 1);
+        memcpy(p, json_string_value(v), len + 1);
+        out = str_make(p, len);
+    }
+    json_decref(v);
+    return out;
+}
+
 /* Write the row at res's current position, selected with rt->cols. */
 /* Column c of res as the value of field f. */
 static void write_value(struct jw *w, const struct rfield *f, const struct db_res *res, int c, enum lang lang)
@@ -295,6 +314,7 @@ static void write_value(struct jw *w, const struct rfield *f, const struct db_re
     case RF_MONEY: jw_int(w, db_int(res, c)); break;
     case RF_BOOL: jw_bool(w, db_int(res, c) != 0); break;
     case RF_TIME: jw_time(w, db_int(res, c)); break;
+    case RF_NUMBER: jw_double(w, db_double(res, c)); break;
     case RF_JSON:
     case RF_STRLIST: jw_raw(w, db_text(res, c)); break; /* validated JSON, written by us */
     case RF_I18N: resource__write_i18n(w, db_text(res, c), lang); break;

@@ -34,6 +34,7 @@ static void field_schema(struct jw *w, const struct rfield *f)
     case RF_INT:
     case RF_MONEY: type = "integer"; break;
     case RF_BOOL: type = "boolean"; break;
+    case RF_NUMBER: type = "number"; break;
     case RF_TIME:
         type = "string";
         format = "date-time";

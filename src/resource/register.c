@@ -30,6 +30,7 @@ static enum jf_type jf_for(enum rf_type t)
     case RF_INT:
     case RF_MONEY: return JF_INT;
     case RF_BOOL: return JF_BOOL;
+    case RF_NUMBER: return JF_NUMBER;
     case RF_JSON: return JF_ANY;
     case RF_STRLIST: return JF_ARRAY_STR;
     case RF_I18N: return JF_ANY; /* an object or a string: write.c checks it */

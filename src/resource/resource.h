@@ -83,7 +83,8 @@
 #include "http/http.h"
 #include "http/problem.h"
 
-enum rf_type { RF_TEXT = 1, RF_INT, RF_MONEY, RF_BOOL, RF_TIME, RF_ENUM, RF_REF, RF_JSON, RF_STRLIST, RF_I18N };
+/* RF_NUMBER: a real number the database computes (RF_READONLY only), e.g. an average. */
+enum rf_type { RF_TEXT = 1, RF_INT, RF_MONEY, RF_BOOL, RF_TIME, RF_ENUM, RF_REF, RF_JSON, RF_STRLIST, RF_I18N, RF_NUMBER };
 
 enum rf_flags {
     RF_REQUIRED = 1 << 0,    /* must be present on create */
@@ -216,6 +217,8 @@ void resource_respond_returned(struct req *r, const struct resource *res, struct
 /* Write a stored RF_I18N value ({"tr","en","pl"} JSON text) as the string
  * of r's Accept-Language (then en, then any; null when there is none). */
 void resource_write_i18n(struct req *r, struct jw *w, str_t stored);
+/* The same as a plain string (request pool memory; "" when none). */
+str_t resource_i18n_text(struct req *r, str_t stored);
 /* true when the request has no If-Match, or it matches the row version. */
 bool resource_if_match(struct req *r, const struct resource *res, int64_t version);
 

@@ -113,13 +113,15 @@ static int search_one(struct req *r, const struct rt *t, str_t text, int64_t wan
     (void)buf_printf(&sql, "SELECT t.id, t.%s, %s FROM %s t%s WHERE 1=1%s ORDER BY 3, t.id DESC LIMIT ?",
                      t->res->title_field, buf_cstr(&s.rank), t->res->table, buf_cstr(&s.from), buf_cstr(&q.sql));
     struct db_res *dr;
+    const struct rfield *tf = resource_field(t->res, str_c(t->res->title_field));
+    bool i18n = tf && tf->type == RF_I18N; /* the title in the request's language */
     if ((rc = db_query(r->db, buf_cstr(&sql), args, (size_t)na, &dr)) != DB_OK)
         goto out;
     while ((rc = db_next(dr)) == 1 && *nhits < SEARCH_MAX_HITS) {
         struct hit *h = &hits[(*nhits)++];
         h->t = t;
         h->id = resource__strdup(r, db_text(dr, 0));
-        h->title = resource__strdup(r, db_text(dr, 1));
+        h->title = resource__strdup(r, i18n ? resource_i18n_text(r, db_text(dr, 1)) : db_text(dr, 1));
         h->score = -db_double(dr, 2);
     }
     db_res_free(dr);

@@ -173,6 +173,23 @@ def test_favorites(server, me, products):
     assert ids(server.get(f"{API}/me/favorites", headers=me)) == [fav2["id"]]
 
 
+def test_favorites_expand_products(server, me, products, admin_headers):
+    """GET /me/favorites carries each product as GET /products/{id} shows it (in the request's
+    language); a product no longer sold shows as null; unknown query keys are 422."""
+    a = mk(server, me, "/me/favorites", {"product_id": products[0]["id"]})
+    b = mk(server, me, "/me/favorites", {"product_id": products[1]["id"]})
+    r = server.get(f"{API}/me/favorites?limit=1&page=2", headers={**me, "Accept-Language": "tr"})
+    assert r.status_code == 200 and r.json()["meta"]["total"] == 2 and r.json()["meta"]["pages"] == 2
+    (row,) = r.json()["data"]
+    want = server.get(f"{API}/products/{products[0]['id']}", headers={"Accept-Language": "tr"}).json()
+    assert row["id"] == a["id"] and row["product_id"] == products[0]["id"] and row["product"] == want
+    assert set(row) == {"id", "product_id", "created_at", "updated_at", "product"}
+    assert server.delete(f"{API}/products/{products[1]['id']}", headers=admin_headers).status_code == 204
+    data = server.get(f"{API}/me/favorites", headers=me).json()["data"]
+    assert [(x["id"], x["product"] is None) for x in data] == [(b["id"], True), (a["id"], False)]
+    assert_problem(server.get(f"{API}/me/favorites?sort=price", headers=me), 422)
+
+
 # ---- addresses ----
 
 ADDR = {"title": "Ev", "full_name": "Ayşe Yılmaz", "phone": "+905551112233", "line1": "Atatürk Cad. 12/3",

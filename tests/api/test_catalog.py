@@ -305,3 +305,94 @@ def test_seed_loads_deterministic_products(make_server, run_cli, db_factory):
     assert s.get(f"{API}/products/{one['id']}", headers={"Accept-Language": "pl"}).json()["name"] == \
         "Czarne oliwki klasyczny 250 g"
     assert len(s.get(f"{API}/products?q=zeytin&limit=100").json()["data"]) > 0
+
+
+# ---- rating average and count (issue 11 item 5) ----
+
+def rating_of(server, pid):
+    p = server.get(f"{API}/products/{pid}").json()
+    return p["rating"], p["rating_count"]
+
+
+def test_rating_follows_reviews(server, admin_headers, product):
+    pid = product["id"]
+    assert rating_of(server, pid) == (None, 0) and product["rating"] is None and product["rating_count"] == 0
+    a, _ = new_user_headers(server, "rate")
+    b, _ = new_user_headers(server, "rate")
+    c, _ = new_user_headers(server, "rate")
+    ra = mk(server, a, f"/products/{pid}/reviews", {"rating": 5})
+    assert rating_of(server, pid) == (5, 1)
+    rb = mk(server, b, f"/products/{pid}/reviews", {"rating": 4})
+    mk(server, c, f"/products/{pid}/reviews", {"rating": 4})
+    assert rating_of(server, pid) == (4.33, 3)
+    assert server.patch(f"{API}/reviews/{rb['id']}", json={"rating": 1}, headers=b).status_code == 200
+    assert rating_of(server, pid) == (3.33, 3)
+    assert server.patch(f"{API}/reviews/{rb['id']}", json={"title": "same rating"}, headers=b).status_code == 200
+    assert rating_of(server, pid) == (3.33, 3)
+    assert server.delete(f"{API}/reviews/{ra['id']}", headers=a).status_code == 204
+    assert rating_of(server, pid) == (2.5, 2)
+    # a refused review (second one by the same user) changes nothing
+    assert_problem(server.post(f"{API}/products/{pid}/reviews", json={"rating": 5}, headers=b), 409)
+    assert rating_of(server, pid) == (2.5, 2)
+    # the author's account goes away: their review with it, and the average follows
+    assert server.delete(f"{API}/me", headers=c).status_code == 204
+    assert rating_of(server, pid) == (1, 1)
+    # clients cannot set them
+    for bad in [{"rating": 5}, {"rating_count": 9}]:
+        assert_problem(server.patch(f"{API}/products/{pid}", json=bad, headers=admin_headers), 422)
+
+
+def test_concurrent_reviews_keep_rating_exact(server, product):
+    from concurrent.futures import ThreadPoolExecutor
+    import requests
+    users = [new_user_headers(server, "rrace")[0] for _ in range(16)]
+    url = server.url(f"{API}/products/{product['id']}/reviews")
+    stars = [1 + i % 5 for i in range(16)]
+    with ThreadPoolExecutor(16) as ex:
+        rs = list(ex.map(lambda x: requests.post(url, json={"rating": x[1]}, headers=x[0], timeout=30),
+                         zip(users, stars)))
+    assert {r.status_code for r in rs} == {201}, [r.text for r in rs]
+    assert rating_of(server, product["id"]) == (round(sum(stars) / 16, 2), 16)
+    # everyone changes and half delete at once
+    with ThreadPoolExecutor(16) as ex:
+        list(ex.map(lambda x: requests.patch(server.url(f"{API}/reviews/{x['id']}"), json={"rating": 5},
+                                             headers=x["h"], timeout=30),
+                    [{"id": r.json()["id"], "h": h} for r, h in zip(rs, users)]))
+        codes = list(ex.map(lambda x: requests.delete(server.url(f"{API}/reviews/{x[0].json()['id']}"),
+                                                      headers=x[1], timeout=30).status_code,
+                            list(zip(rs, users))[:8]))
+    assert codes == [204] * 8
+    assert rating_of(server, product["id"]) == (5, 8)
+
+
+def test_sort_by_rating(server, admin_headers):
+    cat = new_category(server, admin_headers)
+    ps = [new_product(server, admin_headers, cat["slug"]) for _ in range(3)]
+    u, _ = new_user_headers(server, "sorter")
+    v, _ = new_user_headers(server, "sorter")
+    mk(server, u, f"/products/{ps[0]['id']}/reviews", {"rating": 2})
+    mk(server, u, f"/products/{ps[2]['id']}/reviews", {"rating": 5})
+    mk(server, v, f"/products/{ps[2]['id']}/reviews", {"rating": 4})
+    q = f"{API}/products?category={cat['slug']}"
+    # unrated last when descending, first when ascending — on both engines
+    assert ids(server.get(q + "&sort=rating:desc")) == [ps[2]["id"], ps[0]["id"], ps[1]["id"]]
+    assert ids(server.get(q + "&sort=rating")) == [ps[1]["id"], ps[0]["id"], ps[2]["id"]]
+    assert ids(server.get(q + "&rating_count[gte]=2")) == [ps[2]["id"]]
+    assert ids(server.get(q + "&sort=rating_count:desc,price")) [0] == ps[2]["id"]
+    assert_problem(server.get(q + "&rating[gt]=3"), 422)  # rating sorts; filter on rating_count
+
+
+def test_products_in_search(server, admin_headers):
+    cat = new_category(server, admin_headers)
+    word = uniq("pekmez").replace("-", "")
+    p = new_product(server, admin_headers, cat["slug"],
+                    name={"tr": f"Üzüm {word}", "en": f"Grape {word}", "pl": f"Winogrono {word}"})
+    for lang, title in [("tr", f"Üzüm {word}"), ("en", f"Grape {word}"), ("pl", f"Winogrono {word}")]:
+        r = server.get(f"{API}/search?q={word}", headers={"Accept-Language": lang})
+        assert r.status_code == 200, r.text
+        hits = [h for h in r.json()["data"] if h["type"] == "products"]
+        assert [(h["id"], h["title"]) for h in hits] == [(p["id"], title)]
+    assert [h["id"] for h in server.get(f"{API}/search?q={word}&types=products").json()["data"]] == [p["id"]]
+    # a deleted product is not found any more
+    assert server.delete(f"{API}/products/{p['id']}", headers=admin_headers).status_code == 204
+    assert server.get(f"{API}/search?q={word}&types=products").json()["data"] == []

@@ -7,7 +7,9 @@
  *   GET    /api/v1/me/cart/{item_id}   one line (engine)
  *   PUT    /api/v1/me/cart/{item_id}   {quantity 1..99} (If-Match honoured)
  *   DELETE /api/v1/me/cart/{item_id}   (engine)
- *   GET    /api/v1/me/favorites        list (engine: filters, sort, pages)
+ *   GET    /api/v1/me/favorites        list, newest first, each with its product
+ *                                      expanded ("product": null once it is no
+ *                                      longer sold); filter product_id; pages
  *   POST   /api/v1/me/favorites        {product_id}: 201 new, 200 already there
  *   GET|DELETE /api/v1/me/favorites/{id}  (engine)
  * Another user's line or favorite is 404 everywhere (owner policy).
@@ -51,7 +53,7 @@ const struct resource catalog_favorites = {
     .name = "favorites", .singular = "favorite", .path = "/api/v1/me/favorites", .table = "catalog_favorites",
     .tag = "cart", .fields = favorite_fields, .owner = "user_id",
     .read = RP_OWNER, .create = RP_DENY, .update = RP_DENY, .del = RP_OWNER,
-    .routes = RR_LIST | RR_GET | RR_DELETE};
+    .routes = RR_GET | RR_DELETE};
 
 static str_t body_text(struct req *r, const char *key)
 {
@@ -327,6 +329,37 @@ static int h_fav_add(struct req *r)
 
 /* ---- routes ---- */
 
+/* ---- GET /me/favorites: the products expanded ---- */
+
+static int fav_row(struct req *r, const struct db_res *res)
+{
+    static const struct http_col cols[] = {{"id", COL_TEXT}, {"product_id", COL_TEXT}, {"created_at", COL_TIME},
+                                           {"updated_at", COL_TIME}, {NULL, COL_TEXT}};
+    struct caller who = resource_caller(r);
+    bool found;
+    jw_obj_begin(&r->w);
+    http_write_cols(&r->w, res, cols);
+    jw_key(&r->w, "product");
+    int rc = resource_write(&who, r->db, &catalog_products, db_text(res, 1), &r->w, &found);
+    if (rc == DB_OK && !found)
+        jw_null(&r->w);
+    jw_obj_end(&r->w);
+    return rc;
+}
+
+static int h_fav_list(struct req *r)
+{
+    static const char *const allowed[] = {"product_id", NULL};
+    const str_t *pid = req_query(r, "product_id");
+    db_arg args[4] = {DBA_TEXT(r->user_id), pid ? DBA_TEXT(*pid) : DBA_NULL}; /* + limit, offset */
+    if (http_query_allow(r, allowed))
+        return HTTP_EFAIL;
+    const struct http_list_query q = {"id, product_id, ts_ms(created_at), ts_ms(updated_at)", "FROM catalog_favorites",
+                                      pid ? " WHERE user_id = ? AND product_id = ?" : " WHERE user_id = ?",
+                                      "created_at DESC, id DESC", NULL};
+    return http_list_each(r, &q, fav_row, args, pid ? 2 : 1, ARRAY_LEN(args));
+}
+
 static const struct json_field add_f[] = {
     {.name = "product_id", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 64, .format = "uuid"},
     {.name = "quantity", .type = JF_INT, .min = 1, .max = CART_MAX_QUANTITY,
@@ -382,6 +415,10 @@ static struct route routes[] = {
     {.method = "PUT", .pattern = "/api/v1/me/cart/{id}", .handler = h_cart_set, .auth = AUTH_USER, .rl = RL_WRITE,
      .input = &set_s, .summary = "Set the quantity of a cart line (1-99; If-Match)", .tag = "cart",
      .errors = "412", .output = OPENAPI_JSON({"$ref" : "#/components/schemas/CartLine"})},
+    {.method = "GET", .pattern = "/api/v1/me/favorites", .handler = h_fav_list, .auth = AUTH_USER, .rl = RL_READ,
+     .flags = ROUTE_PAGINATED,
+     .summary = "The caller's favorites, newest first, each with its product expanded (filter: product_id)",
+     .tag = "cart"},
     {.method = "POST", .pattern = "/api/v1/me/favorites", .handler = h_fav_add, .auth = AUTH_USER, .rl = RL_WRITE,
      .input = &fav_s, .summary = "Add a product to the favorites: 201 new, 200 already there", .tag = "cart",
      .output = OPENAPI_JSON({"$ref" : "#/components/schemas/Favorite"})},

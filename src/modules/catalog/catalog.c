@@ -6,8 +6,14 @@
  *                        with the seven categories of seed 004; name and
  *                        description in the Accept-Language language.
  *   /api/v1/products     public read with filters (category slug, price
- *                        range, stock), sort, q (full text over the tr/en/pl
- *                        names and descriptions); admin write; soft delete.
+ *                        range, stock, rating_count), sort (price, stock,
+ *                        rating, ...), q (full text over the tr/en/pl names
+ *                        and descriptions); admin write; soft delete. Also
+ *                        hits of GET /search (type "products", title = the
+ *                        name in the request's language). rating and
+ *                        rating_count are kept by triggers on catalog_reviews
+ *                        (migration 0025): the review's insert, rating change
+ *                        or delete moves them in the same transaction.
  *   /api/v1/me/addresses the caller's own addresses (CRUD); one default.
  * Reviews and reactions live in reviews.c; cart and favorites in cart.c;
  * personal-data hooks in personal.c; `temel seed` in seed.c.
@@ -47,12 +53,17 @@ static const struct rfield product_fields[] = {
      .max = 1000000000000LL},
     {.name = "currency", .type = RF_TEXT, .flags = RF_FILTER, .check = RC_CURRENCY, .def = "\"TRY\""},
     {.name = "stock", .type = RF_INT, .flags = RF_FILTER | RF_SORT, .min = 0, .max = 1000000000, .def = "0"},
+    {.name = "rating", .type = RF_NUMBER, .flags = RF_READONLY | RF_NULLABLE | RF_SORT,
+     .description = "average review rating (1-5, two decimals; null without reviews), kept in step with the reviews "
+                    "in each review's own transaction; sort=rating:desc lists unrated products last"},
+    {.name = "rating_count", .type = RF_INT, .flags = RF_READONLY | RF_FILTER | RF_SORT,
+     .description = "number of reviews"},
     {0}};
 const struct resource catalog_products = {
     .name = "products", .singular = "product", .path = "/api/v1/products", .table = "catalog_products",
     .tag = "catalog", .fields = product_fields,
     .read = RP_PUBLIC, .create = RP_ADMIN, .update = RP_ADMIN, .del = RP_ADMIN,
-    .soft_delete = true, .check = product_check};
+    .soft_delete = true, .check = product_check, .title_field = "name"};
 
 /* The category slug must name a category (422, not the foreign key's 409). */
 static int product_check(struct req *r, const struct resource *res, enum raction act, const json_t *body, str_t id)

@@ -436,26 +436,6 @@ static int lines_add(struct create_ctx *c, const struct line *l)
     return 0;
 }
 
-/* The stored {"tr","en","pl"} name as a plain string of the request's language. */
-str_t orders__name_in_lang(struct req *r, str_t stored)
-{
-    struct buf b = BUF_INIT(BUF_MAX_SMALL * 4);
-    struct jw w;
-    jw_init(&w, &b);
-    resource_write_i18n(r, &w, stored);
-    json_t *v = json_loadb(b.ptr ? b.ptr : "null", b.len ? b.len : 4, JSON_DECODE_ANY, NULL);
-    buf_free(&b);
-    str_t out = STRLIT("");
-    if (json_is_string(v)) {
-        size_t len = json_string_length(v);
-        char *p = h2o_mem_alloc_pool(r->pool, len + 1);
-        memcpy(p, json_string_value(v), len + 1);
-        out = str_make(p, len);
-    }
-    json_decref(v);
-    return out;
-}
-
 /* The address as a JSON object text (the order keeps it even if the book changes). */
 static int build_address(struct req *r, str_t address_id, str_t *out)
 {
@@ -515,7 +495,7 @@ static int read_cart(struct req *r, struct create_ctx *c)
         (void)str_copy(l.cart_id, db_text(res, 0).p, sizeof(l.cart_id));
         (void)str_copy(l.product_id, db_text(res, 1).p, sizeof(l.product_id));
         (void)str_copy(l.currency, db_text(res, 5).p, sizeof(l.currency));
-        l.name = orders__name_in_lang(r, db_text(res, 3));
+        l.name = resource_i18n_text(r, db_text(res, 3));
         if (!db_int(res, 6) && !gone) {
             gone = true;
             gone_name = l.name;

@@ -50,10 +50,6 @@ int orders__insert_db(struct db *db, str_t user_id, const char *locale, const st
 int orders__insert_line(struct db *db, const char *order_id, int64_t position, const char *product_id, str_t name,
                         int64_t unit_price, int64_t quantity, const char *currency) WARN_UNUSED;
 
-/* A stored {"tr","en","pl"} value as a plain string of the request's
- * language (pool memory; "" when none). */
-str_t orders__name_in_lang(struct req *r, str_t stored);
-
 /* packs.c: credit packs and buying them (issue 11 item 3) */
 void orders__packs_register_routes(void);
 /* Inside the transaction that marks the order paid: a credits order adds

@@ -56,7 +56,7 @@ static int tx_buy(struct req *r, void *arg)
         db_res_free(res);
         return rc < 0 ? rc : http_invalid(r, "pack_id", "is not a credit pack on sale");
     }
-    str_t plain = orders__name_in_lang(r, db_text(res, 0));
+    str_t plain = resource_i18n_text(r, db_text(res, 0));
     char currency[8], pack[UUID_STR_LEN + 1];
     (void)str_copy(currency, db_text(res, 3).p, sizeof(currency));
     (void)str_copy(pack, c->pack_id.p, sizeof(pack));
