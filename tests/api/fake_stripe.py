@@ -6,6 +6,8 @@ It speaks the part of Stripe's wire format temel uses:
                              saved card: then status "succeeded"), Authorization: Bearer <secret key>,
                              Idempotency-Key honoured (the same key answers the same object); JSON answers.
   POST /v1/customers         form-encoded (email, metadata[user_id]) → {"id": "cus_..."}.
+  POST /v1/refunds           form-encoded (payment_intent, metadata[order_id]) → a refund of the
+                             whole amount (unknown intent: 400 resource_missing); fake.refunds lists them.
 Controls: fake.mode = "ok" | "402" (card_error, permanent) | "500"; fake.decline: customer ids declined;
 fake.requests lists
 (headers, form) of every call; fake.intents maps an intent id to its JSON.
@@ -30,6 +32,7 @@ class FakeStripe:
         self.intents = {}
         self.by_idem = {}
         self.customers = {}
+        self.refunds = {}
         self.decline = set()  # customers whose saved card is declined (402 card_declined)
         fake = self
 
@@ -48,7 +51,7 @@ class FakeStripe:
             def do_POST(self):
                 n = int(self.headers.get("Content-Length", "0"))
                 raw = self.rfile.read(n).decode()
-                if self.path not in ("/v1/payment_intents", "/v1/customers"):
+                if self.path not in ("/v1/payment_intents", "/v1/customers", "/v1/refunds"):
                     return self.answer(404, {"error": {"type": "invalid_request_error",
                                                        "message": "Unrecognized request URL"}})
                 form = {k: v[0] for k, v in urllib.parse.parse_qs(raw, keep_blank_values=True).items()}
@@ -65,6 +68,20 @@ class FakeStripe:
                 if mode == "500":
                     return self.answer(500, {"error": {"type": "api_error"}})
                 idem = self.headers.get("Idempotency-Key")
+                if self.path == "/v1/refunds":
+                    with fake.lock:
+                        if idem and idem in fake.by_idem:
+                            return self.answer(200, fake.refunds[fake.by_idem[idem]])
+                        pi = fake.intents.get(form.get("payment_intent", ""))
+                        if pi is None:
+                            return self.answer(400, {"error": {"type": "invalid_request_error",
+                                                               "code": "resource_missing"}})
+                        rid = "re_" + secrets.token_hex(8)
+                        fake.refunds[rid] = {"id": rid, "object": "refund", "payment_intent": pi["id"],
+                                             "amount": pi["amount"], "status": "succeeded"}
+                        if idem:
+                            fake.by_idem[idem] = rid
+                        return self.answer(200, fake.refunds[rid])
                 if self.path == "/v1/customers":
                     with fake.lock:
                         if idem and idem in fake.by_idem:

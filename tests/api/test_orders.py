@@ -252,6 +252,9 @@ def test_admin_state_machine_audit_and_mail(server, shop, admin_headers):
     changes = sorted((e["before"]["status"], e["after"]["status"]) for e in r.json()["data"]
                      if e["action"] == "order.status")
     assert changes == sorted([("pending", "paid"), ("paid", "shipped"), ("shipped", "delivered")])
+    created = [e for e in r.json()["data"] if e["action"] == "order.create"]
+    assert len(created) == 1 and created[0]["actor_id"] == user["id"]
+    assert created[0]["after"] == {"status": "pending", "kind": "goods", "total": o["total"], "currency": "TRY"}
     # mailed in the user's locale (tr), one per change
     maildir = Path(server.dir) / "mail"
 
@@ -263,11 +266,12 @@ def test_admin_state_machine_audit_and_mail(server, shop, admin_headers):
             m = email.message_from_bytes(f.read_bytes(), policy=email.policy.default)
             if m["To"] == user["email"] and o["id"] in str(m["Subject"]):
                 out.append(m)
-        return out if len(out) >= 3 else []
+        return out if len(out) >= 4 else []
 
-    got = wait_for(mails, "three status mails")
+    got = wait_for(mails, "the order's four mails")
     subjects = sorted(str(m["Subject"]) for m in got)
-    assert len(subjects) == 3
+    assert len(subjects) == 4  # received (at creation), paid, shipped, delivered
+    assert any("alındı" in s for s in subjects)
     assert any("ödendi" in s for s in subjects) and any("kargoya verildi" in s for s in subjects)
 
 
@@ -386,9 +390,30 @@ def test_unpaid_orders_expire_and_give_stock_back_once(make_server, db_factory):
     assert stock(s, p["id"]) == 4
     # the expiry is audited as the system's
     r = s.get(f"{API}/admin/audit-logs?target_id={o['id']}", headers=admin)
-    assert [(e["action"], e["actor_id"]) for e in r.json()["data"]] == [("order.status", None)]
+    assert [(e["action"], e["actor_id"]) for e in r.json()["data"] if e["action"] == "order.status"] == \
+        [("order.status", None)]
 
 
 def test_bad_ttl_refused(run_cli):
     p = run_cli("migrate", env={"TEMEL_ORDER_TTL_S": "0"})
     assert p.returncode == 2 and "TEMEL_ORDER_TTL_S" in p.stderr_text
+
+
+def test_guests_order_after_signing_up(server, shop):
+    """API.md §3: a guest has a cart, not orders — POST /orders is 403 for a guest; after
+    registering, migrate-guest-data brings the cart along and the account orders it."""
+    _, p1, _ = shop
+    g = requests.post(server.url(f"{API}/auth/guest"), timeout=HTTP_TIMEOUT).json()
+    gh = {"Authorization": f"Bearer {g['access_token']}"}
+    add(server, gh, p1["id"], 2)
+    assert_problem(server.post(f"{API}/orders", json={"address_id": MISSING}, headers=gh), 403, "FORBIDDEN")
+    assert_problem(server.post(f"{API}/credits/purchases", json={"pack_id": MISSING}, headers=gh), 403)
+    assert cart(server, gh) == [(p1["id"], 2)]  # the refusal left the cart alone
+    h, _ = new_user_headers(server, "was-guest")
+    r = server.post(f"{API}/auth/migrate-guest-data", json={"guest_token": g["access_token"]}, headers=h)
+    assert r.status_code in (200, 204), r.text
+    before = stock(server, p1["id"])
+    o = order(server, h, address(server, h))
+    assert o.status_code == 201, o.text
+    assert [(i["product_id"], i["quantity"]) for i in o.json()["items"]] == [(p1["id"], 2)]
+    assert stock(server, p1["id"]) == before - 2

@@ -196,6 +196,43 @@ def test_succeeded_once_then_refunded(shop):
     assert len(audit()) == 2
 
 
+def test_admin_refund_through_stripe(shop, stripe):
+    """POST /admin/orders/{id}/refund asks Stripe for the refund (job orders.stripe_refund, one refund
+    however many admins click at once); charge.refunded then moves the order; audited; mailed."""
+    h, o, p = new_order(shop)
+    assert_problem(shop.post(f"{API}/admin/orders/{o['id']}/refund", headers=shop.admin), 409)  # not paid yet
+    payload, pi = succeeded(shop, h, o["id"])
+    assert hook(shop, payload).json()["outcome"] == "paid"
+    # paid through Stripe: a bare status change would not move the money
+    assert_problem(shop.patch(f"{API}/orders/{o['id']}", json={"status": "refunded"}, headers=shop.admin), 409)
+    assert_problem(shop.post(f"{API}/admin/orders/{o['id']}/refund", headers=h), 403)
+    url = shop.url(f"{API}/admin/orders/{o['id']}/refund")
+    with ThreadPoolExecutor(8) as ex:
+        rs = list(ex.map(lambda _: requests.post(url, headers=shop.admin, timeout=60), range(8)))
+    assert {r.status_code for r in rs} == {202}, [r.text for r in rs]
+    assert {r.json()["payment_status"] for r in rs} == {"refund_pending"}
+    assert all(r.json()["status"] == "paid" for r in rs)
+
+    def refunds():
+        return [x for x in list(stripe.refunds.values()) if x["payment_intent"] == pi]
+    deadline = time.monotonic() + 30
+    while not refunds() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)  # any second job would have run by now: there must be exactly one refund
+    assert len(refunds()) == 1 and refunds()[0]["amount"] == o["total"]
+    form = [c for c in stripe.calls() if c[1].get("payment_intent") == pi and "amount" not in c[1]]
+    assert form and form[0][0]["Idempotency-Key"] == f"refund-{o['id']}"
+    assert get_order(shop, h, o["id"])["status"] == "paid"  # until Stripe says it is done
+    charge = {"id": "ch_ref", "object": "charge", "payment_intent": pi, "amount": o["total"],
+              "amount_refunded": o["total"], "refunded": True}
+    assert hook(shop, event("charge.refunded", charge)).json()["outcome"] == "refunded"
+    got = get_order(shop, h, o["id"])
+    assert got["status"] == "refunded" and got["payment_status"] == "refunded"
+    logs = shop.get(f"{API}/admin/audit-logs?target_id={o['id']}&limit=100", headers=shop.admin).json()["data"]
+    assert sorted(e["action"] for e in logs) == ["order.create", "order.refund", "order.status", "order.status"]
+    assert_problem(shop.post(f"{API}/admin/orders/{o['id']}/refund", headers=shop.admin), 409)
+
+
 def test_failed_payment_keeps_order_pending(shop):
     h, o, _ = new_order(shop)
     secret = pay(shop, h, o["id"]).json()

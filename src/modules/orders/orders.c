@@ -38,6 +38,7 @@
 #include "modules/catalog/catalog.h"
 #include "modules/orders/orders_internal.h"
 #include "modules/realtime/realtime.h"
+#include "modules/users/identity.h"
 #include "transport/mail.h"
 
 #include "modules/webhooks/webhooks.h"
@@ -278,18 +279,44 @@ int orders__transition(struct db *db, struct req *r, const char *via, str_t id, 
     json_t *after = reason ? json_pack("{s:s,s:s}", "status", to, "reason", reason) : json_pack("{s:s}", "status", to);
     struct audit_entry e = {.action = "order.status", .category = "orders", .target_type = "order",
                             .target_id = id, .before = before, .after = after, .success = true};
-    if (r) {
-        rc = audit_record_req(r, &e);
-    } else {
-        e.ip = STRLIT("");
-        e.user_agent = STRLIT("");
-        e.endpoint = str_c(via);
-        e.request_id = STRLIT("");
-        rc = audit_record(db, &e);
-    }
+    rc = orders__audit(db, r, via, &e);
     json_decref(before);
     json_decref(after);
     return rc;
+}
+
+int orders__created(struct db *db, struct req *r, str_t id)
+{
+    struct db_res *res;
+    int rc = db_query(db, "SELECT kind, total, currency FROM orders WHERE id = ?", DB_ARGS(DBA_TEXT(id)), &res);
+    if (rc != DB_OK)
+        return rc;
+    if ((rc = db_next(res)) != 1) {
+        db_res_free(res);
+        return rc < 0 ? rc : DB_ERR;
+    }
+    str_t kind = db_text(res, 0), cur = db_text(res, 2);
+    json_t *after = json_pack("{s:s,s:s%,s:I,s:s%}", "status", "pending", "kind", kind.p, kind.len, "total",
+                              (json_int_t)db_int(res, 1), "currency", cur.p, cur.len);
+    db_res_free(res);
+    rc = enqueue_mail(db, id, "pending");
+    struct audit_entry e = {.action = "order.create", .category = "orders", .target_type = "order", .target_id = id,
+                            .after = after, .success = true};
+    if (rc == DB_OK)
+        rc = orders__audit(db, r, "job plans.cycle", &e);
+    json_decref(after);
+    return rc;
+}
+
+int orders__audit(struct db *db, struct req *r, const char *via, struct audit_entry *e)
+{
+    if (r)
+        return audit_record_req(r, e);
+    e->ip = STRLIT("");
+    e->user_agent = STRLIT("");
+    e->endpoint = str_c(via);
+    e->request_id = STRLIT("");
+    return audit_record(db, e);
 }
 
 /* ---- writing an order ---- */
@@ -564,7 +591,7 @@ static int tx_create(struct req *r, void *arg)
         if (rc == DB_OK)
             rc = db_exec(r->db, "DELETE FROM catalog_cart_items WHERE id = ?", DB_ARGS(DBA_CSTR(l->cart_id)), NULL);
     }
-    return rc;
+    return rc == DB_OK ? orders__created(r->db, r, str_c(c->id)) : rc;
 }
 
 int orders__insert(struct req *r, const struct order_head *h)
@@ -612,6 +639,9 @@ int orders__insert_line(struct db *db, const char *order_id, int64_t position, c
 
 static int h_create(struct req *r)
 {
+    if (identity_is_guest(r)) /* API.md §3: a guest's cart moves into the account (migrate-guest-data) */
+        return http_fail(r, 403, "FORBIDDEN", "guests cannot order: register or sign in, then "
+                                              "POST /auth/migrate-guest-data brings this cart along");
     const json_t *a = json_object_get(r->body, "address_id");
     struct create_ctx c = {.address_id = str_make(json_string_value(a), json_string_length(a))};
     c.lines = h2o_mem_alloc_pool(r->pool, sizeof(struct line) * ORDER_MAX_LINES);
@@ -692,6 +722,17 @@ static int tx_change(struct req *r, void *arg)
             return rc;
         if (n == 0)
             return http_fail(r, 404, "NOT_FOUND", "no such order");
+    }
+    if (!c->own && !strcmp(c->to, "refunded")) {
+        int64_t n = 0;
+        bool found;
+        int rc = db_query_int(r->db, "SELECT count(*) FROM orders WHERE id = ? AND payment_intent IS NOT NULL",
+                              DB_ARGS(DBA_TEXT(c->id)), &n, &found);
+        if (rc != DB_OK)
+            return rc;
+        if (n)
+            return http_fail(r, 409, "CONFLICT",
+                             "the order was paid through Stripe: refund it with POST /admin/orders/{id}/refund");
     }
     int rc = orders__transition(r->db, r, NULL, c->id, c->to, c->own ? "customer" : NULL, c->own ? "pending" : NULL,
                                 from);

@@ -25,6 +25,13 @@ enum { ORDERS_ENOTFOUND = 1, ORDERS_ESTATE = 2 };
 int orders__transition(struct db *db, struct req *r, const char *via, str_t id, const char *to,
                        const char *reason, const char *only_from, char from_out[16]) WARN_UNUSED;
 
+/* At the end of the transaction that made order id (after its lines):
+ * the customer's "received" mail and the audit entry order.create. */
+int orders__created(struct db *db, struct req *r, str_t id) WARN_UNUSED;
+/* Audit e from the request r, or (r NULL) as the system with endpoint via. */
+struct audit_entry;
+int orders__audit(struct db *db, struct req *r, const char *via, struct audit_entry *e) WARN_UNUSED;
+
 /* Write the order as JSON (with its lines). *found false when missing or
  * (owner non-empty) not the owner's. */
 int orders__write(struct db *db, struct req *r, str_t id, str_t owner, struct jw *w, bool *found) WARN_UNUSED;

@@ -66,13 +66,15 @@ static int tx_buy(struct req *r, void *arg)
     rc = orders__insert(r, &h);
     if (rc == DB_OK)
         rc = orders__insert_line(r->db, c->id, 0, pack, plain, h.total, 1, currency);
-    return rc;
+    return rc == DB_OK ? orders__created(r->db, r, str_c(c->id)) : rc;
 }
 
 static int h_buy(struct req *r)
 {
     const json_t *p = json_object_get(r->body, "pack_id");
     struct buy_ctx c = {.pack_id = str_make(json_string_value(p), json_string_length(p))};
+    if (identity_is_guest(r))
+        return http_fail(r, 403, "FORBIDDEN", "guests cannot buy credits: register or sign in first");
     uuid7_str(c.id);
     if (req_tx(r, DB_TX_WRITE, tx_buy, &c))
         return HTTP_EFAIL;

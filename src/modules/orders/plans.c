@@ -152,16 +152,7 @@ static int audit_sub(struct db *db, struct req *r, const char *action, str_t use
     json_t *after = json_pack("{s:s,s:s?}", "plan", plan, "detail", detail);
     struct audit_entry e = {.action = action, .category = "credits", .target_type = "user", .target_id = user_id,
                             .after = after, .success = true};
-    int rc;
-    if (r) {
-        rc = audit_record_req(r, &e);
-    } else {
-        e.ip = STRLIT("");
-        e.user_agent = STRLIT("");
-        e.endpoint = STRLIT("job plans.cycle");
-        e.request_id = STRLIT("");
-        rc = audit_record(db, &e);
-    }
+    int rc = orders__audit(db, r, "job plans.cycle", &e);
     json_decref(after);
     return rc;
 }
@@ -295,7 +286,9 @@ static int plan_order(struct db *db, struct req *r, str_t user, const char *loca
     struct order_head h = {.id = id, .kind = "plan", .currency = p->currency, .total = p->price,
                            .address = STR_NULL, .plan = p->name, .renewal = renewal};
     int rc = r ? orders__insert(r, &h) : orders__insert_db(db, user, locale, &h);
-    return rc == DB_OK ? orders__insert_line(db, id, 0, product, str_c(name), p->price, 1, p->currency) : rc;
+    if (rc == DB_OK)
+        rc = orders__insert_line(db, id, 0, product, str_c(name), p->price, 1, p->currency);
+    return rc == DB_OK ? orders__created(db, r, str_c(id)) : rc;
 }
 
 struct cycle_ctx {

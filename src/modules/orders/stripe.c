@@ -3,6 +3,10 @@
  *
  *   POST /api/v1/orders/{id}/pay   → {"client_secret", "payment_intent"}
  *   POST /api/v1/webhooks/stripe   Stripe's events (Stripe-Signature verified)
+ *   POST /api/v1/admin/orders/{id}/refund  (admin) the job orders.stripe_refund asks
+ *                                  Stripe for a full refund (POST /v1/refunds,
+ *                                  Idempotency-Key refund-<order id>); the order
+ *                                  is refunded when charge.refunded arrives
  *
  * /pay and the rule that handlers never call a third party (ARCHITECTURE §1):
  * the PaymentIntent is created by the job orders.stripe_intent, on a runner
@@ -47,6 +51,7 @@
 #include "core/timeutil.h"
 #include "core/uuid.h"
 #include "jobs/jobs.h"
+#include "modules/audit/audit.h"
 #include "modules/orders/orders_internal.h"
 #include "modules/orders/stripe_sig.h"
 #include "transport/http_client.h"
@@ -564,6 +569,130 @@ static int h_webhook(struct req *r)
     return rc;
 }
 
+/* ---- admin refunds: POST /admin/orders/{id}/refund → the job orders.stripe_refund ---- */
+
+static int set_refund_failed(struct db *db, const char *order_id)
+{
+    return db_exec(db,
+                   "UPDATE orders SET payment_status = 'refund_failed', updated_at = ms_ts(?) "
+                   "WHERE id = ? AND payment_status = 'refund_pending'",
+                   DB_ARGS(DBA_INT(time_now_ms()), DBA_CSTR(order_id)), NULL);
+}
+
+static enum job_result job_refund(struct job *j, struct buf *result, struct buf *error)
+{
+    const json_t *oid = json_object_get(j->payload, "order_id");
+    if (!json_is_string(oid) || !secret_key) {
+        (void)buf_puts(error, !secret_key ? "TEMEL_STRIPE_SECRET_KEY is not set" : "payload without order_id");
+        return JOB_FAIL;
+    }
+    char order_id[UUID_STR_LEN + 1], pi[128] = "", idem[64];
+    (void)str_copy(order_id, json_string_value(oid), sizeof(order_id));
+    struct db_res *res;
+    int rc = db_query(j->db,
+                      "SELECT payment_intent FROM orders WHERE id = ? AND status = 'paid' AND "
+                      "payment_status = 'refund_pending' AND payment_intent IS NOT NULL",
+                      DB_ARGS(DBA_CSTR(order_id)), &res);
+    if (rc != DB_OK) {
+        (void)buf_printf(error, "read order: %s", db_errmsg(j->db));
+        return JOB_RETRY;
+    }
+    if ((rc = db_next(res)) == 1)
+        (void)str_copy(pi, db_text(res, 0).p, sizeof(pi));
+    db_res_free(res);
+    if (rc < 0) {
+        (void)buf_printf(error, "read order: %s", db_errmsg(j->db));
+        return JOB_RETRY;
+    }
+    if (!pi[0]) { /* refunded meanwhile (the webhook), or no longer asked for */
+        (void)buf_puts(result, "{\"skipped\":true}");
+        return JOB_OK;
+    }
+    struct buf form = BUF_INIT(512);
+    form_add(&form, "payment_intent", str_c(pi));
+    form_add(&form, "metadata[order_id]", str_c(order_id));
+    (void)snprintf(idem, sizeof(idem), "refund-%s", order_id);
+    json_t *v;
+    enum job_result jr = stripe_post(j, "/v1/refunds", buf_str(&form), idem, &v, error);
+    buf_free(&form);
+    if (jr == JOB_OK) {
+        const json_t *id = json_object_get(v, "id");
+        /* the order becomes refunded when Stripe's charge.refunded arrives */
+        (void)buf_printf(result, "{\"refund\":\"%s\"}", json_is_string(id) ? json_string_value(id) : "");
+    }
+    json_decref(v);
+    if (jr == JOB_FAIL && set_refund_failed(j->db, order_id) != DB_OK)
+        return JOB_RETRY;
+    return jr;
+}
+
+static int refund_dead(struct db *db, const char *job_id, json_t *payload)
+{
+    (void)job_id;
+    const json_t *oid = json_object_get(payload, "order_id");
+    return json_is_string(oid) ? set_refund_failed(db, json_string_value(oid)) : DB_OK;
+}
+
+static int tx_refund(struct req *r, void *arg)
+{
+    str_t id = *(str_t *)arg;
+    struct db_res *res;
+    int rc = db_query(r->db,
+                      db_pick(r->db, "SELECT status, payment_intent IS NOT NULL, payment_status FROM orders WHERE id = ?",
+                              "SELECT status, payment_intent IS NOT NULL, payment_status FROM orders WHERE id = ? "
+                              "FOR UPDATE"),
+                      DB_ARGS(DBA_TEXT(id)), &res);
+    if (rc != DB_OK)
+        return rc;
+    if ((rc = db_next(res)) != 1) {
+        db_res_free(res);
+        return rc < 0 ? rc : http_fail(r, 404, "NOT_FOUND", "no such order");
+    }
+    char status[16];
+    (void)str_copy(status, db_text(res, 0).p, sizeof(status));
+    bool stripe = db_int(res, 1) != 0, pending = str_is(db_text(res, 2), "refund_pending");
+    db_res_free(res);
+    if (strcmp(status, "paid"))
+        return http_fail(r, 409, "CONFLICT", "the order is %s: only a paid order is refunded", status);
+    if (!stripe)
+        return http_fail(r, 409, "CONFLICT", "the order was not paid through Stripe: PATCH its status to refunded");
+    if (pending)
+        return DB_OK; /* asked already: the job is on its way */
+    rc = db_exec(r->db, "UPDATE orders SET payment_status = 'refund_pending', updated_at = ms_ts(?) WHERE id = ?",
+                 DB_ARGS(DBA_INT(time_now_ms()), DBA_TEXT(id)), NULL);
+    char payload[80], key[80];
+    (void)snprintf(payload, sizeof(payload), "{\"order_id\":\"%.*s\"}", STR_FMT(id));
+    (void)snprintf(key, sizeof(key), "stripe_refund:%.*s", STR_FMT(id));
+    struct job_opts o = JOB_OPTS_DEFAULT;
+    o.unique_key = key;
+    o.priority = JOB_PRIO_HIGH;
+    o.max_attempts = 5;
+    if (rc == DB_OK) {
+        rc = jobs_enqueue(r->db, "orders.stripe_refund", str_c(payload), &o, NULL);
+        rc = rc == JOBS_OK || rc == JOBS_EDUPLICATE ? DB_OK : rc < 0 ? rc : DB_ERR;
+    }
+    if (rc != DB_OK)
+        return rc;
+    json_t *after = json_pack("{s:s}", "payment_status", "refund_pending");
+    struct audit_entry e = {.action = "order.refund", .category = "orders", .target_type = "order", .target_id = id,
+                            .after = after, .success = true};
+    rc = orders__audit(r->db, r, NULL, &e);
+    json_decref(after);
+    return rc;
+}
+
+static int h_refund(struct req *r)
+{
+    str_t id = req_param(r, "id");
+    if (!uuid_valid(id))
+        return http_fail(r, 404, "NOT_FOUND", "no such order");
+    if (!secret_key)
+        return http_fail(r, 503, "SERVICE_UNAVAILABLE", "payments are not configured (TEMEL_STRIPE_SECRET_KEY)");
+    if (req_tx(r, DB_TX_WRITE, tx_refund, &id))
+        return HTTP_EFAIL;
+    return orders__respond(r, id, 202);
+}
+
 /* ---- registration ---- */
 
 static struct route routes[] = {
@@ -595,6 +724,11 @@ static struct route routes[] = {
              "outcome" : {"type" : "string"}
          }
      })},
+    {.method = "POST", .pattern = "/api/v1/admin/orders/{id}/refund", .handler = h_refund, .auth = AUTH_ADMIN,
+     .rl = RL_WRITE, .flags = ROUTE_BODY_OPTIONAL | ROUTE_IDEMPOTENT,
+     .summary = "Refund a paid order through Stripe (admin; audited): 202, payment_status refund_pending; the order "
+                "becomes refunded when Stripe's charge.refunded arrives",
+     .tag = "admin"},
 };
 
 void orders__stripe_register_routes(void) { router_add(routes, ARRAY_LEN(routes)); }
@@ -603,5 +737,8 @@ void orders__stripe_register_jobs(void)
 {
     static const struct job_kind kind = {.kind = "orders.stripe_intent", .handler = job_intent, .queue = "payments",
                                          .timeout_ms = STRIPE_JOB_TIMEOUT_MS, .on_dead = intent_dead};
+    static const struct job_kind refund = {.kind = "orders.stripe_refund", .handler = job_refund, .queue = "payments",
+                                           .timeout_ms = STRIPE_JOB_TIMEOUT_MS, .on_dead = refund_dead};
     jobs_register(&kind);
+    jobs_register(&refund);
 }
