@@ -16,6 +16,7 @@
 #include "modules/certificates/certificates.h"
 #include "modules/credits/credits.h"
 #include "modules/delivery/delivery.h"
+#include "modules/companies/companies.h"
 #include "modules/events/events.h"
 #include "modules/marketing/marketing.h"
 #include "modules/files/files.h"
@@ -39,6 +40,7 @@ const struct module *const temel_modules[] = {
     &blog_module,
     &catalog_module,
     &orders_module,
+    &companies_module,
     &ai_module,
     &events_module,
     &realtime_module,

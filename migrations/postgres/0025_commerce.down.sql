@@ -1,3 +1,10 @@
+DROP INDEX orders_company;
+ALTER TABLE orders DROP COLUMN company_id;
+DROP TABLE company_cart_items;
+DROP TABLE company_addresses;
+DROP TABLE company_invitations;
+DROP TABLE company_members;
+DROP TABLE companies;
 DROP TRIGGER catalog_reviews_rating ON catalog_reviews;
 DROP FUNCTION catalog_reviews_rating();
 DROP INDEX catalog_products_rating;

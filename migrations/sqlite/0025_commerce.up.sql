@@ -27,3 +27,70 @@ BEGIN
         rating = CASE WHEN rating_count > 1 THEN round(CAST(rating_sum - OLD.rating AS REAL) / (rating_count - 1), 2) END
     WHERE id = OLD.product_id;
 END;
+
+-- companies (corporate accounts): members with roles, invitations by mail (the token
+-- is stored hashed), a company address book and a company cart; a company order is
+-- an order with company_id (placed by a member from the company cart).
+CREATE TABLE companies (
+    id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL DEFAULT 1,
+    name TEXT NOT NULL,
+    tax_id TEXT NOT NULL DEFAULT '',
+    created_by TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE company_members (
+    company_id TEXT NOT NULL REFERENCES companies (id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    role TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'member')),
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (company_id, user_id)
+);
+CREATE INDEX company_members_user ON company_members (user_id);
+-- one owner per company
+CREATE UNIQUE INDEX company_members_owner ON company_members (company_id) WHERE role = 'owner';
+CREATE TABLE company_invitations (
+    id TEXT PRIMARY KEY,
+    company_id TEXT NOT NULL REFERENCES companies (id) ON DELETE CASCADE,
+    email TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'member')),
+    token_hash TEXT NOT NULL UNIQUE,
+    invited_by TEXT,
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'accepted', 'revoked')),
+    accepted_by TEXT,
+    expires_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX company_invitations_company ON company_invitations (company_id, created_at);
+CREATE TABLE company_addresses (
+    id TEXT PRIMARY KEY,
+    company_id TEXT NOT NULL REFERENCES companies (id) ON DELETE CASCADE,
+    title TEXT NOT NULL DEFAULT '',
+    full_name TEXT NOT NULL,
+    phone TEXT NOT NULL DEFAULT '',
+    line1 TEXT NOT NULL,
+    line2 TEXT NOT NULL DEFAULT '',
+    district TEXT NOT NULL DEFAULT '',
+    city TEXT NOT NULL,
+    postal_code TEXT NOT NULL DEFAULT '',
+    country TEXT NOT NULL DEFAULT 'TR',
+    created_by TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX company_addresses_company ON company_addresses (company_id, created_at);
+CREATE TABLE company_cart_items (
+    id TEXT PRIMARY KEY,
+    company_id TEXT NOT NULL REFERENCES companies (id) ON DELETE CASCADE,
+    product_id TEXT NOT NULL REFERENCES catalog_products (id) ON DELETE CASCADE,
+    quantity INTEGER NOT NULL CHECK (quantity BETWEEN 1 AND 99),
+    added_by TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    UNIQUE (company_id, product_id)
+);
+-- no foreign key: an order is a financial record and outlives its company
+ALTER TABLE orders ADD COLUMN company_id TEXT;
+CREATE INDEX orders_company ON orders (company_id, created_at) WHERE company_id IS NOT NULL;

@@ -36,6 +36,7 @@
 #include "jobs/jobs.h"
 #include "modules/audit/audit.h"
 #include "modules/catalog/catalog.h"
+#include "modules/companies/companies.h"
 #include "modules/orders/orders_internal.h"
 #include "modules/realtime/realtime.h"
 #include "modules/users/identity.h"
@@ -323,7 +324,7 @@ int orders__audit(struct db *db, struct req *r, const char *via, struct audit_en
 
 #define ORDER_COLS                                                                                                     \
     "id, user_id, kind, status, cancel_reason, currency, total, address, ts_ms(expires_at), ts_ms(paid_at), "        \
-    "ts_ms(created_at), ts_ms(updated_at), payment_status, credits, plan"
+    "ts_ms(created_at), ts_ms(updated_at), payment_status, credits, plan, company_id"
 
 /* A text column, or null when it is NULL. */
 static void jw_text_or_null(struct jw *w, const struct db_res *res, int col)
@@ -365,6 +366,8 @@ static void write_head(struct jw *w, const struct db_res *res)
         jw_int(w, db_int(res, 13));
     jw_key(w, "plan"); /* kind plan: the plan one period of which the order pays */
     jw_text_or_null(w, res, 14);
+    jw_key(w, "company_id"); /* a company order: placed from the company's cart */
+    jw_text_or_null(w, res, 15);
     jw_key(w, "expires_at");
     jw_time_or_null(w, res, 8, str_is(db_text(res, 3), "pending"));
     jw_key(w, "paid_at");
@@ -437,6 +440,8 @@ int orders__respond(struct req *r, str_t id, int status)
     return 0;
 }
 
+static bool status_valid(str_t s);
+
 /* ---- POST /orders ---- */
 
 struct line {
@@ -449,6 +454,7 @@ struct line {
 
 struct create_ctx {
     str_t address_id;
+    str_t company; /* empty: the caller's own cart and address book; else the company's */
     char id[UUID_STR_LEN + 1];
     struct line *lines; /* ORDER_MAX_LINES, pool memory; filled by lines_add only */
     size_t n;
@@ -464,22 +470,27 @@ static int lines_add(struct create_ctx *c, const struct line *l)
 }
 
 /* The address as a JSON object text (the order keeps it even if the book changes). */
-static int build_address(struct req *r, str_t address_id, str_t *out)
+static int build_address(struct req *r, const struct create_ctx *c, str_t *out)
 {
+    str_t address_id = c->address_id;
     static const char *const cols[] = {"title", "full_name", "phone", "line1", "line2",
                                        "district", "city", "postal_code", "country"};
     struct db_res *res;
     if (!uuid_valid(address_id))
         return http_invalid(r, "address_id", "is not one of your addresses");
     int rc = db_query(r->db,
-                      "SELECT title, full_name, phone, line1, line2, district, city, postal_code, country "
-                      "FROM catalog_addresses WHERE id = ? AND user_id = ?",
-                      DB_ARGS(DBA_TEXT(address_id), DBA_TEXT(r->user_id)), &res);
+                      c->company.len ? "SELECT title, full_name, phone, line1, line2, district, city, postal_code, "
+                                       "country FROM company_addresses WHERE id = ? AND company_id = ?"
+                                     : "SELECT title, full_name, phone, line1, line2, district, city, postal_code, "
+                                       "country FROM catalog_addresses WHERE id = ? AND user_id = ?",
+                      DB_ARGS(DBA_TEXT(address_id), DBA_TEXT(c->company.len ? c->company : r->user_id)), &res);
     if (rc != DB_OK)
         return rc;
     if ((rc = db_next(res)) != 1) {
         db_res_free(res);
-        return rc < 0 ? rc : http_invalid(r, "address_id", "is not one of your addresses");
+        return rc < 0 ? rc
+                      : http_invalid(r, "address_id",
+                                     c->company.len ? "is not in the company's address book" : "is not one of your addresses");
     }
     struct buf *b = req_buf(r, BUF_MAX_SMALL * 4);
     struct jw w;
@@ -503,16 +514,17 @@ static int build_address(struct req *r, str_t address_id, str_t *out)
 static int read_cart(struct req *r, struct create_ctx *c)
 {
     struct db_res *res;
+#define CART_SQL(table, owner)                                                                                         \
+    "SELECT c.id, c.product_id, c.quantity, p.name, p.price, p.currency, "                                             \
+    "CASE WHEN p.deleted_at IS NULL THEN 1 ELSE 0 END FROM " table " c "                                               \
+    "JOIN catalog_products p ON p.id = c.product_id WHERE c." owner " = ? ORDER BY c.product_id"
     int rc = db_query(r->db,
-                      db_pick(r->db,
-                              "SELECT c.id, c.product_id, c.quantity, p.name, p.price, p.currency, "
-                              "CASE WHEN p.deleted_at IS NULL THEN 1 ELSE 0 END FROM catalog_cart_items c "
-                              "JOIN catalog_products p ON p.id = c.product_id WHERE c.user_id = ? ORDER BY c.product_id",
-                              "SELECT c.id, c.product_id, c.quantity, p.name, p.price, p.currency, "
-                              "CASE WHEN p.deleted_at IS NULL THEN 1 ELSE 0 END FROM catalog_cart_items c "
-                              "JOIN catalog_products p ON p.id = c.product_id WHERE c.user_id = ? ORDER BY c.product_id "
-                              "FOR UPDATE OF c"),
-                      DB_ARGS(DBA_TEXT(r->user_id)), &res);
+                      c->company.len ? db_pick(r->db, CART_SQL("company_cart_items", "company_id"),
+                                               CART_SQL("company_cart_items", "company_id") " FOR UPDATE OF c")
+                                     : db_pick(r->db, CART_SQL("catalog_cart_items", "user_id"),
+                                               CART_SQL("catalog_cart_items", "user_id") " FOR UPDATE OF c"),
+                      DB_ARGS(DBA_TEXT(c->company.len ? c->company : r->user_id)), &res);
+#undef CART_SQL
     if (rc != DB_OK)
         return rc;
     bool full = false, gone = false;
@@ -551,7 +563,7 @@ static int tx_create(struct req *r, void *arg)
     struct create_ctx *c = arg;
     str_t address;
     int64_t now = time_now_ms(), total = 0;
-    int rc = build_address(r, c->address_id, &address);
+    int rc = build_address(r, c, &address);
     if (rc)
         return rc;
     if ((rc = read_cart(r, c)))
@@ -582,14 +594,17 @@ static int tx_create(struct req *r, void *arg)
         }
     }
     struct order_head h = {.id = c->id, .kind = "goods", .currency = c->lines[0].currency, .total = total,
-                           .address = address};
+                           .address = address, .company = c->company};
     rc = orders__insert(r, &h);
     for (size_t i = 0; rc == DB_OK && i < c->n; i++) {
         struct line *l = &c->lines[i];
         rc = orders__insert_line(r->db, c->id, (int64_t)i, l->product_id, l->name, l->price, l->quantity,
                                  l->currency);
         if (rc == DB_OK)
-            rc = db_exec(r->db, "DELETE FROM catalog_cart_items WHERE id = ?", DB_ARGS(DBA_CSTR(l->cart_id)), NULL);
+            rc = db_exec(r->db,
+                         c->company.len ? "DELETE FROM company_cart_items WHERE id = ?"
+                                        : "DELETE FROM catalog_cart_items WHERE id = ?",
+                         DB_ARGS(DBA_CSTR(l->cart_id)), NULL);
     }
     return rc == DB_OK ? orders__created(r->db, r, str_c(c->id)) : rc;
 }
@@ -606,12 +621,13 @@ int orders__insert_db(struct db *db, str_t user_id, const char *locale, const st
     int64_t now = time_now_ms(), expires = now + order_ttl_s * 1000;
     int rc = db_exec(db,
                      "INSERT INTO orders (id, version, user_id, kind, status, currency, total, address, locale, credits, "
-                     "plan, renewal, expires_at, created_at, updated_at) VALUES (?, 1, ?, ?, 'pending', ?, ?, ?, ?, ?, "
-                     "?, ?, ms_ts(?), ms_ts(?), ms_ts(?))",
+                     "plan, renewal, company_id, expires_at, created_at, updated_at) VALUES (?, 1, ?, ?, 'pending', ?, "
+                     "?, ?, ?, ?, ?, ?, ?, ms_ts(?), ms_ts(?), ms_ts(?))",
                      DB_ARGS(DBA_CSTR(h->id), DBA_TEXT(user_id), DBA_CSTR(h->kind), DBA_CSTR(h->currency),
                              DBA_INT(h->total), h->address.p ? DBA_TEXT(h->address) : DBA_NULL, DBA_CSTR(locale),
                              h->credits ? DBA_INT(h->credits) : DBA_NULL, h->plan ? DBA_CSTR(h->plan) : DBA_NULL,
-                             DBA_BOOL(h->renewal), DBA_INT(expires), DBA_INT(now), DBA_INT(now)),
+                             DBA_BOOL(h->renewal), h->company.len ? DBA_TEXT(h->company) : DBA_NULL, DBA_INT(expires),
+                             DBA_INT(now), DBA_INT(now)),
                      NULL);
     if (rc != DB_OK)
         return rc;
@@ -637,18 +653,61 @@ int orders__insert_line(struct db *db, const char *order_id, int64_t position, c
                    NULL);
 }
 
-static int h_create(struct req *r)
+static int create(struct req *r, str_t company)
 {
     if (identity_is_guest(r)) /* API.md §3: a guest's cart moves into the account (migrate-guest-data) */
         return http_fail(r, 403, "FORBIDDEN", "guests cannot order: register or sign in, then "
                                               "POST /auth/migrate-guest-data brings this cart along");
     const json_t *a = json_object_get(r->body, "address_id");
-    struct create_ctx c = {.address_id = str_make(json_string_value(a), json_string_length(a))};
+    struct create_ctx c = {.address_id = str_make(json_string_value(a), json_string_length(a)), .company = company};
     c.lines = h2o_mem_alloc_pool(r->pool, sizeof(struct line) * ORDER_MAX_LINES);
     uuid7_str(c.id);
     if (req_tx(r, DB_TX_WRITE, tx_create, &c))
         return HTTP_EFAIL;
     return orders__respond(r, str_c(c.id), 201);
+}
+
+static int h_create(struct req *r) { return create(r, STR_NULL); }
+
+/* ---- company orders (the companies module decides membership) ---- */
+
+static int h_company_create(struct req *r)
+{
+    if (companies_require(r, COMPANY_MEMBER, NULL))
+        return HTTP_EFAIL;
+    return create(r, req_param(r, "id"));
+}
+
+static int h_company_list(struct req *r)
+{
+    static const char *const allowed[] = {"status", NULL};
+    const str_t *status = req_query(r, "status");
+    db_arg args[4] = {DBA_TEXT(req_param(r, "id")), status ? DBA_TEXT(*status) : DBA_NULL};
+    if (companies_require(r, COMPANY_MEMBER, NULL) || http_query_allow(r, allowed))
+        return HTTP_EFAIL;
+    if (status && !status_valid(*status))
+        return http_invalid(r, "status", "must be pending, paid, shipped, delivered, cancelled or refunded");
+    const struct http_list_query q = {ORDER_COLS, "FROM orders",
+                                      status ? " WHERE company_id = ? AND status = ?" : " WHERE company_id = ?",
+                                      "created_at DESC, id DESC", write_row};
+    return http_list(r, &q, args, status ? 2 : 1, ARRAY_LEN(args));
+}
+
+static int h_company_get(struct req *r)
+{
+    str_t oid = req_param(r, "order_id");
+    int64_t n = 0;
+    bool found;
+    if (companies_require(r, COMPANY_MEMBER, NULL))
+        return HTTP_EFAIL;
+    int rc = db_query_int(r->db, "SELECT count(*) FROM orders WHERE id = ? AND company_id = ?",
+                          DB_ARGS(DBA_TEXT(oid), DBA_TEXT(req_param(r, "id"))), &n, &found);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    if (!n)
+        return http_fail(r, 404, "NOT_FOUND", "no such order");
+    rc = orders__write(r->db, r, oid, STR_NULL, &r->w, &found);
+    return rc != DB_OK ? http_db_fail(r, rc) : 0;
 }
 
 /* ---- reading ---- */
@@ -933,6 +992,16 @@ static struct route routes[] = {
      .summary = "Order the cart (Idempotency-Key): stock reserved atomically, cart emptied; 409 names a product "
                 "without enough stock",
      .tag = "orders", .errors = "409", .output = ORDER_OUT},
+    {.method = "POST", .pattern = "/api/v1/companies/{id}/orders", .handler = h_company_create, .auth = AUTH_USER,
+     .rl = RL_WRITE, .input = &create_s, .flags = ROUTE_IDEMPOTENT,
+     .summary = "Order the company's cart to one of its addresses (members; Idempotency-Key): the placing member "
+                "owns and pays it, every member sees it",
+     .tag = "companies"},
+    {.method = "GET", .pattern = "/api/v1/companies/{id}/orders", .handler = h_company_list, .auth = AUTH_USER,
+     .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "The company's orders (members; filter: status)",
+     .tag = "companies"},
+    {.method = "GET", .pattern = "/api/v1/companies/{id}/orders/{order_id}", .handler = h_company_get,
+     .auth = AUTH_USER, .rl = RL_READ, .summary = "One company order with its lines (members)", .tag = "companies"},
     {.method = "GET", .pattern = "/api/v1/orders", .handler = h_list, .auth = AUTH_USER, .rl = RL_READ,
      .flags = ROUTE_PAGINATED, .summary = "The caller's orders (filter: status)", .tag = "orders",
      .output = ORDER_SUMMARY_OUT,

@@ -129,6 +129,8 @@ int users__normalize_email(str_t in, struct buf *out)
     return buf_ok(out) && utf8_valid(buf_str(out)) ? 0 : -1;
 }
 
+int identity_normalize_email(str_t in, struct buf *out) { return users__normalize_email(in, out); }
+
 bool users__phone_ok(str_t p)
 {
     if (p.len < 9 || p.len > 16 || p.p[0] != '+' || p.p[1] == '0')

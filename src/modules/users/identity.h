@@ -24,6 +24,9 @@ struct db;
 bool identity_is_staff(const struct req *r); /* admin or moderator */
 bool identity_is_admin(const struct req *r);
 bool identity_is_guest(const struct req *r);
+/* An email address as accounts store it (trimmed, domain lower-cased): 0, or
+ * -1 when it is not a valid address. */
+int identity_normalize_email(str_t in, struct buf *out) WARN_UNUSED;
 
 enum access_rule {
     ACCESS_OWNER,          /* only the owner */
