@@ -84,7 +84,7 @@ struct total {
     int64_t sum;
 };
 
-static int h_cart(struct req *r)
+int catalog_cart_respond(struct req *r, const char *lines_sql, str_t owner, bool added_by)
 {
     static const char *const line_fields[] = {"id", "product_id", "quantity", NULL};
     static const char *const line_times[] = {"created_at", "updated_at", NULL};
@@ -93,12 +93,7 @@ static int h_cart(struct req *r)
     struct total totals[MAX_CURRENCIES];
     size_t nt = 0;
     bool overflow = false;
-    int rc = db_query(r->db,
-                      "SELECT c.id, c.product_id, c.quantity, ts_ms(c.created_at), ts_ms(c.updated_at), p.name, "
-                      "p.price, p.currency, p.stock, CASE WHEN p.deleted_at IS NULL THEN 1 ELSE 0 END "
-                      "FROM catalog_cart_items c JOIN catalog_products p ON p.id = c.product_id "
-                      "WHERE c.user_id = ? ORDER BY c.created_at, c.id",
-                      DB_ARGS(DBA_TEXT(r->user_id)), &res);
+    int rc = db_query(r->db, lines_sql, DB_ARGS(DBA_TEXT(owner)), &res);
     if (rc != DB_OK)
         return http_db_fail(r, rc);
     struct jw *w = &r->w;
@@ -125,6 +120,10 @@ static int h_cart(struct req *r)
         jw_int(w, db_int(res, 8));
         jw_key(w, "available");
         jw_bool(w, available);
+        if (added_by) {
+            jw_key(w, "added_by");
+            jw_str(w, db_text(res, 10));
+        }
         (void)resource_write_fields(w, &catalog_cart_items, line_times, res, 3, lang);
         jw_obj_end(w);
         if (!available || overflow)
@@ -170,6 +169,16 @@ static int h_cart(struct req *r)
     jw_obj_end(w);
     jw_obj_end(w);
     return 0;
+}
+
+static int h_cart(struct req *r)
+{
+    return catalog_cart_respond(r,
+                                "SELECT c.id, c.product_id, c.quantity, ts_ms(c.created_at), ts_ms(c.updated_at), "
+                                "p.name, p.price, p.currency, p.stock, CASE WHEN p.deleted_at IS NULL THEN 1 ELSE 0 "
+                                "END FROM catalog_cart_items c JOIN catalog_products p ON p.id = c.product_id "
+                                "WHERE c.user_id = ? ORDER BY c.created_at, c.id",
+                                r->user_id, false);
 }
 
 /* ---- POST /me/cart ---- */

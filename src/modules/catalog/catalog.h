@@ -17,6 +17,15 @@ extern const struct module catalog_module;
 /* A cart line holds 1..CART_MAX_QUANTITY of one product. */
 #define CART_MAX_QUANTITY 99
 
+/* Answer a cart: {"items":[{id, product_id, quantity, name (request language),
+ * unit_price, currency, line_total, stock, available[, added_by], created_at,
+ * updated_at}], "total", "currency", "totals": {currency: sum}} (withdrawn
+ * products are listed, not charged). lines_sql takes the owner as its one
+ * argument and selects, in this order: line id, product id, quantity,
+ * ts_ms(created), ts_ms(updated), product name, price, currency, stock, 1 when
+ * the product is live else 0[, added_by]. 0 or HTTP_EFAIL. */
+int catalog_cart_respond(struct req *r, const char *lines_sql, str_t owner, bool added_by);
+
 /* ---- between the files of the module ---- */
 void catalog__cart_register(void);    /* cart.c: /me/cart and /me/favorites */
 void catalog__reviews_register(void); /* reviews.c: reviews and reactions */

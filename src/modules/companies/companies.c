@@ -693,71 +693,14 @@ static int h_addr_delete(struct req *r)
 
 static int h_cart(struct req *r)
 {
-    struct db_res *res;
     if (require(r, false, COMPANY_MEMBER, NULL))
         return HTTP_EFAIL;
-    int rc = db_query(r->db,
-                      "SELECT c.id, c.product_id, c.quantity, c.added_by, ts_ms(c.created_at), ts_ms(c.updated_at), "
-                      "p.name, p.price, p.currency, CASE WHEN p.deleted_at IS NULL THEN 1 ELSE 0 END "
-                      "FROM company_cart_items c JOIN catalog_products p ON p.id = c.product_id "
-                      "WHERE c.company_id = ? ORDER BY c.created_at, c.id",
-                      DB_ARGS(DBA_TEXT(req_param(r, "id"))), &res);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    static const struct http_col cols[] = {{"id", COL_TEXT},         {"product_id", COL_TEXT},
-                                           {"quantity", COL_INT},    {"added_by", COL_TEXT},
-                                           {"created_at", COL_TIME}, {"updated_at", COL_TIME},
-                                           {NULL, COL_TEXT}};
-    struct jw *w = &r->w;
-    int64_t total = 0;
-    char currency[4] = "";
-    bool mixed = false, overflow = false;
-    jw_obj_begin(w);
-    jw_key(w, "items");
-    jw_arr_begin(w);
-    while ((rc = db_next(res)) == 1) {
-        int64_t q = db_int(res, 2), price = db_int(res, 7), line = 0;
-        bool live = db_int(res, 9) != 0;
-        str_t cur = db_text(res, 8);
-        overflow |= __builtin_mul_overflow(q, price, &line);
-        jw_obj_begin(w);
-        http_write_cols(w, res, cols);
-        jw_key(w, "name");
-        resource_write_i18n(r, w, db_text(res, 6));
-        jw_key(w, "unit_price");
-        jw_int(w, price);
-        jw_key(w, "currency");
-        jw_str(w, cur);
-        jw_key(w, "line_total");
-        jw_int(w, overflow ? 0 : line);
-        jw_key(w, "available");
-        jw_bool(w, live);
-        jw_obj_end(w);
-        if (!live)
-            continue;
-        if (!currency[0])
-            (void)str_copy(currency, cur.p, sizeof(currency));
-        mixed |= !str_eq(cur, str_c(currency));
-        overflow |= __builtin_add_overflow(total, line, &total);
-    }
-    db_res_free(res);
-    if (rc < 0)
-        return http_db_fail(r, rc);
-    if (overflow)
-        return http_fail(r, 422, "VALIDATION_ERROR", "the cart total is too large to compute");
-    jw_arr_end(w);
-    jw_key(w, "total");
-    if (mixed)
-        jw_null(w);
-    else
-        jw_int(w, total);
-    jw_key(w, "currency");
-    if (mixed)
-        jw_null(w);
-    else
-        jw_cstr(w, currency[0] ? currency : "TRY");
-    jw_obj_end(w);
-    return 0;
+    return catalog_cart_respond(r,
+                                "SELECT c.id, c.product_id, c.quantity, ts_ms(c.created_at), ts_ms(c.updated_at), "
+                                "p.name, p.price, p.currency, p.stock, CASE WHEN p.deleted_at IS NULL THEN 1 ELSE 0 "
+                                "END, c.added_by FROM company_cart_items c JOIN catalog_products p "
+                                "ON p.id = c.product_id WHERE c.company_id = ? ORDER BY c.created_at, c.id",
+                                req_param(r, "id"), true);
 }
 
 static int respond_line(struct req *r, str_t company, str_t id, int status)
