@@ -561,20 +561,51 @@ static const struct json_field sub_f[] = {
     {0}};
 static const struct json_schema sub_s = {sub_f, false};
 
+static struct openapi_schema sub_schema = {
+    .name = "Subscription",
+    .json = OPENAPI_JSON({
+        "type" : "object",
+        "required" : [
+            "plan", "monthly_credits", "ai_requests_per_minute", "paid", "price", "currency", "current_period_start",
+            "current_period_end", "cancel_at_period_end", "renewal", "ended_reason", "pending_order_id"
+        ],
+        "properties" : {
+            "plan" : {"type" : "string", "enum" : [ "free", "pro", "business" ]},
+            "monthly_credits" : {"type" : "integer"},
+            "ai_requests_per_minute" : {"type" : "integer"},
+            "paid" : {"type" : "boolean"},
+            "price" : {"type" : "integer", "description" : "per period, minor units"},
+            "currency" : {"type" : "string"},
+            "current_period_start" : {"type" : [ "string", "null" ], "format" : "date-time"},
+            "current_period_end" : {"type" : [ "string", "null" ], "format" : "date-time"},
+            "cancel_at_period_end" : {"type" : "boolean"},
+            "renewal" : {"type" : [ "string", "null" ], "enum" : [ "pending", "failed", null ]},
+            "ended_reason" : {"type" : [ "string", "null" ], "enum" : [ "cancelled", "renewal_failed", "not_renewed", null ]},
+            "pending_order_id" : {"type" : [ "string", "null" ], "format" : "uuid",
+                                  "description" : "an unpaid order for a paid plan, if any"}
+        }
+    })};
+#define SUB_OUT OPENAPI_JSON({"$ref" : "#/components/schemas/Subscription"})
+
 static struct route routes[] = {
-    {.method = "GET", .pattern = "/api/v1/me/subscription", .handler = h_get, .auth = AUTH_USER, .rl = RL_READ,
+    {.method = "GET", .pattern = "/api/v1/me/subscription", .output = SUB_OUT, .handler = h_get, .auth = AUTH_USER, .rl = RL_READ,
      .summary = "The caller's plan, its current period, cancel_at_period_end and the renewal's state",
      .tag = "credits"},
-    {.method = "POST", .pattern = "/api/v1/me/subscription", .handler = h_post, .auth = AUTH_USER, .rl = RL_WRITE,
+    {.method = "POST", .pattern = "/api/v1/me/subscription", .output = OPENAPI_JSON({"oneOf" : [ {"$ref" : "#/components/schemas/Order"}, {"$ref" : "#/components/schemas/Subscription"} ],
+                            "description" : "201/200: the order that pays the plan; 200 after undoing a cancel: the subscription"}), .handler = h_post, .auth = AUTH_USER, .rl = RL_WRITE,
      .input = &sub_s, .flags = ROUTE_IDEMPOTENT,
      .summary = "Choose a plan: a paid plan answers 201 with a pending order of kind plan (pay it with "
                 "/orders/{id}/pay; the plan starts when Stripe reports the payment); 409 when it already runs",
      .tag = "credits"},
-    {.method = "DELETE", .pattern = "/api/v1/me/subscription", .handler = h_delete, .auth = AUTH_USER,
+    {.method = "DELETE", .pattern = "/api/v1/me/subscription", .output = SUB_OUT, .handler = h_delete, .auth = AUTH_USER,
      .rl = RL_WRITE, .summary = "Cancel the paid plan at the end of its period (no renewal)", .tag = "credits"},
 };
 
-void orders__plans_register_routes(void) { router_add(routes, ARRAY_LEN(routes)); }
+void orders__plans_register_routes(void)
+{
+    openapi_schema_add(&sub_schema);
+    router_add(routes, ARRAY_LEN(routes));
+}
 
 void orders__plans_register_jobs(void)
 {
