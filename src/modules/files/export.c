@@ -269,7 +269,7 @@ static const char *const formats[] = {"pdf", "docx", NULL};
 static const struct json_field export_fields[] = {
     {.name = "format", .type = JF_STRING, .flags = JF_REQUIRED, .enum_values = formats,
      .description = "pdf or docx"},
-    {NULL},
+    {0},
 };
 static const struct json_schema export_s = {.fields = export_fields};
 

@@ -48,7 +48,7 @@ static const struct json_field start_fields[] = {
     {.name = "filename", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 255},
     {.name = "size", .type = JF_INT, .flags = JF_REQUIRED, .min = 1, .max = UPLOAD_MAX},
     {.name = "purpose", .type = JF_STRING, .enum_values = purposes},
-    {NULL},
+    {0},
 };
 static const struct json_schema start_s = {.fields = start_fields};
 
