@@ -17,6 +17,7 @@ from catalog_util import new_category, new_product
 from events_util import new_event
 from conftest import ENGINE, HTTP_TIMEOUT, Server, assert_problem, new_user_headers
 from fake_provider import FakeProvider
+from files_util import png
 from realtime_util import OP_TEXT, WS, Closed, event_of, frame, token_of
 from redis_util import RedisServer
 
@@ -404,6 +405,31 @@ def test_metrics_count_connections(rt):
 
 
 # ---- across instances (Redis) ----
+
+
+def test_file_variants_ready_reaches_the_owner(rt):
+    srv, _ = rt
+    h, u = new_user_headers(srv, "rt-file")
+    other_h, _ = new_user_headers(srv, "rt-file-other")
+    ws = connect(srv, h)
+    ws.subscribe(f"user:{u['id']}")
+    other = connect(srv, other_h)
+    r = srv.post("/api/v1/files", headers=h, files={"file": ("p.png", png(300, 200), "application/octet-stream")})
+    assert r.status_code == 201, r.text
+    fid = r.json()["id"]
+    m = event_of(ws, "file.variants_ready")
+    assert m["channel"] == f"user:{u['id']}" and m["data"]["file_id"] == fid
+    assert set(m["data"]["variants"]) == {"thumbnail", "medium", "large"}
+    # what the event says is what the file now shows
+    f = srv.get(f"/api/v1/files/{fid}", headers=h).json()
+    assert f["variants_state"] == "ready" and set(f["variants"]) == set(m["data"]["variants"])
+    # another user's connection (only on broadcast) hears nothing of it
+    other.send({"type": "ping"})
+    seen = other.recv_until(lambda x: x["type"] == "pong" or x.get("event") == "file.variants_ready")
+    assert seen["type"] == "pong"
+    ws.close()
+    other.close()
+
 
 def test_two_instances_share_events_and_presence_through_redis(make_server):
     """Two instances on one database and one redis-server: an event published on one reaches a

@@ -31,6 +31,7 @@
 #include "jobs/jobs.h"
 #include "modules/files/files.h"
 #include "modules/files/files_internal.h"
+#include "modules/realtime/realtime.h"
 #include "modules/users/identity.h"
 
 #include "core/banned.h"
@@ -721,11 +722,22 @@ static enum job_result job_variants(struct job *j, struct buf *result, struct bu
                          i ? "," : "", variant_names[i], id, variant_names[i], webp.len, variant_px[i]);
     }
     (void)buf_putc(&json, '}');
-    if (db_exec(j->db, "UPDATE files SET variants = ?, variants_state = 'ready' WHERE id = ?",
-                DB_ARGS(DBA_TEXT(buf_str(&json)), DBA_CSTR(id)), NULL)) {
+    struct db_res *res;
+    if (db_query(j->db, "UPDATE files SET variants = ?, variants_state = 'ready' WHERE id = ? RETURNING owner_id",
+                 DB_ARGS(DBA_TEXT(buf_str(&json)), DBA_CSTR(id)), &res)) {
         (void)buf_puts(error, "database");
         goto done;
     }
+    if (db_next(res) == 1) { /* committed (one statement): tell the owner's clients */
+        buf_reset(&key);
+        buf_reset(&err);
+        (void)buf_printf(&key, "user:%.*s", (int)db_text(res, 0).len, db_text(res, 0).p);
+        (void)buf_printf(&err, "{\"file_id\":\"%s\",\"variants\":%s}", id, buf_cstr(&json));
+        if (buf_ok(&key) && buf_ok(&err))
+            realtime_publish(buf_cstr(&key), "file.variants_ready", buf_str(&err));
+        buf_reset(&err);
+    }
+    db_res_free(res);
     (void)buf_put(result, buf_str(&json));
     out = JOB_OK;
 done:
