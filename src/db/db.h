@@ -136,9 +136,11 @@ int db_ping(struct db *db, int64_t *latency_us) WARN_UNUSED;
  *   SQLite: every handle of a thread is the thread's one connection;
  *     statements run inline (microseconds, no yield). A transaction pins the
  *     connection to its coroutine: another coroutine's call waits its turn
- *     (FIFO) instead of joining someone else's transaction. A writer whose
- *     BEGIN IMMEDIATE meets the write lock held elsewhere yields and retries
- *     (1 ms steps) until busy_timeout or the deadline — it never sleeps
+ *     (FIFO) instead of joining someone else's transaction. Writers (write
+ *     transactions, single statements that write) first take the file's
+ *     write gate (sqlite_gate.h: FIFO across the process, yielding); only a
+ *     lock held by another process makes BEGIN IMMEDIATE yield and retry
+ *     (1 ms steps) until busy_timeout or the deadline — never a sleep
  *     inside the loop.
  *   PostgreSQL: see postgres.c / pgpool.c — non-blocking connections in
  *     pipeline mode shared by the thread's requests; a transaction pins one.
