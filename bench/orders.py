@@ -11,20 +11,15 @@ $BENCH_PRODUCTS products (default 10, stock 1,000,000 each), registers $BENCH_CA
 Timed: every user posts POST /orders once, $BENCH_CONC at a time (default 32; one keep-alive
 connection per client thread). Prints orders/s over the wall time, p50/p99 latency, and checks
 that every order was 201 and that the stock went down by exactly the orders made."""
-import http.client
-import json
 import os
 import random
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import call, latency, serve, timed  # noqa: E402
+
 ADMIN = ("orders-bench@example.com", "orders bench password 1")
 CARTS = int(os.environ.get("BENCH_CARTS", "1000"))
 PRODUCTS = int(os.environ.get("BENCH_PRODUCTS", "10"))
@@ -32,57 +27,14 @@ CONC = int(os.environ.get("BENCH_CONC", "32"))
 STOCK = 1000000
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-_local = threading.local()
-
-
-def call(port, method, path, body=None, token=None):
-    c = getattr(_local, "conn", None)
-    if c is None:
-        c = _local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    h = {"Content-Type": "application/json"}
-    if token:
-        h["Authorization"] = "Bearer " + token
-    c.request(method, path, body=json.dumps(body) if body is not None else None, headers=h)
-    r = c.getresponse()
-    data = r.read()
-    return r.status, (json.loads(data) if data else None)
-
-
 def main():
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        sys.exit("DATABASE_URL is required")
-    port = free_port()
-    d = tempfile.mkdtemp(prefix="temel-orders-bench-")
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": d, "LANG": "C.UTF-8",
-           "DATABASE_URL": url, "HOST": "127.0.0.1", "PORT": str(port), "TEMEL_THREADS": "2",
-           "TEMEL_LOG_LEVEL": "warn", "TEMEL_ADMIN_EMAIL": ADMIN[0], "TEMEL_ADMIN_PASSWORD": ADMIN[1],
-           "TEMEL_RATE_LIMIT_WRITE": "1000000000/1", "TEMEL_RATE_LIMIT_READ": "1000000000/1",
-           "TEMEL_RATE_LIMIT_AUTH": "1000000000/1", "TEMEL_MAIL_URL": f"file://{d}/mail"}
-    binary = os.environ.get("TEMEL_BIN", os.path.join(ROOT, "build", "temel"))
-    log = open(os.path.join(d, "server.log"), "wb")
-    proc = subprocess.Popen([binary, "serve"], cwd=d, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        for _ in range(300):
-            try:
-                if call(port, "GET", "/health/live")[0] == 200:
-                    break
-            except OSError:
-                _local.conn = None
-                time.sleep(0.05)
-        st, tok = call(port, "POST", "/api/v1/auth/login", {"email": ADMIN[0], "password": ADMIN[1]})
-        admin = tok["access_token"]
+    with serve("temel-orders-bench-", ADMIN) as srv:
+        port = srv.port
         pids = []
         for i in range(PRODUCTS):
             st, p = call(port, "POST", "/api/v1/products", {"category": "bakliyat", "price": 1000 + i, "stock": STOCK,
                                                               "name": {"tr": f"Ürün {i}", "en": f"Product {i}"}},
-                         admin)
+                         srv.admin)
             assert st == 201, p
             pids.append(p["id"])
 
@@ -103,39 +55,17 @@ def main():
             shoppers = list(ex.map(shopper, range(CARTS)))
         print(f"setup: {CARTS} shoppers with one-line carts in {time.monotonic() - t0:.1f} s", flush=True)
 
-        lat = []
-        lock = threading.Lock()
-
-        def order(s):
-            t, aid = s
-            a = time.monotonic()
-            st, r = call(port, "POST", "/api/v1/orders", {"address_id": aid}, t)
-            b = time.monotonic()
-            with lock:
-                lat.append(b - a)
-            return st
-
-        _local.conn = None
-        t0 = time.monotonic()
-        with ThreadPoolExecutor(CONC) as ex:
-            codes = list(ex.map(order, shoppers))
-        wall = time.monotonic() - t0
-        lat.sort()
+        codes, wall, lat = timed(lambda s: call(port, "POST", "/api/v1/orders", {"address_id": s[1]}, s[0])[0],
+                                 shoppers, CONC)
         ok = codes.count(201)
         stock = 0
         for pid in pids:
             st, p = call(port, "GET", f"/api/v1/products/{pid}")
             stock += STOCK - p["stock"]
-        engine = "postgres" if url.startswith("postgres") else "sqlite"
-        print(f"{engine}: {ok}/{CARTS} orders 201 in {wall:.2f} s with {CONC} clients: {ok / wall:.0f} orders/s, "
-              f"p50 {lat[len(lat) // 2] * 1000:.1f} ms, p99 {lat[int(len(lat) * 0.99) - 1] * 1000:.1f} ms; "
-              f"stock taken {stock} (must equal the orders)")
+        print(f"{srv.engine}: {ok}/{CARTS} orders 201 in {wall:.2f} s with {CONC} clients: {ok / wall:.0f} orders/s, "
+              f"{latency(lat)}; stock taken {stock} (must equal the orders)")
         if ok != CARTS or stock != ok:
             sys.exit(1)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == "__main__":
