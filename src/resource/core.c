@@ -383,8 +383,9 @@ bool resource__etag_matches(str_t header, str_t etag)
     return false;
 }
 
-/* Select one visible row into *out (caller frees); DB_OK with *out NULL when none. */
-int resource__select_one(const struct caller *who, struct db *db, const struct rt *t, str_t id, struct db_res **out)
+/* Select cols of one visible row into *out (caller frees); DB_OK with *out NULL when none. */
+static int select_one_cols(const struct caller *who, struct db *db, const struct rt *t, const char *cols, str_t id,
+                           struct db_res **out)
 {
     struct rq q;
     int rc;
@@ -397,7 +398,7 @@ int resource__select_one(const struct caller *who, struct db *db, const struct r
         return DB_ERR;
     }
     struct buf sql = BUF_INIT(BUF_MAX_SQL);
-    (void)buf_printf(&sql, "SELECT %s FROM %s t WHERE t.id = ?%s", t->cols, t->res->table, buf_cstr(&q.sql));
+    (void)buf_printf(&sql, "SELECT %s FROM %s t WHERE t.id = ?%s", cols, t->res->table, buf_cstr(&q.sql));
     rc = buf_ok(&sql) ? db_query(db, buf_cstr(&sql), q.args, (size_t)q.nargs, out) : DB_ERR;
     buf_free(&sql);
     rq_release(&q);
@@ -410,6 +411,11 @@ int resource__select_one(const struct caller *who, struct db *db, const struct r
         return rc < 0 ? rc : DB_OK;
     }
     return DB_OK;
+}
+
+int resource__select_one(const struct caller *who, struct db *db, const struct rt *t, str_t id, struct db_res **out)
+{
+    return select_one_cols(who, db, t, t->cols, id, out);
 }
 
 int resource_write(const struct caller *who, struct db *db, const struct resource *res, str_t id, struct jw *w,
@@ -447,6 +453,17 @@ int resource_require(struct req *r, const struct resource *res, str_t id)
     if (rc != DB_OK)
         return http_db_fail(r, rc);
     return vis ? 0 : http_fail(r, 404, "NOT_FOUND", "no such %s", res->singular);
+}
+
+int resource_require_row(struct req *r, const struct resource *res, str_t id, const char *cols, struct db_res **row)
+{
+    const struct rt *t = resource__rt_of(res);
+    struct caller who = resource_caller(r);
+    ASSERT(t);
+    int rc = select_one_cols(&who, r->db, t, cols, id, row);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    return *row ? 0 : http_fail(r, 404, "NOT_FOUND", "no such %s", res->singular);
 }
 
 #define EXPORT_IDS_MAX (16u << 20)

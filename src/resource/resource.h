@@ -194,6 +194,12 @@ int resource_visible(const struct caller *who, struct db *db, const struct resou
 /* The row id of res must be visible to r's caller: 0, or 404 "no such
  * <singular>" (or the database error) recorded. */
 int resource_require(struct req *r, const struct resource *res, str_t id);
+/* resource_require and the read of the row in one statement, for routes
+ * that need their own columns of it: "SELECT <cols> FROM <table> t WHERE
+ * t.id = ? AND <r's caller's visibility>" (cols may name t and hold
+ * subqueries; no other placeholders). 0 with *row on that row (the caller
+ * frees it), or the 404 / database error recorded and *row NULL. */
+int resource_require_row(struct req *r, const struct resource *res, str_t id, const char *cols, struct db_res **row);
 /* The GDPR export (GET /me/export) of one resource: every row of res owned
  * by user_id, as that user sees it, written to w as a JSON array. 0 or a db_rc. */
 int resource_export_rows(struct db *db, str_t user_id, const struct resource *res, struct jw *w) WARN_UNUSED;

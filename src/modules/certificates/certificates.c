@@ -237,16 +237,9 @@ static void do_decode(void *arg)
 static int h_download(struct req *r)
 {
     str_t id = req_param(r, "id");
-    if (resource_require(r, &certificates, id))
-        return HTTP_EFAIL;
     struct db_res *q = NULL;
-    int rc = db_query(r->db, "SELECT status, pdf, number FROM certificates WHERE id = ?", DB_ARGS(DBA_TEXT(id)), &q);
-    if (rc == DB_OK && (rc = db_next(q)) == 0)
-        rc = DB_ERR; /* resource_require saw it */
-    if (rc < 0) {
-        db_res_free(q);
-        return http_db_fail(r, rc);
-    }
+    if (resource_require_row(r, &certificates, id, "t.status, t.pdf, t.number", &q))
+        return HTTP_EFAIL;
     if (str_is(db_text(q, 0), "pending") || db_isnull(q, 1)) {
         db_res_free(q);
         return http_fail(r, 409, "CONFLICT", "the certificate is not rendered yet");

@@ -127,25 +127,20 @@ static int audit_change(struct req *r, struct db *db, const struct resource *res
 static int h_analytics(struct req *r)
 {
     str_t id = req_param(r, "id");
-    if (resource_require(r, &events_events, id))
-        return HTTP_EFAIL;
     struct db_res *q = NULL;
-    int rc = db_query(r->db,
-                      "SELECT e.capacity, e.currency, e.confirmed_count, "
-                      "(SELECT count(*) FROM event_registrations g WHERE g.event_id = e.id), "
-                      "(SELECT count(*) FROM event_registrations g WHERE g.event_id = e.id AND g.status = 'waitlisted'), "
-                      "(SELECT count(*) FROM event_registrations g WHERE g.event_id = e.id AND g.status = 'cancelled'), "
-                      "(SELECT count(*) FROM event_registrations g WHERE g.event_id = e.id AND g.checked_in_at IS NOT NULL), "
-                      "(SELECT coalesce(sum(g.amount_paid), 0) FROM event_registrations g "
-                      " WHERE g.event_id = e.id AND g.status != 'cancelled') "
-                      "FROM events e WHERE e.id = ?",
-                      DB_ARGS(DBA_TEXT(id)), &q);
-    if (rc == DB_OK && (rc = db_next(q)) == 0)
-        rc = DB_ERR; /* resource_require saw it */
-    if (rc < 0) {
-        db_res_free(q);
-        return http_db_fail(r, rc);
-    }
+    if (resource_require_row(r, &events_events, id,
+                             "t.capacity, t.currency, t.confirmed_count, "
+                             "(SELECT count(*) FROM event_registrations g WHERE g.event_id = t.id), "
+                             "(SELECT count(*) FROM event_registrations g WHERE g.event_id = t.id "
+                             "AND g.status = 'waitlisted'), "
+                             "(SELECT count(*) FROM event_registrations g WHERE g.event_id = t.id "
+                             "AND g.status = 'cancelled'), "
+                             "(SELECT count(*) FROM event_registrations g WHERE g.event_id = t.id "
+                             "AND g.checked_in_at IS NOT NULL), "
+                             "(SELECT coalesce(sum(g.amount_paid), 0) FROM event_registrations g "
+                             "WHERE g.event_id = t.id AND g.status != 'cancelled')",
+                             &q))
+        return HTTP_EFAIL;
     bool unlimited = db_isnull(q, 0);
     int64_t capacity = db_int(q, 0), confirmed = db_int(q, 2), checked_in = db_int(q, 6);
     struct jw *w = &r->w;
@@ -186,7 +181,7 @@ static int h_analytics(struct req *r)
     /* registrations per UTC day of sign-up */
     jw_key(w, "daily");
     jw_arr_begin(w);
-    rc = db_query(r->db,
+    int rc = db_query(r->db,
                   db_pick(r->db,
                           "SELECT strftime('%Y-%m-%d', created_at / 1000, 'unixepoch') d, count(*), "
                           "sum(CASE WHEN status = 'cancelled' THEN 1 ELSE 0 END) "

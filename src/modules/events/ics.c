@@ -75,19 +75,12 @@ static void ics_time(struct buf *out, const char *name, int64_t ms)
 static int h_ics(struct req *r)
 {
     str_t id = req_param(r, "id");
-    if (resource_require(r, &events_events, id))
-        return HTTP_EFAIL;
     struct db_res *q = NULL;
-    int rc = db_query(r->db,
-                      "SELECT title, description, venue, city, online_url, ts_ms(starts_at), ts_ms(ends_at), "
-                      "ts_ms(updated_at), status, category FROM events WHERE id = ?",
-                      DB_ARGS(DBA_TEXT(id)), &q);
-    if (rc == DB_OK && (rc = db_next(q)) == 0)
-        rc = DB_ERR; /* resource_require saw it */
-    if (rc < 0) {
-        db_res_free(q);
-        return http_db_fail(r, rc);
-    }
+    if (resource_require_row(r, &events_events, id,
+                             "t.title, t.description, t.venue, t.city, t.online_url, ts_ms(t.starts_at), "
+                             "ts_ms(t.ends_at), ts_ms(t.updated_at), t.status, t.category",
+                             &q))
+        return HTTP_EFAIL;
     struct buf *b = &r->out, *v = req_buf(r, 16u << 10);
     (void)buf_puts(b, "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//temel//events//EN\r\nCALSCALE:GREGORIAN\r\n"
                       "METHOD:PUBLISH\r\nBEGIN:VEVENT\r\n");

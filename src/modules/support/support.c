@@ -252,20 +252,14 @@ struct ticket {
 /* The ticket id as the caller may see it (404 otherwise), its row in t. */
 static int ticket_load(struct req *r, str_t id, struct ticket *t)
 {
-    if (resource_require(r, &support_tickets, id))
-        return HTTP_EFAIL;
     struct db_res *q = NULL;
-    int rc = db_query(r->db, "SELECT user_id, assignee_id, status, subject FROM tickets WHERE id = ?",
-                      DB_ARGS(DBA_TEXT(id)), &q);
-    if (rc == DB_OK && (rc = db_next(q)) == 1) {
-        (void)str_copy(t->owner, db_text(q, 0).p, sizeof(t->owner));
-        (void)str_copy(t->assignee, db_isnull(q, 1) ? "" : db_text(q, 1).p, sizeof(t->assignee));
-        (void)str_copy(t->status, db_text(q, 2).p, sizeof(t->status));
-        (void)str_copy(t->subject, db_text(q, 3).p, sizeof(t->subject));
-    }
+    if (resource_require_row(r, &support_tickets, id, "t.user_id, t.assignee_id, t.status, t.subject", &q))
+        return HTTP_EFAIL;
+    (void)str_copy(t->owner, db_text(q, 0).p, sizeof(t->owner));
+    (void)str_copy(t->assignee, db_isnull(q, 1) ? "" : db_text(q, 1).p, sizeof(t->assignee));
+    (void)str_copy(t->status, db_text(q, 2).p, sizeof(t->status));
+    (void)str_copy(t->subject, db_text(q, 3).p, sizeof(t->subject));
     db_res_free(q);
-    if (rc <= 0)
-        return http_db_fail(r, rc < 0 ? rc : DB_ERR);
     return 0;
 }
 
