@@ -6,10 +6,8 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/sha.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -57,15 +55,7 @@ bool storage_key_valid(str_t key)
 enum storage_kind storage_kind(const struct storage *st) { return st->kind; }
 const char *storage_describe(const struct storage *st) { return st->describe; }
 
-static char *xdup(str_t s)
-{
-    char *p = malloc(s.len + 1);
-    if (!p)
-        FATAL("out of memory");
-    memcpy(p, s.p, s.len);
-    p[s.len] = 0;
-    return p;
-}
+static char *xdup(str_t s) { return xstrndup(s.p, s.len); }
 
 void storage_close(struct storage *st)
 {
@@ -407,27 +397,19 @@ static int local_delete(struct storage *st, const char *key, struct buf *err)
 
 /* ------------------------------------------------------------------- s3 */
 
-static void hex(const unsigned char *p, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = 0;
-}
-
 static void sha256_hexs(str_t s, char out[65])
 {
-    unsigned char d[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)s.p, s.len, d);
-    hex(d, sizeof d, out);
+    unsigned char d[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(d, (const unsigned char *)s.p, s.len);
+    sodium_bin2hex(out, 65, d, sizeof d);
 }
 
 static void hmac(const unsigned char *key, size_t klen, str_t msg, unsigned char out[32])
 {
-    unsigned int n = 32;
-    HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg.p, msg.len, out, &n);
+    crypto_auth_hmacsha256_state hs;
+    crypto_auth_hmacsha256_init(&hs, key, klen);
+    crypto_auth_hmacsha256_update(&hs, (const unsigned char *)msg.p, msg.len);
+    crypto_auth_hmacsha256_final(&hs, out);
 }
 
 /* RFC 3986 encoding as SigV4 wants it: unreserved kept, '/' kept when keep_slash. */
@@ -513,7 +495,7 @@ int storage_presign_get(const struct storage *st, const char *key, int64_t expir
     hmac(k, 32, STRLIT("aws4_request"), k2);
     hmac(k2, 32, buf_str(&sts), k);
     char sig[65];
-    hex(k, 32, sig);
+    sodium_bin2hex(sig, sizeof sig, k, 32);
     (void)buf_printf(url, "%s%s?%s&X-Amz-Signature=%s", buf_cstr(&org), buf_cstr(&path), buf_cstr(&q), sig);
     buf_free(&org);
     bool ok = buf_ok(&path) && buf_ok(&q) && buf_ok(&creq) && buf_ok(&sts) && buf_ok(url);
