@@ -328,6 +328,9 @@ void http_field_error(struct req *r, const char *field, const char *message);
 int http_invalid(struct req *r, const char *field, const char *message);
 /* Map a db_rc to 409/503/500, logging the database's message with the request id. */
 int http_db_fail(struct req *r, int db_rc);
+/* A 500 for a fault on our side: logs `what` and `detail` (never sent) at
+ * error level with the request id; the client gets only the request id. */
+int http_internal_error(struct req *r, const char *what, const char *detail);
 /* 0 passes through, HTTP_EFAIL passes through (already recorded), any other
  * value is a db_rc and goes to http_db_fail: `return http_rc(r, rc);`. */
 int http_rc(struct req *r, int rc);

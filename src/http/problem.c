@@ -205,6 +205,12 @@ int http_invalid(struct req *r, const char *field, const char *message)
     return http_fail(r, 422, "VALIDATION_ERROR", "%s %s", field, message);
 }
 
+static int internal_fail(struct req *r)
+{
+    return http_fail(r, 500, "INTERNAL_ERROR", "an internal error occurred (request_id %.*s)",
+                     (int)r->request_id_len, r->request_id);
+}
+
 int http_db_fail(struct req *r, int rc)
 {
     struct log_line l;
@@ -228,8 +234,18 @@ int http_db_fail(struct req *r, int rc)
         r->err.retry_after_s = 1;
         return http_fail(r, 503, "SERVICE_UNAVAILABLE", "the database is unavailable; retry shortly");
     }
-    return http_fail(r, 500, "INTERNAL_ERROR", "an internal error occurred (request_id %.*s)",
-                     (int)r->request_id_len, r->request_id);
+    return internal_fail(r);
+}
+
+int http_internal_error(struct req *r, const char *what, const char *detail)
+{
+    struct log_line l;
+    if (log_begin(&l, LOG_ERROR, what)) {
+        log_str(&l, "request_id", str_make(r->request_id, r->request_id_len));
+        log_cstr(&l, "error", detail);
+        log_end(&l);
+    }
+    return internal_fail(r);
 }
 
 int http_rc(struct req *r, int rc)

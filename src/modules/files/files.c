@@ -65,18 +65,6 @@ static const struct purpose *purpose_find(str_t name)
 static const char *const variant_names[] = {"thumbnail", "medium", "large"};
 static const int variant_px[] = {200, 800, 1600};
 
-static int internal_error(struct req *r, const char *what, const char *detail)
-{
-    struct log_line l;
-    if (log_begin(&l, LOG_ERROR, what)) {
-        log_str(&l, "request_id", str_make(r->request_id, r->request_id_len));
-        log_cstr(&l, "error", detail);
-        log_end(&l);
-    }
-    return http_fail(r, 500, "INTERNAL_ERROR", "an internal error occurred (request_id %.*s)",
-                     (int)r->request_id_len, r->request_id);
-}
-
 static void key_of(struct buf *b, str_t id, const char *variant)
 {
     if (variant)
@@ -286,7 +274,7 @@ int files__create(struct req *r, str_t user_id, str_t filename, const char *purp
     else if (c.rc == 422)
         rc = http_fail(r, 422, "INVALID_IMAGE", "%s", buf_cstr(&c.why_img));
     else if (c.rc)
-        rc = internal_error(r, "files: store failed", buf_cstr(&c.err));
+        rc = http_internal_error(r, "files: store failed", buf_cstr(&c.err));
     else {
         struct buf name = BUF_INIT(512);
         files__sanitize_name(filename, &name);
@@ -558,7 +546,7 @@ static int send_local(struct req *r, const char *path)
         if (k > 0 && rr.to - rr.from + 1 <= (int64_t)RANGE_MAX) {
             rr.into = buf_reserve(&r->out, (size_t)(rr.to - rr.from + 1));
             if (!rr.into)
-                return internal_error(r, "files: range buffer", "reserve failed");
+                return http_internal_error(r, "files: range buffer", "reserve failed");
             work_run(read_on_pool, &rr);
             if (rr.rc)
                 return http_fail(r, 404, "NOT_FOUND", "no such file");
@@ -637,7 +625,7 @@ static int h_download(struct req *r)
             req_header(r, "accept-ranges", STRLIT("bytes"));
             rc = send_local(r, buf_cstr(&loc));
         } else {
-            rc = internal_error(r, "files: bad storage key", buf_cstr(&key));
+            rc = http_internal_error(r, "files: bad storage key", buf_cstr(&key));
         }
     } else {
         rc = storage_presign_get(files__cfg.st, buf_cstr(&key), 300, time_now_ms() / 1000, mime, buf_cstr(&cd), &loc);
@@ -645,7 +633,7 @@ static int h_download(struct req *r)
             r->status = 302;
             req_header(r, "location", buf_str(&loc));
         } else {
-            rc = internal_error(r, "files: presign failed", buf_cstr(&key));
+            rc = http_internal_error(r, "files: presign failed", buf_cstr(&key));
         }
     }
     buf_free(&name);

@@ -366,7 +366,7 @@ static int h_part(struct req *r)
     if (f.rc == 415)
         rc = http_fail(r, 415, "UNSUPPORTED_MEDIA_TYPE", "%s", f.why);
     else if (f.rc)
-        rc = http_fail(r, 500, "INTERNAL_ERROR", "cannot store the file");
+        rc = http_internal_error(r, "files: store failed", buf_cstr(&f.err));
     else
         rc = files__insert(r, fid, r->user_id, purpose ? purpose : "attachment", buf_str(&name), size, f.t, f.sha,
                            buf_cstr(&f.key));

@@ -136,18 +136,6 @@ void users__photo_write_meta(const struct config *cfg, str_t user_id, struct jw 
     jw_obj_end(w);
 }
 
-static int internal_error(struct req *r, const char *what, const char *detail)
-{
-    struct log_line l;
-    if (log_begin(&l, LOG_ERROR, what)) {
-        log_str(&l, "request_id", str_make(r->request_id, r->request_id_len));
-        log_cstr(&l, "error", detail);
-        log_end(&l);
-    }
-    return http_fail(r, 500, "INTERNAL_ERROR", "an internal error occurred (request_id %.*s)",
-                     (int)r->request_id_len, r->request_id);
-}
-
 int users__h_photo_upload(struct req *r)
 {
     str_t boundary;
@@ -170,7 +158,7 @@ int users__h_photo_upload(struct req *r)
     if (!t)
         return http_fail(r, 415, "UNSUPPORTED_MEDIA_TYPE", "the photo must be a JPEG, PNG or WebP image");
     if (!id_is_safe(r->user_id))
-        return internal_error(r, "photo: unexpected user id", "user id not usable in a path");
+        return http_internal_error(r, "photo: unexpected user id", "user id not usable in a path");
 
     struct buf dir = BUF_INIT(4096), name = BUF_INIT(128), err = BUF_INIT(512);
     (void)buf_printf(&name, "%.*s.%s", STR_FMT(r->user_id), t->ext);
@@ -186,7 +174,7 @@ int users__h_photo_upload(struct req *r)
     buf_free(&dir);
     buf_free(&name);
     if (rc != 0) {
-        rc = internal_error(r, "photo: store failed", buf_cstr(&err));
+        rc = http_internal_error(r, "photo: store failed", buf_cstr(&err));
         buf_free(&err);
         return rc;
     }
@@ -217,7 +205,7 @@ int users__h_photo_get(struct req *r)
         return http_fail(r, 404, "NOT_FOUND", "no photo");
     if (st.st_size < 0 || (uint64_t)st.st_size > USERS_PHOTO_MAX) {
         close(fd);
-        return internal_error(r, "photo: stored file has an unexpected size", "size out of range");
+        return http_internal_error(r, "photo: stored file has an unexpected size", "size out of range");
     }
     size_t size = (size_t)st.st_size, got = 0;
     char *w = buf_reserve(&r->out, size);
@@ -231,7 +219,7 @@ int users__h_photo_get(struct req *r)
     }
     close(fd);
     if (!w || got != size)
-        return internal_error(r, "photo: read failed", w ? "short read" : "buffer");
+        return http_internal_error(r, "photo: read failed", w ? "short read" : "buffer");
     buf_commit(&r->out, size);
     r->content_type = t->mime;
     return 0;
