@@ -34,6 +34,7 @@
 #include <hiredis/async.h>
 #include <openssl/sha.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -864,14 +865,18 @@ int redis_eval(struct redis_script *s, redisReply **reply, int nkeys, int argc, 
     *reply = NULL;
     if (argc < 0 || argc > EVAL_ARGS_MAX || nkeys > argc)
         BUG("redis_eval: too many arguments");
-    if (!s->sha[0]) { /* the SHA-1 Redis names the script by: computed here, no round trip */
-        unsigned char d[SHA_DIGEST_LENGTH];
-        SHA1((const unsigned char *)s->src, strlen(s->src), d);
-        for (int i = 0; i < SHA_DIGEST_LENGTH; i++) {
-            s->sha[2 * i] = "0123456789abcdef"[d[i] >> 4];
-            s->sha[2 * i + 1] = "0123456789abcdef"[d[i] & 15];
+    if (!atomic_load_explicit(&s->ready, memory_order_acquire)) {
+        /* the SHA-1 Redis names the script by: computed here, no round trip; once, as
+         * a script is shared by every loop thread */
+        static pthread_mutex_t once = PTHREAD_MUTEX_INITIALIZER;
+        pthread_mutex_lock(&once);
+        if (!atomic_load_explicit(&s->ready, memory_order_relaxed)) {
+            unsigned char d[SHA_DIGEST_LENGTH];
+            SHA1((const unsigned char *)s->src, strlen(s->src), d);
+            sodium_bin2hex(s->sha, sizeof(s->sha), d, sizeof(d));
+            atomic_store_explicit(&s->ready, true, memory_order_release);
         }
-        s->sha[40] = 0;
+        pthread_mutex_unlock(&once);
     }
     (void)snprintf(nk, sizeof(nk), "%d", nkeys);
     av[0] = "EVALSHA";

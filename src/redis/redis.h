@@ -97,7 +97,8 @@ void redis_reply_free(redisReply *r);
 
 struct redis_script {
     const char *src;
-    char sha[41]; /* filled on first use */
+    char sha[41];      /* filled on first use (by whichever thread comes first) */
+    _Atomic bool ready; /* sha is complete */
 };
 int redis_eval(struct redis_script *s, redisReply **reply, int nkeys, int argc, const char **argv, const size_t *lens);
 
