@@ -100,14 +100,6 @@ void redis_url_free(struct redis_url *u)
     memset(u, 0, sizeof(*u));
 }
 
-static char *dup_n(const char *p, size_t n)
-{
-    char *s = xmalloc(n + 1);
-    memcpy(s, p, n);
-    s[n] = 0;
-    return s;
-}
-
 int redis_url_parse(const char *url, struct redis_url *out, struct buf *err)
 {
     static const char scheme[] = "redis://";
@@ -129,8 +121,8 @@ int redis_url_parse(const char *url, struct redis_url *out, struct buf *err)
             return -1;
         }
         if (colon > p)
-            out->user = dup_n(p, (size_t)(colon - p));
-        out->pass = dup_n(colon + 1, (size_t)(at - colon - 1));
+            out->user = xstrndup(p, (size_t)(colon - p));
+        out->pass = xstrndup(colon + 1, (size_t)(at - colon - 1));
         p = at + 1;
     }
     hs = p;
@@ -141,12 +133,12 @@ int redis_url_parse(const char *url, struct redis_url *out, struct buf *err)
             (void)buf_puts(err, "unterminated [address]");
             goto fail;
         }
-        out->host = dup_n(hs + 1, (size_t)(he - hs - 1));
+        out->host = xstrndup(hs + 1, (size_t)(he - hs - 1));
         he++;
     } else {
         while (he < end && *he != ':')
             he++;
-        out->host = dup_n(hs, (size_t)(he - hs));
+        out->host = xstrndup(hs, (size_t)(he - hs));
     }
     if (!out->host[0]) {
         (void)buf_puts(err, "no host");
@@ -200,7 +192,7 @@ static redisReply *reply_dup(const redisReply *r)
     c->type = r->type;
     c->integer = r->integer;
     if (r->str) {
-        c->str = dup_n(r->str, r->len);
+        c->str = xstrndup(r->str, r->len);
         c->len = r->len;
     }
     if (r->type == REDIS_REPLY_ARRAY && r->elements) {
