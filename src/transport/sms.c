@@ -134,8 +134,9 @@ static enum job_result send_http(const char *url, const struct job *j, const cha
     struct httpc_request rq = HTTPC_REQUEST_INIT;
     rq.method = "POST";
     rq.url = bare;
-    rq.headers[rq.nheaders++] = (struct httpc_header){"Content-Type", "application/x-www-form-urlencoded"};
-    rq.headers[rq.nheaders++] = (struct httpc_header){"Accept", "application/json"};
+    if (httpc_add_header(&rq, "Content-Type", "application/x-www-form-urlencoded") ||
+        httpc_add_header(&rq, "Accept", "application/json"))
+        BUG("sms: request headers"); /* two of HTTPC_MAX_REQ_HEADERS */
     rq.body = buf_str(&form);
     rq.user = user;
     rq.password = pass;

@@ -306,11 +306,10 @@ static enum call_rc call_provider(struct job *j, const struct upstream *u, str_t
         rq.method = "POST";
         rq.url = url.p;
         rq.body = body;
-        rq.headers[rq.nheaders++] = (struct httpc_header){"Content-Type", "application/json"};
         const char *hname = ai__auth_header((enum ai_kind)u->kind, buf_str(&plain), &hval);
-        rq.headers[rq.nheaders++] = (struct httpc_header){hname, buf_cstr(&hval)};
-        if (u->kind == AI_ANTHROPIC)
-            rq.headers[rq.nheaders++] = (struct httpc_header){"anthropic-version", "2023-06-01"};
+        if (httpc_add_header(&rq, "Content-Type", "application/json") || httpc_add_header(&rq, hname, buf_cstr(&hval)) ||
+            (u->kind == AI_ANTHROPIC && httpc_add_header(&rq, "anthropic-version", "2023-06-01")))
+            BUG("ai: request headers"); /* three of HTTPC_MAX_REQ_HEADERS */
         rq.deadline_mono_ms = j->deadline_mono_ms - 250; /* leave time to settle */
         rq.timeout_ms = (int)ai__cfg()->ai_timeout_ms;
         rq.max_retries = 1;

@@ -147,9 +147,10 @@ static enum job_result stripe_post(struct job *j, const char *path, str_t form, 
     rq.method = "POST";
     rq.url = buf_cstr(&url);
     rq.body = form;
-    rq.headers[rq.nheaders++] = (struct httpc_header){"Authorization", buf_cstr(&auth)};
-    rq.headers[rq.nheaders++] = (struct httpc_header){"Content-Type", "application/x-www-form-urlencoded"};
-    rq.headers[rq.nheaders++] = (struct httpc_header){"Idempotency-Key", idem};
+    if (httpc_add_header(&rq, "Authorization", buf_cstr(&auth)) ||
+        httpc_add_header(&rq, "Content-Type", "application/x-www-form-urlencoded") ||
+        httpc_add_header(&rq, "Idempotency-Key", idem))
+        BUG("stripe: request headers"); /* three of HTTPC_MAX_REQ_HEADERS */
     rq.deadline_mono_ms = j->deadline_mono_ms;
     rq.allow = httpc_allow_outbound();
     struct httpc_response rs;

@@ -235,12 +235,10 @@ static enum job_result deliver(struct job *j, struct buf *result, struct buf *er
     rq.method = "POST";
     rq.url = t.url;
     rq.body = str_c(t.payload);
-    rq.headers[0] = (struct httpc_header){"Content-Type", "application/json"};
-    rq.headers[1] = (struct httpc_header){"Temel-Signature", buf_cstr(&sig)};
-    rq.headers[2] = (struct httpc_header){"Temel-Event", t.event};
-    rq.headers[3] = (struct httpc_header){"Temel-Delivery", did};
-    rq.headers[4] = (struct httpc_header){"User-Agent", ua};
-    rq.nheaders = 5;
+    if (httpc_add_header(&rq, "Content-Type", "application/json") ||
+        httpc_add_header(&rq, "Temel-Signature", buf_cstr(&sig)) || httpc_add_header(&rq, "Temel-Event", t.event) ||
+        httpc_add_header(&rq, "Temel-Delivery", did) || httpc_add_header(&rq, "User-Agent", ua))
+        BUG("webhooks: request headers"); /* five of HTTPC_MAX_REQ_HEADERS */
     rq.timeout_ms = (int)g.timeout_ms;
     rq.deadline_mono_ms = j->deadline_mono_ms;
     rq.max_retries = 0; /* retries are the job's, with backoff, each one logged */
