@@ -686,17 +686,19 @@ static void copy_inputs(struct box *b, h2o_req_t *h)
     b->no_host = h->version == 0x101 && h->input.authority.base == h->hostconf->authority.hostport.base;
 }
 
-static void set_request_id(struct req *r)
+/* The client's X-Request-Id when it is well-formed, else a new UUIDv7, into
+ * id (NUL-terminated); its length. */
+static size_t pick_request_id(str_t in, char id[static 72])
 {
-    str_t in = req_header_get(r, "x-request-id");
+    size_t n = UUID_STR_LEN;
     if (in.p && request_id_ok(in)) {
-        memcpy(r->request_id, in.p, in.len);
-        r->request_id_len = in.len;
+        memcpy(id, in.p, in.len);
+        n = in.len;
     } else {
-        uuid7_str(r->request_id);
-        r->request_id_len = UUID_STR_LEN;
+        uuid7_str(id);
     }
-    r->request_id[r->request_id_len] = '\0';
+    id[n] = '\0';
+    return n;
 }
 
 /* A box for a new request on this loop: from the loop's stack of finished
@@ -740,7 +742,7 @@ int request_on_h2o(h2o_handler_t *self, h2o_req_t *h)
     b->slot = h2o_mem_alloc_shared(&h->pool, sizeof(*b->slot), on_h2o_gone);
     *b->slot = b;
     copy_inputs(b, h);
-    set_request_id(r);
+    r->request_id_len = pick_request_id(req_header_get(r, "x-request-id"), r->request_id);
     r->is_api = str_has_prefix(r->path, STRLIT("/api/"));
     r->cors_origin = origin_allowed(g_srv_cfg, req_header_get(r, "origin"));
     t->last_req_ms = r->start_us / 1000;
@@ -795,8 +797,7 @@ void http_task(str_t bearer, http_task_fn fn, http_task_done_fn done, void *arg)
         r->hdrs = hd;
         r->nhdrs = 1;
     }
-    uuid7_str(r->request_id);
-    r->request_id_len = UUID_STR_LEN;
+    r->request_id_len = pick_request_id(STR_NULL, r->request_id);
     t->live_reqs++;
     coro_spawn(run_task, b, on_task_done, b);
 }
@@ -839,16 +840,9 @@ static void error_filter_setup(h2o_filter_t *self, h2o_req_t *h, h2o_ostream_t *
     int status = h->res.status;
     if (status >= 400) {
         char id[72];
-        size_t idlen;
         ssize_t i = h2o_find_header_by_str(&h->headers, H2O_STRLIT("x-request-id"), -1);
-        str_t in = i >= 0 ? str_make(h->headers.entries[i].value.base, h->headers.entries[i].value.len) : STR_NULL;
-        if (in.p && request_id_ok(in)) {
-            memcpy(id, in.p, in.len);
-            idlen = in.len;
-        } else {
-            uuid7_str(id);
-            idlen = UUID_STR_LEN;
-        }
+        size_t idlen = pick_request_id(
+            i >= 0 ? str_make(h->headers.entries[i].value.base, h->headers.entries[i].value.len) : STR_NULL, id);
         i = h2o_find_header(&h->headers, H2O_TOKEN_ACCEPT_LANGUAGE, -1);
         enum lang lang = lang_from_header(i >= 0 ? str_make(h->headers.entries[i].value.base,
                                                             h->headers.entries[i].value.len)
