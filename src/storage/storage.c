@@ -55,8 +55,6 @@ bool storage_key_valid(str_t key)
 enum storage_kind storage_kind(const struct storage *st) { return st->kind; }
 const char *storage_describe(const struct storage *st) { return st->describe; }
 
-static char *xdup(str_t s) { return xstrndup(s.p, s.len); }
-
 void storage_close(struct storage *st)
 {
     if (!st)
@@ -123,10 +121,10 @@ int storage_open(const char *url, const char *data_dir, struct storage **out, st
             (void)buf_printf(err, "TEMEL_STORAGE_URL: cannot create %s: %s", buf_cstr(&b), strerror(errno));
             goto fail;
         }
-        st->dir = xdup(buf_str(&b));
+        st->dir = xstrndup(b.ptr, b.len);
         buf_reset(&b);
         (void)buf_printf(&b, "local:%s", st->dir);
-        st->describe = xdup(buf_str(&b));
+        st->describe = xstrndup(b.ptr, b.len);
         buf_free(&b);
         *out = st;
         return 0;
@@ -142,7 +140,7 @@ int storage_open(const char *url, const char *data_dir, struct storage **out, st
         (void)buf_puts(err, "TEMEL_STORAGE_URL: the bucket name is missing or invalid");
         goto fail;
     }
-    st->bucket = xdup(bucket);
+    st->bucket = xstrndup(bucket.p, bucket.len);
     str_t qs = q ? str_c(q + 1) : STR_NULL;
     if (!query_value(qs, "endpoint", &b) || !(strncmp(buf_cstr(&b), "http://", 7) == 0 ||
                                               strncmp(buf_cstr(&b), "https://", 8) == 0)) {
@@ -151,13 +149,13 @@ int storage_open(const char *url, const char *data_dir, struct storage **out, st
     }
     while (b.len && b.ptr[b.len - 1] == '/')
         b.ptr[--b.len] = 0;
-    st->endpoint = xdup(buf_str(&b));
+    st->endpoint = xstrndup(b.ptr, b.len);
     buf_reset(&b);
     if (!query_value(qs, "region", &b) || b.len == 0 || b.len > 64) {
         (void)buf_puts(err, "TEMEL_STORAGE_URL: region= is required");
         goto fail;
     }
-    st->region = xdup(buf_str(&b));
+    st->region = xstrndup(b.ptr, b.len);
     buf_reset(&b);
     if (query_value(qs, "style", &b)) {
         if (strcmp(buf_cstr(&b), "virtual") == 0)
@@ -172,11 +170,11 @@ int storage_open(const char *url, const char *data_dir, struct storage **out, st
         (void)buf_puts(err, "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY: required with an s3:// TEMEL_STORAGE_URL");
         goto fail;
     }
-    st->access_key = xdup(str_c(ak));
-    st->secret_key = xdup(str_c(sk));
+    st->access_key = xstrdup(ak);
+    st->secret_key = xstrdup(sk);
     buf_reset(&b);
     (void)buf_printf(&b, "s3:%s@%s", st->bucket, st->endpoint);
-    st->describe = xdup(buf_str(&b));
+    st->describe = xstrndup(b.ptr, b.len);
     buf_free(&b);
     *out = st;
     return 0;

@@ -98,14 +98,6 @@ static void htab_remove(struct htab *t, struct hnode *node)
         }
 }
 
-static char *dup_key(str_t k)
-{
-    char *p = xmalloc(k.len + 1);
-    memcpy(p, k.p, k.len);
-    p[k.len] = '\0';
-    return p;
-}
-
 /* ---- messages ---- */
 
 struct rt_msg *rt_msg_new(str_t channel, str_t event, str_t data_json)
@@ -128,7 +120,7 @@ struct rt_msg *rt_msg_new(str_t channel, str_t event, str_t data_json)
         jw_null(&w);
     jw_obj_end(&w);
     m->refs = 1;
-    m->channel = dup_key(channel);
+    m->channel = xstrndup(channel.p, channel.len);
     m->channel_len = channel.len;
     m->frame = buf_detach(&b, &m->frame_len);
     return m;
@@ -138,9 +130,9 @@ struct rt_msg *rt_msg_wrap(str_t channel, str_t frame)
 {
     struct rt_msg *m = xcalloc(1, sizeof(*m));
     m->refs = 1;
-    m->channel = dup_key(channel);
+    m->channel = xstrndup(channel.p, channel.len);
     m->channel_len = channel.len;
-    m->frame = dup_key(frame);
+    m->frame = xstrndup(frame.p, frame.len);
     m->frame_len = frame.len;
     return m;
 }
@@ -319,7 +311,7 @@ int rt_subscribe(struct rt_client *c, str_t channel)
     struct rt_chan *ch = (struct rt_chan *)htab_find(&h->chans, channel);
     if (!ch) {
         ch = xcalloc(1, sizeof(*ch));
-        ch->node.key = dup_key(channel);
+        ch->node.key = xstrndup(channel.p, channel.len);
         ch->node.klen = channel.len;
         h2o_linklist_init_anchor(&ch->subs);
         htab_insert(&h->chans, &ch->node);
@@ -420,7 +412,7 @@ void rt_presence_join(struct rt_client *c)
     struct presence *p = (struct presence *)htab_find(&g_presence, k);
     if (!p) {
         p = xcalloc(1, sizeof(*p));
-        p->node.key = dup_key(k);
+        p->node.key = xstrndup(k.p, k.len);
         p->node.klen = k.len;
         p->since_ms = time_now_ms();
         htab_insert(&g_presence, &p->node);

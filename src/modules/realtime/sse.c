@@ -47,10 +47,7 @@ static int add_channel(struct sse_conn *s, str_t ch)
             return 0;
     if (s->nchannels >= (int)ARRAY_LEN(s->channels))
         return -1;
-    char *p = xmalloc(ch.len + 1);
-    memcpy(p, ch.p, ch.len);
-    p[ch.len] = '\0';
-    s->channels[s->nchannels++] = p;
+    s->channels[s->nchannels++] = xstrndup(ch.p, ch.len);
     return 0;
 }
 
