@@ -114,7 +114,7 @@ static int h_start(struct req *r)
     work_run(start_on_pool, &iw);
     int rc = 0;
     if (iw.rc)
-        rc = http_fail(r, 500, "INTERNAL_ERROR", "cannot start the upload");
+        rc = http_fail_internal(r, "files: cannot start an upload", buf_cstr(&path));
     else {
         r->status = 201;
         jw_obj_begin(&r->w);
@@ -341,7 +341,7 @@ static int h_part(struct req *r)
         goto done;
     }
     if (iw.rc) {
-        rc = http_fail(r, 500, "INTERNAL_ERROR", "cannot store the part");
+        rc = http_fail_internal(r, "files: cannot store a part", buf_cstr(&path));
         goto done;
     }
     if (iw.size_now < size) {
@@ -366,7 +366,7 @@ static int h_part(struct req *r)
     if (f.rc == 415)
         rc = http_fail(r, 415, "UNSUPPORTED_MEDIA_TYPE", "%s", f.why);
     else if (f.rc)
-        rc = http_internal_error(r, "files: store failed", buf_cstr(&f.err));
+        rc = http_internal_error(r, "files: store failed", f.err.len ? buf_cstr(&f.err) : buf_cstr(&path));
     else
         rc = files__insert(r, fid, r->user_id, purpose ? purpose : "attachment", buf_str(&name), size, f.t, f.sha,
                            buf_cstr(&f.key));

@@ -21,7 +21,6 @@
 
 #include "auth/crypto.h"
 #include "core/fsutil.h"
-#include "core/log.h"
 #include "http/multipart.h"
 #include "modules/users/users_internal.h"
 
