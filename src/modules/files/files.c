@@ -163,11 +163,18 @@ static void delete_on_pool(void *arg)
     buf_free(&err);
 }
 
-static int used_bytes(struct db *db, str_t user, int64_t *used)
+int files__quota_check(struct req *r, str_t user, int64_t add)
 {
+    int64_t used;
     bool found;
-    return db_query_int(db, "SELECT coalesce(sum(size), 0) FROM files WHERE owner_id = ?", DB_ARGS(DBA_TEXT(user)),
-                        used, &found);
+    int rc = db_query_int(r->db, "SELECT coalesce(sum(size), 0) FROM files WHERE owner_id = ?", DB_ARGS(DBA_TEXT(user)),
+                          &used, &found);
+    if (rc)
+        return rc;
+    if (used + add > files__cfg.quota_bytes)
+        return http_fail(r, 413, "QUOTA_EXCEEDED", "the upload would exceed your storage quota (%lld of %lld bytes used)",
+                         (long long)used, (long long)files__cfg.quota_bytes);
+    return 0;
 }
 
 struct create_tx {
@@ -180,7 +187,6 @@ struct create_tx {
 static int create_tx(struct req *r, void *arg)
 {
     struct create_tx *a = arg;
-    int64_t used;
     int rc;
     if (db_kind(r->db) == DB_POSTGRES) { /* one upload per user at a time past this point */
         struct db_res *res;
@@ -188,11 +194,8 @@ static int create_tx(struct req *r, void *arg)
             return rc;
         db_res_free(res);
     }
-    if ((rc = used_bytes(r->db, a->user, &used)))
+    if ((rc = files__quota_check(r, a->user, a->size)))
         return rc;
-    if (used + a->size > files__cfg.quota_bytes)
-        return http_fail(r, 413, "QUOTA_EXCEEDED", "the upload would exceed your storage quota (%lld of %lld bytes used)",
-                         (long long)used, (long long)files__cfg.quota_bytes);
     bool image = files__is_image(a->t);
     rc = db_exec(r->db,
                  "INSERT INTO files (id, owner_id, purpose, filename, size, mime_type, sha256, storage_key, "
@@ -258,13 +261,9 @@ int files__create(struct req *r, str_t user_id, str_t filename, const char *purp
     if ((int64_t)data.len > pp->max)
         return http_fail(r, 413, "PAYLOAD_TOO_LARGE", "files for %s may be at most %lld bytes", pp->name,
                          (long long)pp->max);
-    int64_t used;
-    int rc = used_bytes(r->db, user_id, &used);
+    int rc = files__quota_check(r, user_id, (int64_t)data.len); /* before the work; again in the insert */
     if (rc)
         return http_rc(r, rc);
-    if (used + (int64_t)data.len > files__cfg.quota_bytes)
-        return http_fail(r, 413, "QUOTA_EXCEEDED", "the upload would exceed your storage quota (%lld of %lld bytes used)",
-                         (long long)used, (long long)files__cfg.quota_bytes);
     struct create_work c = {.data = data, .pp = pp, .why_img = BUF_INIT(512), .key = BUF_INIT(512),
                             .err = BUF_INIT(1024)};
     uuid7_str(c.id);

@@ -71,6 +71,9 @@ void files__write(struct jw *w, const struct db_res *res);
 void files__upload_routes(void);
 void files__upload_jobs(void);
 /* files.c, shared with upload.c */
+/* 0 when add more bytes fit the user's quota; HTTP_EFAIL after a 413
+ * QUOTA_EXCEEDED; or a db_rc (inside req_tx: return it; outside: http_rc). */
+int files__quota_check(struct req *r, str_t user, int64_t add);
 const char *files__purpose_check(str_t name, int64_t *max_out);
 int files__insert(struct req *r, const char *id, str_t user, const char *purpose, str_t filename, int64_t size,
                   enum ftype t, const char *sha, const char *key);

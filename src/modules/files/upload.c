@@ -84,15 +84,9 @@ static int h_start(struct req *r)
     const char *name = json_string_value(json_object_get(r->body, "filename"));
     int64_t size = json_integer_value(json_object_get(r->body, "size"));
     const char *purpose = json_string_value(json_object_get(r->body, "purpose"));
-    int64_t used;
-    bool found;
-    int qrc = db_query_int(r->db, "SELECT coalesce(sum(size), 0) FROM files WHERE owner_id = ?",
-                           DB_ARGS(DBA_TEXT(r->user_id)), &used, &found);
+    int qrc = files__quota_check(r, r->user_id, size); /* checked again when the file is inserted */
     if (qrc)
         return http_rc(r, qrc);
-    if (used + size > files__cfg.quota_bytes) /* checked again when the file is inserted */
-        return http_fail(r, 413, "QUOTA_EXCEEDED", "the upload would exceed your storage quota (%lld of %lld bytes used)",
-                         (long long)used, (long long)files__cfg.quota_bytes);
     char id[UUID_STR_LEN + 1];
     uuid7_str(id);
     struct buf path = BUF_INIT(4096), meta_path = BUF_INIT(4096), meta = BUF_INIT(4096);
