@@ -29,7 +29,6 @@ struct storage {
     char *dir;                 /* local */
     char *bucket, *endpoint, *region, *access_key, *secret_key; /* s3 */
     bool virtual_host; /* style=virtual: https://bucket.host/key instead of https://host/bucket/key */
-    char *describe;
 };
 
 bool storage_key_valid(str_t key)
@@ -53,7 +52,6 @@ bool storage_key_valid(str_t key)
 }
 
 enum storage_kind storage_kind(const struct storage *st) { return st->kind; }
-const char *storage_describe(const struct storage *st) { return st->describe; }
 
 void storage_close(struct storage *st)
 {
@@ -65,7 +63,6 @@ void storage_close(struct storage *st)
     free(st->region);
     free(st->access_key);
     free(st->secret_key);
-    free(st->describe);
     free(st);
 }
 
@@ -122,9 +119,6 @@ int storage_open(const char *url, const char *data_dir, struct storage **out, st
             goto fail;
         }
         st->dir = xstrndup(b.ptr, b.len);
-        buf_reset(&b);
-        (void)buf_printf(&b, "local:%s", st->dir);
-        st->describe = xstrndup(b.ptr, b.len);
         buf_free(&b);
         *out = st;
         return 0;
@@ -172,9 +166,6 @@ int storage_open(const char *url, const char *data_dir, struct storage **out, st
     }
     st->access_key = xstrdup(ak);
     st->secret_key = xstrdup(sk);
-    buf_reset(&b);
-    (void)buf_printf(&b, "s3:%s@%s", st->bucket, st->endpoint);
-    st->describe = xstrndup(b.ptr, b.len);
     buf_free(&b);
     *out = st;
     return 0;

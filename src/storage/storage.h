@@ -50,7 +50,6 @@ struct storage;
 int storage_open(const char *url, const char *data_dir, struct storage **out, struct buf *err) WARN_UNUSED;
 void storage_close(struct storage *st);
 enum storage_kind storage_kind(const struct storage *st);
-const char *storage_describe(const struct storage *st); /* "local:/dir" or "s3:bucket@endpoint" (no secrets) */
 bool storage_key_valid(str_t key);
 
 /* Store data under key (replaces); S3: multipart above STORAGE_PART_SIZE. */

@@ -243,19 +243,11 @@ int files__insert(struct req *r, const char *id, str_t user, const char *purpose
     return write_one(r, str_c(id));
 }
 
-const char *files__purpose_check(str_t name, int64_t *max_out)
+/* Store bytes as a new file of user_id (worker pool: sniff, hash, image
+ * check, storage; then one transaction: quota, row, variants job). On
+ * success the row's JSON is written to r->w with status 201. */
+static int create(struct req *r, str_t user_id, str_t filename, const struct purpose *pp, str_t data)
 {
-    const struct purpose *pp = purpose_find(name);
-    if (pp && max_out)
-        *max_out = pp->max;
-    return pp ? pp->name : NULL;
-}
-
-int files__create(struct req *r, str_t user_id, str_t filename, const char *purpose, str_t data)
-{
-    const struct purpose *pp = purpose_find(str_c(purpose));
-    if (!pp)
-        return http_invalid(r, "purpose", "must be one of attachment, avatar, product, document");
     if (data.len == 0)
         return http_invalid(r, "file", "is empty (0 bytes)");
     if ((int64_t)data.len > pp->max)
@@ -301,14 +293,10 @@ static int h_upload(struct req *r)
     const struct mp_part *file = mp_find(&form, "file"), *purpose = mp_find(&form, "purpose");
     if (!file)
         return http_invalid(r, "file", "is required (a multipart field named file)");
-    const char *pname = "attachment";
-    if (purpose) {
-        const struct purpose *pp = purpose_find(purpose->data);
-        if (!pp)
-            return http_invalid(r, "purpose", "must be one of attachment, avatar, product, document");
-        pname = pp->name;
-    }
-    return files__create(r, r->user_id, file->filename.p ? file->filename : STRLIT("file"), pname, file->data);
+    const struct purpose *pp = purpose ? purpose_find(purpose->data) : &purposes[0];
+    if (!pp)
+        return http_invalid(r, "purpose", "must be one of attachment, avatar, product, document");
+    return create(r, r->user_id, file->filename.p ? file->filename : STRLIT("file"), pp, file->data);
 }
 
 static int h_list(struct req *r)

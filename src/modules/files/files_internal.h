@@ -59,10 +59,6 @@ struct files_cfg {
 };
 extern struct files_cfg files__cfg;
 
-/* Store bytes as a new file of user_id (worker pool: sniff, hash, image
- * check, storage; then one transaction: quota, row, variants job).
- * On success the row's JSON is written to r->w with status 201. */
-int files__create(struct req *r, str_t user_id, str_t filename, const char *purpose, str_t data);
 /* Write a file row as its API object; cols: FILES_COLS. */
 #define FILES_COLS "id, filename, size, mime_type, sha256, variants, purpose, ts_ms(created_at), variants_state"
 void files__write(struct jw *w, const struct db_res *res);
@@ -74,7 +70,6 @@ void files__upload_jobs(void);
 /* 0 when add more bytes fit the user's quota; HTTP_EFAIL after a 413
  * QUOTA_EXCEEDED; or a db_rc (inside req_tx: return it; outside: http_rc). */
 int files__quota_check(struct req *r, str_t user, int64_t add);
-const char *files__purpose_check(str_t name, int64_t *max_out);
 int files__insert(struct req *r, const char *id, str_t user, const char *purpose, str_t filename, int64_t size,
                   enum ftype t, const char *sha, const char *key);
 /* export.c */

@@ -179,7 +179,6 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct rt_hub *g_hubs; /* every hub of this process (never freed) */
 static _Thread_local struct rt_hub *tls_hub;
 
-h2o_loop_t *rt_hub_loop(struct rt_hub *h) { return h->ctx->loop; }
 
 static void deliver(struct rt_hub *h, struct rt_msg *m)
 {

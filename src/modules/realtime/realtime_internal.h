@@ -78,7 +78,6 @@ void rt_hub_add(struct rt_hub *h, struct rt_client *c, const struct rt_client_op
 void rt_hub_remove(struct rt_client *c);
 /* Ask the hub to call c->ops->flush at the end of this loop iteration. */
 void rt_hub_want_flush(struct rt_client *c);
-h2o_loop_t *rt_hub_loop(struct rt_hub *h);
 /* Per-hub timers for the first WebSocket message. */
 void rt_hub_link_auth_timer(struct rt_hub *h, h2o_timeout_entry_t *e);
 #define RT_CLOSE_POLL_MS 10
