@@ -10,7 +10,6 @@
 #include <zip.h>
 
 #include "auth/crypto.h"
-#include "core/timeutil.h"
 #include "core/uuid.h"
 #include "docs/pdf.h"
 #include "jobs/jobs.h"
@@ -226,7 +225,7 @@ static enum job_result job_export(struct job *j, struct buf *result, struct buf 
         out = JOB_FAIL;
         goto done;
     }
-    (void)buf_printf(&key, "f/%s/original", file_id);
+    files__key(&key, str_c(file_id), NULL);
     enum ftype t = pdf ? FT_PDF : FT_DOCX;
     if (storage_put(files__cfg.st, buf_cstr(&key), buf_str(&doc), files__mime(t), &err)) {
         (void)buf_printf(error, "storage: %s", buf_cstr(&err));
@@ -236,13 +235,9 @@ static enum job_result job_export(struct job *j, struct buf *result, struct buf 
     files__sanitize_name(buf_str(&raw), &name);
     char sha[65];
     sha256_hex(buf_str(&doc), sha);
-    rc = db_exec(j->db,
-                 "INSERT INTO files (id, owner_id, purpose, filename, size, mime_type, sha256, storage_key, "
-                 "variants_state, created_at) VALUES (?, ?, 'export', ?, ?, ?, ?, ?, 'none', ms_ts(?))",
-                 DB_ARGS(DBA_CSTR(file_id), DBA_CSTR(user_id), DBA_TEXT(buf_str(&name)), DBA_INT(doc.len),
-                         DBA_CSTR(files__mime(t)), DBA_CSTR(sha), DBA_TEXT(buf_str(&key)), DBA_INT(time_now_ms())),
-                 NULL);
-    if (rc) {
+    struct files_new row = {.id = file_id, .purpose = "export", .sha = sha, .key = buf_cstr(&key),
+                            .user = str_c(user_id), .filename = buf_str(&name), .size = (int64_t)doc.len, .t = t};
+    if (files__insert_row(j->db, &row)) {
         (void)buf_puts(error, "database");
         goto done;
     }

@@ -65,7 +65,7 @@ static const struct purpose *purpose_find(str_t name)
 static const char *const variant_names[] = {"thumbnail", "medium", "large"};
 static const int variant_px[] = {200, 800, 1600};
 
-static void key_of(struct buf *b, str_t id, const char *variant)
+void files__key(struct buf *b, str_t id, const char *variant)
 {
     if (variant)
         (void)buf_printf(b, "f/%.*s/%s.webp", STR_FMT(id), variant);
@@ -133,7 +133,7 @@ static void create_on_pool(void *arg)
         return;
     }
     sha256_hex(c->data, c->sha);
-    key_of(&c->key, str_c(c->id), NULL);
+    files__key(&c->key, str_c(c->id), NULL);
     c->rc = storage_put(files__cfg.st, buf_cstr(&c->key), c->data, files__mime(c->t), &c->err) ? 500 : 0;
 }
 
@@ -148,7 +148,7 @@ static void delete_on_pool(void *arg)
     struct buf key = BUF_INIT(512), err = BUF_INIT(1024);
     for (int i = -1; i < (d->variants ? 3 : 0); i++) {
         buf_reset(&key);
-        key_of(&key, d->id, i < 0 ? NULL : variant_names[i]);
+        files__key(&key, d->id, i < 0 ? NULL : variant_names[i]);
         if (storage_delete(files__cfg.st, buf_cstr(&key), &err)) {
             struct log_line l;
             if (log_begin(&l, LOG_WARN, "files: delete from storage failed")) {
@@ -177,16 +177,20 @@ int files__quota_check(struct req *r, str_t user, int64_t add)
     return 0;
 }
 
-struct create_tx {
-    const char *id, *purpose, *sha, *key;
-    str_t user, filename;
-    int64_t size;
-    enum ftype t;
-};
+int files__insert_row(struct db *db, const struct files_new *a)
+{
+    return db_exec(db,
+                   "INSERT INTO files (id, owner_id, purpose, filename, size, mime_type, sha256, storage_key, "
+                   "variants_state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ms_ts(?))",
+                   DB_ARGS(DBA_CSTR(a->id), DBA_TEXT(a->user), DBA_CSTR(a->purpose), DBA_TEXT(a->filename),
+                           DBA_INT(a->size), DBA_CSTR(files__mime(a->t)), DBA_CSTR(a->sha), DBA_CSTR(a->key),
+                           DBA_CSTR(files__is_image(a->t) ? "pending" : "none"), DBA_INT(time_now_ms())),
+                   NULL);
+}
 
 static int create_tx(struct req *r, void *arg)
 {
-    struct create_tx *a = arg;
+    struct files_new *a = arg;
     int rc;
     if (db_kind(r->db) == DB_POSTGRES) { /* one upload per user at a time past this point */
         struct db_res *res;
@@ -196,15 +200,7 @@ static int create_tx(struct req *r, void *arg)
     }
     if ((rc = files__quota_check(r, a->user, a->size)))
         return rc;
-    bool image = files__is_image(a->t);
-    rc = db_exec(r->db,
-                 "INSERT INTO files (id, owner_id, purpose, filename, size, mime_type, sha256, storage_key, "
-                 "variants_state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ms_ts(?))",
-                 DB_ARGS(DBA_CSTR(a->id), DBA_TEXT(a->user), DBA_CSTR(a->purpose), DBA_TEXT(a->filename),
-                         DBA_INT(a->size), DBA_CSTR(files__mime(a->t)), DBA_CSTR(a->sha), DBA_CSTR(a->key),
-                         DBA_CSTR(image ? "pending" : "none"), DBA_INT(time_now_ms())),
-                 NULL);
-    if (rc || !image)
+    if ((rc = files__insert_row(r->db, a)) || !files__is_image(a->t))
         return rc;
     struct buf payload = BUF_INIT(256);
     (void)buf_printf(&payload, "{\"file_id\":\"%s\"}", a->id);
@@ -232,7 +228,7 @@ static int write_one(struct req *r, str_t id)
 int files__insert(struct req *r, const char *id, str_t user, const char *purpose, str_t filename, int64_t size,
                   enum ftype t, const char *sha, const char *key)
 {
-    struct create_tx a = {.id = id, .purpose = purpose, .sha = sha, .key = key, .user = user, .filename = filename,
+    struct files_new a = {.id = id, .purpose = purpose, .sha = sha, .key = key, .user = user, .filename = filename,
                           .size = size, .t = t};
     if (req_tx(r, DB_TX_WRITE, create_tx, &a)) { /* nothing refers to the stored bytes */
         struct delete_work d = {.id = str_c(id), .variants = false};
@@ -603,7 +599,7 @@ static int h_download(struct req *r)
     bool image = strncmp(mime, "image/", 6) == 0;
     struct buf cd = BUF_INIT(2048), key = BUF_INIT(512), loc = BUF_INIT(8192);
     disposition(&cd, image ? "inline" : "attachment", buf_str(&name));
-    key_of(&key, id, vi >= 0 ? variant_names[vi] : NULL);
+    files__key(&key, id, vi >= 0 ? variant_names[vi] : NULL);
     if (storage_kind(files__cfg.st) == STORAGE_LOCAL) {
         rc = storage_local_path(files__cfg.st, buf_cstr(&key), &loc);
         if (rc == 0 && buf_ok(&loc)) {
@@ -664,7 +660,7 @@ static enum job_result job_variants(struct job *j, struct buf *result, struct bu
     struct buf data = BUF_INIT(HTTP_BODY_MAX + 1), key = BUF_INIT(512), err = BUF_INIT(1024), webp = BUF_INIT(32u << 20),
                json = BUF_INIT(4096);
     enum job_result out = JOB_RETRY;
-    key_of(&key, str_c(id), NULL);
+    files__key(&key, str_c(id), NULL);
     rc = storage_get(files__cfg.st, buf_cstr(&key), &data, &err);
     if (rc) {
         (void)buf_printf(error, "storage: %s", buf_cstr(&err));
@@ -688,7 +684,7 @@ static enum job_result job_variants(struct job *j, struct buf *result, struct bu
             out = JOB_FAIL;
             goto done;
         }
-        key_of(&key, str_c(id), variant_names[i]);
+        files__key(&key, str_c(id), variant_names[i]);
         if (storage_put(files__cfg.st, buf_cstr(&key), buf_str(&webp), "image/webp", &err)) {
             (void)buf_printf(error, "storage: %s", buf_cstr(&err));
             goto done;

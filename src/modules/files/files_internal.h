@@ -66,7 +66,17 @@ void files__write(struct jw *w, const struct db_res *res);
 /* upload.c: uploads in parts (above the 16 MiB body cap) */
 void files__upload_routes(void);
 void files__upload_jobs(void);
-/* files.c, shared with upload.c */
+/* files.c, shared with upload.c and export.c */
+/* The storage key of a file's original (variant NULL) or of a WebP variant. */
+void files__key(struct buf *b, str_t id, const char *variant);
+/* A new row of files; variants_state is "pending" for images, else "none". */
+struct files_new {
+    const char *id, *purpose, *sha, *key;
+    str_t user, filename;
+    int64_t size;
+    enum ftype t;
+};
+int files__insert_row(struct db *db, const struct files_new *f);
 /* 0 when add more bytes fit the user's quota; HTTP_EFAIL after a 413
  * QUOTA_EXCEEDED; or a db_rc (inside req_tx: return it; outside: http_rc). */
 int files__quota_check(struct req *r, str_t user, int64_t add);

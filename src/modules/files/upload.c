@@ -270,7 +270,7 @@ static void finish_on_pool(void *arg)
         f->sha[2 * i + 1] = hx[d[i] & 15];
     }
     f->sha[64] = 0;
-    (void)buf_printf(&f->key, "f/%s/original", f->id);
+    files__key(&f->key, str_c(f->id), NULL);
     f->rc = storage_put_file(files__cfg.st, buf_cstr(&f->key), f->path, true, files__mime(f->t), &f->err) ? 500 : 0;
 out:
     if (fd >= 0)
