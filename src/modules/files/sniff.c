@@ -31,12 +31,19 @@ bool files__is_image(enum ftype t) { return t == FT_JPEG || t == FT_PNG || t == 
 
 static bool starts(str_t d, const char *sig, size_t n) { return d.len >= n && memcmp(d.p, sig, n) == 0; }
 
-static bool contains_ci(str_t d, const char *needle)
+/* "<script", "<html" or "<svg" in any case: one pass from '<' to '<'. */
+static bool has_markup(str_t d)
 {
-    size_t n = strlen(needle);
-    for (size_t i = 0; i + n <= d.len; i++)
-        if (strncasecmp(d.p + i, needle, n) == 0)
-            return true;
+    static const char *const tags[] = {"script", "html", "svg"};
+    const char *p = d.p, *e = d.p + d.len;
+    while (p < e && (p = memchr(p, '<', (size_t)(e - p))) != NULL) {
+        p++;
+        for (size_t i = 0; i < ARRAY_LEN(tags); i++) {
+            size_t n = strlen(tags[i]);
+            if ((size_t)(e - p) >= n && strncasecmp(p, tags[i], n) == 0)
+                return true;
+        }
+    }
     return false;
 }
 
@@ -51,8 +58,7 @@ static bool polyglot_image(str_t d)
 {
     size_t tail = d.len > (64u << 10) + 22 ? (64u << 10) + 22 : d.len;
     str_t end = str_make(d.p + d.len - tail, tail);
-    return contains(end, "PK\x05\x06", 4) || contains(d, "%PDF-", 5) || contains_ci(d, "<script") ||
-           contains_ci(d, "<html") || contains_ci(d, "<svg");
+    return contains(end, "PK\x05\x06", 4) || contains(d, "%PDF-", 5) || has_markup(d);
 }
 
 static enum ftype zip_kind(zip_t *z, const char **why);
