@@ -315,15 +315,14 @@ static int h_list(struct req *r)
     return http_list(r, &q, args, n, ARRAY_LEN(args));
 }
 
-/* The caller's own file (404 for anyone else's: existence is not told). */
-static int load_own(struct req *r, str_t id, struct db_res **res, const char *cols)
+/* The caller's own file (404 for anyone else's: existence is not told).
+ * sql: OWN_SQL(columns). */
+#define OWN_SQL(cols) "SELECT " cols " FROM files WHERE id = ? AND owner_id = ?"
+static int load_own(struct req *r, str_t id, struct db_res **res, const char *sql)
 {
     if (!uuid_valid(id))
         return http_fail(r, 404, "NOT_FOUND", "no such file");
-    struct buf sql = BUF_INIT(1024);
-    (void)buf_printf(&sql, "SELECT %s FROM files WHERE id = ? AND owner_id = ?", cols);
-    int rc = db_query(r->db, buf_cstr(&sql), DB_ARGS(DBA_TEXT(id), DBA_TEXT(r->user_id)), res);
-    buf_free(&sql);
+    int rc = db_query(r->db, sql, DB_ARGS(DBA_TEXT(id), DBA_TEXT(r->user_id)), res);
     if (rc)
         return http_rc(r, rc);
     rc = db_next(*res);
@@ -336,7 +335,7 @@ static int load_own(struct req *r, str_t id, struct db_res **res, const char *co
 static int h_get(struct req *r)
 {
     struct db_res *res;
-    if (load_own(r, req_param(r, "id"), &res, FILES_COLS))
+    if (load_own(r, req_param(r, "id"), &res, OWN_SQL(FILES_COLS)))
         return HTTP_EFAIL;
     files__write(&r->w, res);
     db_res_free(res);
@@ -396,7 +395,7 @@ static int h_presigned(struct req *r)
         return http_invalid(r, "variant", "must be thumbnail, medium or large");
     str_t id = req_param(r, "id");
     struct db_res *res;
-    if (load_own(r, id, &res, "id"))
+    if (load_own(r, id, &res, OWN_SQL("id")))
         return HTTP_EFAIL;
     db_res_free(res);
     int64_t expires = time_now_ms() / 1000 + ttl;
