@@ -1,4 +1,5 @@
-"""s3rver (tools/node, checks SigV4) on a free port for the backup upload test."""
+"""s3rver (tools/node; it parses SigV4 and looks up the access key id but does not verify signatures) on a free
+port for the backup upload test."""
 import os
 import shutil
 import signal
