@@ -8,6 +8,8 @@
  */
 #include "http/multipart.h"
 
+#include "http/http.h"
+
 #include "core/banned.h"
 
 static bool is_tchar(unsigned char c)
@@ -274,4 +276,17 @@ const char *mp_strerror(int rc)
     case MP_EHEADERS: return "the multipart part headers are too large";
     default: return "the multipart body is malformed";
     }
+}
+
+int mp_parse_request(struct req *r, struct mp_form *form)
+{
+    str_t boundary;
+    int rc = mp_boundary(req_header_get(r, "content-type"), &boundary);
+    if (rc == MP_ENOTFORM)
+        return http_fail(r, 415, "UNSUPPORTED_MEDIA_TYPE", "%s", mp_strerror(rc));
+    if (rc == MP_OK)
+        rc = mp_parse(r->entity, boundary, form);
+    if (rc != MP_OK)
+        return http_fail(r, 400, "BAD_REQUEST", "%s", mp_strerror(rc));
+    return 0;
 }

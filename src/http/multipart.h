@@ -63,4 +63,10 @@ const struct mp_part *mp_find(const struct mp_form *form, const char *name);
 /* A short English description of an mp_rc, for problem details. */
 const char *mp_strerror(int rc);
 
+/* A ROUTE_RAW_BODY handler's body as a form: 0 with form filled, or
+ * HTTP_EFAIL after 415 (Content-Type is not multipart/form-data) or 400
+ * (bad boundary or body), the message from mp_strerror. */
+struct req;
+int mp_parse_request(struct req *r, struct mp_form *form) WARN_UNUSED;
+
 #endif

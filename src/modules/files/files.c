@@ -277,15 +277,9 @@ static int create(struct req *r, str_t user_id, str_t filename, const struct pur
 /* ---- routes ---- */
 static int h_upload(struct req *r)
 {
-    str_t boundary;
     struct mp_form form;
-    int rc = mp_boundary(req_header_get(r, "content-type"), &boundary);
-    if (rc == MP_ENOTFORM)
-        return http_fail(r, 415, "UNSUPPORTED_MEDIA_TYPE", "%s", mp_strerror(rc));
-    if (rc == MP_OK)
-        rc = mp_parse(r->entity, boundary, &form);
-    if (rc != MP_OK)
-        return http_fail(r, 400, "BAD_REQUEST", "%s", mp_strerror(rc));
+    if (mp_parse_request(r, &form))
+        return HTTP_EFAIL;
     const struct mp_part *file = mp_find(&form, "file"), *purpose = mp_find(&form, "purpose");
     if (!file)
         return http_invalid(r, "file", "is required (a multipart field named file)");

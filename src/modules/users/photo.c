@@ -137,15 +137,9 @@ void users__photo_write_meta(const struct config *cfg, str_t user_id, struct jw 
 
 int users__h_photo_upload(struct req *r)
 {
-    str_t boundary;
     struct mp_form form;
-    int rc = mp_boundary(req_header_get(r, "content-type"), &boundary);
-    if (rc == MP_ENOTFORM)
-        return http_fail(r, 415, "UNSUPPORTED_MEDIA_TYPE", "%s", mp_strerror(rc));
-    if (rc == MP_OK)
-        rc = mp_parse(r->entity, boundary, &form);
-    if (rc != MP_OK)
-        return http_fail(r, 400, "BAD_REQUEST", "%s", mp_strerror(rc));
+    if (mp_parse_request(r, &form))
+        return HTTP_EFAIL;
     const struct mp_part *part = mp_find(&form, "photo");
     if (!part)
         part = mp_find(&form, "file");
@@ -162,7 +156,7 @@ int users__h_photo_upload(struct req *r)
     struct buf dir = BUF_INIT(4096), name = BUF_INIT(128), err = BUF_INIT(512);
     (void)buf_printf(&name, "%.*s.%s", STR_FMT(r->user_id), t->ext);
     pthread_mutex_lock(&g_lock);
-    rc = -1;
+    int rc = -1;
     if (photo_dir(r->cfg, &dir) || !buf_ok(&name))
         (void)buf_puts(&err, "path too long");
     else if (fs_mkdir_p(buf_cstr(&dir), 0700))
