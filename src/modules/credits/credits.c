@@ -37,15 +37,7 @@ static const struct price prices[] = {
 
 /* free: credits granted on the 1st of each month (and on first use); paid
  * plans: granted with each paid period (orders/plans.c), price per period */
-struct plan {
-    const char *name;
-    int64_t monthly;    /* credits per month (per period) */
-    int64_t ai_per_min; /* AI requests per minute */
-    bool paid;
-    int64_t price; /* minor units of currency, per period; 0 for free */
-    const char *currency;
-};
-static const struct plan plans[] = {
+static const struct credits_plan plans[] = {
     {"free", 50, 20, false, 0, "TRY"},
     {"pro", 1000, 60, true, 19900, "TRY"},
     {"business", 5000, 300, true, 79900, "TRY"},
@@ -59,7 +51,7 @@ int64_t credits_price(const char *operation)
     return -1;
 }
 
-static const struct plan *plan_by_name(str_t name)
+static const struct credits_plan *plan_by_name(str_t name)
 {
     for (size_t i = 0; i < ARRAY_LEN(plans); i++)
         if (str_eq(name, str_c(plans[i].name)))
@@ -67,22 +59,12 @@ static const struct plan *plan_by_name(str_t name)
     return NULL;
 }
 
-static void plan_out(const struct plan *p, struct credits_plan *out)
-{
-    out->name = p->name;
-    out->monthly = p->monthly;
-    out->ai_per_min = p->ai_per_min;
-    out->paid = p->paid;
-    out->price = p->price;
-    out->currency = p->currency;
-}
-
 int credits_plan_find(str_t name, struct credits_plan *out)
 {
-    const struct plan *p = plan_by_name(name);
+    const struct credits_plan *p = plan_by_name(name);
     if (!p)
         return -1;
-    plan_out(p, out);
+    *out = *p;
     return 0;
 }
 
@@ -129,7 +111,7 @@ static int grant_once(struct db *db, str_t user_id, int64_t amount, const char *
 }
 
 /* The plan's grant for this month, once (the unique index decides). */
-static int grant_month(struct db *db, str_t user_id, const struct plan *p, int64_t now)
+static int grant_month(struct db *db, str_t user_id, const struct credits_plan *p, int64_t now)
 {
     char ref[24];
     bool applied;
@@ -269,7 +251,7 @@ int credits_get(struct db *db, str_t user_id, struct credits_balance *out)
 
 /* ---- routes ---- */
 
-static int current_plan(struct db *db, str_t user_id, const struct plan **out);
+static int current_plan(struct db *db, str_t user_id, const struct credits_plan **out);
 
 
 /* Read-only: a user who never spent has no account yet; the free grant they
@@ -278,7 +260,7 @@ static int current_plan(struct db *db, str_t user_id, const struct plan **out);
 static int h_balance(struct req *r)
 {
     struct credits_balance b;
-    const struct plan *p;
+    const struct credits_plan *p;
     struct db_res *res;
     bool has_account = false;
     int rc = db_query(r->db, "SELECT balance, reserved FROM credit_accounts WHERE user_id = ?",
@@ -374,7 +356,7 @@ static int h_admin_transactions(struct req *r)
     return http_list(r, &q, args, n, ARRAY_LEN(args));
 }
 
-static void write_plan(struct jw *w, const struct plan *p)
+static void write_plan(struct jw *w, const struct credits_plan *p)
 {
     jw_obj_begin(w);
     jw_key(w, "plan");
@@ -474,7 +456,7 @@ static int h_grant(struct req *r)
 
 /* ---- subscription ---- */
 
-static int current_plan(struct db *db, str_t user_id, const struct plan **out)
+static int current_plan(struct db *db, str_t user_id, const struct credits_plan **out)
 {
     struct db_res *res;
     int rc = db_query(db, "SELECT plan FROM credit_subscriptions WHERE user_id = ?", DB_ARGS(DBA_TEXT(user_id)), &res);
@@ -482,7 +464,7 @@ static int current_plan(struct db *db, str_t user_id, const struct plan **out)
     if (rc != DB_OK)
         return rc;
     if ((rc = db_next(res)) == 1) {
-        const struct plan *p = plan_by_name(db_text(res, 0));
+        const struct credits_plan *p = plan_by_name(db_text(res, 0));
         if (p)
             *out = p;
     }
@@ -492,9 +474,9 @@ static int current_plan(struct db *db, str_t user_id, const struct plan **out)
 
 int credits_plan_of(struct db *db, str_t user_id, struct credits_plan *out)
 {
-    const struct plan *p;
+    const struct credits_plan *p;
     int rc = current_plan(db, user_id, &p);
-    plan_out(p, out);
+    *out = *p;
     return rc;
 }
 
@@ -508,7 +490,7 @@ struct monthly_ctx {
 static int tx_monthly(struct db *db, void *arg)
 {
     struct monthly_ctx *c = arg;
-    const struct plan *p;
+    const struct credits_plan *p;
     int rc = ensure_account(db, c->user_id);
     if (rc == DB_OK)
         rc = current_plan(db, c->user_id, &p);
