@@ -78,7 +78,8 @@ void orders__plans_register_jobs(void);
 int orders__plan_paid(struct db *db, str_t order_id) WARN_UNUSED;
 /* Inside the webhook's transaction: Stripe's word on a plan order's payment.
  * succeeded: the card (payment_method) to charge renewals with; failed:
- * a renewal that failed is marked so (the plan ends at period end). */
+ * a renewal that failed is marked so (the plan ends at period end) — also
+ * when the intent job could not charge it (Stripe refused for good). */
 int orders__plan_payment(struct db *db, const char *order_id, bool succeeded, str_t payment_method) WARN_UNUSED;
 /* The intent job of a plan order: the Stripe customer of the buyer (NULL
  * until made), and for a renewal the saved card. Pool-free: copied into out. */
@@ -88,8 +89,6 @@ struct plan_charge {
 };
 int orders__plan_charge(struct db *db, const char *order_id, struct plan_charge *out) WARN_UNUSED;
 int orders__plan_set_customer(struct db *db, const char *user_id, const char *customer) WARN_UNUSED;
-/* A renewal the job could not charge (Stripe refused for good). */
-int orders__plan_renewal_failed(struct db *db, const char *order_id) WARN_UNUSED;
 
 /* stripe.c */
 int orders__stripe_config(const struct config *cfg, struct buf *err);

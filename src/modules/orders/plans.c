@@ -235,11 +235,6 @@ int orders__plan_payment(struct db *db, const char *order_id, bool succeeded, st
                    DB_ARGS(DBA_INT(time_now_ms()), DBA_CSTR(order_id), DBA_BOOL(true)), NULL);
 }
 
-int orders__plan_renewal_failed(struct db *db, const char *order_id)
-{
-    return orders__plan_payment(db, order_id, false, STR_NULL);
-}
-
 int orders__plan_charge(struct db *db, const char *order_id, struct plan_charge *out)
 {
     struct db_res *res;

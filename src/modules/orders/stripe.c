@@ -130,7 +130,7 @@ static int mark_intent_failed(struct db *db, const char *order_id)
                      "UPDATE orders SET payment_status = 'intent_failed', updated_at = ms_ts(?) "
                      "WHERE id = ? AND client_secret IS NULL",
                      DB_ARGS(DBA_INT(time_now_ms()), DBA_CSTR(order_id)), NULL);
-    return rc == DB_OK ? orders__plan_renewal_failed(db, order_id) : rc;
+    return rc == DB_OK ? orders__plan_payment(db, order_id, false, STR_NULL) : rc;
 }
 
 /* POST a form to Stripe (path under api_url, e.g. "/v1/payment_intents") with
