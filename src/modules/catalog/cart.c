@@ -33,9 +33,6 @@
 
 #include "core/banned.h"
 
-#define STR_(x) #x
-#define STR(x) STR_(x)
-
 static const struct rfield cart_fields[] = {
     {.name = "product_id", .type = RF_REF, .ref = &catalog_products, .flags = RF_READONLY | RF_FILTER},
     {.name = "quantity", .type = RF_INT, .flags = RF_READONLY | RF_FILTER | RF_SORT, .min = 1,
@@ -61,8 +58,7 @@ static str_t body_text(struct req *r, const char *key)
     return json_is_string(v) ? str_make(json_string_value(v), json_string_length(v)) : STR_NULL;
 }
 
-/* Is product_id a live product? (after a cart add returned no row: which refusal) */
-static int product_live(struct db *db, str_t product_id, bool *live)
+int catalog_product_live(struct db *db, str_t product_id, bool *live)
 {
     int64_t n = 0;
     bool found;
@@ -198,7 +194,7 @@ static void build_add_sql(void)
                      "WHERE p.id = ? AND p.deleted_at IS NULL "
                      "ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = catalog_cart_items.quantity + "
                      "excluded.quantity, version = catalog_cart_items.version + 1, updated_at = excluded.updated_at "
-                     "WHERE catalog_cart_items.quantity + excluded.quantity <= " STR(CART_MAX_QUANTITY) " RETURNING %s",
+                     "WHERE catalog_cart_items.quantity + excluded.quantity <= " CART_MAX_QUANTITY_TEXT " RETURNING %s",
                      resource_returning_cols(&catalog_cart_items));
     if (!buf_ok(&b))
         FATAL("cart: the add statement is too long");
@@ -231,11 +227,11 @@ static int h_cart_add(struct req *r)
     db_res_free(res);
     if (rc < 0)
         return http_db_fail(r, rc);
-    if ((rc = product_live(r->db, product_id, &live)) != DB_OK)
+    if ((rc = catalog_product_live(r->db, product_id, &live)) != DB_OK)
         return http_db_fail(r, rc);
     if (!live)
         return http_invalid(r, "product_id", "does not refer to an existing product");
-    http_field_error(r, "quantity", "a cart line holds at most " STR(CART_MAX_QUANTITY));
+    http_field_error(r, "quantity", "a cart line holds at most " CART_MAX_QUANTITY_TEXT);
     return http_fail(r, 422, "VALIDATION_ERROR", "the line would hold more than %d", CART_MAX_QUANTITY);
 }
 
@@ -298,7 +294,7 @@ static int tx_fav(struct req *r, void *arg)
     struct db_res *res;
     bool live;
     int64_t now = time_now_ms(), changed = 0;
-    int rc = product_live(r->db, c->product_id, &live);
+    int rc = catalog_product_live(r->db, c->product_id, &live);
     if (rc != DB_OK)
         return rc;
     if (!live)

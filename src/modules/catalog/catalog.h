@@ -16,6 +16,13 @@ extern const struct module catalog_module;
 
 /* A cart line holds 1..CART_MAX_QUANTITY of one product. */
 #define CART_MAX_QUANTITY 99
+#define CATALOG_STR_(x) #x
+#define CATALOG_STR(x) CATALOG_STR_(x)
+#define CART_MAX_QUANTITY_TEXT CATALOG_STR(CART_MAX_QUANTITY) /* "99", for SQL text and messages */
+
+/* Is product_id a live (not withdrawn) product? For a cart add that changed
+ * no row: which refusal to give (no such product, or the line is full). */
+int catalog_product_live(struct db *db, str_t product_id, bool *live) WARN_UNUSED;
 
 /* Answer a cart: {"items":[{id, product_id, quantity, name (request language),
  * unit_price, currency, line_total, stock, available[, added_by], created_at,

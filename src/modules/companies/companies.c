@@ -748,7 +748,7 @@ static int tx_cart_add(struct req *r, void *arg)
                       "updated_at) SELECT ?, ?, p.id, ?, ?, ms_ts(?), ms_ts(?) FROM catalog_products p "
                       "WHERE p.id = ? AND p.deleted_at IS NULL ON CONFLICT (company_id, product_id) DO UPDATE SET "
                       "quantity = company_cart_items.quantity + excluded.quantity, updated_at = excluded.updated_at "
-                      "WHERE company_cart_items.quantity + excluded.quantity <= 99 RETURNING id",
+                      "WHERE company_cart_items.quantity + excluded.quantity <= " CART_MAX_QUANTITY_TEXT " RETURNING id",
                       DB_ARGS(DBA_CSTR(c->id), DBA_TEXT(company), DBA_INT(qty), DBA_TEXT(r->user_id), DBA_INT(now),
                               DBA_INT(now), DBA_TEXT(product)),
                       &res);
@@ -760,14 +760,11 @@ static int tx_cart_add(struct req *r, void *arg)
     if (rc < 0)
         return rc;
     if (rc == 0) {
-        int64_t n = 0;
-        bool found;
-        rc = db_query_int(r->db, "SELECT count(*) FROM catalog_products WHERE id = ? AND deleted_at IS NULL",
-                          DB_ARGS(DBA_TEXT(product)), &n, &found);
-        if (rc != DB_OK)
+        bool live;
+        if ((rc = catalog_product_live(r->db, product, &live)) != DB_OK)
             return rc;
-        return n ? http_invalid(r, "quantity", "a cart line holds at most 99")
-                 : http_invalid(r, "product_id", "is not a product on sale");
+        return live ? http_invalid(r, "quantity", "a cart line holds at most " CART_MAX_QUANTITY_TEXT)
+                    : http_invalid(r, "product_id", "is not a product on sale");
     }
     return DB_OK;
 }
@@ -883,11 +880,12 @@ static const struct json_field addr_patch_f[] = {
 static const struct json_schema addr_patch_s = {addr_patch_f, false};
 static const struct json_field cart_add_f[] = {
     {.name = "product_id", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 64},
-    {.name = "quantity", .type = JF_INT, .min = 1, .max = 99, .description = "default 1; a line holds at most 99"},
+    {.name = "quantity", .type = JF_INT, .min = 1, .max = CART_MAX_QUANTITY,
+     .description = "default 1; a line holds at most " CART_MAX_QUANTITY_TEXT},
     {0}};
 static const struct json_schema cart_add_s = {cart_add_f, false};
 static const struct json_field cart_set_f[] = {
-    {.name = "quantity", .type = JF_INT, .flags = JF_REQUIRED, .min = 1, .max = 99}, {0}};
+    {.name = "quantity", .type = JF_INT, .flags = JF_REQUIRED, .min = 1, .max = CART_MAX_QUANTITY}, {0}};
 static const struct json_schema cart_set_s = {cart_set_f, false};
 
 #define C "/api/v1/companies/{id}"
