@@ -3793,7 +3793,7 @@ export interface components {
             /** Format: uuid */
             user_id: string;
             /** @enum {string} */
-            kind: "goods" | "credits";
+            kind: "goods" | "credits" | "plan";
             /** @enum {string} */
             status: "pending" | "paid" | "shipped" | "delivered" | "cancelled" | "refunded";
             cancel_reason: string | null;
@@ -3817,6 +3817,16 @@ export interface components {
             payment_status: string | null;
             /** @description kind credits: the credits it buys */
             credits: number | null;
+            /**
+             * @description kind plan: the plan one period of which it pays
+             * @enum {string|null}
+             */
+            plan: "pro" | "business" | null;
+            /**
+             * Format: uuid
+             * @description a company order: placed from that company's cart
+             */
+            company_id: string | null;
             /**
              * Format: date-time
              * @description pending orders only
@@ -8958,7 +8968,12 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["OrderSummary"][];
+                        meta: components["schemas"]["PageMeta"];
+                    };
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -8997,7 +9012,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Order"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -9023,7 +9040,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Order"];
+                };
             };
             default: components["responses"]["Error"];
         };

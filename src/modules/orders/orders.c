@@ -922,12 +922,12 @@ static struct openapi_schema schemas[] = {
          "type" : "object",
          "required" : [
              "id", "user_id", "kind", "status", "cancel_reason", "currency", "total", "address", "payment_status",
-             "credits", "expires_at", "paid_at", "created_at", "updated_at"
+             "credits", "plan", "company_id", "expires_at", "paid_at", "created_at", "updated_at"
          ],
          "properties" : {
              "id" : {"type" : "string", "format" : "uuid"},
              "user_id" : {"type" : "string", "format" : "uuid"},
-             "kind" : {"type" : "string", "enum" : [ "goods", "credits" ]},
+             "kind" : {"type" : "string", "enum" : [ "goods", "credits", "plan" ]},
              "status" : {"type" : "string", "enum" : [ "pending", "paid", "shipped", "delivered", "cancelled", "refunded" ]},
              "cancel_reason" : {"type" : [ "string", "null" ]},
              "currency" : {"type" : "string", "pattern" : "^[A-Z]{3}$"},
@@ -950,6 +950,10 @@ static struct openapi_schema schemas[] = {
              },
              "payment_status" : {"type" : [ "string", "null" ]},
              "credits" : {"type" : [ "integer", "null" ], "description" : "kind credits: the credits it buys"},
+             "plan" : {"type" : [ "string", "null" ], "enum" : [ "pro", "business", null ],
+                       "description" : "kind plan: the plan one period of which it pays"},
+             "company_id" : {"type" : [ "string", "null" ], "format" : "uuid",
+                             "description" : "a company order: placed from that company's cart"},
              "expires_at" : {"type" : [ "string", "null" ], "format" : "date-time", "description" : "pending orders only"},
              "paid_at" : {"type" : [ "string", "null" ], "format" : "date-time"},
              "created_at" : {"type" : "string", "format" : "date-time"},
@@ -996,12 +1000,13 @@ static struct route routes[] = {
      .rl = RL_WRITE, .input = &create_s, .flags = ROUTE_IDEMPOTENT,
      .summary = "Order the company's cart to one of its addresses (members; Idempotency-Key): the placing member "
                 "owns and pays it, every member sees it",
-     .tag = "companies"},
+     .tag = "companies", .errors = "409", .output = ORDER_OUT},
     {.method = "GET", .pattern = "/api/v1/companies/{id}/orders", .handler = h_company_list, .auth = AUTH_USER,
      .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "The company's orders (members; filter: status)",
-     .tag = "companies"},
+     .tag = "companies", .output = ORDER_SUMMARY_OUT},
     {.method = "GET", .pattern = "/api/v1/companies/{id}/orders/{order_id}", .handler = h_company_get,
-     .auth = AUTH_USER, .rl = RL_READ, .summary = "One company order with its lines (members)", .tag = "companies"},
+     .auth = AUTH_USER, .rl = RL_READ, .summary = "One company order with its lines (members)", .tag = "companies",
+     .output = ORDER_OUT},
     {.method = "GET", .pattern = "/api/v1/orders", .handler = h_list, .auth = AUTH_USER, .rl = RL_READ,
      .flags = ROUTE_PAGINATED, .summary = "The caller's orders (filter: status)", .tag = "orders",
      .output = ORDER_SUMMARY_OUT,
