@@ -307,17 +307,25 @@ static int intent_dead(struct db *db, const char *job_id, json_t *payload)
 
 /* ---- POST /orders/{id}/pay ---- */
 
-int orders__stripe_enqueue_intent(struct db *db, str_t order_id)
+/* A Stripe job {"order_id"} of kind "orders.stripe_<what>", one at a time
+ * per order (unique key "stripe_<what>:<order id>"). 0 or a db_rc. */
+static int enqueue_stripe_job(struct db *db, const char *what, str_t order_id, int max_attempts)
 {
-    char payload[80], key[80];
+    char payload[80], key[80], kind[40];
     (void)snprintf(payload, sizeof(payload), "{\"order_id\":\"%.*s\"}", STR_FMT(order_id));
-    (void)snprintf(key, sizeof(key), "stripe_intent:%.*s", STR_FMT(order_id));
+    (void)snprintf(key, sizeof(key), "stripe_%s:%.*s", what, STR_FMT(order_id));
+    (void)snprintf(kind, sizeof(kind), "orders.stripe_%s", what);
     struct job_opts o = JOB_OPTS_DEFAULT;
     o.unique_key = key;
     o.priority = JOB_PRIO_HIGH;
-    o.max_attempts = 3;
-    int rc = jobs_enqueue(db, "orders.stripe_intent", str_c(payload), &o, NULL);
+    o.max_attempts = max_attempts;
+    int rc = jobs_enqueue(db, kind, str_c(payload), &o, NULL);
     return rc == JOBS_OK || rc == JOBS_EDUPLICATE ? DB_OK : rc < 0 ? rc : DB_ERR;
+}
+
+int orders__stripe_enqueue_intent(struct db *db, str_t order_id)
+{
+    return enqueue_stripe_job(db, "intent", order_id, 3);
 }
 
 struct pay_ctx {
@@ -661,17 +669,8 @@ static int tx_refund(struct req *r, void *arg)
         return DB_OK; /* asked already: the job is on its way */
     rc = db_exec(r->db, "UPDATE orders SET payment_status = 'refund_pending', updated_at = ms_ts(?) WHERE id = ?",
                  DB_ARGS(DBA_INT(time_now_ms()), DBA_TEXT(id)), NULL);
-    char payload[80], key[80];
-    (void)snprintf(payload, sizeof(payload), "{\"order_id\":\"%.*s\"}", STR_FMT(id));
-    (void)snprintf(key, sizeof(key), "stripe_refund:%.*s", STR_FMT(id));
-    struct job_opts o = JOB_OPTS_DEFAULT;
-    o.unique_key = key;
-    o.priority = JOB_PRIO_HIGH;
-    o.max_attempts = 5;
-    if (rc == DB_OK) {
-        rc = jobs_enqueue(r->db, "orders.stripe_refund", str_c(payload), &o, NULL);
-        rc = rc == JOBS_OK || rc == JOBS_EDUPLICATE ? DB_OK : rc < 0 ? rc : DB_ERR;
-    }
+    if (rc == DB_OK)
+        rc = enqueue_stripe_job(r->db, "refund", id, 5);
     if (rc != DB_OK)
         return rc;
     json_t *after = json_pack("{s:s}", "payment_status", "refund_pending");
