@@ -107,6 +107,23 @@ static void location(struct req *r, const char *fmt, str_t a, str_t b)
     req_header(r, "location", buf_str(loc));
 }
 
+/* Answer the one row sql selects (cols) with status; none: 404 "no such <what>". */
+static int respond_one(struct req *r, const char *sql, const db_arg *args, size_t nargs,
+                       const struct http_col *cols, const char *what, int status)
+{
+    struct db_res *res;
+    int rc = db_query(r->db, sql, args, nargs, &res);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    if ((rc = db_next(res)) == 1)
+        http_write_row(&r->w, res, cols);
+    db_res_free(res);
+    if (rc != 1)
+        return rc < 0 ? http_db_fail(r, rc) : http_fail(r, 404, "NOT_FOUND", "no such %s", what);
+    r->status = status;
+    return 0;
+}
+
 /* ---- companies ---- */
 
 #define COMPANY_COLS "c.id, c.name, c.tax_id, m.role, ts_ms(c.created_at), ts_ms(c.updated_at)"
@@ -119,21 +136,10 @@ static void company_row(struct jw *w, const struct db_res *res) { http_write_row
 
 static int respond_company(struct req *r, str_t id, int status)
 {
-    struct db_res *res;
-    int rc = db_query(r->db,
-                      "SELECT " COMPANY_COLS " FROM companies c JOIN company_members m ON m.company_id = c.id "
-                      "AND m.user_id = ? WHERE c.id = ?",
-                      DB_ARGS(DBA_TEXT(r->user_id), DBA_TEXT(id)), &res);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    if ((rc = db_next(res)) != 1) {
-        db_res_free(res);
-        return rc < 0 ? http_db_fail(r, rc) : http_fail(r, 404, "NOT_FOUND", "no such company");
-    }
-    company_row(&r->w, res);
-    db_res_free(res);
-    r->status = status;
-    return 0;
+    return respond_one(r,
+                       "SELECT " COMPANY_COLS " FROM companies c JOIN company_members m ON m.company_id = c.id "
+                       "AND m.user_id = ? WHERE c.id = ?",
+                       DB_ARGS(DBA_TEXT(r->user_id), DBA_TEXT(id)), company_cols, "company", status);
 }
 
 struct create_ctx {
@@ -288,19 +294,10 @@ static int tx_member_role(struct req *r, void *arg)
 
 static int respond_member(struct req *r, str_t company, str_t user)
 {
-    struct db_res *res;
-    int rc = db_query(r->db,
-                      "SELECT m.user_id, u.email, u.name, m.role, ts_ms(m.created_at) FROM company_members m "
-                      "JOIN users u ON u.id = m.user_id WHERE m.company_id = ? AND m.user_id = ?",
-                      DB_ARGS(DBA_TEXT(company), DBA_TEXT(user)), &res);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    if ((rc = db_next(res)) == 1)
-        member_row(&r->w, res);
-    db_res_free(res);
-    if (rc != 1)
-        return rc < 0 ? http_db_fail(r, rc) : http_fail(r, 404, "NOT_FOUND", "no such member");
-    return 0;
+    return respond_one(r,
+                       "SELECT m.user_id, u.email, u.name, m.role, ts_ms(m.created_at) FROM company_members m "
+                       "JOIN users u ON u.id = m.user_id WHERE m.company_id = ? AND m.user_id = ?",
+                       DB_ARGS(DBA_TEXT(company), DBA_TEXT(user)), member_cols, "member", 200);
 }
 
 static int h_member_role(struct req *r)
@@ -415,18 +412,8 @@ static int tx_invite(struct req *r, void *arg)
 
 static int respond_invite(struct req *r, const char *id, int status)
 {
-    struct db_res *res;
-    int rc = db_query(r->db, "SELECT " INVITE_COLS " FROM company_invitations WHERE id = ?", DB_ARGS(DBA_CSTR(id)),
-                      &res);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    if ((rc = db_next(res)) == 1)
-        invite_row(&r->w, res);
-    db_res_free(res);
-    if (rc != 1)
-        return rc < 0 ? http_db_fail(r, rc) : http_fail(r, 404, "NOT_FOUND", "no such invitation");
-    r->status = status;
-    return 0;
+    return respond_one(r, "SELECT " INVITE_COLS " FROM company_invitations WHERE id = ?", DB_ARGS(DBA_CSTR(id)),
+                       invite_cols, "invitation", status);
 }
 
 static int h_invite(struct req *r)
@@ -564,18 +551,8 @@ static void addr_row(struct jw *w, const struct db_res *res) { http_write_row(w,
 
 static int respond_addr(struct req *r, str_t company, str_t id, int status)
 {
-    struct db_res *res;
-    int rc = db_query(r->db, "SELECT " ADDR_COLS " FROM company_addresses WHERE id = ? AND company_id = ?",
-                      DB_ARGS(DBA_TEXT(id), DBA_TEXT(company)), &res);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    if ((rc = db_next(res)) == 1)
-        addr_row(&r->w, res);
-    db_res_free(res);
-    if (rc != 1)
-        return rc < 0 ? http_db_fail(r, rc) : http_fail(r, 404, "NOT_FOUND", "no such address");
-    r->status = status;
-    return 0;
+    return respond_one(r, "SELECT " ADDR_COLS " FROM company_addresses WHERE id = ? AND company_id = ?",
+                       DB_ARGS(DBA_TEXT(id), DBA_TEXT(company)), addr_cols, "address", status);
 }
 
 static int h_addrs(struct req *r)
@@ -709,20 +686,10 @@ static int respond_line(struct req *r, str_t company, str_t id, int status)
                                            {"quantity", COL_INT},    {"added_by", COL_TEXT},
                                            {"created_at", COL_TIME}, {"updated_at", COL_TIME},
                                            {NULL, COL_TEXT}};
-    struct db_res *res;
-    int rc = db_query(r->db,
-                      "SELECT id, product_id, quantity, added_by, ts_ms(created_at), ts_ms(updated_at) "
-                      "FROM company_cart_items WHERE id = ? AND company_id = ?",
-                      DB_ARGS(DBA_TEXT(id), DBA_TEXT(company)), &res);
-    if (rc != DB_OK)
-        return http_db_fail(r, rc);
-    if ((rc = db_next(res)) == 1)
-        http_write_row(&r->w, res, cols);
-    db_res_free(res);
-    if (rc != 1)
-        return rc < 0 ? http_db_fail(r, rc) : http_fail(r, 404, "NOT_FOUND", "no such cart line");
-    r->status = status;
-    return 0;
+    return respond_one(r,
+                       "SELECT id, product_id, quantity, added_by, ts_ms(created_at), ts_ms(updated_at) "
+                       "FROM company_cart_items WHERE id = ? AND company_id = ?",
+                       DB_ARGS(DBA_TEXT(id), DBA_TEXT(company)), cols, "cart line", status);
 }
 
 struct line_ctx {
