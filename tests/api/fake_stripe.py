@@ -8,7 +8,9 @@ It speaks the part of Stripe's wire format temel uses:
   POST /v1/customers         form-encoded (email, metadata[user_id]) → {"id": "cus_..."}.
   POST /v1/refunds           form-encoded (payment_intent, metadata[order_id]) → a refund of the
                              whole amount (unknown intent: 400 resource_missing); fake.refunds lists them.
-Controls: fake.mode = "ok" | "402" (card_error, permanent) | "500"; fake.decline: customer ids declined;
+Controls: fake.mode = "ok" | "402" (card_error, permanent) | "500"; fake.decline: customer ids whose
+saved card is declined when a PaymentIntent is confirmed server-side (confirm=true, as Stripe: creating
+an unconfirmed intent never declines);
 fake.requests lists
 (headers, form) of every call; fake.intents maps an intent id to its JSON.
 Webhook helpers: sign(payload, secret, t) → the Stripe-Signature header value; event(...) builds one.
@@ -63,7 +65,7 @@ class FakeStripe:
                                                        "message": "Invalid API Key provided"}})
                 if self.headers.get("Content-Type") != "application/x-www-form-urlencoded":
                     return self.answer(400, {"error": {"type": "invalid_request_error", "message": "form only"}})
-                if mode == "402" or form.get("customer") in fake.decline:
+                if mode == "402" or (form.get("customer") in fake.decline and form.get("confirm") == "true"):
                     return self.answer(402, {"error": {"type": "card_error", "code": "card_declined"}})
                 if mode == "500":
                     return self.answer(500, {"error": {"type": "api_error"}})
