@@ -108,7 +108,7 @@ static int h_start(struct req *r)
     work_run(start_on_pool, &iw);
     int rc = 0;
     if (iw.rc)
-        rc = http_fail_internal(r, "files: cannot start an upload", buf_cstr(&path));
+        rc = http_internal_error(r, "files: cannot start an upload", buf_cstr(&path));
     else {
         r->status = 201;
         jw_obj_begin(&r->w);
@@ -335,7 +335,7 @@ static int h_part(struct req *r)
         goto done;
     }
     if (iw.rc) {
-        rc = http_fail_internal(r, "files: cannot store a part", buf_cstr(&path));
+        rc = http_internal_error(r, "files: cannot store a part", buf_cstr(&path));
         goto done;
     }
     if (iw.size_now < size) {
