@@ -573,6 +573,19 @@ def assert_problem(r, status, code=None):
     return body
 
 
+def wait_for(pred, what="condition", timeout=60.0, interval=0.05):
+    """Poll pred() until it returns something truthy and return that; AssertionError after timeout
+    (a hang guard for asynchronous work, never a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
+
+
 def error_fields(body):
     return [e.get("field") for e in body.get("errors", [])]
 

@@ -6,24 +6,9 @@ import email.policy
 import http.server
 import json
 import os
-import socket
 import threading
-import time
 
-from conftest import free_port
-
-WAIT = 20.0  # hang guard for asynchronous delivery, never a timing assertion
-
-
-def wait_for(pred, timeout=WAIT, interval=0.05, what="condition"):
-    end = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+from conftest import free_port, wait_for  # noqa: F401 (wait_for: for the tests importing it from here)
 
 
 def wait_file(path, what=None):
@@ -139,10 +124,3 @@ class ProviderStub:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
-
-
-def unused_port():
-    """A port with nothing listening (bound, then closed)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

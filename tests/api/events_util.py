@@ -2,13 +2,12 @@
 events, cheap identities for races (guest accounts: no password hashing), and waits."""
 import datetime
 import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from conftest import HTTP_TIMEOUT
+from conftest import HTTP_TIMEOUT, wait_for  # noqa: F401 (also for the tests importing it from here)
 
 API = "/api/v1"
 MISSING = "01900000-0000-7000-8000-000000000000"
@@ -53,18 +52,6 @@ def fire(urls, path, headers_list, body=None):
 
     with ThreadPoolExecutor(len(headers_list)) as ex:
         return list(ex.map(one, range(len(headers_list))))
-
-
-def wait_for(pred, what, timeout=30.0):
-    """Poll pred() until truthy (a hang guard, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def register(server, h, event_id, **kw):

@@ -9,25 +9,15 @@ import hmac
 import json
 import os
 import re
-import time
 import uuid
+
+from conftest import wait_for  # noqa: F401 (also for the tests importing it from here)
 
 PASSWORD = "correct horse battery staple"
 
 
 def unique_email(prefix="u"):
     return f"{prefix}-{uuid.uuid4().hex[:12]}@Example.COM"
-
-
-def wait_for(pred, timeout=15.0, interval=0.05, what="condition"):
-    end = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
 
 
 def mails(server):
@@ -49,7 +39,7 @@ def wait_mail(server, to, subject_contains, timeout=15.0):
             if to.lower() in str(m["To"]).lower() and subject_contains.lower() in str(m["Subject"]).lower():
                 return m
         return None
-    return wait_for(find, timeout, what=f"mail to {to} about {subject_contains!r}")
+    return wait_for(find, f"mail to {to} about {subject_contains!r}", timeout)
 
 
 def token_from_mail(msg):
@@ -75,8 +65,8 @@ def sms_messages(server):
 
 
 def wait_sms(server, to, timeout=15.0):
-    return wait_for(lambda: next((m for m in sms_messages(server) if m.get("to") == to), None), timeout,
-                    what=f"sms to {to}")
+    return wait_for(lambda: next((m for m in sms_messages(server) if m.get("to") == to), None), f"sms to {to}",
+                    timeout)
 
 
 def b64u(b):

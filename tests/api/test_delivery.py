@@ -9,7 +9,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import assert_problem
+from conftest import assert_problem, free_port
 from delivery_util import (ProviderStub, SmtpSink, job_row, parse_eml, wait_file, wait_for,
                            wait_job_state)
 
@@ -132,8 +132,7 @@ def test_smtp_temporary_failure_is_retried(make_server, db_factory):
 
 
 def test_smtp_server_down_is_retried_not_failed(make_server, db_factory):
-    from delivery_util import unused_port
-    s = make_server(TEMEL_MAIL_URL=f"smtp://127.0.0.1:{unused_port()}", TEMEL_JOB_BACKOFF_MS="50")
+    s = make_server(TEMEL_MAIL_URL=f"smtp://127.0.0.1:{free_port()}", TEMEL_JOB_BACKOFF_MS="50")
     job_id = enqueue_mail(s)
     # every attempt is a retryable connect error; after max_attempts the job is dead, never "failed"
     state, attempt, last_error, _ = wait_job_state(db_factory, s.db_url, job_id, ("dead", "failed"))

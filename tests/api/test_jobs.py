@@ -15,7 +15,7 @@ from collections import Counter
 import pytest
 import requests
 
-from conftest import ENGINE, Server, ServerStartError, assert_problem, base_env, require_bin
+from conftest import ENGINE, Server, ServerStartError, assert_problem, base_env, require_bin, wait_for
 
 WAIT = 30.0
 
@@ -43,17 +43,6 @@ def job(db_factory, server, job_id):
     k = ("state", "attempt", "max_attempts", "progress", "result", "last_error", "run_at", "started_at",
          "finished_at", "queue", "priority")
     return dict(zip(k, rows[0]))
-
-
-def wait_for(pred, timeout=WAIT, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def wait_state(db_factory, server, job_id, states, timeout=WAIT):

@@ -11,26 +11,13 @@ import pytest
 import requests
 
 from catalog_util import API, new_category, new_product
-from conftest import ENGINE, login_headers
+from conftest import ENGINE, login_headers, wait_for
 from multi_util import ADMIN_EMAIL, ADMIN_PASSWORD, HIGH_LIMITS, Cluster
 from redis_util import RedisServer
 
 pytestmark = pytest.mark.skipif(ENGINE != "postgres", reason="several instances share one PostgreSQL database")
 
 ITEM = "/api/v1/_test/items/0190a6c2-7b7a-7cc1-8d5e-3f2b1a0c9e11"
-WAIT = 60.0  # hang guard, never a timing assertion
-
-
-def wait_for(pred, what, timeout=WAIT):
-    import time
-    end = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > end:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import email
 import email.policy
 import os
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,21 +13,10 @@ import pytest
 import requests
 
 from catalog_util import API, mk, new_category, new_product
-from conftest import ENGINE, HTTP_TIMEOUT, Server, assert_problem, error_fields, new_user_headers
+from conftest import ENGINE, HTTP_TIMEOUT, Server, assert_problem, error_fields, new_user_headers, wait_for
 
 MISSING = "01900000-0000-7000-8000-000000000000"
 ADDRESS = {"full_name": "Ada Yılmaz", "line1": "Atatürk Cd. 1", "city": "İstanbul"}
-
-
-def wait_for(pred, what, timeout=20.0):
-    """Poll pred() until truthy (a hang guard, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def stock(server, pid):

@@ -4,14 +4,13 @@ webhook starts a period and grants the plan's credits once (a grant with referen
 the job plans.cycle charges the saved card off-session before period end (renewal) and drops the plan
 at period end when it was cancelled or the renewal failed. Periods are 20 s here (TEMEL_PLAN_PERIOD_S),
 renewals are charged 15 s before period end."""
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
 from catalog_util import API
-from conftest import HTTP_TIMEOUT, Server, assert_problem, new_user_headers
+from conftest import HTTP_TIMEOUT, Server, assert_problem, new_user_headers, wait_for
 from fake_stripe import FakeStripe, event, sign
 
 WHSEC = "whsec_temel_plans"
@@ -38,16 +37,6 @@ def shop(stripe, db_factory):
     assert s.stop() == 0
     s.cleanup()
     db_factory.drop(s.db_url)
-
-
-def wait_for(pred, what, timeout=40.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def hook(s, payload):

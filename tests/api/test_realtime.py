@@ -7,7 +7,6 @@ import json
 import queue
 import socket
 import struct
-import time
 
 import pytest
 import requests
@@ -15,7 +14,7 @@ import requests
 import test_ai_support as S
 from catalog_util import new_category, new_product
 from events_util import new_event
-from conftest import ENGINE, HTTP_TIMEOUT, Server, assert_problem, new_user_headers
+from conftest import ENGINE, HTTP_TIMEOUT, Server, assert_problem, new_user_headers, wait_for
 from fake_provider import FakeProvider
 from files_util import png
 from realtime_util import OP_TEXT, WS, Closed, event_of, frame, token_of
@@ -487,13 +486,3 @@ def test_two_instances_share_events_and_presence_through_redis(make_server):
             b.cleanup()
     finally:
         red.cleanup()
-
-
-def wait_for(pred, what, timeout=30.0):
-    """Poll pred() until truthy (a hang guard, not a timing assertion)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
