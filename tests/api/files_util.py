@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 S3RVER = ROOT / "tools/node/node_modules/.bin/s3rver"
 S3_KEY, S3_SECRET = "S3RVER", "S3RVER"  # s3rver's built-in account
 BUCKET = "temel-files"
+SUFFIX = "._S3rver_object"  # s3rver keeps each object's bytes in <bucket>/<key>._S3rver_object
 
 
 def _chunk(kind, data):
@@ -86,13 +87,17 @@ def zip_bomb():
 class S3rver:
     """s3rver on a free port with its own directory and one bucket."""
 
-    def __init__(self):
+    def __init__(self, bucket=BUCKET):
+        if not S3RVER.exists():  # a missing tool is a failure, never a silent skip
+            import pytest
+            pytest.fail(f"{S3RVER} is missing: run scripts/node-deps.sh (make deps)", pytrace=False)
+        self.bucket = bucket
         self.dir = Path(tempfile.mkdtemp(prefix="temel-s3-"))
         self.port = free_port()
         self.log = open(self.dir / "s3rver.log", "wb")
         self.proc = subprocess.Popen(
             [str(S3RVER), "--address", "127.0.0.1", "--port", str(self.port), "--directory", str(self.dir / "data"),
-             "--configure-bucket", BUCKET, "--silent"],
+             "--configure-bucket", bucket, "--silent"],
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -107,14 +112,20 @@ class S3rver:
             raise RuntimeError("s3rver did not start")
         self.endpoint = f"http://127.0.0.1:{self.port}"
 
+    @property
+    def url(self):
+        return f"s3://{self.bucket}?endpoint={self.endpoint}&region=us-east-1"
+
     def env(self):
-        return {"TEMEL_STORAGE_URL": f"s3://{BUCKET}?endpoint={self.endpoint}&region=us-east-1",
-                "AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET}
+        return {"TEMEL_STORAGE_URL": self.url, "AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET}
 
     def objects(self):
-        d = self.dir / "data" / BUCKET
-        suffix = "._S3rver_object"  # s3rver keeps each object's bytes in <key>._S3rver_object
-        return sorted(str(p.relative_to(d))[: -len(suffix)] for p in d.rglob("*" + suffix)) if d.is_dir() else []
+        d = self.dir / "data" / self.bucket
+        return sorted(str(p.relative_to(d))[: -len(SUFFIX)] for p in d.rglob("*" + SUFFIX)) if d.is_dir() else []
+
+    def object_bytes(self, key):
+        p = self.dir / "data" / self.bucket / (key + SUFFIX)
+        return p.read_bytes() if p.exists() else None
 
     def stop(self):
         if self.proc.poll() is None:
