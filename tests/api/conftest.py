@@ -633,6 +633,38 @@ def db_factory(pg_cluster):
     f.cleanup()
 
 
+def retire(s, db_factory, drop=True, strict=False):
+    """Stop s (SIGTERM must exit 0), look for sanitizer reports in its log, remove its directory and
+    (with drop) its database. strict: a server that had already died counts too. Returns the problems."""
+    problems = []
+    if strict or s.alive():
+        rc = s.stop()
+        if rc != 0:
+            problems.append(f"server exited with {rc} on SIGTERM\n{s.log_tail()}")
+    reports = s.sanitizer_reports()
+    if reports:
+        problems.append(f"sanitizer reports {reports}\n{s.log_tail(200)}")
+    s.cleanup()
+    if drop:
+        db_factory.drop(s.db_url)
+    return problems
+
+
+def serve_module(db_factory, s, drop=True):
+    """For a module-scoped fixture: `yield from serve_module(db_factory, server)` starts server (unless it
+    runs already), yields it, and at the end checks it exits 0 on SIGTERM with no sanitizer report."""
+    if not s.alive():
+        try:
+            s.start()
+        except ServerStartError as e:
+            pytest.fail(str(e), pytrace=False)
+    try:
+        yield s
+    finally:
+        problems = retire(s, db_factory, drop=drop, strict=True)
+    assert not problems, "\n\n".join(problems)
+
+
 class _Shared:
     def __init__(self, db_factory):
         self.db_factory = db_factory
@@ -656,18 +688,8 @@ def _shared(db_factory):
     require_bin()
     holder = _Shared(db_factory)
     yield holder
-    problems = []
-    for s in holder.all:
-        if s.alive():
-            rc = s.stop()
-            if rc != 0:
-                problems.append(f"shared server exited with {rc} on SIGTERM\n{s.log_tail()}")
-        reports = s.sanitizer_reports()
-        if reports:
-            problems.append(f"sanitizer reports {reports} in shared server log\n{s.log_tail(200)}")
-        s.cleanup()
-        db_factory.drop(s.db_url)
-    assert not problems, "\n\n".join(problems)
+    problems = [p for s in holder.all for p in retire(s, db_factory)]
+    assert not problems, "shared server:\n" + "\n\n".join(problems)
 
 
 @pytest.fixture
@@ -710,17 +732,7 @@ def make_server(db_factory):
         return s
 
     yield factory
-    problems = []
-    for s in started:
-        if s.alive():
-            rc = s.stop()
-            if rc != 0:
-                problems.append(f"server exited with {rc} on SIGTERM at teardown\n{s.log_tail()}")
-        reports = s.sanitizer_reports()
-        if reports:
-            problems.append(f"sanitizer reports {reports}\n{s.log_tail(200)}")
-        s.cleanup()
-        db_factory.drop(s.db_url)
+    problems = [p for s in started for p in retire(s, db_factory)]
     if problems:
         pytest.fail("\n\n".join(problems), pytrace=False)
 

@@ -14,7 +14,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from conftest import free_port
+from conftest import SHARED_ENV, Server, free_port, serve_module
 
 ROOT = Path(__file__).resolve().parents[2]
 S3RVER = ROOT / "tools/node/node_modules/.bin/s3rver"
@@ -141,18 +141,4 @@ class S3rver:
 
 def module_server(db_factory, **env):
     """Generator for a module-scoped fixture: one server with env; stopped at the end (exit 0, no sanitizer report)."""
-    from conftest import SHARED_ENV, Server, ServerStartError
-    import pytest
-    s = Server(db_factory.new_url(), env={**SHARED_ENV, "TEMEL_JOB_POLL_MS": "50", **env})
-    try:
-        s.start()
-    except ServerStartError as e:
-        pytest.fail(str(e), pytrace=False)
-    yield s
-    rc = s.stop()
-    reports = s.sanitizer_reports()
-    log = s.log_tail(200)
-    s.cleanup()
-    db_factory.drop(s.db_url)
-    assert rc == 0, f"server did not exit 0 on SIGTERM\n{log}"
-    assert not reports, f"sanitizer reports: {reports}\n{log}"
+    yield from serve_module(db_factory, Server(db_factory.new_url(), env={**SHARED_ENV, "TEMEL_JOB_POLL_MS": "50", **env}))

@@ -5,9 +5,7 @@ import email
 import email.policy
 import re
 
-import pytest
-
-from conftest import SHARED_ENV, Server, ServerStartError, login_headers, ADMIN_EMAIL, ADMIN_PASSWORD
+from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, SHARED_ENV, Server, login_headers, serve_module
 
 API = "/api/v1"
 SECRET = "marketing-test-secret-0123456789abcdef"
@@ -15,31 +13,10 @@ SECRET = "marketing-test-secret-0123456789abcdef"
 
 @contextlib.contextmanager
 def module_server(db_factory, db_url=None, **env):
-    """A started server with SHARED_ENV + env on a fresh (or the given) database; at the end it
+    """A started server with SHARED_ENV + env on a fresh (or the given, then kept) database; at the end it
     must exit 0 on SIGTERM and leave no sanitizer report."""
-    url = db_url or db_factory.new_url()
-    e = dict(SHARED_ENV)
-    e.setdefault("TEMEL_SECRET_KEY", SECRET)
-    e.update({k: str(v) for k, v in env.items()})
-    s = Server(url, env=e)
-    try:
-        s.start()
-    except ServerStartError as ex:
-        pytest.fail(str(ex), pytrace=False)
-    try:
-        yield s
-    finally:
-        problems = []
-        if s.alive():
-            rc = s.stop()
-            if rc != 0:
-                problems.append(f"server exited with {rc}\n{s.log_tail()}")
-        if s.sanitizer_reports():
-            problems.append(f"sanitizer reports\n{s.log_tail(200)}")
-        s.cleanup()
-        if db_url is None:
-            db_factory.drop(url)
-        assert not problems, "\n".join(problems)
+    e = {**SHARED_ENV, "TEMEL_SECRET_KEY": SECRET, **{k: str(v) for k, v in env.items()}}
+    yield from serve_module(db_factory, Server(db_url or db_factory.new_url(), env=e), drop=db_url is None)
 
 
 def admin(server):

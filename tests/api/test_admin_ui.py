@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, Server, assert_problem, login_headers, new_user_headers
-from ops_util import serve_module
+from conftest import REPO_ROOT, Server, assert_problem, login_headers, new_user_headers, serve_module
 
 ADMIN = ("ui-admin@example.com", "ui admin password 12")
 DRIVER = Path(__file__).resolve().parent / "admin_ui" / "drive.js"

@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 
 from files_util import S3_KEY, S3_SECRET, S3rver
-from ops_util import serve_module
 from conftest import (ENGINE, HTTP_TIMEOUT, Server, assert_problem, base_env, login_headers,
-                      new_user_headers, require_bin)
+                      new_user_headers, require_bin, serve_module)
 
 ADMIN = ("backup-admin@example.com", "backup admin password 1")
 SECRET_KEY = "backup-tests-secret-key-0123456789abcdef"

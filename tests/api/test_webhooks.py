@@ -9,8 +9,7 @@ import uuid
 import pytest
 
 from catalog_util import API, mk, new_category, new_product
-from conftest import assert_problem, error_fields, new_user_headers
-from ops_util import serve_module
+from conftest import assert_problem, error_fields, new_user_headers, serve_module
 from test_ai import fake  # noqa: F401 (the module-scoped fake AI provider fixture)
 from webhooks_util import Receiver, verify_signature
 import test_ai_support as S
