@@ -271,6 +271,8 @@ const str_t *req_query(const struct req *r, const char *key);
 void req_header(struct req *r, const char *name, str_t value);
 /* A request header's value, or STR_NULL. */
 str_t req_header_get(const struct req *r, const char *name_lower);
+/* Does an If-Match / If-None-Match header value name etag? ("*" or a list; W/ ignored) */
+bool http_etag_matches(str_t header, str_t etag);
 
 /* Deferred responses: a handler that must wait for something done elsewhere
  * (a job's result) calls http_defer() and returns HTTP_DEFER. The request's

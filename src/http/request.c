@@ -119,6 +119,29 @@ str_t req_header_get(const struct req *r, const char *name_lower)
     return STR_NULL;
 }
 
+/* Does an If-Match / If-None-Match header value match etag? ("*", lists, W/ ignored) */
+bool http_etag_matches(str_t header, str_t etag)
+{
+    const char *p = header.p, *end = header.p + header.len;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == ','))
+            p++;
+        const char *s = p;
+        while (p < end && *p != ',')
+            p++;
+        str_t tag = str_make(s, (size_t)(p - s));
+        while (tag.len && tag.p[tag.len - 1] == ' ')
+            tag.len--;
+        if (str_is(tag, "*"))
+            return true;
+        if (tag.len > 2 && tag.p[0] == 'W' && tag.p[1] == '/')
+            tag = str_make(tag.p + 2, tag.len - 2);
+        if (str_eq(tag, etag))
+            return true;
+    }
+    return false;
+}
+
 /* Client address: the peer, or with TEMEL_TRUST_PROXY the last address in
  * X-Forwarded-For (the one our own proxy appended). */
 str_t req_client_ip(struct req *r)

@@ -360,29 +360,6 @@ void resource__etag_of(const struct rt *t, int64_t version, enum lang lang, stru
     (void)buf_printf(out, "\"v%lld%s%s\"", (long long)version, t->has_i18n ? "-" : "", t->has_i18n ? names[lang] : "");
 }
 
-/* Does an If-Match / If-None-Match header value match etag? ("*", lists, W/ ignored) */
-bool resource__etag_matches(str_t header, str_t etag)
-{
-    const char *p = header.p, *end = header.p + header.len;
-    while (p < end) {
-        while (p < end && (*p == ' ' || *p == ','))
-            p++;
-        const char *s = p;
-        while (p < end && *p != ',')
-            p++;
-        str_t tag = str_make(s, (size_t)(p - s));
-        while (tag.len && tag.p[tag.len - 1] == ' ')
-            tag.len--;
-        if (str_is(tag, "*"))
-            return true;
-        if (tag.len > 2 && tag.p[0] == 'W' && tag.p[1] == '/')
-            tag = str_make(tag.p + 2, tag.len - 2);
-        if (str_eq(tag, etag))
-            return true;
-    }
-    return false;
-}
-
 /* Select cols of one visible row into *out (caller frees); DB_OK with *out NULL when none. */
 static int select_one_cols(const struct caller *who, struct db *db, const struct rt *t, const char *cols, str_t id,
                            struct db_res **out)

@@ -49,8 +49,6 @@ void resource__write_i18n(struct jw *w, str_t stored, enum lang lang);
 /* Write the row at res's current position, selected with t->cols. */
 void resource__write_row(struct jw *w, const struct rt *t, struct db_res *res, enum lang lang);
 void resource__etag_of(const struct rt *t, int64_t version, enum lang lang, struct buf *out);
-/* Does an If-Match / If-None-Match value match etag? ("*", lists; W/ ignored) */
-bool resource__etag_matches(str_t header, str_t etag);
 /* One row visible to who into *out (caller frees); DB_OK with *out NULL when none. */
 int resource__select_one(const struct caller *who, struct db *db, const struct rt *t, str_t id, struct db_res **out);
 /* The row as a jansson value (for change hooks); NULL when not visible. */

@@ -209,7 +209,7 @@ int resource__h_get(struct req *r)
     struct buf et = BUF_INIT(64);
     resource__etag_of(t, db_int(row, 1), lang, &et);
     str_t inm = req_header_get(r, "if-none-match");
-    if (inm.p && resource__etag_matches(inm, buf_str(&et))) {
+    if (inm.p && http_etag_matches(inm, buf_str(&et))) {
         r->status = 304;
     } else {
         resource__write_row(&r->w, t, row, lang);

@@ -389,7 +389,7 @@ static bool if_match(struct req *r, const struct rt *t, int64_t version)
         return true;
     struct buf et = BUF_INIT(64);
     resource__etag_of(t, version, resource__lang(r), &et);
-    bool ok = resource__etag_matches(im, buf_str(&et));
+    bool ok = http_etag_matches(im, buf_str(&et));
     buf_free(&et);
     return ok;
 }

@@ -34,27 +34,6 @@ static const struct static_file *find(str_t name)
     return NULL;
 }
 
-/* Does If-None-Match name etag? ("*" or a list; W/ ignored) */
-static bool etag_listed(str_t header, const char *etag)
-{
-    str_t e = str_c(etag);
-    for (size_t i = 0; i < header.len;) {
-        while (i < header.len && (header.p[i] == ' ' || header.p[i] == ','))
-            i++;
-        size_t s = i;
-        while (i < header.len && header.p[i] != ',')
-            i++;
-        str_t tag = str_make(header.p + s, i - s);
-        while (tag.len && tag.p[tag.len - 1] == ' ')
-            tag.len--;
-        if (tag.len > 2 && tag.p[0] == 'W' && tag.p[1] == '/')
-            tag = str_make(tag.p + 2, tag.len - 2);
-        if (str_is(tag, "*") || str_eq(tag, e))
-            return true;
-    }
-    return false;
-}
-
 static int serve(struct req *r, const struct static_file *f)
 {
     if (!f)
@@ -63,7 +42,7 @@ static int serve(struct req *r, const struct static_file *f)
     req_header(r, "cache-control", STRLIT("no-cache"));
     req_header(r, "etag", str_c(f->etag));
     str_t inm = req_header_get(r, "if-none-match");
-    if (inm.p && etag_listed(inm, f->etag)) {
+    if (inm.p && http_etag_matches(inm, str_c(f->etag))) {
         r->status = 304;
         return 0;
     }
