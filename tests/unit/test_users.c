@@ -26,7 +26,7 @@ static void t_email(void **state)
 {
     struct buf out = BUF_INIT(320);
     UNUSED(state);
-    assert_int_equal(users__normalize_email(STRLIT("  Ada@Example.COM\t"), &out), 0);
+    assert_int_equal(identity_normalize_email(STRLIT("  Ada@Example.COM\t"), &out), 0);
     assert_int_equal(strcasecmp(buf_cstr(&out), "ada@example.com"), 0); /* trimmed */
     assert_non_null(strstr(buf_cstr(&out), "@example.com"));            /* the domain is lower-cased */
     static const char *const bad[] = {
@@ -36,7 +36,7 @@ static void t_email(void **state)
     };
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         buf_reset(&out);
-        if (users__normalize_email(str_c(bad[i]), &out) == 0)
+        if (identity_normalize_email(str_c(bad[i]), &out) == 0)
             fail_msg("accepted %s", bad[i]);
     }
     /* lengths: local part up to 64, the whole address up to 254 */
@@ -45,12 +45,12 @@ static void t_email(void **state)
         (void)buf_putc(&a, 'l');
     (void)buf_puts(&a, "@example.com");
     buf_reset(&out);
-    assert_int_equal(users__normalize_email(buf_str(&a), &out), 0);
+    assert_int_equal(identity_normalize_email(buf_str(&a), &out), 0);
     buf_reset(&a);
     for (int i = 0; i < 65; i++)
         (void)buf_putc(&a, 'l');
     (void)buf_puts(&a, "@example.com");
-    assert_int_equal(users__normalize_email(buf_str(&a), &out), -1);
+    assert_int_equal(identity_normalize_email(buf_str(&a), &out), -1);
     buf_reset(&a);
     (void)buf_puts(&a, "adam@");
     while (a.len < 251)
@@ -58,9 +58,9 @@ static void t_email(void **state)
     (void)buf_puts(&a, "com"); /* 254 bytes */
     buf_reset(&out);
     assert_int_equal(a.len, 254);
-    assert_int_equal(users__normalize_email(buf_str(&a), &out), 0);
+    assert_int_equal(identity_normalize_email(buf_str(&a), &out), 0);
     (void)buf_putc(&a, 'm');
-    assert_int_equal(users__normalize_email(buf_str(&a), &out), -1);
+    assert_int_equal(identity_normalize_email(buf_str(&a), &out), -1);
     buf_free(&a);
     buf_free(&out);
 }

@@ -117,7 +117,7 @@ static int h_register(struct req *r)
     char hash[PASSWORD_HASH_MAX];
     const char *why;
     str_t pw = body_str(r, "password");
-    if (users__normalize_email(body_str(r, "email"), email))
+    if (identity_normalize_email(body_str(r, "email"), email))
         return http_invalid(r, "email", "must be a valid email address");
     if ((why = password_policy(pw, buf_str(email))))
         return http_invalid(r, "password", why);
@@ -173,7 +173,7 @@ static int h_login(struct req *r)
     struct db_res *res = NULL;
     int64_t now = time_now_ms();
     int rc;
-    if (users__normalize_email(body_str(r, "email"), &email)) {
+    if (identity_normalize_email(body_str(r, "email"), &email)) {
         buf_free(&email);
         users__pw_burn(pw);
         return bad_credentials(r);
@@ -427,7 +427,7 @@ static int h_forgot(struct req *r)
 {
     struct buf email = BUF_INIT(320), payload = BUF_INIT(512);
     int rc = DB_OK;
-    if (users__normalize_email(body_str(r, "email"), &email) == 0) {
+    if (identity_normalize_email(body_str(r, "email"), &email) == 0) {
         struct jw w;
         jw_init(&w, &payload);
         jw_obj_begin(&w);
@@ -587,7 +587,7 @@ static int otp_target(struct req *r, const char **channel, struct buf *dest)
         return http_invalid(r, e.p ? "phone" : "email", "give exactly one of email or phone");
     if (e.p) {
         *channel = "email";
-        if (users__normalize_email(e, dest))
+        if (identity_normalize_email(e, dest))
             return http_invalid(r, "email", "must be a valid email address");
     } else {
         *channel = "phone";

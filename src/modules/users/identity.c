@@ -101,7 +101,7 @@ derive:
 
 /* ---- helpers ---- */
 
-int users__normalize_email(str_t in, struct buf *out)
+int identity_normalize_email(str_t in, struct buf *out)
 {
     while (in.len && (in.p[0] == ' ' || in.p[0] == '\t'))
         in.p++, in.len--;
@@ -128,8 +128,6 @@ int users__normalize_email(str_t in, struct buf *out)
     }
     return buf_ok(out) && utf8_valid(buf_str(out)) ? 0 : -1;
 }
-
-int identity_normalize_email(str_t in, struct buf *out) { return users__normalize_email(in, out); }
 
 bool users__phone_ok(str_t p)
 {
@@ -523,7 +521,7 @@ int identity_create_user(struct db *db, const char *email, const char *password,
     char hash[PASSWORD_HASH_MAX], id[UUID_STR_LEN + 1];
     const char *why;
     int rc = 1; /* invalid input until proven otherwise */
-    if (users__normalize_email(str_c(email), &e)) {
+    if (identity_normalize_email(str_c(email), &e)) {
         (void)buf_puts(err, "email: must be a valid email address");
         goto out;
     }
@@ -566,7 +564,7 @@ static int init(const struct config *cfg, struct db *db, struct buf *err)
         struct buf e = BUF_INIT(320);
         int64_t n = 0;
         bool found;
-        if (users__normalize_email(str_c(uc->admin_email), &e)) {
+        if (identity_normalize_email(str_c(uc->admin_email), &e)) {
             (void)buf_puts(err, "TEMEL_ADMIN_EMAIL: must be a valid email address");
             buf_free(&e);
             return -1;

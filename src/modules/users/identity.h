@@ -24,8 +24,10 @@ struct db;
 bool identity_is_staff(const struct req *r); /* admin or moderator */
 bool identity_is_admin(const struct req *r);
 bool identity_is_guest(const struct req *r);
-/* An email address as accounts store it (trimmed, domain lower-cased): 0, or
- * -1 when it is not a valid address. */
+/* Normalise an email into out as accounts store it: trim, lower-case all of
+ * it; -1 if invalid. Only printable ASCII is accepted (mail transports here do
+ * not speak SMTPUTF8), so every accepted address is already NFC: no Unicode
+ * normalisation is needed for two spellings to compare equal. */
 int identity_normalize_email(str_t in, struct buf *out) WARN_UNUSED;
 
 enum access_rule {

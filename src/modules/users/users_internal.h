@@ -56,11 +56,6 @@ void users__write_user(struct jw *w, const struct db_res *res);
 int users__h_me(struct req *r);
 int users__write_user_by_id(struct db *db, str_t id, struct jw *w, bool *found);
 
-/* Normalise an email into out: trim, lower-case all of it; -1 if invalid.
- * Only printable ASCII is accepted (mail transports here do not speak
- * SMTPUTF8), so every accepted address is already NFC: no Unicode
- * normalisation is needed for two spellings to compare equal. */
-int users__normalize_email(str_t in, struct buf *out);
 /* E.164-ish phone: "+" and 8–15 digits. */
 bool users__phone_ok(str_t phone);
 
