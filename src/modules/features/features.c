@@ -107,7 +107,7 @@ struct flag {
     int pct;
     unsigned roles; /* 1 << index in role_names; 0 = everyone */
 };
-struct ovr {
+struct ovr { /* sorted by user_id: a caller's overrides are one run */
     size_t flag; /* index into flags */
     char *user_id;
     bool enabled;
@@ -184,6 +184,18 @@ static unsigned role_bits_of(const char *json_text)
     return bits;
 }
 
+/* strcmp of a stored user id with a view (which need not end in NUL). */
+static int user_cmp(const char *stored, str_t user)
+{
+    int c = strncmp(stored, user.p, user.len);
+    return c ? c : stored[user.len] != '\0';
+}
+
+static int ovr_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct ovr *)a)->user_id, ((const struct ovr *)b)->user_id);
+}
+
 static int snap_load(struct db *db, struct snap **out)
 {
     struct snap *s = xcalloc(1, sizeof(*s));
@@ -232,6 +244,7 @@ static int snap_load(struct db *db, struct snap **out)
     db_res_free(res);
     if (rc < 0)
         goto fail;
+    qsort(s->ovrs, s->novrs, sizeof(*s->ovrs), ovr_cmp);
     s->loaded_ms = time_mono_ms();
     atomic_fetch_add(&g_loads, 1);
     *out = s;
@@ -262,13 +275,29 @@ static int bucket(const char *key, str_t user)
     return (int)(h % 100);
 }
 
-static bool evaluate(const struct snap *s, size_t fi, str_t user, str_t role)
+/* The caller's overrides: [*lo, *hi) of s->ovrs (empty for the anonymous). */
+static void user_overrides(const struct snap *s, str_t user, size_t *lo, size_t *hi)
+{
+    size_t a = 0, b = user.len ? s->novrs : 0;
+    while (a < b) {
+        size_t m = a + (b - a) / 2;
+        if (user_cmp(s->ovrs[m].user_id, user) < 0)
+            a = m + 1;
+        else
+            b = m;
+    }
+    *lo = a;
+    while (user.len && a < s->novrs && user_cmp(s->ovrs[a].user_id, user) == 0)
+        a++;
+    *hi = a;
+}
+
+static bool evaluate(const struct snap *s, size_t fi, size_t lo, size_t hi, str_t user, str_t role)
 {
     const struct flag *f = &s->flags[fi];
-    if (user.len)
-        for (size_t i = 0; i < s->novrs; i++)
-            if (s->ovrs[i].flag == fi && str_eq(user, str_c(s->ovrs[i].user_id)))
-                return s->ovrs[i].enabled;
+    for (size_t i = lo; i < hi; i++)
+        if (s->ovrs[i].flag == fi)
+            return s->ovrs[i].enabled;
     if (!f->enabled)
         return false;
     if (f->roles) {
@@ -306,12 +335,14 @@ static int h_features(struct req *r)
         }
     }
     struct snap *s = g_snap;
+    size_t lo, hi;
+    user_overrides(s, who.user_id, &lo, &hi);
     jw_obj_begin(&r->w);
     jw_key(&r->w, "features");
     jw_obj_begin(&r->w);
     for (size_t i = 0; i < s->nflags; i++) {
         jw_key(&r->w, s->flags[i].key);
-        jw_bool(&r->w, evaluate(s, i, who.user_id, who.role));
+        jw_bool(&r->w, evaluate(s, i, lo, hi, who.user_id, who.role));
     }
     jw_obj_end(&r->w);
     jw_obj_end(&r->w);
