@@ -101,6 +101,16 @@ def depfile_escape(p):
     return p.replace("\\", "\\\\").replace(" ", "\\ ").replace("#", "\\#").replace("$", "$$")
 
 
+def write_outputs(out, depfile, text, deps):
+    """Write the C file (always: ninja compares the output's mtime with the inputs') and its depfile."""
+    tmp = out + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, out)
+    with open(depfile, "w", encoding="utf-8") as f:
+        f.write("%s: %s\n" % (depfile_escape(out), " ".join(depfile_escape(x) for x in deps)))
+
+
 def main():
     if len(sys.argv) != 5:
         fail("usage: embed_migrations.py OUT.c DEPFILE SQLITE_DIR POSTGRES_DIR")
@@ -127,20 +137,11 @@ def main():
     w("const struct migration *migrations_for(enum db_kind kind, size_t *count)\n{\n")
     w("    if (kind == DB_SQLITE) {\n        *count = %d;\n        return sqlite_migrations;\n    }\n" % len(s))
     w("    *count = %d;\n    return postgres_migrations;\n}\n" % len(p))
-    text = "".join(parts)
-
-    # Always write: ninja compares the output's mtime with the inputs'.
-    tmp = out + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, out)
-
     deps = [sqlite_dir, pg_dir]
     for lst in (s, p):
         for v in sorted(lst):
             deps += [lst[v]["up_path"], lst[v]["down_path"]]
-    with open(depfile, "w", encoding="utf-8") as f:
-        f.write("%s: %s\n" % (depfile_escape(out), " ".join(depfile_escape(x) for x in deps)))
+    write_outputs(out, depfile, "".join(parts), deps)
 
 
 if __name__ == "__main__":

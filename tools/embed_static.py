@@ -15,7 +15,7 @@ import os
 import re
 import sys
 
-from embed_migrations import depfile_escape  # same directory: one escaping rule for both depfiles
+from embed_migrations import write_outputs  # same directory: one way to write the C file and its depfile
 
 TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -67,12 +67,7 @@ def main():
         etag = '"%s"' % hashlib.sha256(data).hexdigest()[:20]
         parts.append('    {"%s", "%s", f%d, %d, "%s"},\n' % (fn, ct, i, len(data), etag.replace('"', '\\"')))
     parts.append("};\nconst size_t %s_count = %d;\n" % (sym, len(files)))
-    tmp = out + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("".join(parts))
-    os.replace(tmp, out)
-    with open(depfile, "w", encoding="utf-8") as f:
-        f.write("%s: %s\n" % (depfile_escape(out), " ".join(depfile_escape(x) for x in [d] + [x[3] for x in files])))
+    write_outputs(out, depfile, "".join(parts), [d] + [x[3] for x in files])
 
 
 if __name__ == "__main__":
