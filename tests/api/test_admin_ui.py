@@ -8,12 +8,11 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, Server, assert_problem, login_headers, new_user_headers, serve_module
+from conftest import REPO_ROOT, Server, assert_problem, login_headers, new_user_headers, serve_module, wait_for
 
 ADMIN = ("ui-admin@example.com", "ui admin password 12")
 DRIVER = Path(__file__).resolve().parent / "admin_ui" / "drive.js"
@@ -58,13 +57,9 @@ def test_static_files_headers_and_caching(ui):
     assert ui.post("/admin", json={}).status_code == 405
 
 
-def wait_state(s, adm, jid, states, timeout=30):
-    deadline = time.monotonic() + timeout
-    while True:
-        j = s.get(f"/api/v1/admin/jobs/{jid}", headers=adm).json()
-        if j["state"] in states or time.monotonic() > deadline:
-            return j
-        time.sleep(0.05)
+def wait_state(s, adm, jid, states):
+    return wait_for(lambda: (lambda j: j if j["state"] in states else None)(
+        s.get(f"/api/v1/admin/jobs/{jid}", headers=adm).json()), f"job {jid} in {states}", timeout=30)
 
 
 def test_dashboard_in_headless_chromium(ui, tmp_path):

@@ -9,13 +9,12 @@ import subprocess
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
 from files_util import S3_KEY, S3_SECRET, S3rver
-from conftest import (ENGINE, HTTP_TIMEOUT, Server, assert_problem, base_env, login_headers,
-                      new_user_headers, require_bin, serve_module)
+from conftest import (ENGINE, HTTP_TIMEOUT, Server, assert_problem, login_headers,
+                      new_user_headers, require_bin, serve_module, wait_for)
 
 ADMIN = ("backup-admin@example.com", "backup admin password 1")
 SECRET_KEY = "backup-tests-secret-key-0123456789abcdef"
@@ -90,9 +89,7 @@ def test_backup_under_write_load_restores_everything_committed(bk, db_factory):
     for t in threads:
         t.start()
     try:
-        deadline = time.monotonic() + 60
-        while len(committed) < 60 and time.monotonic() < deadline and not errors:
-            time.sleep(0.02)
+        wait_for(lambda: len(committed) >= 60 or errors, "60 grants (or an error) before the backup", timeout=60)
         with lock:
             before = list(committed)  # every grant answered 201 before the backup started
         m = create(s)
@@ -199,12 +196,8 @@ def test_admin_routes_job_list_audit_and_retention(db_factory, tmp_path):
             r = s.post("/api/v1/admin/backups", headers=adm)
             assert r.status_code == 202, r.text
             jid = r.json()["data"]["job_id"]
-            deadline = time.monotonic() + 120
-            while True:
-                j = s.get(f"/api/v1/admin/jobs/{jid}", headers=adm).json()
-                if j["state"] in ("succeeded", "failed", "dead") or time.monotonic() > deadline:
-                    break
-                time.sleep(0.05)
+            j = wait_for(lambda: (lambda j: j if j["state"] in ("succeeded", "failed", "dead") else None)(
+                s.get(f"/api/v1/admin/jobs/{jid}", headers=adm).json()), f"backup job {jid} to finish", timeout=120)
             assert j["state"] == "succeeded", j
             jobs.append(j)
             time.sleep(0.002)  # distinct millisecond stamps in the names

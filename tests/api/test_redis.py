@@ -1,23 +1,12 @@
 """Redis (REDIS_URL): the shared rate limit across instances, the script
 reloaded after NOSCRIPT, an outage falling back to the local store (warning
 metric, one log line), the reconnect, AUTH, and a bad URL refused at start."""
-import time
-
 import pytest
 
-from conftest import assert_problem
+from conftest import assert_problem, wait_for
 from redis_util import RedisServer, metric, redis_server  # noqa: F401 (fixture)
 
 ITEM = "/api/v1/_test/items/0190a6c2-7b7a-7cc1-8d5e-3f2b1a0c9e11"
-WAIT = 10.0  # hang guard, never a timing assertion
-
-
-def wait_until(pred, what):
-    end = time.monotonic() + WAIT
-    while not pred():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def fallback_lines(server):
@@ -71,8 +60,8 @@ def test_outage_falls_back_to_the_local_store_and_recovers(make_server):
         assert len(fallback_lines(s)) == 1  # once per outage, not per request
         # back on the same port: the loops reconnect by themselves (backoff ≤ 2 s)
         r.start()
-        wait_until(lambda: metric(s, "temel_redis_up") == 1, "a reconnect")
-        wait_until(lambda: s.get(ITEM).status_code and r.cmd("EXISTS", "temel:rl:read:127.0.0.1") == 1,
+        wait_for(lambda: metric(s, "temel_redis_up") == 1, "a reconnect")
+        wait_for(lambda: s.get(ITEM).status_code and r.cmd("EXISTS", "temel:rl:read:127.0.0.1") == 1,
                    "a decision in Redis again")
         assert s.wait_log(lambda l: l.get("msg", "").startswith("redis: available again"))
     finally:
