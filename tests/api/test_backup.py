@@ -183,6 +183,20 @@ def test_restore_refuses_a_newer_schema(bk, db_factory):
     assert not db_factory.table_exists(target, "users")  # nothing was written
 
 
+def test_a_copy_of_the_other_engine_is_refused(bk, db_factory):
+    """The manifest names the engine; verify and restore refuse before reading the copy."""
+    s, tmp = bk
+    m = create(s)
+    other = "postgres" if ENGINE == "sqlite" else "sqlite"
+    (tmp / "backups" / (m["file"] + ".manifest.json")).write_text(json.dumps({**m, "engine": other}))
+    target = db_factory.new_url()
+    v = cli(s, "backup", "verify", str(copy_path(tmp, m)))
+    assert v.returncode == 1 and f"the copy is a {other} backup; DATABASE_URL is {ENGINE}" in v.stderr, v.stderr
+    r = cli(s, "backup", "restore", str(copy_path(tmp, m)), "--yes", db_url=target)
+    assert r.returncode == 1 and f"the copy is a {other} backup" in r.stderr, r.stderr
+    assert not db_factory.table_exists(target, "users")  # nothing was written
+
+
 def test_admin_routes_job_list_audit_and_retention(db_factory, tmp_path):
     s = Server(db_factory.new_url(), env={**env_for(tmp_path), "TEMEL_BACKUP_KEEP": "2"})
     s.start()

@@ -242,8 +242,8 @@ out:
 /* ---- verify and restore -------------------------------------------------------- */
 
 /* FILE (the copy or its manifest) → the manifest and the copy's path; the
- * checksum is checked. */
-static json_t *open_backup(const char *file, char **copy_path, struct buf *err)
+ * engine (DATABASE_URL's) and then the checksum are checked. */
+static json_t *open_backup(const struct config *cfg, const char *file, char **copy_path, struct buf *err)
 {
     struct buf mpath = BUF_INIT(8192);
     char sha[65];
@@ -257,10 +257,15 @@ static json_t *open_backup(const char *file, char **copy_path, struct buf *err)
         buf_free(&mpath);
         return NULL;
     }
+    const char *engine = json_string_value(json_object_get(m, "engine"));
+    struct buf cp = BUF_INIT(8192);
+    if (strcmp(engine, engine_of(cfg->database_url))) {
+        (void)buf_printf(err, "the copy is a %s backup; DATABASE_URL is %s", engine, engine_of(cfg->database_url));
+        goto fail;
+    }
     /* the copy sits next to its manifest, under the name the manifest gives */
     const char *slash = strrchr(buf_cstr(&mpath), '/');
     const char *fname = json_string_value(json_object_get(m, "file"));
-    struct buf cp = BUF_INIT(8192);
     if (strchr(fname, '/') || fname[0] == '.') {
         (void)buf_puts(err, "manifest: bad file name");
         goto fail;
@@ -293,12 +298,6 @@ static int verify_copy(const struct config *cfg, const json_t *m, const char *co
     struct db *db = NULL;
     struct audit_verify av;
     int version = 0, rc = -1;
-    if (strcmp(json_string_value(json_object_get(m, "engine")), engine_of(cfg->database_url))) {
-        (void)buf_printf(err, "the copy is a %s backup; DATABASE_URL is %s",
-                         json_string_value(json_object_get(m, "engine")), engine_of(cfg->database_url));
-        free(tmpdir);
-        return -1;
-    }
     if (db_scratch_create(cfg->database_url, tmpdir, &scratch, err))
         goto done;
     if (db_load(scratch, copy, err) || !(db = open_url(scratch, err)) || schema_version(scratch, &version, err))
@@ -402,7 +401,7 @@ static int cli_verify(const struct config *cfg, const char *file)
     struct buf out = BUF_INIT(8u << 20), err = BUF_INIT(4096);
     char *copy = NULL;
     int rc = -1;
-    json_t *m = open_backup(file, &copy, &err);
+    json_t *m = open_backup(cfg, file, &copy, &err);
     if (m)
         rc = verify_copy(cfg, m, copy, &out, &err);
     fputs(buf_cstr(&out), stdout);
@@ -437,18 +436,13 @@ static int cli_restore(const struct config *cfg, int argc, char **argv)
         usage();
         return 2;
     }
-    json_t *m = open_backup(file, &copy, &err);
+    json_t *m = open_backup(cfg, file, &copy, &err);
     if (!m) {
         fprintf(stderr, "temel: backup restore: %s\n", buf_cstr(&err));
         goto out;
     }
     int64_t version = json_integer_value(json_object_get(m, "schema_version"));
     int newest = newest_known_version(cfg->database_url);
-    if (strcmp(json_string_value(json_object_get(m, "engine")), engine_of(cfg->database_url))) {
-        fprintf(stderr, "temel: backup restore: a %s backup cannot be restored into %s\n",
-                json_string_value(json_object_get(m, "engine")), engine_of(cfg->database_url));
-        goto out;
-    }
     if (version > newest) {
         fprintf(stderr,
                 "temel: backup restore: refused: the backup's schema version %lld is newer than this binary's %d "
