@@ -28,7 +28,8 @@ enum stripe_sig_rc {
 int stripe_sig_verify(str_t header, str_t payload, str_t secret, int64_t now_s, int64_t tolerance_s) WARN_UNUSED;
 const char *stripe_sig_strerror(int rc);
 
-/* The v1 signature of payload at t (tests and the Stripe stand-in use it):
+/* The v1 signature of payload at t (tests, the Stripe stand-in, and outbound
+ * webhooks' Temel-Signature, which is the same scheme, use it):
  * 64 lower-case hex characters and a NUL into out. */
 void stripe_sig_sign(str_t payload, str_t secret, int64_t t, char out[65]);
 

@@ -28,6 +28,7 @@
 #include "http/http.h"
 #include "jobs/jobs.h"
 #include "modules/audit/audit.h"
+#include "modules/orders/stripe_sig.h"
 #include "modules/webhooks/webhooks.h"
 #include "resource/resource.h"
 #include "transport/http_client.h"
@@ -134,18 +135,12 @@ int webhooks_emit(struct db *db, const char *event, const json_t *data)
 
 /* ---- the delivery job ------------------------------------------------------- */
 
-/* "t=<ts>,v1=<hex HMAC-SHA256(secret, "<ts>.<body>")>" into out. */
+/* "t=<ts>,v1=<hex HMAC-SHA256(secret, "<ts>.<body>")>" into out: Temel-Signature
+ * is Stripe's scheme, so the one implementation of it signs (orders/stripe_sig.h). */
 static void sign(str_t secret, int64_t ts, str_t body, struct buf *out)
 {
-    crypto_auth_hmacsha256_state st;
-    unsigned char mac[crypto_auth_hmacsha256_BYTES];
-    char hex[2 * sizeof(mac) + 1], t[24];
-    int tn = snprintf(t, sizeof(t), "%lld.", (long long)ts);
-    crypto_auth_hmacsha256_init(&st, (const unsigned char *)secret.p, secret.len);
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)t, (unsigned long long)tn);
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)body.p, body.len);
-    crypto_auth_hmacsha256_final(&st, mac);
-    sodium_bin2hex(hex, sizeof(hex), mac, sizeof(mac));
+    char hex[65];
+    stripe_sig_sign(body, secret, ts, hex);
     (void)buf_printf(out, "t=%lld,v1=%s", (long long)ts, hex);
 }
 
