@@ -141,6 +141,11 @@ struct jobs_config {
 };
 #define JOBS_CONFIG_DEFAULT ((struct jobs_config){2, 200, 5000, 5000, 7, 10000})
 const struct jobs_config *jobs_config(void);
+/* The queue's delay before retrying after failed attempt n (1-based): the
+ * configured base doubling per attempt, capped at an hour, with jitter. For a
+ * handler that retries part of its work itself (marketing's deferred
+ * recipients), so that it backs off as the queue does. */
+int64_t jobs_backoff_ms(int attempt);
 void jobs_configure(const struct jobs_config *c);
 
 /* The runner: `threads` worker threads plus the scheduler, each with its

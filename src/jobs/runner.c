@@ -75,6 +75,7 @@ static struct jobs_config g_jcfg = JOBS_CONFIG_DEFAULT;
 
 const struct jobs_config *jobs_config(void) { return &g_jcfg; }
 void jobs_configure(const struct jobs_config *c) { g_jcfg = *c; }
+int64_t jobs_backoff_ms(int attempt) { return jobs__backoff_ms(g_jcfg.backoff_ms, attempt); }
 static char g_owner_prefix[128];
 static pthread_once_t g_owner_once = PTHREAD_ONCE_INIT;
 

@@ -238,6 +238,25 @@ def test_bounce_is_recorded_and_suppressed(srv, smtp):
     assert sub["status"] == "bounced"
 
 
+def test_temporary_failure_is_deferred_then_sent(srv, smtp):
+    """A 4xx at RCPT defers the recipient (the queue's backoff, TEMEL_JOB_BACKOFF_MS) instead of
+    failing it; the next try delivers: one message, two attempts, the campaign finishes."""
+    h, user = new_user_headers(srv)
+    wait_for(lambda: msgs_to(smtp, [user["email"]]), what="the sign-up mail")
+    lst = new_list(srv, h)
+    d = dom()
+    add(srv, h, lst["id"], [{"email": f"busy@{d}"}])
+    c = new_campaign(srv, h, lst["id"])
+    smtp.rcpt_replies.append("451 4.7.1 try again later")
+    assert srv.post(f"{API}/campaigns/{c['id']}/send", headers=h).status_code == 202
+    wait_status(srv, h, c["id"], "sent")
+    r = srv.get(f"{API}/campaigns/{c['id']}/recipients", headers=h).json()["data"][0]
+    assert (r["state"], r["attempts"], r["error"]) == ("sent", 2, None), r
+    assert len(msgs_to(smtp, [f"busy@{d}"])) == 1
+    st = srv.get(f"{API}/campaigns/{c['id']}/stats", headers=h).json()
+    assert (st["delivered"], st["bounces"]) == (1, 0)
+
+
 def test_schedule_and_cancel(srv, smtp):
     h, _ = new_user_headers(srv)
     lst = new_list(srv, h)

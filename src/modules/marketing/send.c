@@ -339,11 +339,11 @@ static int send_one(struct sender *s, int64_t id, const char *email, const char 
         *dbrc = set_state(s->j->db, id, "failed", NULL, buf_cstr(&error));
         s->failed++;
     } else {
-        int64_t backoff = jobs_config()->backoff_ms << (attempts < 10 ? attempts : 10);
+        int64_t at = time_now_ms() + jobs_backoff_ms((int)attempts + 1);
         *dbrc = db_exec(s->j->db,
                         "UPDATE campaign_recipients SET attempts = attempts + 1, next_at_ms = ?, error = ? "
                         "WHERE id = ? AND state = 'queued'",
-                        DB_ARGS(DBA_INT(time_now_ms() + backoff), DBA_CSTR(buf_cstr(&error)), DBA_INT(id)), NULL);
+                        DB_ARGS(DBA_INT(at), DBA_CSTR(buf_cstr(&error)), DBA_INT(id)), NULL);
         s->deferred++;
     }
 out:
