@@ -358,13 +358,17 @@ static enum job_result finish_or_continue(struct sender *s, struct buf *error)
 {
     struct db *db = s->j->db;
     int64_t left = 0, next = 0, now = time_now_ms();
-    bool found;
-    int rc = db_query_int(db, "SELECT count(*) FROM campaign_recipients WHERE campaign_id = ? AND state = 'queued'",
-                          DB_ARGS(DBA_CSTR(s->c->id)), &left, &found);
-    if (rc == DB_OK && left > 0)
-        rc = db_query_int(db,
-                          "SELECT min(next_at_ms) FROM campaign_recipients WHERE campaign_id = ? AND state = 'queued'",
-                          DB_ARGS(DBA_CSTR(s->c->id)), &next, &found);
+    struct db_res *q = NULL;
+    int rc = db_query(db,
+                      "SELECT count(*), min(next_at_ms) FROM campaign_recipients " /* NULL min: db_int 0 */
+                      "WHERE campaign_id = ? AND state = 'queued'",
+                      DB_ARGS(DBA_CSTR(s->c->id)), &q);
+    if (rc == DB_OK && (rc = db_next(q)) == 1) {
+        left = db_int(q, 0);
+        next = db_int(q, 1);
+        rc = DB_OK;
+    }
+    db_res_free(q);
     if (rc == DB_OK && left > 0) {
         rc = mk__enqueue_send(db, str_c(s->c->id), next > now ? next : 0);
     } else if (rc == DB_OK) {
