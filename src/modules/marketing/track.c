@@ -216,7 +216,7 @@ static int tx_unsub(struct req *r, void *arg)
     struct unsub *u = arg;
     int64_t now = time_now_ms();
     struct db_res *res = NULL;
-    int rc = db_query(r->db, "SELECT email, subscriber_id, campaign_id FROM campaign_recipients WHERE id = ?",
+    int rc = db_query(r->db, "SELECT email, campaign_id FROM campaign_recipients WHERE id = ?",
                       DB_ARGS(DBA_INT(u->id)), &res);
     if (rc)
         return rc;
@@ -225,10 +225,9 @@ static int tx_unsub(struct req *r, void *arg)
         return rc;
     }
     u->found = true;
-    struct buf email = BUF_INIT(512), sub = BUF_INIT(64), camp = BUF_INIT(64);
+    struct buf email = BUF_INIT(512), camp = BUF_INIT(64);
     (void)buf_put(&email, db_text(res, 0));
-    (void)buf_put(&sub, db_text(res, 1));
-    (void)buf_put(&camp, db_text(res, 2));
+    (void)buf_put(&camp, db_text(res, 1));
     db_res_free(res);
     rc = db_exec(r->db, "UPDATE campaign_recipients SET unsubscribed_at = coalesce(unsubscribed_at, ms_ts(?)) WHERE id = ?",
                  DB_ARGS(DBA_INT(now), DBA_INT(u->id)), NULL);
@@ -243,7 +242,6 @@ static int tx_unsub(struct req *r, void *arg)
                      "VALUES (?, 'unsubscribed', ?, ms_ts(?)) ON CONFLICT (email) DO NOTHING",
                      DB_ARGS(DBA_TEXT(buf_str(&email)), DBA_TEXT(buf_str(&camp)), DBA_INT(now)), NULL);
     buf_free(&email);
-    buf_free(&sub);
     buf_free(&camp);
     return rc;
 }
