@@ -460,16 +460,13 @@ static void do_qr(void *arg)
 
 static int h_qr(struct req *r)
 {
-    str_t id = req_param(r, "id");
-    if (resource_require(r, &events_registrations, id))
+    struct db_res *q = NULL;
+    if (resource_require_row(r, &events_registrations, req_param(r, "id"), "t.code", &q))
         return HTTP_EFAIL;
-    char code[CODE_LEN + 1] = "";
-    struct qr_work w = {.png = BUF_INIT(QR_PNG_MAX), .err = BUF_INIT(BUF_MAX_SMALL)};
-    int rc = row_texts(r->db, "SELECT code FROM event_registrations WHERE id = ?", DB_ARGS(DBA_TEXT(id)), code,
-                       sizeof(code), NULL, 0);
-    if (rc <= 0)
-        return http_db_fail(r, rc < 0 ? rc : DB_ERR);
-    w.text = str_c(code);
+    char code[CODE_LEN + 1];
+    (void)str_copy(code, db_text(q, 0).p, sizeof(code));
+    db_res_free(q);
+    struct qr_work w = {.text = str_c(code), .png = BUF_INIT(QR_PNG_MAX), .err = BUF_INIT(BUF_MAX_SMALL)};
     work_run(do_qr, &w);
     if (w.rc == 0)
         (void)buf_put(&r->out, buf_str(&w.png));
