@@ -4169,7 +4169,7 @@ export interface components {
             /** @description a staff note; never shown to the owner */
             internal?: boolean;
             from_staff?: boolean;
-            /** @description file ids (empty until the files module is on main) */
+            /** @description file ids; always empty: attachments are not supported yet */
             attachments?: string[];
             /** Format: date-time */
             created_at?: string;

@@ -14,8 +14,9 @@
  *   GET  /api/v1/certificates/verify/{number} public: name, event, date, status
  *   POST /api/v1/certificates/{id}/revoke  (staff) {reason}
  *
- * The PDF is stored base64 in the row (the files module will be its home
- * once it is on main); decoding it for a download runs on the worker pool.
+ * The PDF is stored base64 in the row; decoding it for a download runs on
+ * the worker pool. (src/storage, where exports keep theirs, is not used: the
+ * files module offers other modules no way to store a generated document.)
  */
 #include <sodium.h>
 

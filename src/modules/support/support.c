@@ -27,8 +27,8 @@
  * sla_breached is set once: by a late first staff reply, or when a ticket is
  * read or swept (cron, every minute) after its due time with no reply yet.
  * Staff actions (assign, close/reopen by staff, priority changes) are audited.
- * Attachments: the files module (§7) is not on main yet; a message carries an
- * empty "attachments" list until it is.
+ * Attachments are not supported: a message's "attachments" list is always
+ * empty (the files module has no way yet to link its files to a message).
  */
 #include "core/log.h"
 #include "core/timeutil.h"
@@ -530,7 +530,7 @@ static struct openapi_schema message_schema = {
         "author_id": {"type": ["string", "null"], "format": "uuid"}, "body": {"type": "string"},
         "internal": {"type": "boolean", "description": "a staff note; never shown to the owner"},
         "from_staff": {"type": "boolean"},
-        "attachments": {"type": "array", "items": {"type": "string"}, "description": "file ids (empty until the files module is on main)"},
+        "attachments": {"type": "array", "items": {"type": "string"}, "description": "file ids; always empty: attachments are not supported yet"},
         "created_at": {"type": "string", "format": "date-time"}}}),
 };
 
