@@ -70,10 +70,8 @@ def staff_server(make_server, name, **env):
 def sink_mails(sink, prefixes, n=1):
     """Wait for n mails in the SMTP sink whose subject starts with one of prefixes (other modules' mails,
     such as sign-up verification, are ignored); returns [(rcpt_tos, message)] in arrival order."""
-    from delivery_util import parse_eml
-
     def got():
-        mine = [(rc, m) for rc, m in ((rc, parse_eml(raw)) for _, rc, raw in list(sink.messages))
+        mine = [(rc, m) for rc, m in ((rc, delivery_util.parse_eml(raw)) for _, rc, raw in list(sink.messages))
                 if m["subject"].startswith(tuple(prefixes))]
         return mine if len(mine) >= n else None
     return wait_for(got, f"{n} mail(s) starting with {prefixes}")
