@@ -203,14 +203,23 @@ static int on_commit(struct req *r, struct db *db, const struct resource *res, e
 
 /* ---- SLA breach ---- */
 
+/* Open tickets past their first-response due time without a reply, written
+ * as the partial index tickets_sla's condition with literals (a bound
+ * "sla_breached = ?" kept both planners off the index: every sweep and
+ * every GET /tickets scanned the table). One ? (now), then id = ? or not. */
+#define PAST_DUE(not_breached)                                                                                        \
+    " WHERE " not_breached " AND first_response_at IS NULL AND status != 'closed' AND sla_due_at < ms_ts(?)"
+#define PAST_DUE_SQLITE PAST_DUE("sla_breached = 0")
+#define PAST_DUE_PG PAST_DUE("NOT sla_breached")
+
 static int mark_breaches(struct db *db, str_t ticket_id, int64_t now, int64_t *changed)
 {
-    const char *sql = ticket_id.len
-        ? "UPDATE tickets SET sla_breached = ? WHERE id = ? AND sla_breached = ? AND first_response_at IS NULL "
-          "AND status != 'closed' AND sla_due_at < ms_ts(?)"
-        : "UPDATE tickets SET sla_breached = ? WHERE ? = '' AND sla_breached = ? AND first_response_at IS NULL "
-          "AND status != 'closed' AND sla_due_at < ms_ts(?)";
-    return db_exec(db, sql, DB_ARGS(DBA_BOOL(true), DBA_TEXT(ticket_id), DBA_BOOL(false), DBA_INT(now)), changed);
+    const db_arg args[] = {DBA_INT(now), DBA_TEXT(ticket_id)};
+    const char *sql = ticket_id.len ? db_pick(db, "UPDATE tickets SET sla_breached = 1" PAST_DUE_SQLITE " AND id = ?",
+                                              "UPDATE tickets SET sla_breached = TRUE" PAST_DUE_PG " AND id = ?")
+                                    : db_pick(db, "UPDATE tickets SET sla_breached = 1" PAST_DUE_SQLITE,
+                                              "UPDATE tickets SET sla_breached = TRUE" PAST_DUE_PG);
+    return db_exec(db, sql, args, ticket_id.len ? 2 : 1, changed);
 }
 
 static enum job_result job_sla(struct job *j, struct buf *result, struct buf *error)
@@ -228,17 +237,16 @@ static enum job_result job_sla(struct job *j, struct buf *result, struct buf *er
  * someone looks (one conditional write per ticket, ever). */
 static int sweep_for_read(struct req *r, str_t ticket_id)
 {
-    int64_t due = 0;
+    int64_t one = 0, now = time_now_ms();
     bool found = false;
-    int rc = db_query_int(r->db,
-                          ticket_id.len
-                              ? "SELECT 1 FROM tickets WHERE id = ? AND sla_breached = ? AND first_response_at IS NULL "
-                                "AND status != 'closed' AND sla_due_at < ms_ts(?)"
-                              : "SELECT 1 FROM tickets WHERE ? = '' AND sla_breached = ? AND first_response_at IS NULL "
-                                "AND status != 'closed' AND sla_due_at < ms_ts(?) LIMIT 1",
-                          DB_ARGS(DBA_TEXT(ticket_id), DBA_BOOL(false), DBA_INT(time_now_ms())), &due, &found);
+    const db_arg args[] = {DBA_INT(now), DBA_TEXT(ticket_id)};
+    const char *sql = ticket_id.len ? db_pick(r->db, "SELECT 1 FROM tickets" PAST_DUE_SQLITE " AND id = ?",
+                                              "SELECT 1 FROM tickets" PAST_DUE_PG " AND id = ?")
+                                    : db_pick(r->db, "SELECT 1 FROM tickets" PAST_DUE_SQLITE " LIMIT 1",
+                                              "SELECT 1 FROM tickets" PAST_DUE_PG " LIMIT 1");
+    int rc = db_query_int(r->db, sql, args, ticket_id.len ? 2 : 1, &one, &found);
     if (rc == DB_OK && found)
-        rc = mark_breaches(r->db, ticket_id, time_now_ms(), NULL);
+        rc = mark_breaches(r->db, ticket_id, now, NULL);
     return rc == DB_OK ? 0 : http_db_fail(r, rc);
 }
 
