@@ -169,6 +169,9 @@ def test_sla_targets_and_breach_flag(server, admin_headers, db_factory):
     backdate(db_factory, server.db_url, late["id"], 300)
     say(server, admin_headers, late["id"], "Geç kaldık, özür dileriz.")     # replied after the due time
     say(server, admin_headers, on_time["id"], "Hemen bakıyoruz.")           # replied in time
+    # a list read sweeps too: urgent was never read since it fell due
+    r = server.get(f"{API}/tickets?sla_breached=true", headers=h).json()
+    assert sorted(x["id"] for x in r["data"]) == sorted([urgent["id"], late["id"]])
     assert get(server, h, urgent["id"])["sla_breached"] is True
     assert get(server, h, low["id"])["sla_breached"] is False
     assert get(server, h, late["id"])["sla_breached"] is True
