@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
+import delivery_util
 from conftest import HTTP_TIMEOUT, wait_for  # noqa: F401 (also for the tests importing it from here)
 
 API = "/api/v1"
