@@ -431,6 +431,22 @@ def test_reminders_and_promotion_mail_over_smtp(make_server, db_factory):
         assert rcpts == [u1["email"]] and m["subject"] == "Reminder: Sabah Koşusu starts in 24 hours"
 
 
+def test_reminder_batches_reach_one_past_the_batch_size(server, admin_headers, db_factory):
+    """A reminder job works EVENTS_REMIND_BATCH (200) attendees per transaction: 201 confirmed guests
+    (no address: marked, not mailed) all get the 1 h reminder, the last one in a second batch."""
+    ev = new_event(server, admin_headers)
+    for h in guests(server.url(""), 201):
+        assert register(server, h, ev["id"]).json()["status"] == "confirmed"
+    assert server.patch(f"{API}/events/{ev['id']}", json={"starts_at": in_(minutes=30)},
+                        headers=admin_headers).status_code == 200
+
+    def reminded():
+        rows = db_factory.query(server.db_url, "SELECT count(*) FROM event_registrations WHERE event_id = ? "
+                                "AND reminded_1h_at IS NOT NULL", (ev["id"],))
+        return rows[0][0] == 201
+    wait_for(reminded, "201 reminded registrations", timeout=60)
+
+
 def test_account_deletion_frees_the_seat(server, admin_headers):
     ev = new_event(server, admin_headers, capacity=1, waitlist=True)
     h1, _ = new_user_headers(server, "del1")

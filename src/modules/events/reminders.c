@@ -73,60 +73,68 @@ int events__schedule_reminders(struct db *db, str_t event_id)
 struct batch {
     const char *event_id;
     const struct offset *o;
-    int64_t sent, done;
+    /* the mail's event part, read once per job */
+    struct buf title, place;
+    char starts_at[TIME_RFC3339_LEN + 1];
+    int64_t sent;
     bool more;
 };
 
-/* One attendee per statement round, up to a batch per transaction. */
+#define REMIND_ROW_MAX 2048 /* id, email, name (<= 100 characters) of one attendee, with their NULs */
+
+/* Up to EVENTS_REMIND_BATCH attendees per transaction: one SELECT reads the
+ * batch (copied out, one statement at a time), then each attendee is mailed
+ * and marked. */
 static int tx_batch(struct db *db, void *arg)
 {
     struct batch *b = arg;
-    struct buf sel = BUF_INIT(BUF_MAX_SMALL), upd = BUF_INIT(BUF_MAX_SMALL);
+    struct buf sel = BUF_INIT(BUF_MAX_SMALL), upd = BUF_INIT(BUF_MAX_SMALL),
+               rows = BUF_INIT(EVENTS_REMIND_BATCH * REMIND_ROW_MAX);
     /* the column name comes from the offsets table, never from input */
     (void)buf_printf(&sel,
-                     "SELECT g.id, u.email, u.name, e.title, ts_ms(e.starts_at), e.venue, e.city, e.online_url "
-                     "FROM event_registrations g JOIN users u ON u.id = g.user_id JOIN events e ON e.id = g.event_id "
-                     "WHERE g.event_id = ? AND g.status = 'confirmed' AND g.%s IS NULL ORDER BY g.id LIMIT 1",
-                     b->o->col);
+                     "SELECT g.id, u.email, u.name FROM event_registrations g JOIN users u ON u.id = g.user_id "
+                     "WHERE g.event_id = ? AND g.status = 'confirmed' AND g.%s IS NULL ORDER BY g.id LIMIT %d",
+                     b->o->col, EVENTS_REMIND_BATCH);
     (void)buf_printf(&upd, "UPDATE event_registrations SET %s = ms_ts(?) WHERE id = ?", b->o->col);
-    int rc = buf_ok(&sel) && buf_ok(&upd) ? DB_OK : DB_ERR;
-    b->sent = b->done = 0;
-    b->more = false;
-    for (int i = 0; rc == DB_OK && i < EVENTS_REMIND_BATCH; i++) {
-        struct db_res *q = NULL;
-        char reg[40] = "";
-        rc = db_query(db, buf_cstr(&sel), DB_ARGS(DBA_CSTR(b->event_id)), &q);
-        if (rc == DB_OK && (rc = db_next(q)) == 1) {
-            (void)str_copy(reg, db_text(q, 0).p, sizeof(reg));
-            if (!db_isnull(q, 1)) {
-                char when[TIME_RFC3339_LEN + 1];
-                time_format_rfc3339(db_int(q, 4), when);
-                const char *place = !db_isnull(q, 7) ? db_text(q, 7).p : db_text(q, 5).len ? db_text(q, 5).p
-                                    : !db_isnull(q, 6)                  ? db_text(q, 6).p
-                                                                         : "";
-                json_t *vars = json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", db_text(q, 2).p, "title",
-                                         db_text(q, 3).p, "starts_at", when, "when", b->o->when, "place", place);
-                int mrc = vars ? mail_enqueue(db, db_text(q, 1).p, "event_reminder", vars) : DB_ERR;
-                json_decref(vars);
-                if (mrc == MAIL_OK)
-                    b->sent++;
-                else if (mrc != MAIL_EINVAL)
-                    rc = mrc;
-            }
+    struct db_res *q = NULL;
+    int rc = buf_ok(&sel) && buf_ok(&upd) ? db_query(db, buf_cstr(&sel), DB_ARGS(DBA_CSTR(b->event_id)), &q) : DB_ERR;
+    int n = 0;
+    while (rc == DB_OK && (rc = db_next(q)) == 1) {
+        /* "id\0email\0name\0"; no address: an empty one */
+        (void)buf_put(&rows, db_text(q, 0));
+        (void)buf_putc(&rows, '\0');
+        if (!db_isnull(q, 1))
+            (void)buf_put(&rows, db_text(q, 1));
+        (void)buf_putc(&rows, '\0');
+        (void)buf_put(&rows, db_text(q, 2));
+        (void)buf_putc(&rows, '\0');
+        n++;
+        rc = DB_OK;
+    }
+    db_res_free(q);
+    if (rc == DB_OK && !buf_ok(&rows))
+        rc = DB_ERR;
+    b->sent = 0;
+    b->more = n == EVENTS_REMIND_BATCH;
+    for (const char *p = rows.ptr, *end = rows.ptr + rows.len; rc == DB_OK && p < end;) {
+        const char *reg = p, *email = reg + strlen(reg) + 1, *name = email + strlen(email) + 1;
+        p = name + strlen(name) + 1;
+        if (*email) {
+            json_t *vars = json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", name, "title", buf_cstr(&b->title),
+                                     "starts_at", b->starts_at, "when", b->o->when, "place", buf_cstr(&b->place));
+            int mrc = vars ? mail_enqueue(db, email, "event_reminder", vars) : DB_ERR;
+            json_decref(vars);
+            if (mrc == MAIL_OK)
+                b->sent++;
+            else if (mrc != MAIL_EINVAL)
+                rc = mrc;
         }
-        db_res_free(q);
-        if (rc == 0) {
-            b->more = false; /* no one left */
-            break;
-        }
-        if (rc == 1) {
+        if (rc == DB_OK)
             rc = db_exec(db, buf_cstr(&upd), DB_ARGS(DBA_INT(time_now_ms()), DBA_CSTR(reg)), NULL);
-            b->done++;
-            b->more = true;
-        }
     }
     buf_free(&sel);
     buf_free(&upd);
+    buf_free(&rows);
     return rc < 0 ? rc : DB_OK;
 }
 
@@ -139,31 +147,44 @@ static enum job_result job_remind(struct job *j, struct buf *result, struct buf 
         (void)buf_puts(error, "bad payload");
         return JOB_FAIL;
     }
-    int64_t starts = 0;
-    bool found = false;
-    int rc = db_query_int(j->db,
-                          "SELECT ts_ms(starts_at) FROM events WHERE id = ? AND status = 'published' "
-                          "AND deleted_at IS NULL",
-                          DB_ARGS(DBA_CSTR(event_id)), &starts, &found);
-    if (rc != DB_OK) {
-        (void)buf_printf(error, "remind: %s", db_errmsg(j->db));
-        return JOB_RETRY;
+    struct batch b = {.event_id = event_id, .o = o, .title = BUF_INIT(BUF_MAX_SMALL), .place = BUF_INIT(BUF_MAX_SMALL)};
+    enum job_result out = JOB_OK;
+    int64_t starts = 0, sent = 0;
+    struct db_res *q = NULL;
+    int rc = db_query(j->db,
+                      "SELECT ts_ms(starts_at), title, online_url, venue, city FROM events WHERE id = ? "
+                      "AND status = 'published' AND deleted_at IS NULL",
+                      DB_ARGS(DBA_CSTR(event_id)), &q);
+    if (rc == DB_OK && (rc = db_next(q)) == 1) {
+        starts = db_int(q, 0);
+        (void)buf_put(&b.title, db_text(q, 1));
+        /* where: the online link, else the venue, else the city */
+        int col = !db_isnull(q, 2) ? 2 : db_text(q, 3).len ? 3 : 4;
+        if (!db_isnull(q, col))
+            (void)buf_put(&b.place, db_text(q, col));
     }
-    if (!found || starts != json_integer_value(at) || starts <= time_now_ms()) {
+    db_res_free(q);
+    if (rc < 0)
+        goto db_error;
+    if (rc == 0 || starts != json_integer_value(at) || starts <= time_now_ms()) {
         (void)buf_puts(result, "{\"sent\":0,\"skipped\":\"the event changed, is not published or has started\"}");
-        return JOB_OK;
+        goto end;
     }
-    struct batch b = {.event_id = event_id, .o = o};
-    int64_t sent = 0;
+    time_format_rfc3339(starts, b.starts_at);
     do {
-        if (db_tx(j->db, DB_TX_WRITE, tx_batch, &b) != DB_OK) {
-            (void)buf_printf(error, "remind: %s", db_errmsg(j->db));
-            return JOB_RETRY;
-        }
+        if (db_tx(j->db, DB_TX_WRITE, tx_batch, &b) != DB_OK)
+            goto db_error;
         sent += b.sent;
     } while (b.more);
     (void)buf_printf(result, "{\"sent\":%lld}", (long long)sent);
-    return JOB_OK;
+    goto end;
+db_error:
+    (void)buf_printf(error, "remind: %s", db_errmsg(j->db));
+    out = JOB_RETRY;
+end:
+    buf_free(&b.title);
+    buf_free(&b.place);
+    return out;
 }
 
 void events__reminders_register_jobs(void)
