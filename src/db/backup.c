@@ -301,8 +301,12 @@ static int pg_load(const char *url, const char *path, struct buf *err)
     (void)buf_printf(&dbarg, "--dbname=%s", db);
     char *const argv[] = {"pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction",
                           (char *)buf_cstr(&dbarg), (char *)path, NULL};
+    /* the schema is dropped before pg_restore's own transaction: first make sure pg_restore runs
+     * and can read the whole archive, so an unreadable copy leaves the database as it was */
+    char *const list[] = {"pg_restore", "--list", "--file=/dev/null", (char *)path, NULL};
     /* everything goes: what the copy does not have must not stay behind */
-    if (pg_exec(url, "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public", err) == 0)
+    if (pg_tool(url, list, err) == 0 &&
+        pg_exec(url, "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public", err) == 0)
         rc = pg_tool(url, argv, err);
     free(db);
     buf_free(&dbarg);

@@ -197,6 +197,24 @@ def test_a_copy_of_the_other_engine_is_refused(bk, db_factory):
     assert not db_factory.table_exists(target, "users")  # nothing was written
 
 
+def test_restore_of_an_unreadable_copy_leaves_the_database_alone(bk, db_factory):
+    """A copy whose checksum matches its manifest but which is no database dump: restore fails
+    before it touches the target (PostgreSQL: before the schema is dropped)."""
+    s, tmp = bk
+    m = create(s)
+    d = tmp / "garbage"
+    d.mkdir()
+    junk = b"not a database dump\n" * 100
+    (d / m["file"]).write_bytes(junk)
+    (d / (m["file"] + ".manifest.json")).write_text(json.dumps({**m, "sha256": hashlib.sha256(junk).hexdigest()}))
+    target = db_factory.new_url()
+    assert cli(s, "backup", "restore", str(copy_path(tmp, m)), "--yes", db_url=target).returncode == 0
+    assert db_factory.table_exists(target, "users")
+    r = cli(s, "backup", "restore", str(d / m["file"]), "--yes", db_url=target)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert db_factory.table_exists(target, "users")  # nothing was dropped
+
+
 def test_admin_routes_job_list_audit_and_retention(db_factory, tmp_path):
     s = Server(db_factory.new_url(), env={**env_for(tmp_path), "TEMEL_BACKUP_KEEP": "2"})
     s.start()
