@@ -49,7 +49,7 @@ def wait_state(db_factory, server, job_id, states, timeout=WAIT):
     if isinstance(states, str):
         states = (states,)
     return wait_for(lambda: (lambda j: j if j and j["state"] in states else None)(job(db_factory, server, job_id)),
-                    timeout, f"job {job_id} to reach {states}")
+                    f"job {job_id} to reach {states}", timeout)
 
 
 def counts(server, queue=None):
