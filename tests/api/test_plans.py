@@ -71,6 +71,11 @@ def subscribe(s, h, plan="pro", key=None):
 def activate(s, stripe, prefix, plan="pro"):
     """A new user on a paid plan: subscribe, pay, Stripe reports the payment."""
     h, u = new_user_headers(s, prefix)
+    return (h, u) + pay_plan(s, stripe, h, plan)
+
+
+def pay_plan(s, stripe, h, plan):
+    """Subscribe h to plan and pay it: (order, intent)."""
     r = subscribe(s, h, plan)
     assert r.status_code == 201, r.text
     o = r.json()
@@ -78,7 +83,7 @@ def activate(s, stripe, prefix, plan="pro"):
     assert pay.status_code == 200, pay.text
     intent = stripe.intents[pay.json()["payment_intent"]]
     assert hook(s, paid_event(intent)).status_code == 200
-    return h, u, o, intent
+    return o, intent
 
 
 def test_subscribe_pays_and_grants_once(shop, stripe, run_cli):
@@ -147,9 +152,55 @@ def test_bad_plan_settings_refused(run_cli):
         assert p.returncode == 2 and "TEMEL_PLAN_" in p.stderr_text, p.stderr_text
 
 
+def refunded_event(intent, order):
+    charge = {"id": f"ch_{order['id'][-12:]}", "object": "charge", "payment_intent": intent["id"],
+              "amount": order["total"], "amount_refunded": order["total"], "refunded": True}
+    return event("charge.refunded", charge)
+
+
+def test_refund_of_a_plan_order(shop, stripe, run_cli):
+    """Refunding the order that paid the running period ends the plan now and takes that period's
+    grant back (an adjust in the ledger, in the refund's transaction); refunding an older period's
+    order leaves the running plan and its credits alone."""
+    monthly = {p["plan"]: p["monthly_credits"] for p in shop.get(f"{API}/credits/pricing").json()["plans"]}
+    h, u, o_pro, i_pro = activate(shop, stripe, "refunds")
+    o_biz, i_biz = pay_plan(shop, stripe, h, "business")
+    running = sub(shop, h)
+    assert running["plan"] == "business"
+    full = 50 + monthly["pro"] + monthly["business"]
+    assert shop.get(f"{API}/credits/balance", headers=h).json()["balance"] == full
+    # the older (pro) period's order refunded: the business period runs on, no credit moves
+    r = hook(shop, refunded_event(i_pro, o_pro))
+    assert r.status_code == 200 and r.json()["outcome"] == "refunded", r.text
+    assert shop.get(f"{API}/orders/{o_pro['id']}", headers=h).json()["status"] == "refunded"
+    assert sub(shop, h) == running
+    assert shop.get(f"{API}/credits/balance", headers=h).json()["balance"] == full
+    # the running period's order refunded: free now, its grant taken back
+    refund_biz = refunded_event(i_biz, o_biz)
+    r = hook(shop, refund_biz)
+    assert r.status_code == 200 and r.json()["outcome"] == "refunded", r.text
+    s1 = sub(shop, h)
+    assert s1["plan"] == "free" and s1["ended_reason"] == "refunded" and s1["current_period_end"] is None
+    assert s1["renewal"] is None and s1["cancel_at_period_end"] is False
+    bal = shop.get(f"{API}/credits/balance", headers=h).json()
+    assert bal["plan"] == "free" and bal["balance"] == 50 + monthly["pro"]
+    adj = shop.get(f"{API}/credits/transactions?type=adjust", headers=h).json()["data"]
+    assert [(t["reference"], t["amount"]) for t in adj] == [(f"refund order:{o_biz['id']}", -monthly["business"])]
+    # the same event again, or another one about the same charge, changes nothing more
+    assert hook(shop, refund_biz).json()["replayed"] is True
+    assert hook(shop, refunded_event(i_biz, o_biz)).status_code == 200
+    assert shop.get(f"{API}/credits/balance", headers=h).json()["balance"] == 50 + monthly["pro"]
+    assert subscribe(shop, h, "pro").status_code == 201
+    p = run_cli("ledger", "verify", db_url=shop.db_url)
+    assert p.returncode == 0, p.stdout_text + p.stderr_text
+
+
 def test_renewal_cancel_and_failed_renewal(shop, stripe, run_cli):
-    """A renews through the saved card; B's card is declined at renewal; C cancels at period end."""
+    """A renews through the saved card; B's card is declined at renewal; C cancels at period end;
+    D's renewal is paid ahead and refunded before its period begins: D keeps the plan to the end of
+    the period it paid first, then drops to free (ended_reason refunded) without the renewal's credits."""
     ha, ua, oa, ia = activate(shop, stripe, "renews")
+    hd, ud, od, idd = activate(shop, stripe, "refundsrenewal")
     hb, ub, ob, ib = activate(shop, stripe, "declined")
     stripe.decline.add(ib["customer"])
     hc, uc, oc, ic = activate(shop, stripe, "cancels")
@@ -173,6 +224,16 @@ def test_renewal_cancel_and_failed_renewal(shop, stripe, run_cli):
     assert sa["plan"] == "pro" and sa["current_period_start"] == end_a and sa["renewal"] is None
     assert [g for g in grants(shop, ha) if g[0].startswith("plan:")] == \
         sorted([(f"plan:{oa['id']}", 1000), (f"plan:{ro['id']}", 1000)])
+    # D: the renewal paid ahead, then refunded before its period: the first period runs to its end
+    end_d = sub(shop, hd)["current_period_end"]
+    rd = wait_for(lambda: renewal_of(idd), "D's renewal")
+    rdo = shop.get(f"{API}/orders/{rd['metadata']['order_id']}", headers=hd).json()
+    assert hook(shop, paid_event(rd)).status_code == 200
+    assert sub(shop, hd)["current_period_start"] == end_d
+    assert hook(shop, refunded_event(rd, rdo)).json()["outcome"] == "refunded"
+    sd = sub(shop, hd)
+    assert sd["plan"] == "pro" and sd["current_period_end"] == end_d and sd["renewal"] == "refunded"
+    assert shop.get(f"{API}/credits/balance", headers=hd).json()["balance"] == 1050
     # B: the declined renewal is marked, and the plan ends at period end
     wait_for(lambda: sub(shop, hb)["renewal"] == "failed", "B's failed renewal")
     sb = wait_for(lambda: (lambda x: x if x["plan"] == "free" else None)(sub(shop, hb)), "B's plan to end")
@@ -180,6 +241,8 @@ def test_renewal_cancel_and_failed_renewal(shop, stripe, run_cli):
     # C: no renewal was charged, the plan ends at period end
     sc = wait_for(lambda: (lambda x: x if x["plan"] == "free" else None)(sub(shop, hc)), "C's plan to end")
     assert sc["ended_reason"] == "cancelled" and renewal_of(ic) is None
+    sd = wait_for(lambda: (lambda x: x if x["plan"] == "free" else None)(sub(shop, hd)), "D's plan to end")
+    assert sd["ended_reason"] == "refunded" and sd["renewal"] is None
     # A's first period is over by now: the paid renewal keeps the plan
     assert sub(shop, ha)["plan"] == "pro"
     # credits granted stay granted; every balance is explained by the ledger

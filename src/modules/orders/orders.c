@@ -274,6 +274,8 @@ int orders__transition(struct db *db, struct req *r, const char *via, str_t id, 
         return rc;
     if (!strcmp(to, "refunded") && (rc = orders__credit_refund(db, id)) != DB_OK)
         return rc;
+    if (!strcmp(to, "refunded") && (rc = orders__plan_refunded(db, id)) != DB_OK)
+        return rc;
     if ((rc = enqueue_mail(db, id, to)) != DB_OK || (rc = notify(db, owner, id, from, to)) != DB_OK)
         return rc;
     json_t *before = json_pack("{s:s}", "status", from);

@@ -67,6 +67,9 @@ int orders__credit_purchase(struct db *db, str_t order_id) WARN_UNUSED;
 /* Inside the transaction that marks it refunded: a credits order takes its
  * credits back (an "adjust"), as far as they are still available. */
 int orders__credit_refund(struct db *db, str_t order_id) WARN_UNUSED;
+/* Take up to credits back from user (an "adjust" with reference
+ * "refund order:<order_id>"), as far as they are available. */
+int orders__credit_take_back(struct db *db, str_t user, int64_t credits, str_t order_id) WARN_UNUSED;
 
 /* plans.c: paid plans as subscriptions (issue 11 item 3) */
 int orders__plans_config(struct buf *err);
@@ -80,6 +83,11 @@ int orders__plan_paid(struct db *db, str_t order_id) WARN_UNUSED;
  * succeeded: the card (payment_method) to charge renewals with; failed:
  * a renewal that failed is marked so (the plan ends at period end) — also
  * when the intent job could not charge it (Stripe refused for good). */
+/* Inside the transaction that marks a plan order refunded: the order that
+ * paid the running period ends the plan now (a renewal paid ahead: at the
+ * end of the period before it) and takes the period's credits back as far
+ * as unspent; an older period's order changes nothing. */
+int orders__plan_refunded(struct db *db, str_t order_id) WARN_UNUSED;
 int orders__plan_payment(struct db *db, const char *order_id, bool succeeded, str_t payment_method) WARN_UNUSED;
 /* The intent job of a plan order: the Stripe customer of the buyer (NULL
  * until made), and for a renewal the saved card. Pool-free: copied into out. */

@@ -99,24 +99,31 @@ static int credits_order(struct db *db, str_t order_id, char user[UUID_STR_LEN +
     return rc < 0 ? rc : DB_OK;
 }
 
-int orders__credit_refund(struct db *db, str_t order_id)
+int orders__credit_take_back(struct db *db, str_t user, int64_t credits, str_t order_id)
 {
-    char user[UUID_STR_LEN + 1], ref[64];
-    int64_t credits = 0;
-    bool found;
+    char ref[64];
     struct credits_balance b;
-    int rc = credits_order(db, order_id, user, &credits, &found);
-    if (rc != DB_OK || !found)
-        return rc;
-    /* take back what was bought, as far as it is still available (spent credit stays spent) */
-    if ((rc = credits_get(db, str_c(user), &b)) != DB_OK)
+    /* as far as it is still available (spent credit stays spent) */
+    int rc = credits_get(db, user, &b);
+    if (rc != DB_OK)
         return rc;
     int64_t back = credits < b.available ? credits : b.available;
     if (back <= 0)
         return DB_OK;
     (void)snprintf(ref, sizeof(ref), "refund order:%.*s", STR_FMT(order_id));
-    rc = credits_add(db, str_c(user), "adjust", -back, ref, NULL);
+    rc = credits_add(db, user, "adjust", -back, ref, NULL);
     return rc > 0 ? DB_ERR : rc;
+}
+
+int orders__credit_refund(struct db *db, str_t order_id)
+{
+    char user[UUID_STR_LEN + 1];
+    int64_t credits = 0;
+    bool found;
+    int rc = credits_order(db, order_id, user, &credits, &found);
+    if (rc != DB_OK || !found)
+        return rc;
+    return orders__credit_take_back(db, str_c(user), credits, order_id);
 }
 
 int orders__credit_purchase(struct db *db, str_t order_id)

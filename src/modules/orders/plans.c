@@ -74,27 +74,34 @@ int orders__plans_config(struct buf *err)
     return 0;
 }
 
-/* The end of a period that starts at start_ms: one calendar month later (the
- * day clamped to the month's length: Jan 31 → Feb 28/29), or period_s. */
-static int64_t period_end_of(int64_t start_ms)
+/* One period after (dir 1) or before (dir -1) ms: a calendar month (the day
+ * clamped to the month's length: Jan 31 → Feb 28/29), or period_s. */
+static int64_t period_step(int64_t ms, int dir)
 {
     if (period_s)
-        return start_ms + period_s * 1000;
+        return ms + dir * period_s * 1000;
     static const int dim[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    time_t t = (time_t)(start_ms / 1000);
+    time_t t = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
     int day = tm.tm_mday;
-    if (++tm.tm_mon == 12) {
+    tm.tm_mon += dir;
+    if (tm.tm_mon == 12) {
         tm.tm_mon = 0;
         tm.tm_year++;
+    } else if (tm.tm_mon < 0) {
+        tm.tm_mon = 11;
+        tm.tm_year--;
     }
     int y = tm.tm_year + 1900, max = dim[tm.tm_mon];
     if (tm.tm_mon == 1 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
         max = 29;
     tm.tm_mday = day < max ? day : max;
-    return (int64_t)timegm(&tm) * 1000 + start_ms % 1000;
+    return (int64_t)timegm(&tm) * 1000 + ms % 1000;
 }
+
+/* The end of a period that starts at start_ms. */
+static int64_t period_end_of(int64_t start_ms) { return period_step(start_ms, 1); }
 
 /* ---- the subscription row ---- */
 
@@ -173,21 +180,31 @@ static int enqueue_cycle(struct db *db, str_t user_id, int64_t end, const char *
     return rc == JOBS_OK || rc == JOBS_EDUPLICATE ? DB_OK : rc < 0 ? rc : DB_ERR;
 }
 
-int orders__plan_paid(struct db *db, str_t order_id)
+/* The buyer and plan of a plan order (*found false for other kinds). */
+static int plan_order_read(struct db *db, str_t order_id, char user[UUID_STR_LEN + 1], char plan[16], bool *found)
 {
     struct db_res *res;
-    char user[UUID_STR_LEN + 1], plan[16];
+    *found = false;
     int rc = db_query(db, "SELECT user_id, plan FROM orders WHERE id = ? AND kind = 'plan'", DB_ARGS(DBA_TEXT(order_id)),
                       &res);
     if (rc != DB_OK)
         return rc;
-    if ((rc = db_next(res)) != 1) {
-        db_res_free(res);
-        return rc < 0 ? rc : DB_OK;
+    if ((rc = db_next(res)) == 1) {
+        (void)str_copy(user, db_text(res, 0).p, UUID_STR_LEN + 1);
+        (void)str_copy(plan, db_text(res, 1).p, 16);
+        *found = true;
     }
-    (void)str_copy(user, db_text(res, 0).p, sizeof(user));
-    (void)str_copy(plan, db_text(res, 1).p, sizeof(plan));
     db_res_free(res);
+    return rc < 0 ? rc : DB_OK;
+}
+
+int orders__plan_paid(struct db *db, str_t order_id)
+{
+    char user[UUID_STR_LEN + 1], plan[16];
+    bool found;
+    int rc = plan_order_read(db, order_id, user, plan, &found);
+    if (rc != DB_OK || !found)
+        return rc;
     struct credits_plan p;
     if (credits_plan_find(str_c(plan), &p) || !p.paid)
         return DB_ERR; /* the CHECK and the route allow only paid plan names */
@@ -334,24 +351,24 @@ static int cycle_renew(struct db *db, struct cycle_ctx *c, const struct sub *s)
     return rc == DB_OK ? audit_sub(db, NULL, "subscription.renew", c->user, p.name, id) : rc;
 }
 
-static int cycle_end(struct db *db, struct cycle_ctx *c, const struct sub *s)
+/* The plan drops to free now (ended_reason why); an unpaid renewal can no
+ * longer pay a period that is over: it is cancelled. */
+static int end_now(struct db *db, str_t user, const char *why)
 {
     struct db_res *res;
     char ids[8][UUID_STR_LEN + 1];
     size_t n = 0;
-    const char *why = s->cancel ? "cancelled" : !strcmp(s->renewal, "failed") ? "renewal_failed" : "not_renewed";
     int rc = db_exec(db,
                      "UPDATE credit_subscriptions SET plan = 'free', period_start = NULL, period_end = NULL, "
                      "cancel_at_period_end = ?, renewal_status = NULL, ended_reason = ?, updated_at = ms_ts(?) "
                      "WHERE user_id = ?",
-                     DB_ARGS(DBA_BOOL(false), DBA_CSTR(why), DBA_INT(time_now_ms()), DBA_TEXT(c->user)), NULL);
+                     DB_ARGS(DBA_BOOL(false), DBA_CSTR(why), DBA_INT(time_now_ms()), DBA_TEXT(user)), NULL);
     if (rc != DB_OK)
         return rc;
-    /* an unpaid renewal can no longer pay a period that is over */
     rc = db_query(db,
                   "SELECT id FROM orders WHERE user_id = ? AND kind = 'plan' AND renewal = ? AND status = 'pending' "
                   "ORDER BY id LIMIT 8",
-                  DB_ARGS(DBA_TEXT(c->user), DBA_BOOL(true)), &res);
+                  DB_ARGS(DBA_TEXT(user), DBA_BOOL(true)), &res);
     if (rc != DB_OK)
         return rc;
     while (n < ARRAY_LEN(ids) && (rc = db_next(res)) == 1)
@@ -365,8 +382,68 @@ static int cycle_end(struct db *db, struct cycle_ctx *c, const struct sub *s)
         if (rc < 0)
             return rc;
     }
+    return DB_OK;
+}
+
+static int cycle_end(struct db *db, struct cycle_ctx *c, const struct sub *s)
+{
+    const char *why = s->cancel                        ? "cancelled"
+                      : !strcmp(s->renewal, "failed")   ? "renewal_failed"
+                      : !strcmp(s->renewal, "refunded") ? "refunded"
+                                                        : "not_renewed";
+    int rc = end_now(db, c->user, why);
+    if (rc != DB_OK)
+        return rc;
     c->outcome = why;
     return audit_sub(db, NULL, "subscription.end", c->user, s->plan, why);
+}
+
+int orders__plan_refunded(struct db *db, str_t order_id)
+{
+    struct db_res *res;
+    char user[UUID_STR_LEN + 1], plan[16], latest[UUID_STR_LEN + 1] = "";
+    bool found;
+    int rc = plan_order_read(db, order_id, user, plan, &found);
+    if (rc != DB_OK || !found)
+        return rc;
+    struct sub s;
+    struct credits_plan p;
+    if ((rc = sub_ensure(db, str_c(user))) != DB_OK || (rc = sub_read(db, str_c(user), true, &s)) != DB_OK)
+        return rc;
+    /* the order that paid the running period is the last plan order paid
+     * (each payment sets the period); an older one's period is over */
+    rc = db_query(db,
+                  "SELECT id FROM orders WHERE user_id = ? AND kind = 'plan' AND paid_at IS NOT NULL "
+                  "ORDER BY paid_at DESC, id DESC LIMIT 1",
+                  DB_ARGS(DBA_CSTR(user)), &res);
+    if (rc != DB_OK)
+        return rc;
+    if ((rc = db_next(res)) == 1)
+        (void)str_copy(latest, db_text(res, 0).p, sizeof(latest));
+    db_res_free(res);
+    if (rc < 0)
+        return rc;
+    if (!str_eq(str_c(latest), order_id) || !sub_paid(&s) || strcmp(s.plan, plan) ||
+        credits_plan_find(str_c(plan), &p))
+        return DB_OK; /* an older period, or a plan that ended already: the running one stays */
+    int64_t now = time_now_ms();
+    const char *detail;
+    if (s.start > now) {
+        /* a renewal paid ahead and refunded before its period began: the
+         * period before it runs to its end, then the plan drops to free */
+        detail = "refunded before its period began: the plan ends at the end of the previous period";
+        rc = db_exec(db,
+                     "UPDATE credit_subscriptions SET period_start = ms_ts(?), period_end = ms_ts(?), "
+                     "renewal_status = 'refunded', updated_at = ms_ts(?) WHERE user_id = ?",
+                     DB_ARGS(DBA_INT(period_step(s.start, -1)), DBA_INT(s.start), DBA_INT(now), DBA_CSTR(user)), NULL);
+    } else {
+        detail = "the running period was refunded: the plan ends now";
+        rc = end_now(db, str_c(user), "refunded");
+    }
+    /* the period's credits go back as far as they are unspent */
+    if (rc == DB_OK)
+        rc = orders__credit_take_back(db, str_c(user), p.monthly, order_id);
+    return rc == DB_OK ? audit_sub(db, NULL, "subscription.refund", str_c(user), plan, detail) : rc;
 }
 
 static int tx_cycle(struct db *db, void *arg)
@@ -574,8 +651,8 @@ static struct openapi_schema sub_schema = {
             "current_period_start" : {"type" : [ "string", "null" ], "format" : "date-time"},
             "current_period_end" : {"type" : [ "string", "null" ], "format" : "date-time"},
             "cancel_at_period_end" : {"type" : "boolean"},
-            "renewal" : {"type" : [ "string", "null" ], "enum" : [ "pending", "failed", null ]},
-            "ended_reason" : {"type" : [ "string", "null" ], "enum" : [ "cancelled", "renewal_failed", "not_renewed", null ]},
+            "renewal" : {"type" : [ "string", "null" ], "enum" : [ "pending", "failed", "refunded", null ]},
+            "ended_reason" : {"type" : [ "string", "null" ], "enum" : [ "cancelled", "renewal_failed", "not_renewed", "refunded", null ]},
             "pending_order_id" : {"type" : [ "string", "null" ], "format" : "uuid",
                                   "description" : "an unpaid order for a paid plan, if any"}
         }
