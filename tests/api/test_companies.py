@@ -206,3 +206,54 @@ def test_address_book_cart_and_orders_for_members_only(server, company, admin_he
         assert server.get(f"{API}/companies/{cid}/orders/{o['id']}", headers=h).json()["id"] == o["id"]
     assert_problem(server.get(f"{API}/companies/{cid}/orders/{o['id']}", headers=outsider), 404)
     assert_problem(server.get(f"{API}/orders/{o['id']}", headers=outsider), 404)
+
+
+def test_export_and_account_deletion(server, company, admin_headers, db_factory):
+    """GET /me/export has the caller's companies (memberships, invitations received and sent, the company
+    orders they placed); DELETE /me is refused (409) while the caller owns a company with other members,
+    takes a company owned alone with it, and removes memberships and invitations to the address."""
+    owner, ou, c = company
+    cid = c["id"]
+    mem, mu = join(server, owner, cid, "exported")
+    pending = invite(server, owner, cid, f"pending-{uuid.uuid4().hex[:8]}@example.com")
+    solo = mk(server, mem, "/companies", {"name": "Tek Kişilik Ltd."})
+    a = mk(server, owner, f"/companies/{cid}/addresses", ADDR)
+    cat = new_category(server, admin_headers)
+    p = new_product(server, admin_headers, cat["slug"], price=700, stock=3)
+    assert server.post(f"{API}/companies/{cid}/cart", json={"product_id": p["id"], "quantity": 2},
+                       headers=mem).status_code == 201
+    r = server.post(f"{API}/companies/{cid}/orders", json={"address_id": a["id"]}, headers=mem)
+    assert r.status_code == 201, r.text
+    o = r.json()
+
+    ex = server.get(f"{API}/me/export", headers=mem)
+    assert ex.status_code == 200, ex.text
+    got = ex.json()["companies"]
+    assert sorted((m["company_id"], m["role"], m["name"]) for m in got["memberships"]) == \
+        sorted([(cid, "member", c["name"]), (solo["id"], "owner", solo["name"])])
+    assert [(i["company_id"], i["email"], i["status"]) for i in got["invitations_received"]] == \
+        [(cid, mu["email"], "accepted")]
+    assert got["invitations_sent"] == []
+    assert [(x["id"], x["company_id"], x["total"], x["status"]) for x in got["orders"]] == [(o["id"], cid, 1400, "pending")]
+    assert [(i["product_id"], i["quantity"], i["line_total"]) for i in got["orders"][0]["items"]] == [(p["id"], 2, 1400)]
+    sent = server.get(f"{API}/me/export", headers=owner).json()["companies"]["invitations_sent"]
+    assert sorted(i["email"] for i in sent) == sorted([mu["email"], pending["email"]])
+
+    # the owner of a company with other members cannot leave it ownerless: 409, nothing deleted
+    r = assert_problem(server.delete(f"{API}/me", headers=owner), 409, "CONFLICT")
+    assert cid in r["detail"] and "owner" in r["detail"]
+    assert server.get(f"{API}/me", headers=owner).status_code == 200
+    assert server.get(f"{API}/companies/{cid}", headers=owner).status_code == 200
+
+    # a member goes: memberships, invitations to the address and the company owned alone go with them
+    assert server.delete(f"{API}/me", headers=mem).status_code == 204
+    q = lambda sql, *args: db_factory.query(server.db_url, sql, args)[0][0]
+    assert q("SELECT count(*) FROM companies WHERE id = ?", solo["id"]) == 0
+    assert q("SELECT count(*) FROM company_members WHERE user_id = ?", mu["id"]) == 0
+    assert q("SELECT count(*) FROM company_invitations WHERE lower(email) = lower(?)", mu["email"]) == 0
+    assert [m["user_id"] for m in server.get(f"{API}/companies/{cid}/members", headers=owner).json()["data"]] == \
+        [ou["id"]]
+    # now the owner is alone: the account and the company go
+    assert server.delete(f"{API}/me", headers=owner).status_code == 204
+    assert q("SELECT count(*) FROM companies WHERE id = ?", cid) == 0
+    assert q("SELECT count(*) FROM company_invitations WHERE company_id = ?", cid) == 0

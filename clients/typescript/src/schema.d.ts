@@ -338,7 +338,7 @@ export interface paths {
         get: operations["get_api_v1_me"];
         put?: never;
         post?: never;
-        /** Delete the account and its personal data */
+        /** Delete the account and its personal data; 409 while the caller owns a company with other members (hand it over or delete it first); a company owned alone goes with the account */
         delete: operations["delete_api_v1_me"];
         options?: never;
         head?: never;
@@ -4108,9 +4108,9 @@ export interface components {
             current_period_end: string | null;
             cancel_at_period_end: boolean;
             /** @enum {string|null} */
-            renewal: "pending" | "failed" | null;
+            renewal: "pending" | "failed" | "refunded" | null;
             /** @enum {string|null} */
-            ended_reason: "cancelled" | "renewal_failed" | "not_renewed" | null;
+            ended_reason: "cancelled" | "renewal_failed" | "not_renewed" | "refunded" | null;
             /**
              * Format: uuid
              * @description an unpaid order for a paid plan, if any
@@ -5107,6 +5107,62 @@ export interface operations {
                         photo: {
                             [key: string]: unknown;
                         } | null;
+                        /** @description the caller's companies: memberships, invitations to their address and sent by them, company orders they placed */
+                        companies?: {
+                            memberships?: {
+                                company_id?: string;
+                                name?: string;
+                                tax_id?: string;
+                                /** @enum {string} */
+                                role?: "owner" | "admin" | "member";
+                                /** Format: date-time */
+                                joined_at?: string;
+                            }[];
+                            invitations_received?: {
+                                id?: string;
+                                company_id?: string;
+                                company_name?: string;
+                                email?: string;
+                                role?: string;
+                                status?: string;
+                                /** Format: date-time */
+                                expires_at?: string;
+                                /** Format: date-time */
+                                created_at?: string;
+                            }[];
+                            invitations_sent?: {
+                                id?: string;
+                                company_id?: string;
+                                email?: string;
+                                role?: string;
+                                status?: string;
+                                /** Format: date-time */
+                                created_at?: string;
+                            }[];
+                            orders?: {
+                                id?: string;
+                                company_id?: string;
+                                kind?: string;
+                                status?: string;
+                                total?: number;
+                                currency?: string;
+                                /** @description the address copied at order time */
+                                address?: {
+                                    [key: string]: string | null;
+                                } | null;
+                                /** Format: date-time */
+                                created_at?: string;
+                                /** Format: date-time */
+                                paid_at?: string | null;
+                                items?: {
+                                    product_id?: string;
+                                    name?: string;
+                                    unit_price?: number;
+                                    quantity?: number;
+                                    line_total?: number;
+                                }[];
+                            }[];
+                        };
                     } & {
                         [key: string]: unknown;
                     };

@@ -21,7 +21,7 @@
 #include "core/uuid.h"
 #include "modules/audit/audit.h"
 #include "modules/catalog/catalog.h"
-#include "modules/companies/companies.h"
+#include "modules/companies/companies_internal.h"
 #include "modules/users/identity.h"
 #include "transport/mail.h"
 
@@ -909,6 +909,15 @@ static struct route routes[] = {
 
 static void register_routes(void) { router_add(routes, ARRAY_LEN(routes)); }
 
+static int init(const struct config *cfg, struct db *db, struct buf *err)
+{
+    (void)cfg;
+    (void)db;
+    (void)err;
+    companies__register_user_data();
+    return 0;
+}
+
 static void register_jobs(void)
 {
     mail_template_register("company_invite", "You are invited to {{company}} on temel",
@@ -925,4 +934,5 @@ const struct module companies_module = {
     .config = config,
     .register_routes = register_routes,
     .register_jobs = register_jobs,
+    .init = init,
 };

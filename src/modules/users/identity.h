@@ -47,6 +47,9 @@ struct user_data_hooks {
     int (*export_data)(struct db *db, str_t user_id, struct jw *w); /* writes one JSON value */
     int (*delete_data)(struct db *db, str_t user_id);
     int (*migrate_guest)(struct db *db, str_t guest_id, str_t user_id);
+    /* Before any delete_data: 1 when the account may not be deleted now
+     * (why says what to do first; DELETE /me answers 409), 0, or a db_rc. */
+    int (*refuse_delete)(struct db *db, str_t user_id, struct buf *why);
 };
 void identity_register_user_data(const struct user_data_hooks *h);
 

@@ -143,6 +143,11 @@ static int tx_delete_me(struct req *r, void *arg)
     const struct user_data_hooks *const *hooks;
     size_t n = users__hooks(&hooks);
     int rc;
+    struct buf *why = req_buf(r, 512);
+    for (size_t i = 0; i < n; i++) {
+        if (hooks[i]->refuse_delete && (rc = hooks[i]->refuse_delete(db, r->user_id, why)) != 0)
+            return rc > 0 ? http_fail(r, 409, "CONFLICT", "%s", buf_cstr(why)) : rc;
+    }
     for (size_t i = 0; i < n; i++)
         if (hooks[i]->delete_data && (rc = hooks[i]->delete_data(db, r->user_id)) != DB_OK)
             return rc;
@@ -483,7 +488,7 @@ static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/users/me", .handler = users__h_me, .auth = AUTH_USER, .rl = RL_READ, .summary = "Alias of GET /api/v1/me", .tag = "me", .output = USER_OUT},
     {.method = "PATCH", .pattern = "/api/v1/me", .handler = h_patch_me, .auth = AUTH_USER, .rl = RL_WRITE, .input = &patch_s, .body_max = 32u << 10, .summary = "Update name, locale, profile; a new phone is not stored but gets an SMS code (POST /api/v1/me/phone/verify stores it); phone null removes it", .tag = "me", .output = USER_OUT},
     {.method = "POST", .pattern = "/api/v1/me/phone/verify", .handler = h_verify_phone, .auth = AUTH_USER, .rl = RL_AUTH, .input = &phone_s, .summary = "Store the phone given to PATCH /me once its SMS code is entered (10 wrong codes an hour lock the number: 429)", .tag = "me"},
-    {.method = "DELETE", .pattern = "/api/v1/me", .handler = h_delete_me, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Delete the account and its personal data", .tag = "me"},
+    {.method = "DELETE", .pattern = "/api/v1/me", .handler = h_delete_me, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Delete the account and its personal data; 409 while the caller owns a company with other members (hand it over or delete it first); a company owned alone goes with the account", .tag = "me"},
     {.method = "GET", .pattern = "/api/v1/me/export", .handler = h_export, .auth = AUTH_USER, .rl = RL_READ, .summary = "All personal data as JSON", .tag = "me",
      .output = OPENAPI_JSON({
          "type" : "object",
@@ -493,7 +498,36 @@ static struct route routes[] = {
              "user" : {"$ref" : "#/components/schemas/User"},
              "sessions" : {"type" : "array", "items" : {"$ref" : "#/components/schemas/Session"}},
              "api_keys" : {"type" : "array", "items" : {"$ref" : "#/components/schemas/ApiKey"}},
-             "photo" : {"type" : [ "object", "null" ], "additionalProperties" : true}
+             "photo" : {"type" : [ "object", "null" ], "additionalProperties" : true},
+             "companies" : {
+                 "type" : "object",
+                 "description" : "the caller's companies: memberships, invitations to their address and sent by them, company orders they placed",
+                 "properties" : {
+                     "memberships" : {"type" : "array", "items" : {"type" : "object", "properties" : {
+                         "company_id" : {"type" : "string"}, "name" : {"type" : "string"}, "tax_id" : {"type" : "string"},
+                         "role" : {"type" : "string", "enum" : [ "owner", "admin", "member" ]},
+                         "joined_at" : {"type" : "string", "format" : "date-time"}}}},
+                     "invitations_received" : {"type" : "array", "items" : {"type" : "object", "properties" : {
+                         "id" : {"type" : "string"}, "company_id" : {"type" : "string"}, "company_name" : {"type" : "string"},
+                         "email" : {"type" : "string"}, "role" : {"type" : "string"}, "status" : {"type" : "string"},
+                         "expires_at" : {"type" : "string", "format" : "date-time"},
+                         "created_at" : {"type" : "string", "format" : "date-time"}}}},
+                     "invitations_sent" : {"type" : "array", "items" : {"type" : "object", "properties" : {
+                         "id" : {"type" : "string"}, "company_id" : {"type" : "string"}, "email" : {"type" : "string"},
+                         "role" : {"type" : "string"}, "status" : {"type" : "string"},
+                         "created_at" : {"type" : "string", "format" : "date-time"}}}},
+                     "orders" : {"type" : "array", "items" : {"type" : "object", "properties" : {
+                         "id" : {"type" : "string"}, "company_id" : {"type" : "string"}, "kind" : {"type" : "string"},
+                         "status" : {"type" : "string"}, "total" : {"type" : "integer"}, "currency" : {"type" : "string"},
+                         "address" : {"type" : [ "object", "null" ], "description" : "the address copied at order time", "additionalProperties" : {"type" : [ "string", "null" ]}},
+                         "created_at" : {"type" : "string", "format" : "date-time"},
+                         "paid_at" : {"type" : [ "string", "null" ], "format" : "date-time"},
+                         "items" : {"type" : "array", "items" : {"type" : "object", "properties" : {
+                             "product_id" : {"type" : "string"}, "name" : {"type" : "string"},
+                             "unit_price" : {"type" : "integer"}, "quantity" : {"type" : "integer"},
+                             "line_total" : {"type" : "integer"}}}}}}}
+                 }
+             }
          },
          "additionalProperties" : {"description" : "one member per module that keeps personal data (its rows)"}
      })},
