@@ -63,7 +63,7 @@ static bool g_on;
 static int64_t g_timeout_ms = 250;
 
 static _Atomic int64_t g_outage_since; /* CLOCK_MONOTONIC ms; 0 = no outage */
-static _Atomic uint64_t g_calls, g_errors, g_timeouts, g_reconnects, g_outages, g_messages;
+static _Atomic uint64_t g_calls, g_errors, g_timeouts, g_reconnects, g_outages, g_messages, g_cache_skips;
 
 struct listen_ent {
     char *channel;
@@ -894,6 +894,39 @@ int redis_eval(struct redis_script *s, redisReply **reply, int nkeys, int argc, 
     return redis_cmdv(reply, argc + 3, av, al);
 }
 
+/* ---- caches ------------------------------------------------------------------------- */
+
+void redis_cache_skip(void) { atomic_fetch_add(&g_cache_skips, 1); }
+
+int redis_cache_get(const char *key, struct buf *out)
+{
+    redisReply *r = NULL;
+    int rc = g_on ? redis_cmd(&r, "GET %s", key) : RDS_EDOWN;
+    if (rc || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL)) {
+        redis_reply_free(r);
+        redis_cache_skip();
+        return RDS_EDOWN;
+    }
+    bool hit = r->type == REDIS_REPLY_STRING;
+    size_t before = out->len;
+    if (hit && buf_put(out, str_make(r->str, r->len)) != BUF_OK) {
+        out->len = before; /* too large for the caller: a miss */
+        out->err = BUF_OK;
+        hit = false;
+    }
+    redis_reply_free(r);
+    return hit ? 1 : 0;
+}
+
+int redis_cache_put(const char *key, const void *val, size_t len, int64_t ttl_ms)
+{
+    if (!g_on || redis_send("SET %s %b PX %lld", key, val, len, (long long)ttl_ms)) {
+        redis_cache_skip();
+        return RDS_EDOWN;
+    }
+    return 0;
+}
+
 /* ---- statistics --------------------------------------------------------------------- */
 
 struct redis_stats redis_stats(void)
@@ -905,6 +938,7 @@ struct redis_stats redis_stats(void)
         .reconnects = atomic_load(&g_reconnects),
         .outages = atomic_load(&g_outages),
         .messages = atomic_load(&g_messages),
+        .cache_skips = atomic_load(&g_cache_skips),
         .up = redis_available(),
     };
 }
@@ -921,8 +955,9 @@ void redis_metrics(struct buf *out)
                      "# TYPE temel_redis_timeouts_total counter\ntemel_redis_timeouts_total %llu\n"
                      "# TYPE temel_redis_connects_total counter\ntemel_redis_connects_total %llu\n"
                      "# TYPE temel_redis_outages_total counter\ntemel_redis_outages_total %llu\n"
-                     "# TYPE temel_redis_messages_total counter\ntemel_redis_messages_total %llu\n",
+                     "# TYPE temel_redis_messages_total counter\ntemel_redis_messages_total %llu\n"
+                     "# TYPE temel_redis_cache_skipped_total counter\ntemel_redis_cache_skipped_total %llu\n",
                      s.up ? 1 : 0, (unsigned long long)s.calls, (unsigned long long)s.errors,
                      (unsigned long long)s.timeouts, (unsigned long long)s.reconnects, (unsigned long long)s.outages,
-                     (unsigned long long)s.messages);
+                     (unsigned long long)s.messages, (unsigned long long)s.cache_skips);
 }

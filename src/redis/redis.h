@@ -107,8 +107,23 @@ int redis_subscribe(const char *channel, bool pattern, redis_msg_cb cb, void *ar
 void redis_unsubscribe(const char *channel, bool pattern, redis_msg_cb cb, void *arg);
 int redis_listen(const char *channel, redis_msg_cb cb, void *arg);
 
+/* Caches in Redis (the AI response cache, the public read cache). A cache
+ * never fails its caller: a call that gets no usable answer (not configured,
+ * outage, timeout, an error reply) counts one skip in
+ * temel_redis_cache_skipped_total (the warning metric) and the caller goes
+ * on without the cache. On a loop thread outside a coroutine a get skips.
+ *   redis_cache_get(key, out)   1 hit (the value appended to out; a value
+ *                               larger than out's cap is a miss), 0 miss,
+ *                               RDS_EDOWN skipped.
+ *   redis_cache_put(key, val, len, ttl_ms)   SET key val PX ttl_ms, fire and
+ *                               forget on a loop; 0 or RDS_EDOWN (skipped).
+ *   redis_cache_skip()          count one skip (a caller's own script). */
+int redis_cache_get(const char *key, struct buf *out);
+int redis_cache_put(const char *key, const void *val, size_t len, int64_t ttl_ms);
+void redis_cache_skip(void);
+
 struct redis_stats {
-    uint64_t calls, errors, timeouts, reconnects, outages, messages;
+    uint64_t calls, errors, timeouts, reconnects, outages, messages, cache_skips;
     bool up;
 };
 struct redis_stats redis_stats(void);

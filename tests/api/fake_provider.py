@@ -24,6 +24,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
+
 
 class _State:
     def __init__(self):
@@ -248,3 +250,11 @@ if __name__ == "__main__":
     f = FakeProvider(a.port)
     print(f"fake provider on {f.base}", flush=True)
     f.httpd.serve_forever()
+
+
+@pytest.fixture(scope="module")
+def fake_provider():
+    """One fake provider for a test module (import this fixture by name)."""
+    f = FakeProvider().start()
+    yield f
+    f.stop()

@@ -4,10 +4,12 @@
  * response cache. The job is in job.c, providers in provider.c, admin
  * routes in admin.c, anti-abuse in abuse.c.
  *
- * Submit, in ONE db_tx (joining the idempotency transaction on /ai/submit):
- *   1. cache lookup (the caller + operation + model + canonical input; only
- *      when the model's provider has its cache on): a hit records a
- *      'succeeded', cached row with cost 0 — nothing reserved, no job;
+ * Submit: first the cache lookup (the caller + operation + model + canonical
+ * input; only when the model's provider has its cache on) — in Redis when
+ * REDIS_URL is set (shared by the instances), else the ai_cache table; then
+ * in ONE db_tx (joining the idempotency transaction on /ai/submit):
+ *   1. a hit records a 'succeeded', cached row with cost 0 — nothing
+ *      reserved, no job;
  *   2. else jobs_enqueue("ai.run", queue "ai") + credits_reserve(cost,
  *      "ai:<job id>") (CREDITS_INSUFFICIENT rolls all back → 402) + the
  *      ai_requests row (id = the job id, status 'queued');
@@ -23,6 +25,7 @@
 #include "modules/credits/credits.h"
 
 #include "db/dbjson.h"
+#include "redis/redis.h"
 
 #include "core/banned.h"
 
@@ -101,11 +104,47 @@ static int write_own_request(struct db *db, str_t id, str_t user_id, struct jw *
 
 /* ---- cache ---- */
 
+/* With REDIS_URL the cache lives in Redis (shared by every instance, expiring by
+ * itself): the key "temel:ai:<cache key>" holds "<tokens_in> <tokens_out>\n<result>".
+ * Redis not answering is a miss (counted in temel_redis_cache_skipped_total),
+ * never an error; the table is not consulted then. Without Redis: the table. */
+#define AI_REDIS_PREFIX "temel:ai:"
+
+static void redis_key(const char *key, char out[sizeof(AI_REDIS_PREFIX) + 64])
+{
+    memcpy(out, AI_REDIS_PREFIX, sizeof(AI_REDIS_PREFIX) - 1);
+    str_copy(out + sizeof(AI_REDIS_PREFIX) - 1, key, 65);
+}
+
+static void redis_get(const char *key, struct buf *result, int64_t *tin, int64_t *tout, bool *found)
+{
+    char rk[sizeof(AI_REDIS_PREFIX) + 64];
+    struct buf v = BUF_INIT(AI_RESULT_MAX + 64);
+    redis_key(key, rk);
+    if (redis_cache_get(rk, &v) == 1) {
+        str_t s = buf_str(&v);
+        const char *nl = memchr(s.p, '\n', s.len), *sp = nl ? memchr(s.p, ' ', (size_t)(nl - s.p)) : NULL;
+        int64_t a, b;
+        if (sp && !parse_i64(str_make(s.p, (size_t)(sp - s.p)), 0, INT64_MAX, &a) &&
+            !parse_i64(str_make(sp + 1, (size_t)(nl - sp - 1)), 0, INT64_MAX, &b) &&
+            buf_put(result, str_make(nl + 1, s.len - (size_t)(nl + 1 - s.p))) == BUF_OK) {
+            *tin = a;
+            *tout = b;
+            *found = true;
+        }
+    }
+    buf_free(&v);
+}
+
 int ai__cache_get(struct db *db, const char *key, int64_t now_ms, struct buf *result, int64_t *tin, int64_t *tout,
                   bool *found)
 {
     struct db_res *res;
     *found = false;
+    if (redis_configured()) {
+        redis_get(key, result, tin, tout, found);
+        return DB_OK;
+    }
     int rc = db_query(db, "SELECT result, tokens_in, tokens_out FROM ai_cache WHERE key = ? AND expires_at > ms_ts(?)",
                       DB_ARGS(DBA_CSTR(key), DBA_INT(now_ms)), &res);
     if (rc != DB_OK)
@@ -126,6 +165,17 @@ int ai__cache_put(struct db *db, const char *key, str_t result, int64_t tin, int
     int64_t ttl = ai__cfg()->ai_cache_ttl_s;
     if (ttl <= 0)
         return DB_OK;
+    if (redis_configured()) {
+        char rk[sizeof(AI_REDIS_PREFIX) + 64];
+        struct buf v = BUF_INIT(AI_RESULT_MAX + 64);
+        redis_key(key, rk);
+        (void)buf_printf(&v, "%lld %lld\n", (long long)tin, (long long)tout);
+        (void)buf_put(&v, result);
+        if (buf_ok(&v))
+            (void)redis_cache_put(rk, v.ptr, v.len, ttl * 1000);
+        buf_free(&v);
+        return DB_OK;
+    }
     return db_exec(db,
                    "INSERT INTO ai_cache (key, result, tokens_in, tokens_out, created_at, expires_at) "
                    "VALUES (?, ?, ?, ?, ms_ts(?), ms_ts(?)) ON CONFLICT (key) DO UPDATE SET result = excluded.result, "
@@ -163,6 +213,10 @@ struct submit {
     bool cache_on; /* the model's provider caches answers */
     int prio;
     int64_t cost;
+    /* the cache's answer, looked up before the transaction (a Redis wait holds no write lock) */
+    struct buf hit;
+    int64_t tin, tout;
+    bool found;
     /* out */
     char id[UUID_STR_LEN + 1], txid[40];
     bool cached;
@@ -172,21 +226,12 @@ static int tx_submit(struct req *r, void *arg)
 {
     struct submit *s = arg;
     struct db *db = r->db;
-    int64_t now = time_now_ms(), tin = 0, tout = 0;
-    struct buf cached = BUF_INIT(AI_RESULT_MAX);
+    int64_t now = time_now_ms();
     struct buf ref = BUF_INIT(64);
-    bool found = false;
     int rc = DB_OK;
     s->cached = false;
     s->txid[0] = '\0';
-    if (ai__cfg()->ai_cache_ttl_s > 0 && s->cache_on) {
-        char key[65];
-        ai__cache_key(r->user_id, s->hash, key);
-        rc = ai__cache_get(db, key, now, &cached, &tin, &tout, &found);
-    }
-    if (rc != DB_OK)
-        goto out;
-    if (found) {
+    if (s->found) {
         /* a hit costs nothing: no reservation, no job */
         s->cached = true;
         uuid7_str(s->id);
@@ -196,7 +241,8 @@ static int tx_submit(struct req *r, void *arg)
                      "VALUES (?, ?, ?, ?, 'succeeded', ?, ?, ?, 0, true, ?, ?, ?, 0, ms_ts(?), ms_ts(?))",
                      DB_ARGS(DBA_CSTR(s->id), DBA_TEXT(r->user_id), DBA_CSTR(s->operation), DBA_CSTR(s->model),
                              DBA_INT(s->prio), DBA_TEXT(buf_str(&s->input)), DBA_CSTR(s->hash),
-                             DBA_TEXT(buf_str(&cached)), DBA_INT(tin), DBA_INT(tout), DBA_INT(now), DBA_INT(now)),
+                             DBA_TEXT(buf_str(&s->hit)), DBA_INT(s->tin), DBA_INT(s->tout), DBA_INT(now),
+                             DBA_INT(now)),
                      NULL);
     } else {
         struct job_opts o = JOB_OPTS_DEFAULT;
@@ -236,7 +282,6 @@ static int tx_submit(struct req *r, void *arg)
     if (rc == DB_OK)
         rc = ai__abuse_check(db, r->user_id, s->hash, now);
 out:
-    buf_free(&cached);
     buf_free(&ref);
     return rc;
 }
@@ -316,7 +361,17 @@ static int submit(struct req *r, const char *operation, struct submit *s)
                                                                                    : "no model is configured");
     }
     ai__input_hash(operation, str_c(s->model), buf_str(&s->input), s->hash);
-    rc = req_tx(r, DB_TX_WRITE, tx_submit, s);
+    buf_init(&s->hit, AI_RESULT_MAX);
+    if (ai__cfg()->ai_cache_ttl_s > 0 && s->cache_on) {
+        char key[65];
+        ai__cache_key(r->user_id, s->hash, key);
+        rc = ai__cache_get(r->db, key, time_now_ms(), &s->hit, &s->tin, &s->tout, &s->found);
+    }
+    if (rc == DB_OK)
+        rc = req_tx(r, DB_TX_WRITE, tx_submit, s);
+    else
+        rc = http_db_fail(r, rc);
+    buf_free(&s->hit);
     buf_free(&s->input);
     return rc;
 }

@@ -100,24 +100,26 @@ int ai__settle(struct db *db, str_t id, const struct ai_outcome *o, bool *applie
 struct settle_ctx {
     str_t id;
     const struct ai_outcome *o;
-    const char *cache_key; /* store the result under this key (success, not cached) */
     bool applied;
 };
 
 static int tx_settle(struct db *db, void *arg)
 {
     struct settle_ctx *c = arg;
-    int rc = ai__settle(db, c->id, c->o, &c->applied);
-    if (rc == DB_OK && c->applied && c->cache_key)
-        rc = ai__cache_put(db, c->cache_key, c->o->result, c->o->tokens_in, c->o->tokens_out, time_now_ms());
-    return rc;
+    return ai__settle(db, c->id, c->o, &c->applied);
 }
 
+/* Settle, then (once committed, by the run that applied it) store a fresh
+ * answer under cache_key: the cache (Redis or the table) is no part of the
+ * ledger's transaction — an entry lost to a crash is only a later miss. */
 static int settle(struct db *db, str_t id, const struct ai_outcome *o, const char *cache_key, bool *applied)
 {
-    struct settle_ctx c = {id, o, cache_key, false};
+    struct settle_ctx c = {id, o, false};
     int rc = db_tx(db, DB_TX_WRITE, tx_settle, &c);
     *applied = c.applied;
+    if (rc == DB_OK && c.applied && cache_key &&
+        ai__cache_put(db, cache_key, o->result, o->tokens_in, o->tokens_out, time_now_ms()) != DB_OK)
+        log_warn("ai request %.*s: its answer was not cached (database error)", STR_FMT(id));
     return rc;
 }
 
