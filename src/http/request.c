@@ -761,6 +761,7 @@ int request_on_h2o(h2o_handler_t *self, h2o_req_t *h)
     struct req *r = &b->r;
     (void)self;
 
+    server_conn_asked(h);
     b->h = h;
     b->slot = h2o_mem_alloc_shared(&h->pool, sizeof(*b->slot), on_h2o_gone);
     *b->slot = b;

@@ -11,14 +11,33 @@
  * Connections: at most TEMEL_MAX_CONNECTIONS per loop; at the cap the loop
  * stops accepting (the kernel's backlog holds the rest) until one closes.
  *
- * Shutdown: each loop closes its listener, asks h2o to stop keep-alive
- * (GOAWAY on HTTP/2), and exits once no request coroutine is alive and
- * either its connections are gone or it has been quiet for 500 ms after a
- * 1 s grace — or at the deadline, whichever comes first.
+ * Shutdown: each loop stops its listener without resetting anyone (below),
+ * asks h2o to stop keep-alive (GOAWAY on HTTP/2), and exits once no request
+ * coroutine is alive and either its connections are gone or it has been
+ * quiet for 500 ms after a 1 s grace and no connection it accepted is still
+ * owed its first request (up to 3 s from the signal) — or at the deadline,
+ * whichever comes first.
+ *
+ * Stopping a listener: close() on a listening socket resets every
+ * connection the kernel has completed into its accept queue, and a client
+ * that saw its connect() succeed has already sent its request on it: that
+ * request is lost with a reset, not refused (a client retries a refusal
+ * elsewhere, not a reset). Accepting until EAGAIN and then closing leaves a
+ * window in which the next handshake completes into the queue. So first a
+ * socket filter that drops every packet is attached to the listener: the
+ * kernel runs it on each SYN and handshake ACK before the listener sees
+ * them, so the queue cannot grow any more (a dropped SYN is sent again by
+ * its client about a second later and then refused, the listener being
+ * closed); then the queue is accepted to its end, and the listener closed
+ * with nothing in it. The connections taken this way (and any other one
+ * accepted just before the signal) have not necessarily sent their request
+ * yet — a client descheduled between connect() and send() — so the loop
+ * waits for the first request of each (`unasked`) before it may exit.
  */
 #include "http/server.h"
 
 #include <errno.h>
+#include <linux/filter.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -49,6 +68,7 @@
 #include "core/banned.h"
 
 #define SHUTDOWN_DEADLINE_MS 10000
+#define SHUTDOWN_FIRST_REQUEST_MS 3000 /* how long an accepted, silent connection holds the loop */
 
 const struct config *g_srv_cfg;
 struct rl_store *g_srv_rl;
@@ -80,19 +100,44 @@ static void log_kick(void *arg);
 static void on_accept(h2o_socket_t *listener, const char *err);
 static void on_conn_close(void *data);
 
+/* What the loop keeps of a connection: whether it has brought a request yet. */
+struct conn_watch {
+    struct thread_ctx *t;
+    bool asked;
+};
+
 /* Hand an accepted connection to h2o (TLS handshake, HTTP/1 or 2). */
 static void accept_one(struct thread_ctx *t, h2o_socket_t *sock)
 {
+    struct conn_watch *w = xcalloc(1, sizeof(*w));
+    w->t = t;
     t->conns++;
+    t->unasked++;
     metrics_set_conns(t->metrics, t->conns);
     sock->on_close.cb = on_conn_close;
-    sock->on_close.data = t;
+    sock->on_close.data = w;
     h2o_accept(&t->accept, sock);
+}
+
+void server_conn_asked(h2o_req_t *h)
+{
+    h2o_socket_t *sock = h->conn->callbacks->get_socket ? h->conn->callbacks->get_socket(h->conn) : NULL;
+    if (!sock || sock->on_close.cb != on_conn_close)
+        return;
+    struct conn_watch *w = sock->on_close.data;
+    if (!w->asked) {
+        w->asked = true;
+        w->t->unasked--;
+    }
 }
 
 static void on_conn_close(void *data)
 {
-    struct thread_ctx *t = data;
+    struct conn_watch *w = data;
+    struct thread_ctx *t = w->t;
+    if (!w->asked)
+        t->unasked--;
+    free(w);
     t->conns--;
     metrics_set_conns(t->metrics, t->conns);
     if (!t->listening && t->listener && t->conns < g_srv_cfg->max_connections) {
@@ -125,8 +170,9 @@ static void on_drain_tick(h2o_timeout_entry_t *e)
 {
     struct thread_ctx *t = H2O_STRUCT_FROM_MEMBER(struct thread_ctx, drain_tick, e);
     int64_t now = time_mono_ms(), since = now - t->shutdown_at_ms;
+    bool owed = t->unasked > 0 && since < SHUTDOWN_FIRST_REQUEST_MS; /* a client between connect() and send() */
     if (since >= SHUTDOWN_DEADLINE_MS ||
-        (t->live_reqs == 0 && (t->conns == 0 || (since >= 1000 && now - t->last_req_ms >= 500)))) {
+        (t->live_reqs == 0 && (t->conns == 0 || (since >= 1000 && now - t->last_req_ms >= 500 && !owed)))) {
         t->exit = true;
         return;
     }
@@ -146,11 +192,15 @@ static void on_shutdown_msg(h2o_multithread_receiver_t *rx, h2o_linklist_t *mess
     t->shutting_down = true;
     t->shutdown_at_ms = time_mono_ms();
     if (t->listener) {
-        /* Closing a listener resets the connections the kernel has already
-         * completed into its queue (their clients sent a request and get a
-         * reset, not a refusal they could retry elsewhere): take them first,
-         * past the connection cap; they are served like the others. */
+        /* No handshake completes into the queue from here on (see the top of
+         * this file); then take what it holds, past the connection cap (they
+         * are served like the others), and close it empty. */
+        static struct sock_filter drop_all[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
+        struct sock_fprog prog = {.len = 1, .filter = drop_all};
         h2o_socket_t *sock;
+        if (setsockopt(t->listen_fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)))
+            log_warn("loop %d: cannot stop the listener's handshakes (%s): a connection may be reset", t->idx,
+                     strerror(errno));
         while ((sock = h2o_evloop_socket_accept(t->listener)) != NULL)
             accept_one(t, sock);
         if (t->listening)

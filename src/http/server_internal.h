@@ -31,6 +31,7 @@ struct thread_ctx {
     h2o_timeout_entry_t log_flush;  /* end of loop iteration */
     struct buf logbuf;
     int64_t conns;     /* open client connections (owner thread only) */
+    int64_t unasked;   /* of those, the ones that have not yet brought a request */
     int64_t live_reqs; /* requests whose coroutine has not finished */
     void *free_boxes;  /* request.c: finished request boxes kept for reuse (a stack) */
     int nfree_boxes;
@@ -43,6 +44,9 @@ extern const struct config *g_srv_cfg;
 extern struct rl_store *g_srv_rl;
 extern http_authenticator g_srv_auth;
 struct thread_ctx *server_thread(void);
+/* A request arrived on h's connection: it is no longer one the shutdown must
+ * wait for (server.c's drain rule). request_on_h2o calls it first. */
+void server_conn_asked(h2o_req_t *h);
 
 /* request.c: the handler h2o calls for every request. */
 int request_on_h2o(h2o_handler_t *self, h2o_req_t *h);

@@ -83,6 +83,25 @@ def test_inflight_request_completes_on_sigterm(make_server):
     assert refused, "server still accepted new connections after SIGTERM"
 
 
+def test_connection_whose_request_comes_late_is_still_served(make_server):
+    """A client connects just before SIGTERM and is descheduled before it sends (the rolling-restart
+    flake of issue 14): its connection was accepted, so the shutdown waits for its request (up to
+    3 s from the signal) and answers it instead of exiting under it after the 1.5 s quiet rule."""
+    s = make_server()
+    c = RawConn(s.port, timeout=30)
+    try:
+        assert s.get("/health/live").status_code == 200  # c is accepted by now (the loop took it first)
+        s.proc.send_signal(signal.SIGTERM)
+        time.sleep(2.0)  # the slow client: past the old exit point (1 s grace + 500 ms quiet), before 3 s
+        assert c.send(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n"), "reset before the request"
+        resp = c.read_response()
+        assert resp is not None, "the connection was closed unanswered"
+        assert resp.status == 200, resp
+    finally:
+        c.close()
+    assert s.stop() == 0, s.log_tail()
+
+
 def test_after_exit_port_is_closed(make_server):
     s = make_server()
     port = s.port
