@@ -119,3 +119,25 @@ def test_upload_in_parts_to_s3(srv, s3):
     assert hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest()
     log = [json.loads(l) for l in srv.log_text().splitlines() if "multipart upload complete" in l]
     assert any(l.get("parts") == 3 and f["id"] in l.get("key", "") for l in log), log
+
+
+def test_photo_on_s3(srv, s3):
+    """/me/photo on S3: the photo is an object of the bucket; GET /me/photo answers 200 with the bytes (as
+    on local storage); replacing and deleting it remove the objects."""
+    from conftest import wait_for
+    h, _ = new_user_headers(srv)
+    img = png(64, 48)
+    r = srv.post("/api/v1/me/photo", headers=h, files={"photo": ("me.png", img)})
+    assert r.status_code == 201, r.text
+    fid = r.json()["file_id"]
+    assert s3.object_bytes(f"f/{fid}/original") == img
+    g = srv.get("/api/v1/me/photo", headers=h, allow_redirects=False)
+    assert g.status_code == 200 and g.content == img and g.headers["Content-Type"] == "image/png"
+    wait_for(lambda: srv.get(f"{FILES}/{fid}", headers=h).json()["variants_state"] == "ready", "variants")
+    assert f"f/{fid}/thumbnail.webp" in s3.objects()
+    t = srv.get("/api/v1/me/photo?variant=thumbnail", headers=h, allow_redirects=False)
+    assert t.status_code == 200 and t.content[8:12] == b"WEBP"
+    second = srv.post("/api/v1/me/photo", headers=h, files={"photo": ("me.png", png(8, 8))}).json()["file_id"]
+    wait_for(lambda: not [o for o in s3.objects() if o.startswith(f"f/{fid}/")], "the old photo's objects purged")
+    assert srv.delete("/api/v1/me/photo", headers=h).status_code == 204
+    wait_for(lambda: not [o for o in s3.objects() if o.startswith(f"f/{second}/")], "the photo's objects purged")

@@ -1,30 +1,65 @@
-"""Profile photo (API.md §3: POST|GET|DELETE /api/v1/me/photo; ARCHITECTURE.md §6 uploads):
-multipart upload, type from magic bytes only, size cap, stored as
-<data_dir>/photos/<user_id>.<ext>, and removed with the account."""
+"""Profile photo (API.md §3: POST|GET|DELETE /api/v1/me/photo; ARCHITECTURE.md §6 uploads) on the files
+module (issue 13 item 2): multipart upload, type from magic bytes only, size cap; the photo is a file
+(purpose avatar) with WebP variants, stored in the files storage; replacing, deleting it or the account
+removes the file and its bytes; photos stored the old way (<data_dir>/photos/<user_id>.<ext>) are moved
+into files at start."""
+import base64
 import hashlib
+import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from conftest import HTTP_TIMEOUT, assert_problem, error_fields, new_user_headers
+from conftest import HTTP_TIMEOUT, assert_problem, error_fields, new_user_headers, wait_for
+from files_util import module_server, png
 
 PHOTO = "/api/v1/me/photo"
+FILES = "/api/v1/files"
 MiB = 1 << 20
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(64))
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(64))
-WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 " + bytes(range(64))
+PNG = png(16, 12)
+JPEG = base64.b64decode(
+    "/9j/4QC8RXhpZgAASUkqAAgAAAAGABIBAwABAAAAAQAAABoBBQABAAAAVgAAABsBBQABAAAAXgAAACgBAwABAAAAAgAAABMCAwABAAAAAQAAAGmH"
+    "BAABAAAAZgAAAAAAAAA4YwAA6AMAADhjAADoAwAABgAAkAcABAAAADAyMTABkQcABAAAAAECAwAAoAcABAAAADAxMDABoAMAAQAAAP//AAACoAQA"
+    "AQAAABAAAAADoAQAAQAAAAwAAAAAAAAA/9sAQwAIBgYHBgUIBwcHCQkICgwUDQwLCwwZEhMPFB0aHx4dGhwcICQuJyAiLCMcHCg3KSwwMTQ0NB8n"
+    "OT04MjwuMzQy/9sAQwEJCQkMCwwYDQ0YMiEcITIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIy/8AAEQgA"
+    "DAAQAwEiAAIRAQMRAf/EAB8AAAEFAQEBAQEBAAAAAAAAAAABAgMEBQYHCAkKC//EALUQAAIBAwMCBAMFBQQEAAABfQECAwAEEQUSITFBBhNRYQci"
+    "cRQygZGhCCNCscEVUtHwJDNicoIJChYXGBkaJSYnKCkqNDU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6g4SFhoeIiYqSk5SV"
+    "lpeYmZqio6Slpqeoqaqys7S1tre4ubrCw8TFxsfIycrS09TV1tfY2drh4uPk5ebn6Onq8fLz9PX29/j5+v/EAB8BAAMBAQEBAQEBAQEAAAAAAAAB"
+    "AgMEBQYHCAkKC//EALURAAIBAgQEAwQHBQQEAAECdwABAgMRBAUhMQYSQVEHYXETIjKBCBRCkaGxwQkjM1LwFWJy0QoWJDThJfEXGBkaJicoKSo1"
+    "Njc4OTpDREVGR0hJSlNUVVZXWFlaY2RlZmdoaWpzdHV2d3h5eoKDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT"
+    "1NXW19jZ2uLj5OXm5+jp6vLz9PX29/j5+v/aAAwDAQACEQMRAD8A9/ooooA//9k=")
+WEBP = base64.b64decode(
+    "UklGRvgAAABXRUJQVlA4WAoAAAAIAAAADwAACwAAVlA4IBgAAAAwAQCdASoQAAwAAgA0JaQAA3AA/vuUAABFWElGugAAAEV4aWYAAElJKgAIAAAABgAS"
+    "AQMAAQAAAAEAAAAaAQUAAQAAAFYAAAAbAQUAAQAAAF4AAAAoAQMAAQAAAAIAAAATAgMAAQAAAAEAAABphwQAAQAAAGYAAAAAAAAAOGMAAOgDAAA4YwAA"
+    "6AMAAAYAAJAHAAQAAAAwMjEwAZEHAAQAAAABAgMAAKAHAAQAAAAwMTAwAaADAAEAAAD//wAAAqAEAAEAAAAQAAAAA6AEAAEAAAAMAAAAAAAAAA==")
 GIF = b"GIF89a\x01\x00\x01\x00" + bytes(32)
 
 
+@pytest.fixture(scope="module")
+def server(db_factory):
+    yield from module_server(db_factory)
+
+
+def data_dir(server):
+    return Path(server.dir) / server.env.get("TEMEL_DATA_DIR", "data")
+
+
 def photos_dir(server):
-    return Path(server.dir) / server.env.get("TEMEL_DATA_DIR", "data") / "photos"
+    return data_dir(server) / "photos"
 
 
-def files_of(server, user_id):
-    d = photos_dir(server)
-    return sorted(p.name for p in d.iterdir() if p.name.startswith(user_id)) if d.is_dir() else []
+def stored(server, fid):
+    """The bytes of file fid in local storage (None when gone)."""
+    p = data_dir(server) / "files" / "f" / fid / "original"
+    return p.read_bytes() if p.exists() else None
+
+
+def avatars(server, h):
+    r = server.get(FILES, headers=h, params={"purpose": "avatar"})
+    assert r.status_code == 200, r.text
+    return r.json()["data"]
 
 
 def upload(server, headers, data, field="photo", filename="me.bin", ctype="application/octet-stream"):
@@ -35,13 +70,13 @@ def raw_post(server, headers, body, content_type):
     return server.post(PHOTO, headers={**headers, "Content-Type": content_type}, data=body)
 
 
-@pytest.mark.parametrize("data,mime,ext", [(PNG, "image/png", "png"), (JPEG, "image/jpeg", "jpg"),
-                                           (WEBP, "image/webp", "webp")])
-def test_upload_then_get_returns_same_bytes(server, data, mime, ext):
+@pytest.mark.parametrize("data,mime", [(PNG, "image/png"), (JPEG, "image/jpeg"), (WEBP, "image/webp")])
+def test_upload_then_get_returns_same_bytes(server, data, mime):
     h, user = new_user_headers(server)
     r = upload(server, h, data)
     assert r.status_code == 201, r.text
     body = r.json()
+    fid = body.pop("file_id")
     assert body == {"photo_url": "/api/v1/me/photo", "mime_type": mime, "size": len(data),
                     "sha256": hashlib.sha256(data).hexdigest()}
     g = server.get(PHOTO, headers=h)
@@ -49,7 +84,30 @@ def test_upload_then_get_returns_same_bytes(server, data, mime, ext):
     assert g.headers["Content-Type"] == mime
     assert g.headers["X-Content-Type-Options"] == "nosniff"
     assert g.content == data
-    assert files_of(server, user["id"]) == [f"{user['id']}.{ext}"]
+    # the photo is a file of the user (purpose avatar) in the files storage, not under photos/
+    [f] = avatars(server, h)
+    assert (f["id"], f["mime_type"], f["size"], f["purpose"]) == (fid, mime, len(data), "avatar")
+    assert stored(server, fid) == data
+    assert not photos_dir(server).exists()
+
+
+def test_variants_of_the_photo(server):
+    h, _ = new_user_headers(server)
+    fid = upload(server, h, png(400, 300)).json()["file_id"]
+    wait_for(lambda: server.get(f"{FILES}/{fid}", headers=h).json()["variants_state"] == "ready", "variants")
+    t = server.get(PHOTO, headers=h, params={"variant": "thumbnail"})
+    assert t.status_code == 200 and t.headers["Content-Type"] == "image/webp" and t.content[8:12] == b"WEBP"
+    assert_problem(server.get(PHOTO, headers=h, params={"variant": "huge"}), 422)
+    assert_problem(server.get(PHOTO, headers=h, params={"size": "1"}), 422)
+
+
+def test_undecodable_image_is_422(server):
+    """New with the files module: the whole image is decoded, so a PNG signature over junk is refused."""
+    h, _ = new_user_headers(server)
+    r = upload(server, h, b"\x89PNG\r\n\x1a\n" + bytes(range(64)))
+    assert_problem(r, 422, "INVALID_IMAGE")
+    assert avatars(server, h) == []
+    assert_problem(server.get(PHOTO, headers=h), 404, "NOT_FOUND")
 
 
 def test_field_named_file_is_accepted(server):
@@ -65,18 +123,19 @@ def test_type_comes_from_magic_bytes_not_name_or_content_type(server):
     assert r.status_code == 201, r.text
     assert r.json()["mime_type"] == "image/png"
     assert server.get(PHOTO, headers=h).headers["Content-Type"] == "image/png"
-    assert files_of(server, user["id"]) == [f"{user['id']}.png"]
+    assert [f["mime_type"] for f in avatars(server, h)] == ["image/png"]
 
 
-def test_new_type_replaces_old_file(server):
+def test_new_photo_replaces_old_file(server):
     h, user = new_user_headers(server)
-    assert upload(server, h, JPEG).status_code == 201
-    assert upload(server, h, WEBP).status_code == 201
-    assert files_of(server, user["id"]) == [f"{user['id']}.webp"]
+    first = upload(server, h, JPEG).json()["file_id"]
+    second = upload(server, h, WEBP).json()["file_id"]
+    assert [f["id"] for f in avatars(server, h)] == [second]
     g = server.get(PHOTO, headers=h)
     assert (g.headers["Content-Type"], g.content) == ("image/webp", WEBP)
-    # no temp files left behind
-    assert not [p for p in photos_dir(server).iterdir() if p.name.startswith(".")]
+    assert_problem(server.get(f"{FILES}/{first}", headers=h), 404)
+    wait_for(lambda: stored(server, first) is None, "the old photo's bytes purged")
+    assert stored(server, second) == WEBP
 
 
 @pytest.mark.parametrize("data,ctype,filename", [
@@ -90,7 +149,7 @@ def test_unsupported_types_are_415(server, data, ctype, filename):
     h, user = new_user_headers(server)
     r = upload(server, h, data, filename=filename, ctype=ctype)
     assert_problem(r, 415, "UNSUPPORTED_MEDIA_TYPE")
-    assert files_of(server, user["id"]) == []
+    assert avatars(server, h) == []
 
 
 def test_not_multipart_is_415(server, user_headers):
@@ -145,20 +204,21 @@ def test_missing_field_is_422(server, user_headers):
 def test_filename_with_dot_dot_is_harmless(server):
     h, user = new_user_headers(server)
     root = Path(server.dir)
+    files_root = data_dir(server) / "files"
 
     def tree():  # mail and SMS drops appear asynchronously; they are not ours
         return {str(p.relative_to(root)) for p in root.rglob("*")
-                if p.relative_to(root).parts[0] not in ("mail", "sms")}
+                if p.relative_to(root).parts[0] not in ("mail", "sms") and p.name != "server.log"
+                and files_root not in p.parents and p != files_root}
 
     before = tree()
     for name in ("../../evil.png", "/tmp/evil.png", "..\\..\\evil.png", "x/../../../etc/passwd", "../../" + user["id"] + ".png"):
         r = upload(server, h, PNG, filename=name, ctype="image/png")
         assert r.status_code == 201, r.text
-    new = tree() - before
-    rel = str(photos_dir(server).relative_to(root))
-    assert new <= {f"{rel}/{user['id']}.png", rel}, new
+        assert "/" not in server.get(f"{FILES}/{r.json()['file_id']}", headers=h).json()["filename"]
+    assert tree() - before == set()  # nothing outside the files storage
     assert not any(n.endswith(("evil.png", "passwd")) for n in tree())
-    assert files_of(server, user["id"]) == [f"{user['id']}.png"]
+    assert len(avatars(server, h)) == 1
 
 
 def test_photo_is_always_the_callers_own(server):
@@ -184,12 +244,31 @@ def test_auth_required(server):
 def test_delete_photo(server):
     h, user = new_user_headers(server)
     assert_problem(server.get(PHOTO, headers=h), 404, "NOT_FOUND")
-    assert upload(server, h, JPEG).status_code == 201
+    fid = upload(server, h, JPEG).json()["file_id"]
     r = server.delete(PHOTO, headers=h)
     assert r.status_code == 204 and r.content == b""
-    assert files_of(server, user["id"]) == []
+    assert avatars(server, h) == []
+    wait_for(lambda: stored(server, fid) is None, "the photo's bytes purged")
     assert_problem(server.get(PHOTO, headers=h), 404, "NOT_FOUND")
     assert server.delete(PHOTO, headers=h).status_code == 204  # idempotent
+
+
+def test_deleting_the_file_removes_the_photo(server):
+    h, _ = new_user_headers(server)
+    fid = upload(server, h, PNG).json()["file_id"]
+    assert server.delete(f"{FILES}/{fid}", headers=h).status_code == 204
+    assert_problem(server.get(PHOTO, headers=h), 404, "NOT_FOUND")
+    assert server.get("/api/v1/me/export", headers=h).json()["photo"] is None
+
+
+def test_another_user_cannot_reach_the_photo_file(server):
+    ha, _ = new_user_headers(server, "alice")
+    hb, _ = new_user_headers(server, "bob")
+    fid = upload(server, ha, PNG).json()["file_id"]
+    for path in (f"{FILES}/{fid}", f"{FILES}/{fid}/download", f"{FILES}/{fid}/presigned"):
+        assert_problem(server.get(path, headers=hb), 404)
+    assert_problem(server.delete(f"{FILES}/{fid}", headers=hb), 404)
+    assert server.get(PHOTO, headers=ha).content == PNG
 
 
 def test_export_mentions_photo(server):
@@ -202,10 +281,30 @@ def test_export_mentions_photo(server):
 
 def test_delete_me_removes_the_file(server):
     h, user = new_user_headers(server)
-    assert upload(server, h, PNG).status_code == 201
-    assert files_of(server, user["id"]) == [f"{user['id']}.png"]
+    fid = upload(server, h, PNG).json()["file_id"]
+    assert stored(server, fid) == PNG
     assert server.delete("/api/v1/me", headers=h).status_code == 204
-    assert files_of(server, user["id"]) == []
+    wait_for(lambda: stored(server, fid) is None, "the photo's bytes purged with the account")
+
+
+def test_old_photos_on_disk_are_moved_into_files(make_server):
+    """A photo stored by the old code (<data_dir>/photos/<user_id>.<ext>) is moved into files at start:
+    GET /me/photo serves it, it is a file of the user, the old file is gone; a photo of an account that
+    no longer exists is removed."""
+    s = make_server(TEMEL_JOB_POLL_MS="50")
+    h, user = new_user_headers(s)
+    s.stop()
+    d = photos_dir(s)
+    d.mkdir(parents=True)
+    (d / f"{user['id']}.jpg").write_bytes(JPEG)
+    (d / "0190a0b0-0000-7000-8000-000000000000.png").write_bytes(PNG)  # nobody's
+    s.start()
+    g = s.get(PHOTO, headers=h)
+    assert g.status_code == 200 and g.content == JPEG and g.headers["Content-Type"] == "image/jpeg"
+    [f] = avatars(s, h)
+    assert f["mime_type"] == "image/jpeg" and f["size"] == len(JPEG)
+    assert not d.exists()
+    wait_for(lambda: s.get(f"{FILES}/{f['id']}", headers=h).json()["variants_state"] == "ready", "variants")
 
 
 def test_upload_over_http_is_sane_with_requests_session(server):

@@ -14,6 +14,7 @@
 #include "docs/pdf.h"
 #include "jobs/jobs.h"
 #include "modules/career/career.h"
+#include "modules/files/files.h"
 #include "modules/files/files_internal.h"
 
 #include "core/banned.h"
@@ -188,8 +189,7 @@ static enum job_result job_export(struct job *j, struct buf *result, struct buf 
         return JOB_OK;
     }
     struct resume cv = {BUF_INIT(4096), BUF_INIT(1 << 20), BUF_INIT(4u << 20), BUF_INIT(64u << 10)};
-    struct buf doc = BUF_INIT(DOC_MAX), err = BUF_INIT(1024), key = BUF_INIT(512), name = BUF_INIT(512),
-               raw = BUF_INIT(4096);
+    struct buf doc = BUF_INIT(DOC_MAX), err = BUF_INIT(1024), raw = BUF_INIT(4096);
     enum job_result out = JOB_RETRY;
     struct db_res *res;
     int rc = db_query(j->db,
@@ -225,20 +225,11 @@ static enum job_result job_export(struct job *j, struct buf *result, struct buf 
         out = JOB_FAIL;
         goto done;
     }
-    files__key(&key, str_c(file_id), NULL);
-    enum ftype t = pdf ? FT_PDF : FT_DOCX;
-    if (storage_put(files__cfg.st, buf_cstr(&key), buf_str(&doc), files__mime(t), &err)) {
-        (void)buf_printf(error, "storage: %s", buf_cstr(&err));
-        goto done;
-    }
     (void)buf_printf(&raw, "%s.%s", buf_cstr(&cv.title), format);
-    files__sanitize_name(buf_str(&raw), &name);
-    char sha[65];
-    sha256_hex(buf_str(&doc), sha);
-    struct files_new row = {.id = file_id, .purpose = "export", .sha = sha, .key = buf_cstr(&key),
-                            .user = str_c(user_id), .filename = buf_str(&name), .size = (int64_t)doc.len, .t = t};
-    if (files__insert_row(j->db, &row)) {
-        (void)buf_puts(error, "database");
+    struct files_info fi = {0};
+    memcpy(fi.id, file_id, sizeof fi.id);
+    if ((rc = files_put_generated(j->db, str_c(user_id), "export", buf_str(&raw), buf_str(&doc), &fi, &err))) {
+        (void)buf_printf(error, "%s", rc == FILES_ESTORE ? buf_cstr(&err) : "database");
         goto done;
     }
     (void)buf_printf(result, "{\"file_id\":\"%s\",\"size\":%zu}", file_id, doc.len);
@@ -250,8 +241,6 @@ done:
     buf_free(&cv.skills);
     buf_free(&doc);
     buf_free(&err);
-    buf_free(&key);
-    buf_free(&name);
     buf_free(&raw);
     return out;
 }

@@ -188,6 +188,100 @@ int files__insert_row(struct db *db, const struct files_new *a)
                    NULL);
 }
 
+static int enqueue_variants(struct db *db, const char *id)
+{
+    struct buf payload = BUF_INIT(256);
+    (void)buf_printf(&payload, "{\"file_id\":\"%s\"}", id);
+    struct job_opts o = JOB_OPTS_DEFAULT;
+    o.max_attempts = 3;
+    o.timeout_ms = 120000;
+    int rc = jobs_enqueue(db, files__variants_kind.kind, buf_str(&payload), &o, NULL);
+    buf_free(&payload);
+    return rc == JOBS_EINVAL ? DB_ERR : rc;
+}
+
+/* files.purge for the ids in payload ({"ids":[...]}), in db's transaction. */
+static int enqueue_purge(struct db *db, str_t payload)
+{
+    struct job_opts o = JOB_OPTS_DEFAULT;
+    int rc = jobs_enqueue(db, "files.purge", payload, &o, NULL);
+    return rc == JOBS_EINVAL ? DB_ERR : rc < 0 ? rc : 0;
+}
+
+int files_forget(struct db *db, str_t id)
+{
+    if (!uuid_valid(id))
+        return DB_OK;
+    int64_t n = 0;
+    int rc = db_exec(db, "DELETE FROM files WHERE id = ?", DB_ARGS(DBA_TEXT(id)), &n);
+    if (rc || n == 0)
+        return rc;
+    struct buf payload = BUF_INIT(256);
+    (void)buf_printf(&payload, "{\"ids\":[\"%.*s\"]}", STR_FMT(id));
+    rc = enqueue_purge(db, buf_str(&payload));
+    buf_free(&payload);
+    return rc;
+}
+
+int files_lookup(struct db *db, str_t id, struct db_res **row)
+{
+    *row = NULL;
+    if (!uuid_valid(id))
+        return DB_OK;
+    struct db_res *res;
+    int rc = db_query(db, "SELECT " FILES_REF_COLS " FROM files WHERE id = ?", DB_ARGS(DBA_TEXT(id)), &res);
+    if (rc)
+        return rc;
+    if ((rc = db_next(res)) == 1) {
+        *row = res;
+        return DB_OK;
+    }
+    db_res_free(res);
+    return rc < 0 ? rc : DB_OK;
+}
+
+int files_adopt(struct db *db, str_t id, str_t owner, const char *purpose, const char *new_owner, bool *moved)
+{
+    int64_t n = 0;
+    *moved = false;
+    if (!uuid_valid(id))
+        return DB_OK;
+    int rc = db_exec(db, "UPDATE files SET owner_id = ? WHERE id = ? AND owner_id = ? AND purpose = ?",
+                     DB_ARGS(DBA_CSTR(new_owner), DBA_TEXT(id), DBA_TEXT(owner), DBA_CSTR(purpose)), &n);
+    *moved = rc == DB_OK && n == 1;
+    return rc;
+}
+
+int files_put_generated(struct db *db, str_t owner, const char *purpose, str_t filename, str_t data,
+                        struct files_info *out, struct buf *err)
+{
+    const char *why;
+    enum ftype t = files__sniff(data, &why);
+    if (t == FT_NONE) {
+        (void)buf_printf(err, "generated document: %s", why);
+        return FILES_ESTORE;
+    }
+    if (!out->id[0])
+        uuid7_str(out->id);
+    struct buf key = BUF_INIT(512), name = BUF_INIT(512);
+    files__key(&key, str_c(out->id), NULL);
+    int rc = storage_put(files__cfg.st, buf_cstr(&key), data, files__mime(t), err) ? FILES_ESTORE : 0;
+    if (rc == 0) {
+        sha256_hex(data, out->sha256);
+        files__sanitize_name(filename, &name);
+        struct files_new row = {.id = out->id, .purpose = purpose, .sha = out->sha256, .key = buf_cstr(&key),
+                                .user = owner, .filename = buf_str(&name), .size = (int64_t)data.len, .t = t};
+        rc = files__insert_row(db, &row);
+        if (rc == 0 && files__is_image(t))
+            rc = enqueue_variants(db, out->id);
+        out->mime = files__mime(t);
+        out->size = (int64_t)data.len;
+    }
+    buf_free(&key);
+    buf_free(&name);
+    return rc;
+}
+
 static int create_tx(struct req *r, void *arg)
 {
     struct files_new *a = arg;
@@ -202,14 +296,7 @@ static int create_tx(struct req *r, void *arg)
         return rc;
     if ((rc = files__insert_row(r->db, a)) || !files__is_image(a->t))
         return rc;
-    struct buf payload = BUF_INIT(256);
-    (void)buf_printf(&payload, "{\"file_id\":\"%s\"}", a->id);
-    struct job_opts o = JOB_OPTS_DEFAULT;
-    o.max_attempts = 3;
-    o.timeout_ms = 120000;
-    rc = jobs_enqueue(r->db, files__variants_kind.kind, buf_str(&payload), &o, NULL);
-    buf_free(&payload);
-    return rc == JOBS_EINVAL ? DB_ERR : rc;
+    return enqueue_variants(r->db, a->id);
 }
 
 static int write_one(struct req *r, str_t id)
@@ -225,31 +312,39 @@ static int write_one(struct req *r, str_t id)
     return rc == 1 ? 0 : http_rc(r, rc < 0 ? rc : DB_ERR);
 }
 
+/* Insert the row (quota, variants job) in one transaction; on failure the
+ * stored bytes are removed (nothing refers to them). 0 or HTTP_EFAIL. */
+static int insert_or_discard(struct req *r, const struct files_new *a)
+{
+    if (req_tx(r, DB_TX_WRITE, create_tx, (void *)a) == 0)
+        return 0;
+    struct delete_work d = {.id = str_c(a->id), .variants = false};
+    work_run(delete_on_pool, &d);
+    return HTTP_EFAIL;
+}
+
 int files__insert(struct req *r, const char *id, str_t user, const char *purpose, str_t filename, int64_t size,
                   enum ftype t, const char *sha, const char *key)
 {
     struct files_new a = {.id = id, .purpose = purpose, .sha = sha, .key = key, .user = user, .filename = filename,
                           .size = size, .t = t};
-    if (req_tx(r, DB_TX_WRITE, create_tx, &a)) { /* nothing refers to the stored bytes */
-        struct delete_work d = {.id = str_c(id), .variants = false};
-        work_run(delete_on_pool, &d);
+    if (insert_or_discard(r, &a))
         return HTTP_EFAIL;
-    }
     r->status = 201;
     return write_one(r, str_c(id));
 }
 
-/* Store bytes as a new file of user_id (worker pool: sniff, hash, image
- * check, storage; then one transaction: quota, row, variants job). On
- * success the row's JSON is written to r->w with status 201. */
-static int create(struct req *r, str_t user_id, str_t filename, const struct purpose *pp, str_t data)
+/* Store bytes as a new file of owner (worker pool: sniff, hash, image
+ * check, storage; then one transaction: quota, row, variants job). */
+static int create(struct req *r, str_t owner, str_t filename, const struct purpose *pp, str_t data,
+                  struct files_info *out)
 {
     if (data.len == 0)
         return http_invalid(r, "file", "is empty (0 bytes)");
     if ((int64_t)data.len > pp->max)
         return http_fail(r, 413, "PAYLOAD_TOO_LARGE", "files for %s may be at most %lld bytes", pp->name,
                          (long long)pp->max);
-    int rc = files__quota_check(r, user_id, (int64_t)data.len); /* before the work; again in the insert */
+    int rc = files__quota_check(r, owner, (int64_t)data.len); /* before the work; again in the insert */
     if (rc)
         return http_rc(r, rc);
     struct create_work c = {.data = data, .pp = pp, .why_img = BUF_INIT(512), .key = BUF_INIT(512),
@@ -265,13 +360,36 @@ static int create(struct req *r, str_t user_id, str_t filename, const struct pur
     else {
         struct buf name = BUF_INIT(512);
         files__sanitize_name(filename, &name);
-        rc = files__insert(r, c.id, user_id, pp->name, buf_str(&name), (int64_t)data.len, c.t, c.sha, buf_cstr(&c.key));
+        struct files_new a = {.id = c.id, .purpose = pp->name, .sha = c.sha, .key = buf_cstr(&c.key), .user = owner,
+                              .filename = buf_str(&name), .size = (int64_t)data.len, .t = c.t};
+        rc = insert_or_discard(r, &a);
         buf_free(&name);
+        if (rc == 0) {
+            memcpy(out->id, c.id, sizeof out->id);
+            memcpy(out->sha256, c.sha, sizeof out->sha256);
+            out->mime = files__mime(c.t);
+            out->size = (int64_t)data.len;
+        }
     }
     buf_free(&c.why_img);
     buf_free(&c.key);
     buf_free(&c.err);
     return rc;
+}
+
+int files_create(struct req *r, str_t owner, const char *purpose, str_t filename, str_t data, struct files_info *out)
+{
+    const struct purpose *pp = purpose_find(str_c(purpose));
+    if (!pp)
+        return http_internal_error(r, "files: unknown purpose", purpose);
+    return create(r, owner, filename, pp, data, out);
+}
+
+const char *files_sniff_mime(str_t data)
+{
+    const char *why;
+    enum ftype t = files__sniff(data, &why);
+    return t == FT_NONE ? NULL : files__mime(t);
 }
 
 /* ---- routes ---- */
@@ -286,7 +404,11 @@ static int h_upload(struct req *r)
     const struct purpose *pp = purpose ? purpose_find(purpose->data) : &purposes[0];
     if (!pp)
         return http_invalid(r, "purpose", "must be one of attachment, avatar, product, document");
-    return create(r, r->user_id, file->filename.p ? file->filename : STRLIT("file"), pp, file->data);
+    struct files_info f;
+    if (create(r, r->user_id, file->filename.p ? file->filename : STRLIT("file"), pp, file->data, &f))
+        return HTTP_EFAIL;
+    r->status = 201;
+    return write_one(r, str_c(f.id));
 }
 
 static int h_list(struct req *r)
@@ -297,7 +419,7 @@ static int h_list(struct req *r)
     struct db_arg args[4] = {DBA_TEXT(r->user_id)};
     size_t n = 1;
     const str_t *p = req_query(r, "purpose");
-    if (p && !purpose_find(*p) && !str_is(*p, "export"))
+    if (p && !purpose_find(*p) && !str_is(*p, "export") && !str_is(*p, "certificate"))
         return http_invalid(r, "purpose", "unknown purpose");
     if (p)
         args[n++] = DBA_TEXT(*p);
@@ -339,11 +461,17 @@ static int h_get(struct req *r)
 static int delete_tx(struct req *r, void *arg)
 {
     int64_t changes = 0;
-    int rc = db_exec(r->db, "DELETE FROM files WHERE id = ? AND owner_id = ?",
+    int rc = db_exec(r->db, "DELETE FROM files WHERE id = ? AND owner_id = ? AND purpose <> 'certificate'",
                      DB_ARGS(DBA_TEXT(*(str_t *)arg), DBA_TEXT(r->user_id)), &changes);
-    if (rc)
+    if (rc || changes)
         return rc;
-    return changes ? 0 : http_fail(r, 404, "NOT_FOUND", "no such file");
+    bool found;
+    int64_t one;
+    if ((rc = db_query_int(r->db, "SELECT 1 FROM files WHERE id = ? AND owner_id = ?",
+                           DB_ARGS(DBA_TEXT(*(str_t *)arg), DBA_TEXT(r->user_id)), &one, &found)))
+        return rc;
+    return found ? http_fail(r, 409, "CONFLICT", "this file is a certificate: it goes with its certificate")
+                 : http_fail(r, 404, "NOT_FOUND", "no such file");
 }
 
 static int h_delete(struct req *r)
@@ -540,37 +668,31 @@ static int send_local(struct req *r, const char *path)
     return 0;
 }
 
-static int h_download(struct req *r)
+struct proxy_read {
+    const char *key;
+    struct buf *out;
+    struct buf err;
+    int rc;
+};
+
+static void proxy_on_pool(void *arg)
 {
-    static const char *const allowed[] = {"variant", "expires", "sig", NULL};
-    if (http_query_allow(r, allowed))
-        return HTTP_EFAIL;
-    str_t id = req_param(r, "id");
-    const str_t *v = req_query(r, "variant"), *e = req_query(r, "expires"), *s = req_query(r, "sig");
-    int vi = -1;
-    if (v && (vi = variant_index(*v)) < 0)
+    struct proxy_read *p = arg;
+    p->rc = storage_get(files__cfg.st, p->key, p->out, &p->err);
+}
+
+#define PROXY_MAX HTTP_BODY_MAX
+
+int files_send(struct req *r, str_t id, const char *variant, unsigned flags)
+{
+    int vi = variant ? variant_index(str_c(variant)) : -1;
+    if (variant && vi < 0)
         return http_invalid(r, "variant", "must be thumbnail, medium or large");
     if (!uuid_valid(id))
         return http_fail(r, 404, "NOT_FOUND", "no such file");
-    bool by_link = e || s;
-    if (by_link) {
-        int64_t expires;
-        char want[65];
-        if (!e || !s || parse_i64(*e, 0, INT64_MAX / 1000, &expires))
-            return http_fail(r, 403, "FORBIDDEN", "the link is not valid");
-        link_sig(id, v ? *v : STRLIT(""), expires, want);
-        if (!ct_equal(*s, str_c(want)))
-            return http_fail(r, 403, "FORBIDDEN", "the link is not valid");
-        if (expires < time_now_ms() / 1000)
-            return http_fail(r, 403, "LINK_EXPIRED", "the link has expired");
-    } else if (!r->user_id.len) {
-        return http_fail(r, 401, "UNAUTHORIZED", "authentication required (or use a presigned link)");
-    }
     struct db_res *res;
-    int rc = by_link ? db_query(r->db, "SELECT filename, mime_type, variants FROM files WHERE id = ?",
-                                DB_ARGS(DBA_TEXT(id)), &res)
-                     : db_query(r->db, "SELECT filename, mime_type, variants FROM files WHERE id = ? AND owner_id = ?",
-                                DB_ARGS(DBA_TEXT(id), DBA_TEXT(r->user_id)), &res);
+    int rc = db_query(r->db, "SELECT filename, mime_type, variants, size FROM files WHERE id = ?", DB_ARGS(DBA_TEXT(id)),
+                      &res);
     if (rc)
         return http_rc(r, rc);
     if ((rc = db_next(res)) != 1) {
@@ -603,6 +725,24 @@ static int h_download(struct req *r)
         } else {
             rc = http_internal_error(r, "files: bad storage key", buf_cstr(&key));
         }
+    } else if (flags & FILES_SEND_PROXY) {
+        struct buf body = BUF_INIT(PROXY_MAX);
+        struct proxy_read p = {.key = buf_cstr(&key), .out = &body, .err = BUF_INIT(1024)};
+        work_run(proxy_on_pool, &p);
+        if (p.rc == STORAGE_ENOTFOUND)
+            rc = http_fail(r, 404, "NOT_FOUND", "no such file");
+        else if (p.rc || !buf_ok(&body))
+            rc = http_internal_error(r, "files: storage read failed", buf_cstr(&p.err));
+        else if (buf_put(&r->out, buf_str(&body)) != 0)
+            rc = http_internal_error(r, "files: response buffer", "append failed");
+        else {
+            r->content_type = mime;
+            req_header(r, "content-disposition", buf_str(&cd));
+            r->status = 200;
+            rc = 0;
+        }
+        buf_free(&body);
+        buf_free(&p.err);
     } else {
         rc = storage_presign_get(files__cfg.st, buf_cstr(&key), 300, time_now_ms() / 1000, mime, buf_cstr(&cd), &loc);
         if (rc == 0) {
@@ -617,6 +757,40 @@ static int h_download(struct req *r)
     buf_free(&key);
     buf_free(&loc);
     return rc;
+}
+
+static int h_download(struct req *r)
+{
+    static const char *const allowed[] = {"variant", "expires", "sig", NULL};
+    if (http_query_allow(r, allowed))
+        return HTTP_EFAIL;
+    str_t id = req_param(r, "id");
+    const str_t *v = req_query(r, "variant"), *e = req_query(r, "expires"), *s = req_query(r, "sig");
+    int vi = -1;
+    if (v && (vi = variant_index(*v)) < 0)
+        return http_invalid(r, "variant", "must be thumbnail, medium or large");
+    if (!uuid_valid(id))
+        return http_fail(r, 404, "NOT_FOUND", "no such file");
+    bool by_link = e || s;
+    if (by_link) {
+        int64_t expires;
+        char want[65];
+        if (!e || !s || parse_i64(*e, 0, INT64_MAX / 1000, &expires))
+            return http_fail(r, 403, "FORBIDDEN", "the link is not valid");
+        link_sig(id, v ? *v : STRLIT(""), expires, want);
+        if (!ct_equal(*s, str_c(want)))
+            return http_fail(r, 403, "FORBIDDEN", "the link is not valid");
+        if (expires < time_now_ms() / 1000)
+            return http_fail(r, 403, "LINK_EXPIRED", "the link has expired");
+    } else if (!r->user_id.len) {
+        return http_fail(r, 401, "UNAUTHORIZED", "authentication required (or use a presigned link)");
+    } else {
+        struct db_res *res;
+        if (load_own(r, id, &res, OWN_SQL("id")))
+            return HTTP_EFAIL;
+        db_res_free(res);
+    }
+    return files_send(r, id, vi >= 0 ? variant_names[vi] : NULL, 0);
 }
 
 /* ---- the variants job ---- */
@@ -750,11 +924,8 @@ static int ud_delete(struct db *db, str_t user_id)
     if (rc == 0 && n > 0) {
         rc = buf_ok(&payload) ? db_exec(db, "DELETE FROM files WHERE owner_id = ?", DB_ARGS(DBA_TEXT(user_id)), NULL)
                               : DB_ERR;
-        if (rc == 0) {
-            struct job_opts o = JOB_OPTS_DEFAULT;
-            rc = jobs_enqueue(db, "files.purge", buf_str(&payload), &o, NULL);
-            rc = rc == JOBS_EINVAL ? DB_ERR : rc < 0 ? rc : 0;
-        }
+        if (rc == 0)
+            rc = enqueue_purge(db, buf_str(&payload));
     }
     buf_free(&payload);
     return rc < 0 ? rc : 0;

@@ -162,7 +162,6 @@ static int h_delete_me(struct req *r)
 {
     if (req_tx(r, DB_TX_WRITE, tx_delete_me, NULL))
         return HTTP_EFAIL;
-    users__photo_remove(r->cfg, r->user_id); /* files only after the rows are gone for good */
     r->status = 204;
     return 0;
 }
@@ -222,7 +221,8 @@ static int tx_export(struct req *r, void *arg)
     if ((rc = http_rows_all(r, &api_keys_q, api_key_row, DB_ARGS(DBA_TEXT(r->user_id)))) != DB_OK)
         return rc;
     jw_key(w, "photo");
-    users__photo_write_meta(r->cfg, r->user_id, w);
+    if ((rc = users__photo_write_meta(db, r->user_id, w)) != DB_OK)
+        return rc;
     for (size_t i = 0; i < n; i++) {
         if (!hooks[i]->export_data)
             continue;
@@ -537,7 +537,7 @@ static struct route routes[] = {
     {.method = "POST", .pattern = "/api/v1/me/api-keys", .handler = h_create_key, .auth = AUTH_USER, .rl = RL_WRITE, .input = &key_s, .summary = "Create an API key (shown once). Scopes: read = GET/HEAD, write = other methods, admin = staff routes and powers, ai = /api/v1/ai; default [\"read\"]. Not with an API key", .tag = "me", .output = API_KEY_CREATED_OUT},
     {.method = "GET", .pattern = "/api/v1/me/api-keys", .handler = h_list_keys, .auth = AUTH_USER, .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "The caller's API keys (without secrets)", .tag = "me", .output = API_KEY_OUT},
     {.method = "DELETE", .pattern = "/api/v1/me/api-keys/{id}", .handler = h_delete_key, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Revoke an API key", .tag = "me"},
-    {.method = "POST", .pattern = "/api/v1/me/photo", .handler = users__h_photo_upload, .auth = AUTH_USER, .rl = RL_WRITE, .flags = ROUTE_RAW_BODY, .body_max = USERS_PHOTO_MAX + (64u << 10), .summary = "Upload the profile photo (multipart field photo or file; JPEG/PNG/WebP by magic bytes, max 2 MiB)", .tag = "me",
+    {.method = "POST", .pattern = "/api/v1/me/photo", .handler = users__h_photo_upload, .auth = AUTH_USER, .rl = RL_WRITE, .flags = ROUTE_RAW_BODY, .body_max = USERS_PHOTO_MAX + (64u << 10), .summary = "Upload the profile photo (multipart field photo or file; JPEG/PNG/WebP by magic bytes, max 2 MiB): it becomes a file (purpose avatar) with thumbnail/medium/large variants; an image that does not decode is 422 INVALID_IMAGE", .tag = "me",
      .errors = "415",
      .raw_body = OPENAPI_JSON({"multipart/form-data" : {"schema" : {"type" : "object", "properties" : {"photo" : {"type" : "string", "format" : "binary", "description" : "JPEG, PNG or WebP; the field may also be named file"}}}}}),
      .output = OPENAPI_JSON({
@@ -547,10 +547,12 @@ static struct route routes[] = {
              "photo_url" : {"type" : "string"},
              "mime_type" : {"type" : "string", "enum" : [ "image/jpeg", "image/png", "image/webp" ]},
              "size" : {"type" : "integer", "minimum" : 1, "maximum" : 2097152},
-             "sha256" : {"type" : "string", "pattern" : "^[0-9a-f]{64}$"}
+             "sha256" : {"type" : "string", "pattern" : "^[0-9a-f]{64}$"},
+             "file_id" : {"type" : "string", "format" : "uuid", "description" : "the photo as a file (GET /files/{id}: variants)"}
          }
      })},
-    {.method = "GET", .pattern = "/api/v1/me/photo", .handler = users__h_photo_get, .auth = AUTH_USER, .rl = RL_READ, .summary = "The caller's profile photo (image bytes)", .tag = "me",
+    {.method = "GET", .pattern = "/api/v1/me/photo", .handler = users__h_photo_get, .auth = AUTH_USER, .rl = RL_READ, .summary = "The caller's profile photo (image bytes; ?variant=thumbnail|medium|large: a WebP variant once made)", .tag = "me",
+     .params = OPENAPI_JSON([{"name" : "variant", "in" : "query", "required" : false, "schema" : {"type" : "string", "enum" : [ "thumbnail", "medium", "large" ]}}]),
      .output_type = "image/*", .output = OPENAPI_JSON({"type" : "string", "format" : "binary", "description" : "JPEG, PNG or WebP (Content-Type says which)"})},
     {.method = "DELETE", .pattern = "/api/v1/me/photo", .handler = users__h_photo_delete, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Remove the profile photo", .tag = "me"},
 };

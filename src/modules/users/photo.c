@@ -1,139 +1,78 @@
 /*
- * photo.c — the caller's profile photo (API.md §3, ARCHITECTURE.md §6).
+ * photo.c — the caller's profile photo (API.md §3), kept by the files
+ * module (API.md §7, issue 13 item 2).
  *
  * POST /me/photo takes multipart/form-data with the image in field `photo`
- * (or `file`). The type is decided by magic bytes only: the part's
- * Content-Type and filename are ignored, and nothing the client sends ever
- * becomes part of a path. The file is <data_dir>/photos/<user_id>.<ext>,
- * written atomically (temp file in the same directory, fsync, rename); a
- * photo of another type is removed afterwards. The file system is the
- * only record — no table, so both engines behave the same and deleting a
- * user needs just users__photo_remove() after the transaction commits.
+ * (or `file`), at most USERS_PHOTO_MAX bytes, JPEG/PNG/WebP by magic bytes
+ * (anything else 415; the part's Content-Type and filename are ignored).
+ * It becomes a file of the user with purpose "avatar" (files_create: the
+ * whole image decoded within the pixel limit — an undecodable one is 422
+ * INVALID_IMAGE —, stored in the configured storage, thumbnail/medium/large
+ * WebP variants made by the files job, the user's quota). user_photos
+ * points at it; the previous photo file is forgotten in the same
+ * transaction (its bytes purged by a job once it commits).
+ * GET /me/photo answers the bytes (200 on local and S3 storage alike;
+ * ?variant=thumbnail|medium|large once the job made them).
+ * DELETE /me/photo forgets the file. Deleting the account deletes every
+ * file of the user (the files module's user-data hook), the photo too;
+ * deleting the file through DELETE /files/{id} removes the photo (the
+ * reference cascades).
  *
- * Store/remove sequences are serialised by one process-wide mutex so two
- * concurrent uploads of different types cannot leave two files or none.
+ * Photos stored before (<data_dir>/photos/<user_id>.<jpg|png|webp>) are
+ * moved into files when the server starts (users__photo_migrate), then
+ * removed from that directory.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "auth/crypto.h"
-#include "core/fsutil.h"
+#include "core/log.h"
+#include "core/timeutil.h"
 #include "http/multipart.h"
+#include "modules/files/files.h"
 #include "modules/users/users_internal.h"
 
 #include "core/banned.h"
 
-struct photo_type {
-    const char *ext, *mime;
-};
-static const struct photo_type types[] = {
-    {"jpg", "image/jpeg"},
-    {"png", "image/png"},
-    {"webp", "image/webp"},
-};
+static const char *const photo_mimes[] = {"image/jpeg", "image/png", "image/webp"};
+static const char *const photo_exts[] = {"jpg", "png", "webp"};
 
-static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* The type by magic bytes, or NULL. */
-static const struct photo_type *sniff(str_t d)
+/* The photo's type by its magic bytes (the head is enough), or NULL. */
+static const char *photo_mime(str_t d)
 {
-    const unsigned char *u = (const unsigned char *)d.p;
-    if (d.len >= 3 && u[0] == 0xFF && u[1] == 0xD8 && u[2] == 0xFF)
-        return &types[0];
-    if (d.len >= 8 && memcmp(u, "\x89PNG\r\n\x1a\n", 8) == 0)
-        return &types[1];
-    if (d.len >= 12 && memcmp(u, "RIFF", 4) == 0 && memcmp(u + 8, "WEBP", 4) == 0)
-        return &types[2];
+    const char *m = files_sniff_mime(str_make(d.p, d.len < 64 ? d.len : 64));
+    for (size_t i = 0; m && i < ARRAY_LEN(photo_mimes); i++)
+        if (!strcmp(m, photo_mimes[i]))
+            return m;
     return NULL;
 }
 
-/* User ids are UUIDs from our own database; check anyway before one goes
- * into a path. */
-static bool id_is_safe(str_t id)
+/* Point user_photos at file_id, forgetting the previous photo's file. */
+static int set_photo(struct db *db, str_t user_id, str_t file_id)
 {
-    if (id.len < 1 || id.len > 64)
-        return false;
-    for (size_t i = 0; i < id.len; i++) {
-        char c = id.p[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-'))
-            return false;
+    struct db_res *res;
+    int rc;
+    if (db_kind(db) == DB_POSTGRES) { /* one photo change per user at a time */
+        if ((rc = db_query(db, "SELECT id FROM users WHERE id = ? FOR UPDATE", DB_ARGS(DBA_TEXT(user_id)), &res)))
+            return rc;
+        db_res_free(res);
     }
-    return true;
+    if ((rc = db_query(db, "SELECT file_id FROM user_photos WHERE user_id = ?", DB_ARGS(DBA_TEXT(user_id)), &res)))
+        return rc;
+    if ((rc = db_next(res)) == 1)
+        rc = files_forget(db, db_text(res, 0)); /* the user_photos row goes with it */
+    db_res_free(res);
+    if (rc < 0)
+        return rc;
+    return db_exec(db, "INSERT INTO user_photos (user_id, file_id, created_at) VALUES (?, ?, ms_ts(?))",
+                   DB_ARGS(DBA_TEXT(user_id), DBA_TEXT(file_id), DBA_INT(time_now_ms())), NULL);
 }
 
-static int photo_dir(const struct config *cfg, struct buf *b)
-{
-    (void)buf_printf(b, "%s/photos", cfg->data_dir);
-    return buf_ok(b) ? 0 : -1;
-}
+static int tx_set(struct req *r, void *arg) { return set_photo(r->db, r->user_id, *(str_t *)arg); }
 
-static int photo_path(const struct config *cfg, str_t user_id, const struct photo_type *t, struct buf *b)
-{
-    (void)buf_printf(b, "%s/photos/%.*s.%s", cfg->data_dir, STR_FMT(user_id), t->ext);
-    return buf_ok(b) ? 0 : -1;
-}
-
-/* Open the user's photo: fd (regular file, size in *st) and its type, or -1. */
-static int photo_open(const struct config *cfg, str_t user_id, const struct photo_type **type, struct stat *st)
-{
-    if (!id_is_safe(user_id))
-        return -1;
-    for (size_t i = 0; i < ARRAY_LEN(types); i++) {
-        struct buf path = BUF_INIT(4096);
-        int fd = photo_path(cfg, user_id, &types[i], &path) ? -1
-                                                             : open(buf_cstr(&path), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        buf_free(&path);
-        if (fd < 0)
-            continue;
-        if (fstat(fd, st) == 0 && S_ISREG(st->st_mode)) {
-            *type = &types[i];
-            return fd;
-        }
-        close(fd);
-    }
-    return -1;
-}
-
-/* Unlink every photo of the user except `keep` (NULL: all). Caller holds g_lock. */
-static void remove_locked(const struct config *cfg, str_t user_id, const struct photo_type *keep)
-{
-    for (size_t i = 0; i < ARRAY_LEN(types); i++) {
-        struct buf path = BUF_INIT(4096);
-        if (&types[i] != keep && photo_path(cfg, user_id, &types[i], &path) == 0)
-            (void)unlink(buf_cstr(&path));
-        buf_free(&path);
-    }
-}
-
-void users__photo_remove(const struct config *cfg, str_t user_id)
-{
-    if (!id_is_safe(user_id))
-        return;
-    pthread_mutex_lock(&g_lock);
-    remove_locked(cfg, user_id, NULL);
-    pthread_mutex_unlock(&g_lock);
-}
-
-void users__photo_write_meta(const struct config *cfg, str_t user_id, struct jw *w)
-{
-    const struct photo_type *t;
-    struct stat st;
-    int fd = photo_open(cfg, user_id, &t, &st);
-    if (fd < 0) {
-        jw_null(w);
-        return;
-    }
-    close(fd);
-    jw_obj_begin(w);
-    jw_key(w, "mime_type");
-    jw_cstr(w, t->mime);
-    jw_key(w, "size");
-    jw_int(w, (int64_t)st.st_size);
-    jw_obj_end(w);
-}
+static int tx_forget(struct req *r, void *arg) { return files_forget(r->db, *(str_t *)arg); }
 
 int users__h_photo_upload(struct req *r)
 {
@@ -147,80 +86,225 @@ int users__h_photo_upload(struct req *r)
         return http_invalid(r, "photo", "is required (a multipart field named photo or file)");
     if (part->data.len > USERS_PHOTO_MAX)
         return http_fail(r, 413, "PAYLOAD_TOO_LARGE", "the photo is larger than %u bytes", USERS_PHOTO_MAX);
-    const struct photo_type *t = sniff(part->data);
-    if (!t)
+    const char *mime = photo_mime(part->data);
+    if (!mime)
         return http_fail(r, 415, "UNSUPPORTED_MEDIA_TYPE", "the photo must be a JPEG, PNG or WebP image");
-    if (!id_is_safe(r->user_id))
-        return http_internal_error(r, "photo: unexpected user id", "user id not usable in a path");
-
-    struct buf dir = BUF_INIT(4096), name = BUF_INIT(128), err = BUF_INIT(512);
-    (void)buf_printf(&name, "%.*s.%s", STR_FMT(r->user_id), t->ext);
-    pthread_mutex_lock(&g_lock);
-    int rc = -1;
-    if (photo_dir(r->cfg, &dir) || !buf_ok(&name))
-        (void)buf_puts(&err, "path too long");
-    else if (fs_mkdir_p(buf_cstr(&dir), 0700))
-        (void)buf_printf(&err, "cannot create %s: %s", buf_cstr(&dir), strerror(errno));
-    else if ((rc = fs_write_atomic(buf_cstr(&dir), buf_cstr(&name), part->data, 0600, &err)) == 0)
-        remove_locked(r->cfg, r->user_id, t);
-    pthread_mutex_unlock(&g_lock);
-    buf_free(&dir);
-    buf_free(&name);
-    if (rc != 0) {
-        rc = http_internal_error(r, "photo: store failed", buf_cstr(&err));
-        buf_free(&err);
-        return rc;
+    struct files_info f;
+    if (files_create(r, r->user_id, "avatar", part->filename.p ? part->filename : STRLIT("photo"), part->data, &f))
+        return HTTP_EFAIL;
+    str_t fid = str_c(f.id);
+    if (req_tx(r, DB_TX_WRITE, tx_set, &fid)) {
+        if (req_tx(r, DB_TX_WRITE, tx_forget, &fid)) /* not the photo: not kept either */
+            log_warn("users: a photo file that is not the photo was kept (the cleanup failed too)");
+        return HTTP_EFAIL;
     }
-    buf_free(&err);
-
-    char hash[65];
-    sha256_hex(part->data, hash);
     r->status = 201;
     jw_obj_begin(&r->w);
     jw_key(&r->w, "photo_url");
     jw_cstr(&r->w, "/api/v1/me/photo");
     jw_key(&r->w, "mime_type");
-    jw_cstr(&r->w, t->mime);
+    jw_cstr(&r->w, f.mime);
     jw_key(&r->w, "size");
-    jw_int(&r->w, (int64_t)part->data.len);
+    jw_int(&r->w, f.size);
     jw_key(&r->w, "sha256");
-    jw_cstr(&r->w, hash);
+    jw_cstr(&r->w, f.sha256);
+    jw_key(&r->w, "file_id");
+    jw_cstr(&r->w, f.id);
     jw_obj_end(&r->w);
     return 0;
 }
 
+/* The user's photo file id into id (request pool), or 404 recorded. */
+static int photo_file(struct req *r, str_t *id)
+{
+    struct db_res *res;
+    int rc = db_query(r->db, "SELECT file_id FROM user_photos WHERE user_id = ?", DB_ARGS(DBA_TEXT(r->user_id)), &res);
+    if (rc)
+        return http_rc(r, rc);
+    if ((rc = db_next(res)) == 1) {
+        struct buf *b = req_buf(r, 64);
+        (void)buf_put(b, db_text(res, 0));
+        *id = buf_str(b);
+    }
+    db_res_free(res);
+    if (rc < 0)
+        return http_rc(r, rc);
+    return rc == 1 ? 0 : http_fail(r, 404, "NOT_FOUND", "no photo");
+}
+
 int users__h_photo_get(struct req *r)
 {
-    const struct photo_type *t;
-    struct stat st;
-    int fd = photo_open(r->cfg, r->user_id, &t, &st);
-    if (fd < 0)
-        return http_fail(r, 404, "NOT_FOUND", "no photo");
-    if (st.st_size < 0 || (uint64_t)st.st_size > USERS_PHOTO_MAX) {
-        close(fd);
-        return http_internal_error(r, "photo: stored file has an unexpected size", "size out of range");
-    }
-    size_t size = (size_t)st.st_size, got = 0;
-    char *w = buf_reserve(&r->out, size);
-    while (w && got < size) {
-        ssize_t n = read(fd, w + got, size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    close(fd);
-    if (!w || got != size)
-        return http_internal_error(r, "photo: read failed", w ? "short read" : "buffer");
-    buf_commit(&r->out, size);
-    r->content_type = t->mime;
-    return 0;
+    static const char *const allowed[] = {"variant", NULL};
+    if (http_query_allow(r, allowed))
+        return HTTP_EFAIL;
+    const str_t *v = req_query(r, "variant");
+    str_t id;
+    if (photo_file(r, &id))
+        return HTTP_EFAIL;
+    struct buf *vb = req_buf(r, 64);
+    if (v)
+        (void)buf_put(vb, *v);
+    return files_send(r, id, v ? buf_cstr(vb) : NULL, FILES_SEND_PROXY);
+}
+
+static int tx_delete(struct req *r, void *arg)
+{
+    (void)arg;
+    struct db_res *res;
+    int rc = db_query(r->db, "SELECT file_id FROM user_photos WHERE user_id = ?", DB_ARGS(DBA_TEXT(r->user_id)), &res);
+    if (rc)
+        return rc;
+    if ((rc = db_next(res)) == 1)
+        rc = files_forget(r->db, db_text(res, 0));
+    db_res_free(res);
+    return rc < 0 ? rc : 0;
 }
 
 int users__h_photo_delete(struct req *r)
 {
-    users__photo_remove(r->cfg, r->user_id);
+    if (req_tx(r, DB_TX_WRITE, tx_delete, NULL))
+        return HTTP_EFAIL;
     r->status = 204;
+    return 0;
+}
+
+int users__photo_write_meta(struct db *db, str_t user_id, struct jw *w)
+{
+    struct db_res *res;
+    int rc = db_query(db, "SELECT f.mime_type, f.size FROM user_photos p JOIN files f ON f.id = p.file_id "
+                          "WHERE p.user_id = ?",
+                      DB_ARGS(DBA_TEXT(user_id)), &res);
+    if (rc)
+        return rc;
+    if ((rc = db_next(res)) == 1) {
+        jw_obj_begin(w);
+        jw_key(w, "mime_type");
+        jw_str(w, db_text(res, 0));
+        jw_key(w, "size");
+        jw_int(w, db_int(res, 1));
+        jw_obj_end(w);
+    } else if (rc == 0) {
+        jw_null(w);
+    }
+    db_res_free(res);
+    return rc < 0 ? rc : DB_OK;
+}
+
+/* ---- photos stored before the files module kept them ---- */
+
+/* "<uuid>.<ext>" with a photo extension: the user id into id (37 bytes). */
+static bool legacy_name(const char *name, char id[UUID_STR_LEN + 1], size_t *ext)
+{
+    const char *dot = strrchr(name, '.');
+    if (!dot || (size_t)(dot - name) != UUID_STR_LEN)
+        return false;
+    for (size_t i = 0; i < ARRAY_LEN(photo_exts); i++) {
+        if (!strcmp(dot + 1, photo_exts[i])) {
+            memcpy(id, name, UUID_STR_LEN);
+            id[UUID_STR_LEN] = '\0';
+            *ext = i;
+            return uuid_valid(str_c(id));
+        }
+    }
+    return false;
+}
+
+static int read_small(const char *path, struct buf *out)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    int rc = -1;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && (uint64_t)st.st_size <= USERS_PHOTO_MAX) {
+        char *w = buf_reserve(out, (size_t)st.st_size);
+        size_t got = 0;
+        while (w && got < (size_t)st.st_size) {
+            ssize_t n = read(fd, w + got, (size_t)st.st_size - got);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        if (w && got == (size_t)st.st_size) {
+            buf_commit(out, got);
+            rc = 0;
+        }
+    }
+    close(fd);
+    return rc;
+}
+
+struct legacy {
+    const char *user_id, *ext;
+    str_t data;
+    struct buf err;
+    bool kept; /* moved into files, or nothing left to move */
+};
+
+static int tx_legacy(struct db *db, void *arg)
+{
+    struct legacy *l = arg;
+    bool found;
+    int64_t one;
+    int rc = db_query_int(db, "SELECT 1 FROM users WHERE id = ?", DB_ARGS(DBA_CSTR(l->user_id)), &one, &found);
+    if (rc || !found) /* an account deleted since: nothing to keep */
+        return rc;
+    if ((rc = db_query_int(db, "SELECT 1 FROM user_photos WHERE user_id = ?", DB_ARGS(DBA_CSTR(l->user_id)), &one,
+                           &found)) || found) /* a newer photo won */
+        return rc;
+    struct buf name = BUF_INIT(64);
+    (void)buf_printf(&name, "photo.%s", l->ext);
+    struct files_info f = {0};
+    rc = files_put_generated(db, str_c(l->user_id), "avatar", buf_str(&name), l->data, &f, &l->err);
+    buf_free(&name);
+    if (rc)
+        return rc == FILES_ESTORE ? DB_ERR : rc;
+    return set_photo(db, str_c(l->user_id), str_c(f.id));
+}
+
+int users__photo_migrate(const struct config *cfg, struct db *db)
+{
+    struct buf dir = BUF_INIT(4096);
+    (void)buf_printf(&dir, "%s/photos", cfg->data_dir);
+    DIR *d = buf_ok(&dir) ? opendir(buf_cstr(&dir)) : NULL;
+    int moved = 0, failed = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char id[UUID_STR_LEN + 1];
+        size_t ext;
+        if (!legacy_name(e->d_name, id, &ext))
+            continue;
+        struct buf path = BUF_INIT(4096), data = BUF_INIT(USERS_PHOTO_MAX);
+        (void)buf_printf(&path, "%s/%s", buf_cstr(&dir), e->d_name);
+        struct legacy l = {.user_id = id, .ext = photo_exts[ext], .err = BUF_INIT(1024)};
+        int rc = buf_ok(&path) ? read_small(buf_cstr(&path), &data) : -1;
+        if (rc == 0) {
+            l.data = buf_str(&data);
+            rc = db_tx(db, DB_TX_WRITE, tx_legacy, &l);
+        }
+        if (rc == 0 && unlink(buf_cstr(&path)) == 0) {
+            moved++;
+        } else {
+            failed++;
+            struct log_line ll;
+            if (log_begin(&ll, LOG_WARN, "users: an old photo could not be moved into files (kept on disk)")) {
+                log_str(&ll, "file", buf_str(&path));
+                log_str(&ll, "error", l.err.len ? buf_str(&l.err) : STRLIT("read or database"));
+                log_end(&ll);
+            }
+        }
+        buf_free(&l.err);
+        buf_free(&path);
+        buf_free(&data);
+    }
+    if (d) {
+        closedir(d);
+        (void)rmdir(buf_cstr(&dir)); /* only when empty */
+    }
+    if (moved || failed)
+        log_info("users: %d old photo(s) moved into files, %d left", moved, failed);
+    buf_free(&dir);
     return 0;
 }

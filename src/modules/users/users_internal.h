@@ -111,15 +111,16 @@ int users__send_sms(struct db *db, const char *to, const char *text);
 /* The session id of the caller's access token (empty for API keys). */
 str_t users__session_of(const struct req *r);
 
-/* Profile photo (photo.c): <data_dir>/photos/<user_id>.<jpg|png|webp>. */
+/* Profile photo (photo.c): a file (purpose avatar) the user_photos row points at. */
 #define USERS_PHOTO_MAX (2u << 20) /* the image itself */
 int users__h_photo_upload(struct req *r);
 int users__h_photo_get(struct req *r);
 int users__h_photo_delete(struct req *r);
-/* Remove the user's photo file, if any (after DELETE /me commits). */
-void users__photo_remove(const struct config *cfg, str_t user_id);
-/* {"mime_type","size"} or null, for the export. */
-void users__photo_write_meta(const struct config *cfg, str_t user_id, struct jw *w);
+/* {"mime_type","size"} or null, for the export. DB_* rc. */
+int users__photo_write_meta(struct db *db, str_t user_id, struct jw *w);
+/* At start: move photos of <data_dir>/photos (before the files module kept
+ * them) into files; what cannot be moved stays there and is logged. */
+int users__photo_migrate(const struct config *cfg, struct db *db);
 
 void users__register_auth_routes(void);
 void users__register_me_routes(void);
