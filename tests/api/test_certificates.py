@@ -131,7 +131,7 @@ def test_generate_refusals(server, admin_headers, user_headers):
     assert_problem(server.get(f"{API}/certificates/{MISSING}/download", headers=user_headers), 404)
 
 
-def test_generate_render_verify_download_revoke(make_server, tmp_path):
+def test_generate_render_verify_download_revoke(make_server, tmp_path, db_factory):
     logo = LogoServer(png_square((0, 0, 255)))
     try:
         s, admin = staff_server(make_server, "cert", TEMEL_OUTBOUND_ALLOW="127.0.0.1",
@@ -208,5 +208,34 @@ def test_generate_render_verify_download_revoke(make_server, tmp_path):
         wait_for(lambda: s.get(f"{API}/admin/jobs/{jid}", headers=admin).json().get("state") == "succeeded",
                  "the second job")
         assert s.get(f"{API}/certificates?event_id={ev['id']}", headers=admin).json()["meta"]["total"] == 2
+        check_certificates_are_files(s, db_factory, admin, people, certs)
     finally:
         logo.close()
+
+
+def check_certificates_are_files(s, db_factory, admin, people, certs):
+    """The PDFs are files of their attendees (files module's internal API), not base64 in the row; a
+    certificate stored the old way still downloads; deleting the account removes the file's bytes."""
+    from pathlib import Path
+    name, h, _ = people[0]
+    c = s.get(f"{API}/certificates", headers=h).json()["data"][0]
+    [f] = s.get(f"{API}/files?purpose=certificate", headers=h).json()["data"]
+    assert (f["filename"], f["mime_type"], f["size"]) == (f"{c['number']}.pdf", "application/pdf", c["pdf_size"])
+    stored = Path(s.dir) / "data" / "files" / "f" / f["id"] / "original"
+    assert stored.read_bytes() == s.get(f"{API}/certificates/{c['id']}/download", headers=h).content
+    assert db_factory.query(s.db_url, "SELECT count(*) FROM certificates WHERE pdf IS NOT NULL") == [(0,)]
+    assert_problem(s.delete(f"{API}/files/{f['id']}", headers=h), 409)      # it goes with its certificate
+    assert_problem(s.get(f"{API}/files/{f['id']}", headers=people[1][1]), 404)
+    # a certificate rendered before (base64 in the row) still downloads
+    other = s.get(f"{API}/certificates", headers=people[1][1]).json()["data"][0]
+    legacy = b"%PDF-1.4\n% legacy\n%%EOF\n"
+    import base64
+    db_factory.query(s.db_url, "DELETE FROM certificate_files WHERE certificate_id = ?", (other["id"],))
+    db_factory.query(s.db_url, "UPDATE certificates SET pdf = ? WHERE id = ?",
+                     (base64.b64encode(legacy).decode(), other["id"]))
+    r = s.get(f"{API}/certificates/{other['id']}/download", headers=people[1][1])
+    assert r.status_code == 200 and r.content == legacy and r.headers["Content-Type"] == "application/pdf"
+    # the attendee leaves: certificate and file go, the bytes are purged
+    assert s.delete(f"{API}/me", headers=h).status_code == 204
+    wait_for(lambda: not stored.exists() or None, "the certificate's bytes purged")
+    assert_problem(s.get(f"{API}/certificates/{c['id']}", headers=admin), 404)

@@ -14,9 +14,12 @@
  *   GET  /api/v1/certificates/verify/{number} public: name, event, date, status
  *   POST /api/v1/certificates/{id}/revoke  (staff) {reason}
  *
- * The PDF is stored base64 in the row; decoding it for a download runs on
- * the worker pool. (src/storage, where exports keep theirs, is not used: the
- * files module offers other modules no way to store a generated document.)
+ * The PDF is a file (files module, purpose certificate, owned by the
+ * attendee; certificate_files links them) stored through the files
+ * module's internal API by the job (render.c); a download answers its bytes
+ * (200, application/pdf, on local and S3 storage alike). Certificates
+ * rendered before kept the PDF base64 in the row: those are decoded on the
+ * worker pool as before.
  */
 #include <sodium.h>
 
@@ -28,6 +31,7 @@
 #include "modules/audit/audit.h"
 #include "modules/certificates/certificates_internal.h"
 #include "modules/events/events.h"
+#include "modules/files/files.h"
 #include "modules/users/identity.h"
 #include "transport/mail.h"
 
@@ -239,12 +243,21 @@ static int h_download(struct req *r)
 {
     str_t id = req_param(r, "id");
     struct db_res *q = NULL;
-    if (resource_require_row(r, &certificates, id, "t.status, t.pdf, t.number", &q))
+    if (resource_require_row(r, &certificates, id,
+                             "t.status, t.pdf, t.number, (SELECT file_id FROM certificate_files WHERE certificate_id = t.id)",
+                             &q))
         return HTTP_EFAIL;
+    if (!str_is(db_text(q, 0), "pending") && !db_isnull(q, 3)) { /* a file (files module) */
+        struct buf *fid = req_buf(r, 64);
+        (void)buf_put(fid, db_text(q, 3));
+        db_res_free(q);
+        return files_send(r, buf_str(fid), NULL, FILES_SEND_PROXY);
+    }
     if (str_is(db_text(q, 0), "pending") || db_isnull(q, 1)) {
         db_res_free(q);
         return http_fail(r, 409, "CONFLICT", "the certificate is not rendered yet");
     }
+    /* rendered before certificates were files: base64 in the row */
     struct decode_work d = {.b64 = db_text(q, 1)};
     d.cap = d.b64.len / 4 * 3 + 3;
     struct buf *name = req_buf(r, 256);

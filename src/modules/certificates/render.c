@@ -11,6 +11,8 @@
  * TEMEL_PUBLIC_URL/api/v1/certificates/verify/<number>. The template's logo
  * is fetched once per job through the SSRF-safe client; a logo that cannot
  * be fetched or is not a PNG is left out (noted in the job result).
+ * The PDF is stored as a file (files_put_generated: purpose certificate,
+ * owned by the attendee); certificate_files links the two.
  */
 #include <sodium.h>
 
@@ -19,6 +21,7 @@
 #include "docs/pdf.h"
 #include "docs/qr.h"
 #include "modules/certificates/certificates_internal.h"
+#include "modules/files/files.h"
 #include "transport/http_client.h"
 #include "transport/mail.h"
 
@@ -183,20 +186,56 @@ static int next_attendee(struct db *db, const char *event_id, struct attendee *a
     return rc;
 }
 
-static int insert_cert(struct db *db, const char *event_id, const char *template_id, const struct attendee *a,
-                       const char *number, str_t pdf_b64, int64_t pdf_size)
+struct cert_row {
+    const char *event_id, *template_id, *number, *file_id;
+    const struct attendee *a;
+    int64_t pdf_size;
+};
+
+static int tx_insert_cert(struct db *db, void *arg)
 {
+    const struct cert_row *c = arg;
     char id[UUID_STR_LEN + 1];
     uuid7_str(id);
     int64_t now = time_now_ms();
-    return db_exec(db,
-                   "INSERT INTO certificates (id, number, event_id, user_id, template_id, attendee_name, event_title, "
-                   "event_date, status, pdf, pdf_size, created_at, updated_at) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?, ms_ts(?), 'valid', ?, ?, ms_ts(?), ms_ts(?))",
-                   DB_ARGS(DBA_CSTR(id), DBA_CSTR(number), DBA_CSTR(event_id), DBA_CSTR(a->user_id),
-                           DBA_CSTR(template_id), DBA_TEXT(buf_str(&a->name)), DBA_TEXT(buf_str(&a->title)),
-                           DBA_INT(a->starts), DBA_TEXT(pdf_b64), DBA_INT(pdf_size), DBA_INT(now), DBA_INT(now)),
-                   NULL);
+    int rc = db_exec(db,
+                     "INSERT INTO certificates (id, number, event_id, user_id, template_id, attendee_name, event_title, "
+                     "event_date, status, pdf_size, created_at, updated_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ms_ts(?), 'valid', ?, ms_ts(?), ms_ts(?))",
+                     DB_ARGS(DBA_CSTR(id), DBA_CSTR(c->number), DBA_CSTR(c->event_id), DBA_CSTR(c->a->user_id),
+                             DBA_CSTR(c->template_id), DBA_TEXT(buf_str(&c->a->name)),
+                             DBA_TEXT(buf_str(&c->a->title)), DBA_INT(c->a->starts), DBA_INT(c->pdf_size),
+                             DBA_INT(now), DBA_INT(now)),
+                     NULL);
+    if (rc != DB_OK)
+        return rc;
+    return db_exec(db, "INSERT INTO certificate_files (certificate_id, file_id) VALUES (?, ?)",
+                   DB_ARGS(DBA_CSTR(id), DBA_CSTR(c->file_id)), NULL);
+}
+
+static int tx_forget(struct db *db, void *arg) { return files_forget(db, str_c(arg)); }
+
+/* The PDF becomes a file of the attendee (purpose certificate: it is in
+ * their GET /files, not deletable there) through the files module's
+ * internal API; then the certificate and its link in one transaction. A
+ * certificate that cannot be inserted forgets its file. */
+static int insert_cert(struct db *db, struct cert_row *c, str_t pdf, struct buf *err)
+{
+    struct files_info f = {0};
+    struct buf name = BUF_INIT(64);
+    (void)buf_printf(&name, "%s.pdf", c->number);
+    int rc = files_put_generated(db, str_c(c->a->user_id), "certificate", buf_str(&name), pdf, &f, err);
+    buf_free(&name);
+    if (rc == FILES_ESTORE)
+        return DB_ERR;
+    if (rc != DB_OK)
+        return rc;
+    c->file_id = f.id;
+    c->pdf_size = (int64_t)pdf.len;
+    rc = db_tx(db, DB_TX_WRITE, tx_insert_cert, c);
+    if (rc != DB_OK && db_tx(db, DB_TX_WRITE, tx_forget, f.id) != DB_OK)
+        (void)buf_printf(err, "the file %s of a certificate not inserted was kept", f.id);
+    return rc;
 }
 
 static enum job_result job_generate(struct job *j, struct buf *result, struct buf *error)
@@ -210,8 +249,7 @@ static enum job_result job_generate(struct job *j, struct buf *result, struct bu
     struct tmpl t = {BUF_INIT(4096), BUF_INIT(CERT_BODY_MAX * 4 + 16), BUF_INIT(16), BUF_INIT(16), BUF_INIT(8192),
                      BUF_INIT(CERT_LOGO_MAX)};
     struct attendee a = {.name = BUF_INIT(4096), .title = BUF_INIT(4096), .city = BUF_INIT(1024)};
-    struct buf note = BUF_INIT(1024), pdf = BUF_INIT(PDF_MAX_BYTES), b64 = BUF_INIT(PDF_MAX_BYTES / 3 * 4 + 16),
-               err = BUF_INIT(1024);
+    struct buf note = BUF_INIT(1024), pdf = BUF_INIT(PDF_MAX_BYTES), err = BUF_INIT(1024);
     enum job_result out = JOB_OK;
     int64_t done = 0, total = 0;
     bool found = false;
@@ -243,21 +281,16 @@ static enum job_result job_generate(struct job *j, struct buf *result, struct bu
             out = JOB_FAIL; /* the same input would fail again */
             goto end;
         }
-        buf_reset(&b64);
-        char *dst = buf_reserve(&b64, sodium_base64_ENCODED_LEN(pdf.len, sodium_base64_VARIANT_ORIGINAL));
-        if (!dst) {
-            (void)buf_puts(error, "the PDF is too large");
-            out = JOB_FAIL;
-            goto end;
-        }
-        sodium_bin2base64(dst, sodium_base64_ENCODED_LEN(pdf.len, sodium_base64_VARIANT_ORIGINAL),
-                          (const unsigned char *)pdf.ptr, pdf.len, sodium_base64_VARIANT_ORIGINAL);
-        buf_commit(&b64, strlen(dst));
-        rc = insert_cert(j->db, event_id, template_id, &a, number, buf_str(&b64), (int64_t)pdf.len);
+        struct cert_row c = {.event_id = event_id, .template_id = template_id, .number = number, .a = &a};
+        buf_reset(&err);
+        rc = insert_cert(j->db, &c, buf_str(&pdf), &err);
         if (rc == DB_ECONSTRAINT)
             continue; /* another job made it, or the number was taken: look again */
-        if (rc != DB_OK)
+        if (rc != DB_OK) {
+            if (err.len)
+                (void)buf_printf(error, "%s; ", buf_cstr(&err));
             goto db_error;
+        }
         done++;
         (void)job_progress(j, total ? (int)(done * 100 / total) : 100);
     }
@@ -283,7 +316,6 @@ end:
     buf_free(&a.city);
     buf_free(&note);
     buf_free(&pdf);
-    buf_free(&b64);
     buf_free(&err);
     return out;
 }
