@@ -250,3 +250,46 @@ def test_every_change_reaches_realtime(server, admin_headers):
     assert all(e[2].get("message_id") != note["id"] for e in ow)
     staff.close()
     owner.close()
+
+
+def test_message_attachments_reach_owner_and_staff_only(server, admin_headers):
+    """Issue 12 item 2: a message names files its author uploaded; the ticket's owner and staff download
+    them, anyone else gets 404; an internal note's attachments are staff-only; a deleted file is gone
+    from the message's downloads."""
+    h, _ = new_user_headers(server, "att")
+    other, _ = new_user_headers(server, "att-other")
+    up = lambda hh, data, name: server.post(f"{API}/files", headers=hh, files={"file": (name, data)}).json()["id"]
+    mine = up(h, b"log line 1\nlog line 2\n", "hata.log")
+    theirs = up(other, b"not yours\n", "x.txt")
+    t = ticket(server, h)
+    tid = t["id"]
+    # only the author's own files, at most 10, existing
+    for bad in ([theirs], ["0190a0b0-0000-7000-8000-000000000000"], ["nope"], [mine] * 11, [1]):
+        r = say(server, h, tid, "ek", attachments=bad)
+        assert_problem(r, 422)
+        assert "attachments" in error_fields(r.json())
+    r = say(server, h, tid, "ekte günlük var", attachments=[mine, mine])
+    assert r.status_code == 201, r.text
+    [a] = r.json()["attachments"]
+    assert a == {"id": mine, "filename": "hata.log", "size": 22, "mime_type": "text/plain; charset=utf-8",
+                 "url": f"/api/v1/tickets/{tid}/attachments/{mine}"}
+    assert messages(server, h, tid)["data"][-1]["attachments"] == [a]
+    for hh in (h, admin_headers):
+        d = server.get(a["url"], headers=hh)
+        assert d.status_code == 200 and d.content == b"log line 1\nlog line 2\n", d.text
+    assert_problem(server.get(a["url"], headers=other), 404)
+    assert_problem(server.get(f"/api/v1/tickets/{tid}/attachments/{theirs}", headers=admin_headers), 404)
+    # an internal note's attachment: staff only
+    note_file = up(admin_headers, b"internal analysis\n", "analiz.txt")
+    r = say(server, admin_headers, tid, "iç not", internal=True, attachments=[note_file])
+    assert r.status_code == 201, r.text
+    assert server.get(f"/api/v1/tickets/{tid}/attachments/{note_file}", headers=admin_headers).status_code == 200
+    assert_problem(server.get(f"/api/v1/tickets/{tid}/attachments/{note_file}", headers=h), 404)
+    assert all(not m["attachments"] or m["attachments"] == [a] for m in messages(server, h, tid)["data"])
+    # a staff reply's attachment reaches the owner
+    reply_file = up(admin_headers, b"steps\n", "adimlar.txt")
+    assert say(server, admin_headers, tid, "yanıt", attachments=[reply_file]).status_code == 201
+    assert server.get(f"/api/v1/tickets/{tid}/attachments/{reply_file}", headers=h).content == b"steps\n"
+    # the author deletes the file: its download is gone
+    assert server.delete(f"{API}/files/{mine}", headers=h).status_code == 204
+    assert_problem(server.get(a["url"], headers=admin_headers), 404)

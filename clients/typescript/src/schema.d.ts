@@ -490,10 +490,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's profile photo (image bytes) */
+        /** The caller's profile photo (image bytes; ?variant=thumbnail|medium|large: a WebP variant once made) */
         get: operations["get_api_v1_me_photo"];
         put?: never;
-        /** Upload the profile photo (multipart field photo or file; JPEG/PNG/WebP by magic bytes, max 2 MiB) */
+        /** Upload the profile photo (multipart field photo or file; JPEG/PNG/WebP by magic bytes, max 2 MiB): it becomes a file (purpose avatar) with thumbnail/medium/large variants; an image that does not decode is 422 INVALID_IMAGE */
         post: operations["post_api_v1_me_photo"];
         /** Remove the profile photo */
         delete: operations["delete_api_v1_me_photo"];
@@ -2931,6 +2931,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tickets/{id}/attachments/{file_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An attachment's bytes (?variant= for images): the ticket's owner and staff; an internal note's attachment staff only; local storage answers the bytes, S3 a redirect to a presigned GET */
+        get: operations["get_api_v1_tickets__id__attachments__file_id_"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tickets/{id}/assign": {
         parameters: {
             query?: never;
@@ -4169,8 +4186,19 @@ export interface components {
             /** @description a staff note; never shown to the owner */
             internal?: boolean;
             from_staff?: boolean;
-            /** @description file ids; always empty: attachments are not supported yet */
-            attachments?: string[];
+            /** @description files the author attached; url serves the bytes to the ticket's owner and staff (an internal note's: staff only) */
+            attachments?: {
+                /**
+                 * Format: uuid
+                 * @description the file's id
+                 */
+                id: string;
+                filename: string;
+                size: number;
+                mime_type: string;
+                /** @description GET /api/v1/tickets/{id}/attachments/{file_id} */
+                url: string;
+            }[];
             /** Format: date-time */
             created_at?: string;
         };
@@ -5366,7 +5394,9 @@ export interface operations {
     };
     get_api_v1_me_photo: {
         parameters: {
-            query?: never;
+            query?: {
+                variant?: "thumbnail" | "medium" | "large";
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -5424,6 +5454,11 @@ export interface operations {
                         mime_type: "image/jpeg" | "image/png" | "image/webp";
                         size: number;
                         sha256: string;
+                        /**
+                         * Format: uuid
+                         * @description the photo as a file (GET /files/{id}: variants)
+                         */
+                        file_id?: string;
                     };
                 };
             };
@@ -13627,6 +13662,8 @@ export interface operations {
                     body: string;
                     /** @description a staff note the owner never sees (staff only) */
                     internal?: boolean;
+                    /** @description ids of files the author uploaded (POST /files), at most 10 */
+                    attachments?: string[];
                 };
             };
         };
@@ -13646,6 +13683,36 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TicketMessage"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    get_api_v1_tickets__id__attachments__file_id_: {
+        parameters: {
+            query?: {
+                variant?: "thumbnail" | "medium" | "large";
+            };
+            header?: never;
+            path: {
+                id: string;
+                file_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
                 };
             };
             default: components["responses"]["Error"];

@@ -27,13 +27,20 @@
  * sla_breached is set once: by a late first staff reply, or when a ticket is
  * read or swept (cron, every minute) after its due time with no reply yet.
  * Staff actions (assign, close/reopen by staff, priority changes) are audited.
- * Attachments are not supported: a message's "attachments" list is always
- * empty (the files module has no way yet to link its files to a message).
+ * Attachments: a message may name up to SUPPORT_ATTACH_MAX files its author
+ * owns (uploaded with POST /files); ticket_attachments links them and the
+ * message's "attachments" lists {id, filename, size, mime_type, url}. The
+ * url, GET /tickets/{id}/attachments/{file_id}, serves the bytes through the
+ * files module to the ticket's owner and staff only (anyone else: 404), and
+ * an internal note's attachments to staff only. The files stay the
+ * author's: deleting one (DELETE /files/{id}, or the account) removes it from
+ * the message's downloads.
  */
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/uuid.h"
 #include "modules/audit/audit.h"
+#include "modules/files/files.h"
 #include "modules/support/support.h"
 #include "modules/users/identity.h"
 #include "transport/mail.h"
@@ -333,13 +340,72 @@ static int h_messages(struct req *r)
     return http_list(r, &q, args, n, ARRAY_LEN(args));
 }
 
+#define SUPPORT_ATTACH_MAX 10
+
 struct post_ctx {
     str_t ticket_id;
     struct ticket t;
     bool staff, internal;
     str_t body;
+    const json_t *attachments; /* array of file ids (validated: strings, at most SUPPORT_ATTACH_MAX) */
     char id[UUID_STR_LEN + 1];
 };
+
+/* Link the message's attachments (files the author owns) and write its
+ * "attachments" list; 422 naming the first file that is not the author's. */
+static int attach(struct req *r, struct post_ctx *c, int64_t now)
+{
+    (void)now;
+    size_t i, n = 0;
+    const json_t *v;
+    struct buf *list = req_buf(r, 64u << 10), *url = req_buf(r, 256);
+    struct jw w;
+    jw_init(&w, list);
+    jw_arr_begin(&w);
+    json_array_foreach(c->attachments, i, v)
+    {
+        str_t fid = str_make(json_string_value(v), json_string_length(v));
+        struct db_res *f = NULL;
+        int rc = files_lookup(r->db, fid, &f);
+        if (rc != DB_OK)
+            return rc;
+        if (!f || !str_eq(db_text(f, 1), r->user_id)) {
+            db_res_free(f);
+            return http_invalid(r, "attachments", "must be ids of files you uploaded (POST /files)");
+        }
+        int64_t dup = 0;
+        bool found = false;
+        if ((rc = db_query_int(r->db, "SELECT 1 FROM ticket_attachments WHERE message_id = ? AND file_id = ?",
+                               DB_ARGS(DBA_CSTR(c->id), DBA_TEXT(fid)), &dup, &found)) == DB_OK && !found)
+            rc = db_exec(r->db, "INSERT INTO ticket_attachments (message_id, file_id, position) VALUES (?, ?, ?)",
+                         DB_ARGS(DBA_CSTR(c->id), DBA_TEXT(fid), DBA_INT((int64_t)n)), NULL);
+        if (rc == DB_OK && !found) {
+            n++;
+            buf_reset(url);
+            (void)buf_printf(url, "/api/v1/tickets/%.*s/attachments/%.*s", STR_FMT(c->ticket_id), STR_FMT(fid));
+            jw_obj_begin(&w);
+            jw_key(&w, "id");
+            jw_str(&w, fid);
+            jw_key(&w, "filename");
+            jw_str(&w, db_text(f, 3));
+            jw_key(&w, "size");
+            jw_int(&w, db_int(f, 4));
+            jw_key(&w, "mime_type");
+            jw_str(&w, db_text(f, 5));
+            jw_key(&w, "url");
+            jw_str(&w, buf_str(url));
+            jw_obj_end(&w);
+        }
+        db_res_free(f);
+        if (rc != DB_OK)
+            return rc;
+    }
+    jw_arr_end(&w);
+    if (!buf_ok(list))
+        return DB_ERR;
+    return db_exec(r->db, "UPDATE ticket_messages SET attachments = ? WHERE id = ?",
+                   DB_ARGS(DBA_TEXT(buf_str(list)), DBA_CSTR(c->id)), NULL);
+}
 
 static int tx_post(struct req *r, void *arg)
 {
@@ -352,6 +418,8 @@ static int tx_post(struct req *r, void *arg)
                      DB_ARGS(DBA_CSTR(c->id), DBA_TEXT(c->ticket_id), DBA_TEXT(r->user_id), DBA_TEXT(c->body),
                              DBA_BOOL(c->internal), DBA_BOOL(c->staff), DBA_INT(now), DBA_INT(now)),
                      NULL);
+    if (rc == DB_OK && json_array_size(c->attachments))
+        rc = attach(r, c, now);
     if (rc != DB_OK || c->internal)
         return rc;
     if (!c->staff)
@@ -392,6 +460,7 @@ static int h_post_message(struct req *r)
     c.internal = json_is_true(json_object_get(r->body, "internal"));
     const json_t *b = json_object_get(r->body, "body");
     c.body = str_make(json_string_value(b), json_string_length(b));
+    c.attachments = json_object_get(r->body, "attachments");
     if (c.internal && !identity_is_staff(r))
         return http_fail(r, 403, "FORBIDDEN", "internal notes are for staff");
     if (!strcmp(c.t.status, "closed") && !c.internal)
@@ -410,6 +479,41 @@ static int h_post_message(struct req *r)
     notify(SUPPORT_TICKET_MESSAGE, c.ticket_id, str_c(c.t.owner), str_c(c.t.assignee), r->user_id, str_c(c.id),
            c.internal);
     return 0;
+}
+
+/* GET /tickets/{id}/attachments/{file_id}: the ticket's owner and staff; an
+ * internal note's attachment staff only; anyone else 404. */
+static int h_attachment(struct req *r)
+{
+    str_t id = req_param(r, "id"), fid = req_param(r, "file_id");
+    static const char *const allowed[] = {"variant", NULL};
+    if (http_query_allow(r, allowed))
+        return HTTP_EFAIL;
+    struct ticket t;
+    if (ticket_load(r, id, &t))
+        return HTTP_EFAIL;
+    int64_t one = 0;
+    bool found = false;
+    int rc = DB_OK;
+    if (uuid_valid(fid) && identity_is_staff(r))
+        rc = db_query_int(r->db,
+                          "SELECT 1 FROM ticket_attachments a JOIN ticket_messages m ON m.id = a.message_id "
+                          "WHERE m.ticket_id = ? AND a.file_id = ?",
+                          DB_ARGS(DBA_TEXT(id), DBA_TEXT(fid)), &one, &found);
+    else if (uuid_valid(fid))
+        rc = db_query_int(r->db,
+                          "SELECT 1 FROM ticket_attachments a JOIN ticket_messages m ON m.id = a.message_id "
+                          "WHERE m.ticket_id = ? AND a.file_id = ? AND m.internal = ?",
+                          DB_ARGS(DBA_TEXT(id), DBA_TEXT(fid), DBA_BOOL(false)), &one, &found);
+    if (rc != DB_OK)
+        return http_db_fail(r, rc);
+    if (!found)
+        return http_fail(r, 404, "NOT_FOUND", "no such attachment");
+    const str_t *v = req_query(r, "variant");
+    struct buf *vb = req_buf(r, 64);
+    if (v)
+        (void)buf_put(vb, *v);
+    return files_send(r, fid, v ? buf_cstr(vb) : NULL, 0);
 }
 
 /* ---- assign, close, reopen ---- */
@@ -518,6 +622,8 @@ static const struct user_data_hooks support_user_data = {.name = "support", .exp
 static const struct json_field message_f[] = {
     {.name = "body", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 20000},
     {.name = "internal", .type = JF_BOOL, .description = "a staff note the owner never sees (staff only)"},
+    {.name = "attachments", .type = JF_ARRAY_STR, .max = SUPPORT_ATTACH_MAX,
+     .description = "ids of files the author uploaded (POST /files), at most 10"},
     {0}};
 static const struct json_schema message_s = {message_f, false};
 static const struct json_field assign_f[] = {
@@ -538,7 +644,11 @@ static struct openapi_schema message_schema = {
         "author_id": {"type": ["string", "null"], "format": "uuid"}, "body": {"type": "string"},
         "internal": {"type": "boolean", "description": "a staff note; never shown to the owner"},
         "from_staff": {"type": "boolean"},
-        "attachments": {"type": "array", "items": {"type": "string"}, "description": "file ids; always empty: attachments are not supported yet"},
+        "attachments": {"type": "array", "description": "files the author attached; url serves the bytes to the ticket's owner and staff (an internal note's: staff only)",
+            "items": {"type": "object", "required": ["id", "filename", "size", "mime_type", "url"], "properties": {
+                "id": {"type": "string", "format": "uuid", "description": "the file's id"},
+                "filename": {"type": "string"}, "size": {"type": "integer"}, "mime_type": {"type": "string"},
+                "url": {"type": "string", "description": "GET /api/v1/tickets/{id}/attachments/{file_id}"}}}},
         "created_at": {"type": "string", "format": "date-time"}}}),
 };
 
@@ -551,6 +661,14 @@ static struct route routes[] = {
      .rl = RL_WRITE, .input = &message_s,
      .summary = "Add a message (owner or staff); staff may add internal notes; a staff reply mails the owner",
      .tag = "support", .errors = "409", MSG_OUT},
+    {.method = "GET", .pattern = "/api/v1/tickets/{id}/attachments/{file_id}", .handler = h_attachment,
+     .auth = AUTH_USER, .rl = RL_READ,
+     .summary = "An attachment's bytes (?variant= for images): the ticket's owner and staff; an internal note's "
+                "attachment staff only; local storage answers the bytes, S3 a redirect to a presigned GET",
+     .tag = "support", .output_type = "application/octet-stream",
+     .params = OPENAPI_JSON([{"name": "variant", "in": "query", "required": false,
+                              "schema": {"type": "string", "enum": ["thumbnail", "medium", "large"]}}]),
+     .output = OPENAPI_JSON({"type": "string", "format": "binary"})},
     {.method = "POST", .pattern = "/api/v1/tickets/{id}/assign", .handler = h_assign, .auth = AUTH_STAFF,
      .rl = RL_WRITE, .input = &assign_s, .summary = "Assign a ticket to a staff member (or null: unassign)",
      .tag = "support", TICKET_OUT},
