@@ -141,3 +141,38 @@ def test_photo_on_s3(srv, s3):
     wait_for(lambda: not [o for o in s3.objects() if o.startswith(f"f/{fid}/")], "the old photo's objects purged")
     assert srv.delete("/api/v1/me/photo", headers=h).status_code == 204
     wait_for(lambda: not [o for o in s3.objects() if o.startswith(f"f/{second}/")], "the photo's objects purged")
+
+
+def test_product_images_and_ticket_attachments_on_s3(srv, s3):
+    """Product images and ticket attachments on S3: public/authorised routes redirect to a presigned GET
+    of the bucket; deleting the product removes its objects; another user gets 404."""
+    from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, login_headers, wait_for
+    admin = login_headers(srv, ADMIN_EMAIL, ADMIN_PASSWORD)
+    slug = "s3-" + str(int(time.time() * 1000))
+    assert srv.post("/api/v1/categories", headers=admin,
+                    json={"slug": slug, "name": {"tr": "K", "en": "C", "pl": "K"}}).status_code == 201
+    pid = srv.post("/api/v1/products", headers=admin, json={"category": slug, "price": 100,
+                                                            "name": {"tr": "Ü", "en": "P", "pl": "P"}}).json()["id"]
+    img = png(32, 32)
+    fid = srv.post(FILES, headers=admin, files={"file": ("p.png", img)}, data={"purpose": "product"}).json()["id"]
+    r = srv.post(f"/api/v1/products/{pid}/images", headers=admin, json={"file_id": fid, "alt": "ön"})
+    assert r.status_code == 201, r.text
+    url = r.json()["images"][0]["url"]
+    d = requests.get(srv.url(url), allow_redirects=False, timeout=10)  # no auth
+    assert d.status_code == 302 and d.headers["Location"].startswith(s3.endpoint + f"/{BUCKET}/f/{fid}/original?")
+    assert requests.get(d.headers["Location"], timeout=10).content == img
+    assert srv.delete(f"/api/v1/products/{pid}", headers=admin).status_code == 204
+    wait_for(lambda: not [o for o in s3.objects() if o.startswith(f"f/{fid}/")], "the product's objects purged")
+    # a ticket attachment: the owner and staff, nobody else
+    h, _ = new_user_headers(srv)
+    other, _ = new_user_headers(srv)
+    att = srv.post(FILES, headers=h, files={"file": ("log.txt", b"satir\n")}).json()["id"]
+    tid = srv.post("/api/v1/tickets", headers=h, json={"subject": "S3", "description": "d"}).json()["id"]
+    m = srv.post(f"/api/v1/tickets/{tid}/messages", headers=h, json={"body": "ek", "attachments": [att]})
+    assert m.status_code == 201, m.text
+    aurl = m.json()["attachments"][0]["url"]
+    for hh in (h, admin):
+        d = srv.get(aurl, headers=hh, allow_redirects=False)
+        assert d.status_code == 302, d.text
+        assert requests.get(d.headers["Location"], timeout=10).content == b"satir\n"
+    assert_problem(srv.get(aurl, headers=other, allow_redirects=False), 404)

@@ -1409,6 +1409,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/products/{id}/images": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Attach an uploaded image (POST /files purpose product) to a product, at most 10; 201 with the product */
+        post: operations["post_api_v1_products__id__images"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/products/{id}/images/{image_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A product image's bytes (public while the product is; ?variant=thumbnail|medium|large: WebP); S3 storage answers with a redirect to a presigned GET */
+        get: operations["get_api_v1_products__id__images__image_id_"];
+        put?: never;
+        post?: never;
+        /** Remove a product image (its file and bytes go too) */
+        delete: operations["delete_api_v1_products__id__images__image_id_"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/orders": {
         parameters: {
             query?: never;
@@ -3931,6 +3966,22 @@ export interface components {
             rating: number | null;
             /** @description number of reviews */
             rating_count: number;
+            images: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                file_id: string;
+                position: number;
+                alt: string;
+                mime_type: string;
+                size: number;
+                url: string;
+                variants: {
+                    thumbnail?: string;
+                    medium?: string;
+                    large?: string;
+                };
+            }[];
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -8961,6 +9012,108 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Favorite"];
                 };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    post_api_v1_products__id__images: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * Format: uuid
+                     * @description an image uploaded with POST /files, purpose product
+                     */
+                    file_id: string;
+                    /** @description alternative text */
+                    alt?: string;
+                    /** @description 0-based place among the product's images (default: last); later ones move down */
+                    position?: number;
+                };
+            };
+        };
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Product"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    get_api_v1_products__id__images__image_id_: {
+        parameters: {
+            query?: {
+                variant?: "thumbnail" | "medium" | "large";
+            };
+            header?: never;
+            path: {
+                id: string;
+                image_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/*": string;
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    delete_api_v1_products__id__images__image_id_: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                image_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            /** @description Success */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             default: components["responses"]["Error"];
         };

@@ -15,6 +15,7 @@
  *                        (migration 0025): the review's insert, rating change
  *                        or delete moves them in the same transaction.
  *   /api/v1/me/addresses the caller's own addresses (CRUD); one default.
+ * Product images (files module) live in images.c.
  * Reviews and reactions live in reviews.c; cart and favorites in cart.c;
  * personal-data hooks in personal.c; `temel seed` in seed.c.
  */
@@ -58,6 +59,16 @@ static const struct rfield product_fields[] = {
                     "in each review's own transaction; sort=rating:desc lists unrated products last"},
     {.name = "rating_count", .type = RF_INT, .flags = RF_READONLY | RF_FILTER | RF_SORT,
      .description = "number of reviews"},
+    {.name = "images", .type = RF_JSON, .flags = RF_READONLY,
+     .description = "the product's images in order (POST /products/{id}/images); url and the variants' URLs are "
+                    "public; a variant answers 404 until it is made",
+     .schema = OPENAPI_JSON({"type": "array", "items": {"type": "object",
+         "required": ["id", "file_id", "position", "alt", "mime_type", "size", "url", "variants"],
+         "properties": {"id": {"type": "string", "format": "uuid"}, "file_id": {"type": "string", "format": "uuid"},
+             "position": {"type": "integer", "minimum": 0}, "alt": {"type": "string"}, "mime_type": {"type": "string"},
+             "size": {"type": "integer"}, "url": {"type": "string"},
+             "variants": {"type": "object", "properties": {"thumbnail": {"type": "string"},
+                 "medium": {"type": "string"}, "large": {"type": "string"}}}}}})},
     {0}};
 const struct resource catalog_products = {
     .name = "products", .singular = "product", .path = "/api/v1/products", .table = "catalog_products",
@@ -136,6 +147,7 @@ static void register_routes(void)
     resource_register(&catalog_addresses);
     catalog__reviews_register();
     catalog__cart_register();
+    catalog__images_register();
 }
 
 static int init(const struct config *cfg, struct db *db, struct buf *err)

@@ -36,6 +36,7 @@ int catalog_cart_respond(struct req *r, const char *lines_sql, str_t owner, bool
 /* ---- between the files of the module ---- */
 void catalog__cart_register(void);    /* cart.c: /me/cart and /me/favorites */
 void catalog__reviews_register(void); /* reviews.c: reviews and reactions */
+void catalog__images_register(void);  /* images.c: product images (files module) */
 int catalog__seed(struct db *db, struct buf *out); /* seed.c */
 /* personal data (personal.c) */
 int catalog__export(struct db *db, str_t user_id, struct jw *w);

@@ -353,9 +353,8 @@ struct post_ctx {
 
 /* Link the message's attachments (files the author owns) and write its
  * "attachments" list; 422 naming the first file that is not the author's. */
-static int attach(struct req *r, struct post_ctx *c, int64_t now)
+static int attach(struct req *r, struct post_ctx *c)
 {
-    (void)now;
     size_t i, n = 0;
     const json_t *v;
     struct buf *list = req_buf(r, 64u << 10), *url = req_buf(r, 256);
@@ -419,7 +418,7 @@ static int tx_post(struct req *r, void *arg)
                              DBA_BOOL(c->internal), DBA_BOOL(c->staff), DBA_INT(now), DBA_INT(now)),
                      NULL);
     if (rc == DB_OK && json_array_size(c->attachments))
-        rc = attach(r, c, now);
+        rc = attach(r, c);
     if (rc != DB_OK || c->internal)
         return rc;
     if (!c->staff)
