@@ -14,6 +14,8 @@ import json
 import os
 import sys
 import threading
+import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -29,8 +31,16 @@ def call(base, method, path, body=None, token=None):
                                  headers={"Content-Type": "application/json"})
     if token:
         req.add_header("Authorization", "Bearer " + token)
-    with urllib.request.urlopen(req, timeout=60) as r:
-        return json.load(r)
+    for attempt in range(30):
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return json.load(r)
+        except urllib.error.HTTPError as e:
+            # 503 + Retry-After: a full worker pool (argon2id of a registration on a loaded
+            # machine) asks the client to come back; a seeder does as told
+            if e.code != 503 or attempt == 29:
+                raise
+            time.sleep(float(e.headers.get("Retry-After") or 1))
 
 
 def parallel(n, fn, threads=8):

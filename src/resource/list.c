@@ -13,6 +13,35 @@ static bool reserved_param(str_t k)
            str_is(k, "skip_total");
 }
 
+/* The total of a list from res's kept count (struct resource.kept_count_table),
+ * when q's conditions are exactly what that count counts: the soft-delete rule
+ * (for soft_delete) and nothing else, or that plus the kept field's equality
+ * with the one argument. The SQL q compiled is compared, so a filter= or
+ * bracket filter that says the same thing in the same words qualifies and
+ * anything else does not. Writes the scalar subquery to out; false: count the
+ * rows. */
+static bool kept_total(const struct resource *res, const struct rq *q, struct buf *out)
+{
+    if (!res->kept_count_table)
+        return false;
+    str_t sql = buf_str(&q->sql), vis = res->soft_delete ? STRLIT(" AND t.deleted_at IS NULL") : STRLIT("");
+    if (sql.len < vis.len || !str_eq(str_make(sql.p, vis.len), vis))
+        return false;
+    str_t rest = str_make(sql.p + vis.len, sql.len - vis.len);
+    if (rest.len == 0 && q->nargs == 0) {
+        (void)buf_printf(out, ", (SELECT CAST(coalesce(sum(n), 0) AS BIGINT) FROM %s)", res->kept_count_table);
+        return true;
+    }
+    struct buf eq = BUF_INIT(256);
+    (void)buf_printf(&eq, " AND t.%s = ?", res->kept_count_field);
+    bool one = q->nargs == 1 && buf_ok(&eq) && str_eq(rest, buf_str(&eq));
+    buf_free(&eq);
+    if (one)
+        (void)buf_printf(out, ", coalesce((SELECT n FROM %s WHERE %s = ?), 0)", res->kept_count_table,
+                         res->kept_count_field);
+    return one;
+}
+
 int resource_list(struct req *r, const struct resource *res, const char *extra_where, const db_arg *xargs,
                   size_t nxargs)
 {
@@ -85,7 +114,7 @@ int resource_list(struct req *r, const struct resource *res, const char *extra_w
      * first needs the count on its own. */
     int64_t total = 0;
     struct buf count_sql = BUF_INIT(BUF_MAX_SQL);
-    if (!skip_total)
+    if (!skip_total && (text || !kept_total(res, &q, &count_sql)))
         (void)buf_printf(&count_sql, ", (SELECT count(*) FROM %s t%s WHERE 1=1%s)", res->table, buf_cstr(&s.from),
                          buf_cstr(&q.sql));
     /* args in text order: the count's WHERE args, the page's WHERE args, its ORDER BY args,

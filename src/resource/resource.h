@@ -147,6 +147,15 @@ struct resource {
     const char *title_field; /* text field shown as the title of /search hits (NULL: not searchable there) */
     const char *default_sort; /* sort= spec used when a list has none, e.g. "priority_rank:desc,created_at:asc"
                                * (RF_SORT fields; NULL: newest first) */
+    /* Optional: a row count the module keeps up to date (by triggers) per value of
+     * one field, in kept_count_table(<kept_count_field> PRIMARY KEY, n) — e.g.
+     * products per category. A list whose only condition is that field's equality
+     * (or none at all) takes its total from there instead of count(*) over the
+     * matching rows; any other filter, search or visibility rule counts the rows.
+     * The table must count exactly the rows such a list shows (for soft_delete:
+     * deleted_at IS NULL). */
+    const char *kept_count_table;
+    const char *kept_count_field;
     /* Optional hooks. check runs before a create/update is written (body is
      * the validated input; for updates, id is the row): return 0 or http_fail.
      * after_write runs inside the write transaction, after the row changed. */

@@ -396,3 +396,48 @@ def test_products_in_search(server, admin_headers):
     # a deleted product is not found any more
     assert server.delete(f"{API}/products/{p['id']}", headers=admin_headers).status_code == 204
     assert server.get(f"{API}/search?q={word}&types=products").json()["data"] == []
+
+
+# ---- the per-category total the catalog keeps (migration 0036, issue 10 item 3) ----
+
+def totals(server, qs):
+    """meta.total of GET /products?<qs> and of the same list with a filter that matches every
+    product (price >= 0), which makes the server count the rows instead of reading its kept count."""
+    kept = server.get(f"{API}/products?{qs}&limit=1")
+    counted = server.get(f"{API}/products?{qs}&limit=1&price[gte]=0")
+    assert kept.status_code == 200 and counted.status_code == 200, (kept.text, counted.text)
+    return kept.json()["meta"]["total"], counted.json()["meta"]["total"]
+
+
+def test_kept_category_totals_follow_every_write(server, admin_headers, db_factory):
+    a, b = new_category(server, admin_headers), new_category(server, admin_headers)
+    pa = [new_product(server, admin_headers, a["slug"]) for _ in range(3)]
+    [new_product(server, admin_headers, b["slug"]) for _ in range(2)]
+    assert totals(server, f"category={a['slug']}") == (3, 3)
+    assert totals(server, f"category={b['slug']}") == (2, 2)
+    # soft delete, move to another category, rename the category's slug (ON UPDATE CASCADE)
+    assert server.delete(f"{API}/products/{pa[0]['id']}", headers=admin_headers).status_code == 204
+    assert server.patch(f"{API}/products/{pa[1]['id']}", json={"category": b["slug"]},
+                        headers=admin_headers).status_code == 200
+    assert totals(server, f"category={a['slug']}") == (1, 1)
+    assert totals(server, f"category={b['slug']}") == (3, 3)
+    renamed = uniq("renamed")
+    assert server.patch(f"{API}/categories/{b['id']}", json={"slug": renamed},
+                        headers=admin_headers).status_code == 200
+    assert totals(server, f"category={renamed}") == (3, 3)
+    assert totals(server, f"category={b['slug']}") == (0, 0)
+    assert totals(server, "category=no-such-category") == (0, 0)
+    # every category at once, and a page past the last one (the total read on its own)
+    k, c = totals(server, "sort=price")
+    assert k == c and k >= 4
+    past = server.get(f"{API}/products?category={renamed}&page=9&limit=1").json()
+    assert past["data"] == [] and past["meta"]["total"] == 3
+    # the kept count is what answers: tampering with it shows, the counted form does not move
+    db_factory.query(server.db_url, "UPDATE catalog_product_counts SET n = n + 1000 WHERE category = ?", (renamed,))
+    try:
+        assert totals(server, f"category={renamed}") == (1003, 3)
+        assert totals(server, f"filter=category='{renamed}'")[0] == 3  # a filter= expression counts
+        assert totals(server, f"category={renamed}&q=Product")[0] == 3   # so does a search
+    finally:
+        db_factory.query(server.db_url, "UPDATE catalog_product_counts SET n = n - 1000 WHERE category = ?",
+                         (renamed,))

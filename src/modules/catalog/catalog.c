@@ -74,7 +74,9 @@ const struct resource catalog_products = {
     .name = "products", .singular = "product", .path = "/api/v1/products", .table = "catalog_products",
     .tag = "catalog", .fields = product_fields,
     .read = RP_PUBLIC, .create = RP_ADMIN, .update = RP_ADMIN, .del = RP_ADMIN,
-    .soft_delete = true, .check = product_check, .title_field = "name"};
+    .soft_delete = true, .check = product_check, .title_field = "name",
+    /* migration 0036's triggers: GET /products?category=X reads its total, not count(*) of the category */
+    .kept_count_table = "catalog_product_counts", .kept_count_field = "category"};
 
 /* The category slug must name a category (422, not the foreign key's 409). */
 static int product_check(struct req *r, const struct resource *res, enum raction act, const json_t *body, str_t id)
