@@ -26,6 +26,8 @@
 #   BENCH_WARMUP=2             seconds of wrk at 64 conns per workload before measuring (0: none)
 #   BENCH_CONNS="64 256"       wrk connection counts (wrk -t BENCH_THREADS, 2)
 #   BENCH_PGBENCH_CONNS="8 64" pgbench client counts
+#   BENCH_PGBENCH_WORKLOADS="w1 w2 w3"  workloads replayed by pgbench (W3's script, 128 products per
+#                              client as literals, takes pgbench -M prepared minutes to prepare at c64)
 #   BENCH_ENGINES="sqlite postgres"
 #   BENCH_WORKLOADS="w0 w1 w2 w3"
 #   BENCH_PRODUCTS=10000 BENCH_USERS=1000
@@ -53,6 +55,7 @@ BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_WARMUP=${BENCH_WARMUP:-2}
 BENCH_CONNS=${BENCH_CONNS:-64 256}
 BENCH_PGBENCH_CONNS=${BENCH_PGBENCH_CONNS:-8 64}
+BENCH_PGBENCH_WORKLOADS=${BENCH_PGBENCH_WORKLOADS:-w1 w2 w3}
 BENCH_THREADS=${BENCH_THREADS:-2}
 BENCH_ENGINES=${BENCH_ENGINES:-sqlite postgres}
 BENCH_WORKLOADS=${BENCH_WORKLOADS:-w0 w1 w2 w3}
@@ -263,7 +266,7 @@ run_engine() {
                 [ "$w" != w3 ] || empty_carts "$engine" "$db"
                 wrk_run "$engine" "$w" "$c" temel "$url" "$dir/seed" "$spid"
             done
-            if [ "$engine" = postgres ] && [ "$w" != w0 ]; then
+            if [ "$engine" = postgres ] && [ "$w" != w0 ] && case " $BENCH_PGBENCH_WORKLOADS " in *" $w "*) true ;; *) false ;; esac; then
                 for c in $BENCH_PGBENCH_CONNS; do
                     [ "$w" != w3 ] || empty_carts "$engine"
                     pgbench_run "$w" "$c" "$out/$w.sql"
