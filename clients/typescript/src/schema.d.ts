@@ -2223,7 +2223,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Register for a published event: confirmed while seats last, then waitlisted (when the event has a waitlist) or 409; one registration per user */
+        /** Register for a published event: confirmed while seats last (a paid event: pending, the seat held by an order of kind event in order_id, confirmed when Stripe reports it paid, released when it expires or is cancelled), then waitlisted (when the event has a waitlist) or 409; one registration per user */
         post: operations["post_api_v1_events__id__register"];
         delete?: never;
         options?: never;
@@ -2274,7 +2274,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Cancel a registration (owner or staff); its seat goes to the first on the waitlist */
+        /** Cancel a registration (owner or staff); its seat goes to the first on the waitlist; a pending one's unpaid order is cancelled (a paid one is refunded by staff: POST /admin/orders/{id}/refund) */
         post: operations["post_api_v1_registrations__id__cancel"];
         delete?: never;
         options?: never;
@@ -3845,7 +3845,7 @@ export interface components {
             /** Format: uuid */
             user_id: string;
             /** @enum {string} */
-            kind: "goods" | "credits" | "plan";
+            kind: "goods" | "credits" | "plan" | "event";
             /** @enum {string} */
             status: "pending" | "paid" | "shipped" | "delivered" | "cancelled" | "refunded";
             cancel_reason: string | null;
@@ -3879,6 +3879,11 @@ export interface components {
              * @description a company order: placed from that company's cart
              */
             company_id: string | null;
+            /**
+             * Format: uuid
+             * @description kind event: the event one seat of which it pays
+             */
+            event_id?: string | null;
             /**
              * Format: date-time
              * @description pending orders only
@@ -4032,13 +4037,15 @@ export interface components {
             event_id: string;
             user_id: string;
             /** @enum {string} */
-            status: "confirmed" | "waitlisted" | "cancelled";
+            status: "pending" | "confirmed" | "waitlisted" | "cancelled";
             /** @description place in the waitlist (1 = next), null unless waitlisted */
             waitlist_position: number | null;
             /** @description signed check-in code (also in GET /registrations/{id}/qr.png) */
             code: string;
             /** @description amount in minor units */
             amount_paid: number;
+            /** @description a paid event: the order that pays the seat (POST /orders/{id}/pay); the registration is pending until it is paid */
+            order_id: string | null;
             /** Format: date-time */
             checked_in_at: string | null;
             /** Format: date-time */
@@ -11438,6 +11445,8 @@ export interface operations {
                 user_id?: string;
                 /** @description equals; also status[ne|gt|gte|lt|lte|in|like] */
                 status?: string;
+                /** @description equals; also order_id[ne|gt|gte|lt|lte|in|like] */
+                order_id?: string;
                 /** @description equals; also checked_in_at[ne|gt|gte|lt|lte|in|like] */
                 checked_in_at?: string;
             };
@@ -11524,11 +11533,15 @@ export interface operations {
                         cancelled?: number;
                         checked_in?: number;
                         capacity?: number | null;
-                        /** @description confirmed / capacity */
+                        /** @description paid events: seats held by an unpaid order */
+                        pending?: number;
+                        /** @description confirmed + pending */
+                        seats_taken?: number;
+                        /** @description seats_taken / capacity */
                         occupancy?: number | null;
                         /** @description checked_in / confirmed */
                         check_in_rate?: number | null;
-                        /** @description minor units */
+                        /** @description minor units: the totals of the event's paid orders (refunded ones excluded) */
                         revenue?: number;
                         currency?: string;
                         daily?: {

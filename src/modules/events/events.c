@@ -20,6 +20,7 @@
 #include "core/timeutil.h"
 #include "modules/audit/audit.h"
 #include "modules/events/events_internal.h"
+#include "modules/orders/orders.h"
 #include "modules/users/identity.h"
 
 #include "core/banned.h"
@@ -59,7 +60,7 @@ const struct resource events_events = {
     .create = RP_STAFF, .update = RP_STAFF, .del = RP_STAFF,
     .soft_delete = true, .title_field = "title", .check = event_check, .after_write = event_after_write};
 
-static const char *const reg_status[] = {"confirmed", "waitlisted", "cancelled", NULL};
+static const char *const reg_status[] = {"pending", "confirmed", "waitlisted", "cancelled", NULL};
 static const struct rfield reg_fields[] = {
     {.name = "event_id", .type = RF_TEXT, .flags = RF_READONLY | RF_FILTER},
     {.name = "user_id", .type = RF_TEXT, .flags = RF_READONLY | RF_FILTER},
@@ -69,6 +70,9 @@ static const struct rfield reg_fields[] = {
     {.name = "code", .type = RF_TEXT, .flags = RF_READONLY,
      .description = "signed check-in code (also in GET /registrations/{id}/qr.png)"},
     {.name = "amount_paid", .type = RF_MONEY, .flags = RF_READONLY},
+    {.name = "order_id", .type = RF_TEXT, .flags = RF_READONLY | RF_NULLABLE | RF_FILTER,
+     .description = "a paid event: the order that pays the seat (POST /orders/{id}/pay); the registration is "
+                    "pending until it is paid"},
     {.name = "checked_in_at", .type = RF_TIME, .flags = RF_READONLY | RF_NULLABLE | RF_FILTER | RF_SORT},
     {.name = "cancelled_at", .type = RF_TIME, .flags = RF_READONLY | RF_NULLABLE | RF_SORT},
     {0}};
@@ -137,12 +141,16 @@ static int h_analytics(struct req *r)
                              "AND g.status = 'cancelled'), "
                              "(SELECT count(*) FROM event_registrations g WHERE g.event_id = t.id "
                              "AND g.checked_in_at IS NOT NULL), "
-                             "(SELECT coalesce(sum(g.amount_paid), 0) FROM event_registrations g "
-                             "WHERE g.event_id = t.id AND g.status != 'cancelled')",
+                             "(SELECT coalesce(sum(o.total), 0) FROM orders o WHERE o.event_id = t.id "
+                             "AND o.status IN ('paid', 'shipped', 'delivered')), "
+                             "(SELECT count(*) FROM event_registrations g WHERE g.event_id = t.id "
+                             "AND g.status = 'confirmed'), "
+                             "(SELECT count(*) FROM event_registrations g WHERE g.event_id = t.id "
+                             "AND g.status = 'pending')",
                              &q))
         return HTTP_EFAIL;
     bool unlimited = db_isnull(q, 0);
-    int64_t capacity = db_int(q, 0), confirmed = db_int(q, 2), checked_in = db_int(q, 6);
+    int64_t capacity = db_int(q, 0), taken = db_int(q, 2), checked_in = db_int(q, 6), confirmed = db_int(q, 8);
     struct jw *w = &r->w;
     jw_obj_begin(w);
     jw_key(w, "event_id");
@@ -151,6 +159,10 @@ static int h_analytics(struct req *r)
     jw_int(w, db_int(q, 3));
     jw_key(w, "confirmed");
     jw_int(w, confirmed);
+    jw_key(w, "pending");
+    jw_int(w, db_int(q, 9));
+    jw_key(w, "seats_taken");
+    jw_int(w, taken);
     jw_key(w, "waitlisted");
     jw_int(w, db_int(q, 4));
     jw_key(w, "cancelled");
@@ -166,7 +178,7 @@ static int h_analytics(struct req *r)
     if (unlimited)
         jw_null(w);
     else
-        jw_double(w, (double)confirmed / (double)capacity);
+        jw_double(w, (double)taken / (double)capacity);
     jw_key(w, "check_in_rate");
     if (confirmed)
         jw_double(w, (double)checked_in / (double)confirmed);
@@ -236,9 +248,11 @@ static struct route routes[] = {
          "event_id": {"type": "string", "format": "uuid"}, "registrations": {"type": "integer"},
          "confirmed": {"type": "integer"}, "waitlisted": {"type": "integer"}, "cancelled": {"type": "integer"},
          "checked_in": {"type": "integer"}, "capacity": {"type": ["integer", "null"]},
-         "occupancy": {"type": ["number", "null"], "description": "confirmed / capacity"},
+         "pending": {"type": "integer", "description": "paid events: seats held by an unpaid order"},
+         "seats_taken": {"type": "integer", "description": "confirmed + pending"},
+         "occupancy": {"type": ["number", "null"], "description": "seats_taken / capacity"},
          "check_in_rate": {"type": ["number", "null"], "description": "checked_in / confirmed"},
-         "revenue": {"type": "integer", "description": "minor units"}, "currency": {"type": "string"},
+         "revenue": {"type": "integer", "description": "minor units: the totals of the event's paid orders (refunded ones excluded)"}, "currency": {"type": "string"},
          "daily": {"type": "array", "items": {"type": "object", "properties": {
              "date": {"type": "string", "format": "date"}, "registrations": {"type": "integer"},
              "cancelled": {"type": "integer"}}}}}})},
@@ -260,6 +274,7 @@ static int init(const struct config *cfg, struct db *db, struct buf *err)
     (void)db;
     (void)err;
     identity_register_user_data(&events_user_data);
+    orders_set_event_hook(events__order_changed);
     return 0;
 }
 

@@ -18,6 +18,10 @@ int events__code_config(const struct config *cfg, struct buf *err);
  * the caller's transaction (the event row is taken first). *promoted (may
  * be NULL) gets the count. Each promoted attendee gets a mail. 0 or a db_rc. */
 int events__promote(struct db *db, str_t event_id, int64_t *promoted) WARN_UNUSED;
+/* The orders module's word on a paid event's order (orders_set_event_hook):
+ * paid confirms the registration; cancelled/refunded cancels it (seat back,
+ * waitlist promoted). Inside the order's transaction. 0 or a db_rc. */
+int events__order_changed(struct db *db, str_t event_id, str_t order_id, const char *to) WARN_UNUSED;
 /* Cancel every live registration of user_id (account deletion). 0 or a db_rc. */
 int events__delete_user(struct db *db, str_t user_id) WARN_UNUSED;
 /* Guest sign-up: move the guest's registrations to the account. 0 or a db_rc. */

@@ -33,6 +33,18 @@
  * event row, then waitlisted rows. No path holds the event row and waits for
  * a confirmed registration's row, so there is no cycle.
  *
+ * Paid events (price > 0). The seat is taken by the same statement, and
+ * the registration is 'pending' with an order of kind "event" (its
+ * order_id) made in the same transaction; the client pays it with
+ * POST /orders/{id}/pay. The orders module tells events__order_changed of
+ * every status change of that order inside its own transaction: paid →
+ * confirmed (amount_paid); cancelled (by the buyer, or expired after
+ * TEMEL_ORDER_TTL_S) or refunded → the registration is cancelled, its seat
+ * freed once and the waitlist promoted (a promoted attendee of a paid event
+ * gets a pending registration and an order of their own). Cancelling a
+ * pending registration cancels its unpaid order. Seats taken
+ * (confirmed_count) are pending + confirmed, never more than capacity.
+ *
  * The code is "<registration id>.<hex HMAC-SHA256(event id | registration
  * id)[:32]>" under a key derived from TEMEL_SECRET_KEY: a scanner verifies it
  * before touching the database, and a code cannot be made from an id.
@@ -47,6 +59,7 @@
 #include "docs/qr.h"
 #include "modules/audit/audit.h"
 #include "modules/events/events_internal.h"
+#include "modules/orders/orders.h"
 #include "modules/users/identity.h"
 #include "transport/mail.h"
 
@@ -154,6 +167,30 @@ static int free_seat(struct db *db, str_t event_id)
                    DB_ARGS(DBA_TEXT(event_id)), NULL);
 }
 
+/* A paid event's seat for user: a pending order of kind "event" (id into
+ * order); a free event: nothing (order stays empty). locale NULL: the
+ * user's own. Inside the caller's transaction. 0 or a db_rc. */
+static int seat_order(struct db *db, str_t event_id, str_t user_id, const char *locale, char order[UUID_STR_LEN + 1])
+{
+    struct db_res *q = NULL;
+    order[0] = '\0';
+    int rc = db_query(db,
+                      "SELECT e.price, e.currency, e.title, u.locale FROM events e JOIN users u ON u.id = ? "
+                      "WHERE e.id = ? AND e.price > 0",
+                      DB_ARGS(DBA_TEXT(user_id), DBA_TEXT(event_id)), &q);
+    if (rc == DB_OK && (rc = db_next(q)) == 1) {
+        char cur[8], loc[8] = "en";
+        (void)str_copy(cur, db_text(q, 1).p, sizeof(cur));
+        if (!db_isnull(q, 3))
+            (void)str_copy(loc, db_text(q, 3).p, sizeof(loc));
+        struct orders_event_seat seat = {.event_id = event_id, .title = db_text(q, 2), .price = db_int(q, 0),
+                                         .currency = cur};
+        rc = orders_create_event(db, user_id, locale ? locale : loc, &seat, order);
+    }
+    db_res_free(q);
+    return rc < 0 ? rc : DB_OK;
+}
+
 int events__promote(struct db *db, str_t event_id, int64_t *promoted)
 {
     int64_t done = 0;
@@ -170,13 +207,18 @@ int events__promote(struct db *db, str_t event_id, int64_t *promoted)
         if ((rc = take_seat(db, event_id, &taken)) != DB_OK || !taken)
             break;
         int64_t n = 0;
+        char order[UUID_STR_LEN + 1] = "";
+        if ((rc = seat_order(db, event_id, str_c(user), NULL, order)) != DB_OK)
+            break;
         rc = db_exec(db,
-                     "UPDATE event_registrations SET status = 'confirmed', waitlist_position = NULL, "
+                     "UPDATE event_registrations SET status = ?, order_id = ?, waitlist_position = NULL, "
                      "version = version + 1, updated_at = ms_ts(?) WHERE id = ? AND status = 'waitlisted'",
-                     DB_ARGS(DBA_INT(time_now_ms()), DBA_CSTR(reg)), &n);
+                     DB_ARGS(DBA_CSTR(order[0] ? "pending" : "confirmed"), order[0] ? DBA_CSTR(order) : DBA_NULL,
+                             DBA_INT(time_now_ms()), DBA_CSTR(reg)),
+                     &n);
         if (rc == DB_OK && n == 0) {
-            rc = free_seat(db, event_id); /* cancelled meanwhile: try the next */
-            continue;
+            rc = DB_EBUSY; /* cancelled meanwhile (its order is made): run the transaction again */
+            break;
         }
         if (rc == DB_OK)
             rc = mail_user(db, str_c(user), event_id, "event_promoted");
@@ -204,12 +246,53 @@ static int cancel_reg(struct db *db, str_t reg_id)
                  DB_ARGS(DBA_INT(now), DBA_INT(now), DBA_TEXT(reg_id), DBA_CSTR(status)), &n);
     if (rc == DB_OK && n == 0)
         return DB_EBUSY; /* changed since we read it: run the transaction again */
-    if (rc == DB_OK && !strcmp(status, "confirmed")) {
+    if (rc == DB_OK && (!strcmp(status, "confirmed") || !strcmp(status, "pending"))) {
         rc = free_seat(db, str_c(event));
         if (rc == DB_OK)
             rc = events__promote(db, str_c(event), NULL);
     }
-    return rc;
+    if (rc == DB_OK && !strcmp(status, "pending")) {
+        /* the seat's unpaid order goes too (it tells us back: nothing left to do) */
+        char order[UUID_STR_LEN + 1] = "";
+        rc = row_texts(db, "SELECT order_id FROM event_registrations WHERE id = ? AND order_id IS NOT NULL",
+                       DB_ARGS(DBA_TEXT(reg_id)), order, sizeof(order), NULL, 0);
+        if (rc == 1)
+            rc = orders_cancel_pending(db, str_c(order), "registration_cancelled");
+    }
+    return rc < 0 ? rc : DB_OK;
+}
+
+int events__order_changed(struct db *db, str_t event_id, str_t order_id, const char *to)
+{
+    (void)event_id;
+    char reg[UUID_STR_LEN + 1] = "";
+    int rc;
+    if (!strcmp(to, "paid")) {
+        int64_t n = 0;
+        rc = db_exec(db,
+                     "UPDATE event_registrations SET status = 'confirmed', amount_paid = (SELECT total FROM orders "
+                     "WHERE id = ?), version = version + 1, updated_at = ms_ts(?) WHERE order_id = ? AND status = "
+                     "'pending'",
+                     DB_ARGS(DBA_TEXT(order_id), DBA_INT(time_now_ms()), DBA_TEXT(order_id)), &n);
+        if (rc == DB_OK && n == 1) {
+            char user[UUID_STR_LEN + 1] = "", event[UUID_STR_LEN + 1] = "";
+            rc = row_texts(db, "SELECT user_id, event_id FROM event_registrations WHERE order_id = ?",
+                           DB_ARGS(DBA_TEXT(order_id)), user, sizeof(user), event, sizeof(event));
+            if (rc == 1)
+                rc = mail_user(db, str_c(user), str_c(event), "event_paid");
+        }
+        return rc < 0 ? rc : DB_OK;
+    }
+    if (strcmp(to, "cancelled") && strcmp(to, "refunded"))
+        return DB_OK;
+    /* unpaid and given up (or expired), or paid and refunded: the seat goes back once */
+    rc = row_texts(db,
+                   "SELECT id FROM event_registrations WHERE order_id = ? AND status IN ('pending', 'confirmed')",
+                   DB_ARGS(DBA_TEXT(order_id)), reg, sizeof(reg), NULL, 0);
+    if (rc <= 0)
+        return rc;
+    rc = cancel_reg(db, str_c(reg));
+    return rc < 0 ? rc : DB_OK;
 }
 
 /* ---- register ---- */
@@ -245,9 +328,8 @@ static int tx_register(struct req *r, void *arg)
         return http_fail(r, 409, "CONFLICT", "the event is cancelled");
     if (starts <= time_now_ms())
         return http_fail(r, 409, "CONFLICT", "registration is closed: the event has started");
-    if (price > 0)
-        return http_fail(r, 409, "CONFLICT",
-                         "this is a paid event: paid registration through orders is not available yet");
+    if (price > 0 && identity_is_guest(r))
+        return http_fail(r, 403, "FORBIDDEN", "guests cannot buy tickets: register or sign in first");
 
     /* one per user: an earlier cancelled registration is reused */
     char old[UUID_STR_LEN + 1] = "", old_status[16] = "";
@@ -274,24 +356,34 @@ static int tx_register(struct req *r, void *arg)
         if (!found)
             return DB_ERR;
     }
-    const char *st = taken ? "confirmed" : "waitlisted";
-    db_arg posarg = taken ? DBA_NULL : DBA_INT(pos);
+    /* a paid event's seat is held by a pending order until it is paid */
+    char order[UUID_STR_LEN + 1] = "";
+    if (taken && price > 0) {
+        static const char *const lang_names[] = {[LANG_EN] = "en", [LANG_TR] = "tr", [LANG_PL] = "pl"};
+        rc = seat_order(db, c->event_id, r->user_id,
+                        lang_names[lang_from_header(req_header_get(r, "accept-language"))], order);
+        if (rc != DB_OK)
+            return rc;
+    }
+    const char *st = !taken ? "waitlisted" : order[0] ? "pending" : "confirmed";
+    db_arg posarg = taken ? DBA_NULL : DBA_INT(pos), orderarg = order[0] ? DBA_CSTR(order) : DBA_NULL;
     int64_t now = time_now_ms();
     if (old[0]) {
         memcpy(c->id, old, sizeof(c->id));
         return db_exec(db,
-                       "UPDATE event_registrations SET status = ?, waitlist_position = ?, cancelled_at = NULL, "
-                       "version = version + 1, updated_at = ms_ts(?) WHERE id = ? AND status = 'cancelled'",
-                       DB_ARGS(DBA_CSTR(st), posarg, DBA_INT(now), DBA_CSTR(old)), NULL);
+                       "UPDATE event_registrations SET status = ?, waitlist_position = ?, order_id = ?, "
+                       "amount_paid = 0, cancelled_at = NULL, version = version + 1, updated_at = ms_ts(?) "
+                       "WHERE id = ? AND status = 'cancelled'",
+                       DB_ARGS(DBA_CSTR(st), posarg, orderarg, DBA_INT(now), DBA_CSTR(old)), NULL);
     }
     char code[CODE_LEN + 1];
     uuid7_str(c->id);
     code_make(c->event_id, c->id, code);
     return db_exec(db,
                    "INSERT INTO event_registrations (id, event_id, user_id, status, waitlist_position, code, "
-                   "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ms_ts(?), ms_ts(?))",
+                   "order_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ms_ts(?), ms_ts(?))",
                    DB_ARGS(DBA_CSTR(c->id), DBA_TEXT(c->event_id), DBA_TEXT(r->user_id), DBA_CSTR(st), posarg,
-                           DBA_CSTR(code), DBA_INT(now), DBA_INT(now)),
+                           DBA_CSTR(code), orderarg, DBA_INT(now), DBA_INT(now)),
                    NULL);
 }
 
@@ -502,8 +594,10 @@ static const struct json_schema checkin_s = {checkin_f, false};
 static struct route routes[] = {
     {.method = "POST", .pattern = "/api/v1/events/{id}/register", .handler = h_register, .auth = AUTH_USER,
      .rl = RL_WRITE, .input = &empty_s, .flags = ROUTE_IDEMPOTENT | ROUTE_BODY_OPTIONAL,
-     .summary = "Register for a published event: confirmed while seats last, then waitlisted (when the event has "
-                "a waitlist) or 409; one registration per user",
+     .summary = "Register for a published event: confirmed while seats last (a paid event: pending, the seat "
+                "held by an order of kind event in order_id, confirmed when Stripe reports it paid, released when "
+                "it expires or is cancelled), then waitlisted (when the event has a waitlist) or 409; one "
+                "registration per user",
      .tag = "events", .errors = "409", REG_OUT},
     {.method = "GET", .pattern = "/api/v1/events/{id}/registrations", .handler = h_event_regs, .auth = AUTH_STAFF,
      .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "Registrations of an event (staff)", .tag = "events",
@@ -512,7 +606,8 @@ static struct route routes[] = {
      .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "The caller's registrations", .tag = "events", REG_OUT},
     {.method = "POST", .pattern = "/api/v1/registrations/{id}/cancel", .handler = h_cancel, .auth = AUTH_USER,
      .rl = RL_WRITE, .input = &empty_s, .flags = ROUTE_BODY_OPTIONAL,
-     .summary = "Cancel a registration (owner or staff); its seat goes to the first on the waitlist",
+     .summary = "Cancel a registration (owner or staff); its seat goes to the first on the waitlist; a pending "
+                "one's unpaid order is cancelled (a paid one is refunded by staff: POST /admin/orders/{id}/refund)",
      .tag = "events", .errors = "409", REG_OUT},
     {.method = "PATCH", .pattern = "/api/v1/registrations/{id}/status", .handler = h_status, .auth = AUTH_STAFF,
      .rl = RL_WRITE, .input = &status_s, .summary = "Confirm a waitlisted registration or cancel one (staff)",

@@ -201,4 +201,9 @@ void events__reminders_register_jobs(void)
                            "starts at {{starts_at}}.\n",
                            "<p>Hello {{name}},</p><p>a seat has become free and it is yours: <b>{{title}}</b> "
                            "starts at {{starts_at}}.</p>");
+    mail_template_register("event_paid", "Your ticket: {{title}}",
+                           "Hello {{name}},\n\nyour payment arrived and your seat is confirmed: {{title}} "
+                           "starts at {{starts_at}}.\n",
+                           "<p>Hello {{name}},</p><p>your payment arrived and your seat is confirmed: <b>{{title}}</b> "
+                           "starts at {{starts_at}}.</p>");
 }

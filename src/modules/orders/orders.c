@@ -183,6 +183,43 @@ static int release_stock(struct db *db, str_t order_id, int64_t now)
 
 /* ---- the one status change ---- */
 
+static orders_event_hook event_hook; /* the events module's (paid events) */
+
+void orders_set_event_hook(orders_event_hook fn) { event_hook = fn; }
+
+/* An event order's change, told to the events module in the same transaction. */
+static int event_order_changed(struct db *db, str_t id, const char *to)
+{
+    struct db_res *res;
+    int rc = db_query(db, "SELECT event_id FROM orders WHERE id = ? AND kind = 'event'", DB_ARGS(DBA_TEXT(id)), &res);
+    if (rc != DB_OK)
+        return rc;
+    if ((rc = db_next(res)) == 1)
+        rc = event_hook(db, db_text(res, 0), id, to);
+    db_res_free(res);
+    return rc < 0 ? rc : DB_OK;
+}
+
+int orders_create_event(struct db *db, str_t user_id, const char *locale, const struct orders_event_seat *seat,
+                        char id[37])
+{
+    uuid7_str(id);
+    struct order_head h = {.id = id, .kind = "event", .currency = seat->currency, .total = seat->price,
+                           .address = STR_NULL, .event = seat->event_id};
+    char product[64];
+    (void)snprintf(product, sizeof(product), "event:%.*s", STR_FMT(seat->event_id));
+    int rc = orders__insert_db(db, user_id, locale, &h);
+    if (rc == DB_OK)
+        rc = orders__insert_line(db, id, 0, product, seat->title, seat->price, 1, seat->currency);
+    return rc == DB_OK ? orders__created(db, NULL, str_c(id)) : rc;
+}
+
+int orders_cancel_pending(struct db *db, str_t order_id, const char *reason)
+{
+    int rc = orders__transition(db, NULL, "events", order_id, "cancelled", reason, "pending", NULL);
+    return rc == ORDERS_ENOTFOUND || rc == ORDERS_ESTATE ? DB_OK : rc;
+}
+
 /* "order.status" on the owner's realtime channel, if the change commits. */
 static int notify(struct db *db, const char *owner, str_t id, const char *from, const char *to)
 {
@@ -276,6 +313,8 @@ int orders__transition(struct db *db, struct req *r, const char *via, str_t id, 
         return rc;
     if (!strcmp(to, "refunded") && (rc = orders__plan_refunded(db, id)) != DB_OK)
         return rc;
+    if (event_hook && (rc = event_order_changed(db, id, to)) != DB_OK)
+        return rc;
     if ((rc = enqueue_mail(db, id, to)) != DB_OK || (rc = notify(db, owner, id, from, to)) != DB_OK)
         return rc;
     json_t *before = json_pack("{s:s}", "status", from);
@@ -326,7 +365,7 @@ int orders__audit(struct db *db, struct req *r, const char *via, struct audit_en
 
 #define ORDER_COLS                                                                                                     \
     "id, user_id, kind, status, cancel_reason, currency, total, address, ts_ms(expires_at), ts_ms(paid_at), "        \
-    "ts_ms(created_at), ts_ms(updated_at), payment_status, credits, plan, company_id"
+    "ts_ms(created_at), ts_ms(updated_at), payment_status, credits, plan, company_id, event_id"
 
 /* A text column, or null when it is NULL. */
 static void jw_text_or_null(struct jw *w, const struct db_res *res, int col)
@@ -370,6 +409,8 @@ static void write_head(struct jw *w, const struct db_res *res)
     jw_text_or_null(w, res, 14);
     jw_key(w, "company_id"); /* a company order: placed from the company's cart */
     jw_text_or_null(w, res, 15);
+    jw_key(w, "event_id"); /* kind event: the event one seat of which it pays */
+    jw_text_or_null(w, res, 16);
     jw_key(w, "expires_at");
     jw_time_or_null(w, res, 8, str_is(db_text(res, 3), "pending"));
     jw_key(w, "paid_at");
@@ -623,12 +664,13 @@ int orders__insert_db(struct db *db, str_t user_id, const char *locale, const st
     int64_t now = time_now_ms(), expires = now + order_ttl_s * 1000;
     int rc = db_exec(db,
                      "INSERT INTO orders (id, version, user_id, kind, status, currency, total, address, locale, credits, "
-                     "plan, renewal, company_id, expires_at, created_at, updated_at) VALUES (?, 1, ?, ?, 'pending', ?, "
-                     "?, ?, ?, ?, ?, ?, ?, ms_ts(?), ms_ts(?), ms_ts(?))",
+                     "plan, renewal, company_id, event_id, expires_at, created_at, updated_at) VALUES (?, 1, ?, ?, "
+                     "'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ms_ts(?), ms_ts(?), ms_ts(?))",
                      DB_ARGS(DBA_CSTR(h->id), DBA_TEXT(user_id), DBA_CSTR(h->kind), DBA_CSTR(h->currency),
                              DBA_INT(h->total), h->address.p ? DBA_TEXT(h->address) : DBA_NULL, DBA_CSTR(locale),
                              h->credits ? DBA_INT(h->credits) : DBA_NULL, h->plan ? DBA_CSTR(h->plan) : DBA_NULL,
-                             DBA_BOOL(h->renewal), h->company.len ? DBA_TEXT(h->company) : DBA_NULL, DBA_INT(expires),
+                             DBA_BOOL(h->renewal), h->company.len ? DBA_TEXT(h->company) : DBA_NULL,
+                             h->event.len ? DBA_TEXT(h->event) : DBA_NULL, DBA_INT(expires),
                              DBA_INT(now), DBA_INT(now)),
                      NULL);
     if (rc != DB_OK)
@@ -929,7 +971,7 @@ static struct openapi_schema schemas[] = {
          "properties" : {
              "id" : {"type" : "string", "format" : "uuid"},
              "user_id" : {"type" : "string", "format" : "uuid"},
-             "kind" : {"type" : "string", "enum" : [ "goods", "credits", "plan" ]},
+             "kind" : {"type" : "string", "enum" : [ "goods", "credits", "plan", "event" ]},
              "status" : {"type" : "string", "enum" : [ "pending", "paid", "shipped", "delivered", "cancelled", "refunded" ]},
              "cancel_reason" : {"type" : [ "string", "null" ]},
              "currency" : {"type" : "string", "pattern" : "^[A-Z]{3}$"},
@@ -956,6 +998,8 @@ static struct openapi_schema schemas[] = {
                        "description" : "kind plan: the plan one period of which it pays"},
              "company_id" : {"type" : [ "string", "null" ], "format" : "uuid",
                              "description" : "a company order: placed from that company's cart"},
+             "event_id" : {"type" : [ "string", "null" ], "format" : "uuid",
+                           "description" : "kind event: the event one seat of which it pays"},
              "expires_at" : {"type" : [ "string", "null" ], "format" : "date-time", "description" : "pending orders only"},
              "paid_at" : {"type" : [ "string", "null" ], "format" : "date-time"},
              "created_at" : {"type" : "string", "format" : "date-time"},

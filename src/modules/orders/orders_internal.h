@@ -50,6 +50,7 @@ struct order_head {
     const char *plan; /* kind "plan": the plan's name, else NULL */
     bool renewal;     /* kind "plan": charged off-session by the renewal job */
     str_t company;    /* a company order: the company's id, else empty */
+    str_t event;      /* kind "event": the event's id, else empty */
 };
 int orders__insert(struct req *r, const struct order_head *h) WARN_UNUSED;
 /* The same for a job: the owner and the mail locale given. */
