@@ -100,6 +100,42 @@ static void htab_remove(struct htab *t, struct hnode *node)
 
 /* ---- messages ---- */
 
+void rt_event_fields(struct jw *w, str_t channel, str_t event, str_t data_json)
+{
+    jw_key(w, "channel");
+    jw_str(w, channel);
+    jw_key(w, "event");
+    jw_str(w, event);
+    jw_key(w, "data");
+    if (data_json.len)
+        jw_raw(w, data_json);
+    else
+        jw_null(w);
+}
+
+void rt_client_ready(struct rt_client *c, char *const *channels, int n, struct buf *out)
+{
+    (void)rt_subscribe(c, STRLIT("broadcast"));
+    rt_presence_join(c);
+    struct jw j;
+    jw_init(&j, out);
+    jw_obj_begin(&j);
+    jw_key(&j, "type");
+    jw_cstr(&j, "ready");
+    jw_key(&j, "user_id");
+    jw_cstr(&j, c->user_id);
+    jw_key(&j, "role");
+    jw_cstr(&j, c->role);
+    if (channels) {
+        jw_key(&j, "channels");
+        jw_arr_begin(&j);
+        for (int i = 0; i < n; i++)
+            jw_cstr(&j, channels[i]);
+        jw_arr_end(&j);
+    }
+    jw_obj_end(&j);
+}
+
 struct rt_msg *rt_msg_new(str_t channel, str_t event, str_t data_json)
 {
     struct rt_msg *m = xcalloc(1, sizeof(*m));
@@ -109,15 +145,7 @@ struct rt_msg *rt_msg_new(str_t channel, str_t event, str_t data_json)
     jw_obj_begin(&w);
     jw_key(&w, "type");
     jw_cstr(&w, "event");
-    jw_key(&w, "channel");
-    jw_str(&w, channel);
-    jw_key(&w, "event");
-    jw_str(&w, event);
-    jw_key(&w, "data");
-    if (data_json.len)
-        jw_raw(&w, data_json);
-    else
-        jw_null(&w);
+    rt_event_fields(&w, channel, event, data_json);
     jw_obj_end(&w);
     m->refs = 1;
     m->channel = xstrndup(channel.p, channel.len);

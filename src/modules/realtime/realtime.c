@@ -31,15 +31,7 @@ int realtime_publish_tx(struct db *db, const char *channel, const char *event, s
     struct jw w;
     jw_init(&w, &p);
     jw_obj_begin(&w);
-    jw_key(&w, "channel");
-    jw_cstr(&w, channel);
-    jw_key(&w, "event");
-    jw_cstr(&w, event);
-    jw_key(&w, "data");
-    if (data_json.len)
-        jw_raw(&w, data_json);
-    else
-        jw_null(&w);
+    rt_event_fields(&w, str_c(channel), str_c(event), data_json);
     jw_obj_end(&w);
     struct job_opts o = JOB_OPTS_DEFAULT;
     o.priority = JOB_PRIO_HIGH;

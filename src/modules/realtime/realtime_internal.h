@@ -46,6 +46,10 @@ struct rt_msg *rt_msg_new(str_t channel, str_t event, str_t data_json);
 /* A message around a frame built elsewhere (another instance's). */
 struct rt_msg *rt_msg_wrap(str_t channel, str_t frame);
 void rt_msg_unref(struct rt_msg *m);
+/* The "channel", "event" and "data" members of an event object (data: raw
+ * JSON, or null when empty) — the frame clients get and the publish job's
+ * payload. */
+void rt_event_fields(struct jw *w, str_t channel, str_t event, str_t data_json);
 
 struct rt_client;
 struct rt_hub;
@@ -74,6 +78,10 @@ struct rt_client {
 /* The hub of the calling loop thread (made on first use). */
 struct rt_hub *rt_hub_get(void);
 void rt_hub_add(struct rt_hub *h, struct rt_client *c, const struct rt_client_ops *ops);
+/* An authenticated client starts (WebSocket or SSE): it joins "broadcast"
+ * and presence, and out gets its first frame {"type":"ready","user_id",
+ * "role"[,"channels"]} (channels NULL: the member is left out). */
+void rt_client_ready(struct rt_client *c, char *const *channels, int n, struct buf *out);
 /* Leave every channel, presence and the hub (the client is freed by its owner). */
 void rt_hub_remove(struct rt_client *c);
 /* Ask the hub to call c->ops->flush at the end of this loop iteration. */

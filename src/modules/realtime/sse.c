@@ -143,26 +143,10 @@ static void on_takeover(h2o_req_t *h, void *arg)
     s->h = h;
     s->gen.proceed = on_proceed;
     s->gen.stop = on_stop;
-    (void)rt_subscribe(&s->c, STRLIT("broadcast"));
     for (int i = 0; i < s->nchannels; i++)
         (void)rt_subscribe(&s->c, str_c(s->channels[i])); /* at most RT_MAX_SUBS - 1 + broadcast, deduplicated */
-    rt_presence_join(&s->c);
     struct buf b = BUF_INIT(8192);
-    struct jw j;
-    jw_init(&j, &b);
-    jw_obj_begin(&j);
-    jw_key(&j, "type");
-    jw_cstr(&j, "ready");
-    jw_key(&j, "user_id");
-    jw_cstr(&j, s->c.user_id);
-    jw_key(&j, "role");
-    jw_cstr(&j, s->c.role);
-    jw_key(&j, "channels");
-    jw_arr_begin(&j);
-    for (int i = 0; i < s->nchannels; i++)
-        jw_cstr(&j, s->channels[i]);
-    jw_arr_end(&j);
-    jw_obj_end(&j);
+    rt_client_ready(&s->c, s->channels, s->nchannels, &b);
     (void)buf_printf(&s->pending, "retry: 3000\n");
     queue_text(s, STRLIT("data: "), buf_str(&b), STRLIT("\n\n"));
     buf_free(&b);

@@ -52,6 +52,8 @@ struct ws_conn {
     bool authed, busy, pumping, closing, kill, gone;
     bool ping_out, alive; /* a ping is unanswered / something arrived since */
     bool closing_seen;    /* a ping tick found it closing: the next one drops it */
+    uint8_t *wbuf;        /* the frame being written (ws_send_cb) */
+    size_t wlen, wcap;
 };
 
 struct check {
@@ -67,6 +69,7 @@ static void ws_free(struct ws_conn *w)
         w->head = p->next;
         free(p);
     }
+    free(w->wbuf);
     free(w);
 }
 
@@ -248,19 +251,8 @@ static void d_auth(struct req *r, int rc, void *arg)
     w->authed = true;
     if (h2o_timeout_is_linked(&w->auth_timer))
         h2o_timeout_unlink(&w->auth_timer);
-    (void)rt_subscribe(&w->c, STRLIT("broadcast"));
-    rt_presence_join(&w->c);
     struct buf b = BUF_INIT(512);
-    struct jw j;
-    jw_init(&j, &b);
-    jw_obj_begin(&j);
-    jw_key(&j, "type");
-    jw_cstr(&j, "ready");
-    jw_key(&j, "user_id");
-    jw_cstr(&j, w->c.user_id);
-    jw_key(&j, "role");
-    jw_cstr(&j, w->c.role);
-    jw_obj_end(&j);
+    rt_client_ready(&w->c, NULL, 0, &b);
     send_json(w, &b);
     pump(w);
 }
@@ -425,6 +417,53 @@ static void on_auth_timeout(h2o_timeout_entry_t *e)
     ws_close(w, 4408, "authentication timeout");
 }
 
+/* ---- writing frames ----
+ *
+ * libh2o 2.2.5's wslay send callback starts one socket write per call and
+ * answers WOULDBLOCK while it is in flight, and wslay sends a frame's header
+ * and its payload in two calls: every frame went out as a 4-byte write, then
+ * its payload one loop iteration later, after the write completion. In a
+ * fan-out the loop wrote all its subscribers' headers before any payload, so
+ * every subscriber waited for the whole fan-out twice over (the p99 of about
+ * 1 s in docs/PERFORMANCE.md). This callback replaces h2o's: it gathers a
+ * frame's pieces (WSLAY_MSG_MORE) and writes the whole frame at once, so a
+ * subscriber's frame leaves in the iteration that queued it. */
+
+static void on_ws_write_done(h2o_socket_t *sock, const char *err)
+{
+    h2o_websocket_conn_t *conn = sock->data;
+    if (err) {
+        conn->cb(conn, NULL); /* what h2o does on a failed write: the connection ends (ws_gone) */
+        return;
+    }
+    h2o_websocket_proceed(conn);
+}
+
+static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *user)
+{
+    h2o_websocket_conn_t *conn = user;
+    struct ws_conn *w = conn->data;
+    if (h2o_socket_is_writing(conn->sock)) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    if (w->wlen + len > w->wcap) {
+        size_t cap = w->wcap ? w->wcap : 256;
+        while (cap < w->wlen + len)
+            cap *= 2;
+        w->wbuf = xrealloc(w->wbuf, cap);
+        w->wcap = cap;
+    }
+    memcpy(w->wbuf + w->wlen, data, len);
+    w->wlen += len;
+    if (flags & WSLAY_MSG_MORE) /* a header: its payload comes in the next call, within this wslay_event_send */
+        return (ssize_t)len;
+    h2o_iovec_t iov = h2o_iovec_init(w->wbuf, w->wlen);
+    w->wlen = 0; /* the bytes stay put until on_ws_write_done: nothing is added while the socket writes */
+    h2o_socket_write(conn->sock, &iov, 1, on_ws_write_done);
+    return (ssize_t)len;
+}
+
 /* ---- the upgrade ---- */
 
 static void on_takeover(h2o_req_t *h, void *arg)
@@ -444,6 +483,8 @@ static void on_takeover(h2o_req_t *h, void *arg)
     w->auth_timer.cb = on_auth_timeout;
     rt_hub_link_auth_timer(w->c.hub, &w->auth_timer);
     w->ws = h2o_upgrade_to_websocket(h, key, w, on_ws_msg);
+    w->ws->ws_callbacks.send_callback = ws_send_cb; /* h2o's receive and message callbacks stay */
+    wslay_event_config_set_callbacks(w->ws->ws_ctx, &w->ws->ws_callbacks);
     wslay_event_config_set_max_recv_msg_length(w->ws->ws_ctx, (uint64_t)rt_cfg.max_message);
 }
 
