@@ -1,6 +1,9 @@
 """Helpers for the files tests: real images made here (PNG, GIF written by
-hand, no imaging library needed), Office zips, and a real S3 service
-(s3rver from tools/node, which checks SigV4 signatures) on a free port."""
+hand, no imaging library needed), Office zips, and a real S3 service on a
+free port: s3rver (tools/node) behind tools/node/sigv4-proxy.js, which
+recomputes every request's SigV4 signature with AWS's own implementation
+(@smithy/signature-v4) and refuses a mismatch as S3 does — s3rver alone
+parses the signature but never checks it."""
 import io
 import os
 import shutil
@@ -18,6 +21,8 @@ from conftest import SHARED_ENV, Server, free_port, serve_module
 
 ROOT = Path(__file__).resolve().parents[2]
 S3RVER = ROOT / "tools/node/node_modules/.bin/s3rver"
+SIGV4_PROXY = ROOT / "tools/node/sigv4-proxy.js"
+SIGNER = ROOT / "tools/node/node_modules/@smithy/signature-v4"
 S3_KEY, S3_SECRET = "S3RVER", "S3RVER"  # s3rver's built-in account
 BUCKET = "temel-files"
 SUFFIX = "._S3rver_object"  # s3rver keeps each object's bytes in <bucket>/<key>._S3rver_object
@@ -85,12 +90,15 @@ def zip_bomb():
 
 
 class S3rver:
-    """s3rver on a free port with its own directory and one bucket."""
+    """s3rver on a free port with its own directory and one bucket, reached only through the SigV4
+    verifier (sigv4-proxy.js, on a port it picks): endpoint/url/env point at the verifier, which
+    knows the same secret (S3_SECRET)."""
 
     def __init__(self, bucket=BUCKET):
-        if not S3RVER.exists():  # a missing tool is a failure, never a silent skip
-            import pytest
-            pytest.fail(f"{S3RVER} is missing: run scripts/node-deps.sh (make deps)", pytrace=False)
+        for tool in (S3RVER, SIGNER):
+            if not tool.exists():  # a missing tool is a failure, never a silent skip
+                import pytest
+                pytest.fail(f"{tool} is missing: run scripts/node-deps.sh (make deps)", pytrace=False)
         self.bucket = bucket
         self.dir = Path(tempfile.mkdtemp(prefix="temel-s3-"))
         self.port = free_port()
@@ -110,7 +118,21 @@ class S3rver:
                 time.sleep(0.1)
         else:
             raise RuntimeError("s3rver did not start")
-        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.proxy_log = open(self.dir / "sigv4-proxy.log", "wb")
+        self.proxy = subprocess.Popen(
+            ["node", str(SIGV4_PROXY), f"http://127.0.0.1:{self.port}", "us-east-1"], stdout=subprocess.PIPE,
+            stderr=self.proxy_log, stdin=subprocess.DEVNULL, start_new_session=True,
+            env={**os.environ, "AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET})
+        line = self.proxy.stdout.readline().decode()  # "listening <port>" once it listens (EOF if it died)
+        if not line.startswith("listening "):
+            self.stop()
+            raise RuntimeError(f"sigv4-proxy did not start: {line!r}")
+        self.endpoint = f"http://127.0.0.1:{int(line.split()[1])}"
+
+    def refusals(self):
+        """The verifier's log: one line per refused request (method, path, status, S3 error code)."""
+        self.proxy_log.flush()
+        return (self.dir / "sigv4-proxy.log").read_text()
 
     @property
     def url(self):
@@ -128,13 +150,17 @@ class S3rver:
         return p.read_bytes() if p.exists() else None
 
     def stop(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        for proc in (getattr(self, "proxy", None), self.proc):
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+        if getattr(self, "proxy", None) is not None:
+            self.proxy.stdout.close()
+            self.proxy_log.close()
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 

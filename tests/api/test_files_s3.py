@@ -2,20 +2,25 @@
 a redirect to a presigned GET for downloads (Range served by S3), variants
 stored in the bucket, multipart above 8 MiB, delete.
 
-Note: s3rver 3.7.1 parses SigV4 requests (Authorization header or presigned
+Signatures: s3rver 3.7.1 parses SigV4 requests (Authorization header or presigned
 query, x-amz-content-sha256 required, access key id looked up) but does NOT
 compute the signature ("Signature version 4 calculation is unimplemented" in
-lib/middleware/authentication.js), so a wrong secret is not caught by it;
-the test below proves the access key id is sent and checked."""
+lib/middleware/authentication.js). So every request goes through
+tools/node/sigv4-proxy.js first (files_util.S3rver), which recomputes the
+signature with AWS's @smithy/signature-v4 and the real secret: a wrong secret,
+a wrong canonical request or an altered presigned URL is refused with 403
+SignatureDoesNotMatch, as S3 would (test_wrong_credentials_are_refused_by_s3 and
+test_presigned_url_checked_by_signature prove it bites)."""
 import hashlib
 import json
+import re
 import time
 
 import pytest
 import requests
 
 from conftest import assert_problem, new_user_headers
-from files_util import BUCKET, S3rver, module_server, png
+from files_util import BUCKET, S3_KEY, S3_SECRET, S3rver, module_server, png
 
 FILES = "/api/v1/files"
 
@@ -88,18 +93,27 @@ def test_big_file_goes_multipart(srv, s3):
                for l in log), log
 
 
-def test_unknown_access_key_is_refused_by_s3(make_server, s3):
-    env = s3.env()
-    env["AWS_ACCESS_KEY_ID"] = "NOSUCHKEY"
+@pytest.mark.parametrize("key,secret,code", [
+    ("NOSUCHKEY", S3_SECRET, "InvalidAccessKeyId"),
+    (S3_KEY, "not-the-secret-0123456789", "SignatureDoesNotMatch"),  # caught only by the SigV4 verifier
+])
+def test_wrong_credentials_are_refused_by_s3(make_server, s3, key, secret, code):
+    """An unknown access key, or the right one signed with a wrong secret (the verifier in front of
+    s3rver recomputes the signature with the real one): S3's 403, the upload fails with a problem
+    (500, the S3 error code in the log, never the secret) and nothing is stored."""
+    env = {**s3.env(), "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret}
+    before = s3.objects()
     s = make_server(**env)
     h, _ = new_user_headers(s)
     r = s.post(FILES, headers=h, files={"file": ("a.txt", b"hello\n")})
     assert_problem(r, 500)
     deadline = time.monotonic() + 10  # the log line may be flushed after the response
-    while "InvalidAccessKeyId" not in s.log_text() and time.monotonic() < deadline:
+    while code not in s.log_text() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert "InvalidAccessKeyId" in s.log_text()
-    assert "wrong" not in s.log_text() and "S3RVER" not in s.log_text()  # no secret in the log
+    assert f"HTTP 403 {code}" in s.log_text()
+    assert code in s3.refusals()
+    assert secret not in s.log_text() and "S3RVER" not in s.log_text()  # no secret in the log
+    assert s3.objects() == before
 
 
 def test_upload_in_parts_to_s3(srv, s3):
@@ -176,3 +190,19 @@ def test_product_images_and_ticket_attachments_on_s3(srv, s3):
         assert d.status_code == 302, d.text
         assert requests.get(d.headers["Location"], timeout=10).content == b"satir\n"
     assert_problem(srv.get(aurl, headers=other, allow_redirects=False), 404)
+
+
+def test_presigned_url_checked_by_signature(srv, s3):
+    """temel's presigned GET verifies as signed; with its expiry, path or signature altered S3 refuses it."""
+    h, _ = new_user_headers(srv)
+    f = srv.post(FILES, headers=h, files={"file": ("t.txt", b"presigned\n")}).json()
+    loc = srv.get(f["url"], headers=h, allow_redirects=False).headers["Location"]
+    assert requests.get(loc, timeout=10).content == b"presigned\n"
+    expires = re.search(r"X-Amz-Expires=(\d+)", loc).group(1)
+    sig = re.search(r"X-Amz-Signature=([0-9a-f]{64})", loc).group(1)
+    for bad in (loc.replace(f"X-Amz-Expires={expires}", f"X-Amz-Expires={int(expires) + 3600}"),
+                loc.replace("/original?", "/large.webp?"),
+                loc.replace(sig, sig[:-1] + ("0" if sig[-1] != "0" else "1"))):
+        r = requests.get(bad, timeout=10)
+        assert r.status_code == 403, (bad, r.text)
+        assert "<Code>SignatureDoesNotMatch</Code>" in r.text
