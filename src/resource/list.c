@@ -219,7 +219,16 @@ out:
 int resource__h_list(struct req *r)
 {
     const struct rt *t = r->route->ctx;
-    return resource_list(r, t->res, NULL, NULL, 0);
+    struct resource_cache_entry e = {0};
+    int hit = resource__cache_wanted(r, t->res) ? resource__cache_lookup(r, t->res, &e) : -1;
+    if (hit == 1) {
+        resource__cache_answer(r, &e);
+        return 0;
+    }
+    int rc = resource_list(r, t->res, NULL, NULL, 0);
+    if (rc == 0 && hit == 0)
+        resource__cache_store(r, &e, STR_NULL);
+    return rc;
 }
 
 /* ---- get ---- */
@@ -228,7 +237,13 @@ int resource__h_get(struct req *r)
 {
     const struct rt *t = r->route->ctx;
     struct caller who = resource_caller(r);
+    struct resource_cache_entry e = {0};
     struct db_res *row;
+    int hit = resource__cache_wanted(r, t->res) ? resource__cache_lookup(r, t->res, &e) : -1;
+    if (hit == 1) {
+        resource__cache_answer(r, &e);
+        return 0;
+    }
     int rc = resource__select_one(&who, r->db, t, req_param(r, "id"), &row);
     if (rc != DB_OK)
         return http_db_fail(r, rc);
@@ -244,6 +259,8 @@ int resource__h_get(struct req *r)
         resource__write_row(&r->w, t, row, lang);
     }
     req_header(r, "etag", buf_str(&et));
+    if (hit == 0 && r->status != 304)
+        resource__cache_store(r, &e, buf_str(&et));
     buf_free(&et);
     db_res_free(row);
     return 0;

@@ -156,6 +156,14 @@ struct resource {
      * deleted_at IS NULL). */
     const char *kept_count_table;
     const char *kept_count_field;
+    /* Public read cache (cache.c; with REDIS_URL and TEMEL_PUBLIC_CACHE_TTL_S > 0): anonymous GET
+     * <path> and <path>/{id} answers are kept in Redis, shared by the instances, and dropped by
+     * every write of the engine to this resource after it commits. A module whose own SQL changes
+     * the rows calls resource_cache_bump() after its commit. */
+    bool public_cache;
+    /* A write to this resource changes what another one answers (a review moves its product's
+     * rating): that one's public cache is bumped too. */
+    const struct resource *invalidates;
     /* Optional hooks. check runs before a create/update is written (body is
      * the validated input; for updates, id is the row): return 0 or http_fail.
      * after_write runs inside the write transaction, after the row changed. */
@@ -236,6 +244,15 @@ void resource_write_i18n(struct req *r, struct jw *w, str_t stored);
 str_t resource_i18n_text(struct req *r, str_t stored);
 /* true when the request has no If-Match, or it matches the row version. */
 bool resource_if_match(struct req *r, const struct resource *res, int64_t version);
+
+/* ---- the public read cache (cache.c) ---- */
+/* The entries' lifetime; 0 (the default) = no public cache. */
+void resource_cache_configure(int64_t ttl_ms);
+/* After a commit that changed rows of res (or of what res invalidates) by
+ * other means than the engine's writes: every instance's cached answers of
+ * it are dropped. Waits for Redis' reply in a coroutine (or on a job
+ * thread), so call it before answering; a no-op without Redis. */
+void resource_cache_bump(const struct resource *res);
 
 /* ---- change events (realtime, webhooks, audit subscribe here) ----
  * before/after are the row as output (NULL for create/delete respectively).

@@ -424,6 +424,8 @@ int resource_create(struct req *r, const struct resource *res)
     if (res->check && res->check(r, res, RA_CREATE, r->body, STR_NULL))
         return HTTP_EFAIL;
     int rc = req_tx(r, DB_TX_WRITE, tx_create, &c);
+    if (rc == 0)
+        resource_cache_bump(res);
     if (rc == 0 && resource__have_hooks())
         (void)resource__run_hooks(RES_HOOK_COMMIT, r, r->db, t, RA_CREATE, c.sid, NULL, c.after);
     json_decref(c.after);
@@ -520,6 +522,8 @@ int resource__h_update(struct req *r)
     if (res->check && res->check(r, res, RA_UPDATE, r->body, c.sid))
         return HTTP_EFAIL;
     int rc = req_tx(r, DB_TX_WRITE, tx_update, &c);
+    if (rc == 0)
+        resource_cache_bump(res);
     if (rc == 0 && resource__have_hooks())
         (void)resource__run_hooks(RES_HOOK_COMMIT, r, r->db, t, RA_UPDATE, c.sid, c.before, c.after);
     json_decref(c.before);
@@ -563,6 +567,8 @@ int resource__h_delete(struct req *r)
     if (!uuid_valid(c.sid))
         return http_fail(r, 404, "NOT_FOUND", "no such %s", t->res->singular);
     int rc = req_tx(r, DB_TX_WRITE, tx_delete, &c);
+    if (rc == 0)
+        resource_cache_bump(t->res);
     if (rc == 0 && resource__have_hooks())
         (void)resource__run_hooks(RES_HOOK_COMMIT, r, r->db, t, RA_DELETE, c.sid, c.before, NULL);
     json_decref(c.before);

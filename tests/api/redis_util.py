@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import free_port
+from conftest import Server, free_port, retire
 
 REDIS_BIN = shutil.which("redis-server") or "/usr/bin/redis-server"
 WAIT = 10.0  # hang guard, never a timing assertion
@@ -110,3 +110,15 @@ def metric(server, name):
         if line.startswith(name + " "):
             return float(line.split()[1])
     return None
+
+
+def serve_pair(db_factory, env):
+    """Two `temel serve` instances on one new database (the first migrates), e.g. sharing a
+    redis-server through env's REDIS_URL. A generator for a module fixture: `for a, b in
+    serve_pair(...): yield ...`; at the end both must exit 0 on SIGTERM with no sanitizer report."""
+    url = db_factory.new_url()
+    a = Server(url, env=env).start()
+    b = Server(url, env=env).start()
+    yield a, b
+    problems = retire(a, db_factory, drop=False) + retire(b, db_factory)
+    assert not problems, "\n".join(problems)

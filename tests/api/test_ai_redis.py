@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from conftest import Server, new_user_headers, wait_for
+from conftest import new_user_headers, wait_for
 from fake_provider import fake_provider  # noqa: F401 (fixture)
-from redis_util import metric, redis_server  # noqa: F401 (fixture)
+from redis_util import metric, redis_server, serve_pair  # noqa: F401 (fixture)
 import test_ai_support as S
 
 TTL_S = 600
@@ -27,22 +27,11 @@ def redis(redis_server):
 
 @pytest.fixture(scope="module")
 def pair(db_factory, fake_provider, redis_server):
-    fake, redis = fake_provider, redis_server
-    url = db_factory.new_url()
-    env = S.ai_env(REDIS_URL=redis.url, TEMEL_AI_CACHE_TTL_S=str(TTL_S), TEMEL_JWT_SECRET="r" * 48)
-    a = Server(url, env=env).start()  # first: it migrates
-    b = Server(url, env=env).start()
-    adm = S.admin(a)
-    S.setup_providers(a, fake, adm)
-    yield a, b, adm
-    problems = []
-    for s in (a, b):
-        if s.stop() != 0:
-            problems.append(s.log_tail())
-        problems += s.sanitizer_reports()
-        s.cleanup()
-    db_factory.drop(url)
-    assert not problems, problems
+    env = S.ai_env(REDIS_URL=redis_server.url, TEMEL_AI_CACHE_TTL_S=str(TTL_S), TEMEL_JWT_SECRET="r" * 48)
+    for a, b in serve_pair(db_factory, env):
+        adm = S.admin(a)
+        S.setup_providers(a, fake_provider, adm)
+        yield a, b, adm
 
 
 def ai_keys(redis):

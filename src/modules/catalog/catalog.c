@@ -37,7 +37,7 @@ static const struct rfield category_fields[] = {
 const struct resource catalog_categories = {
     .name = "categories", .singular = "category", .path = "/api/v1/categories", .table = "catalog_categories",
     .tag = "catalog", .fields = category_fields,
-    .read = RP_PUBLIC, .create = RP_ADMIN, .update = RP_ADMIN, .del = RP_ADMIN};
+    .read = RP_PUBLIC, .create = RP_ADMIN, .update = RP_ADMIN, .del = RP_ADMIN, .public_cache = true};
 
 /* ---- products ---- */
 
@@ -74,7 +74,7 @@ const struct resource catalog_products = {
     .name = "products", .singular = "product", .path = "/api/v1/products", .table = "catalog_products",
     .tag = "catalog", .fields = product_fields,
     .read = RP_PUBLIC, .create = RP_ADMIN, .update = RP_ADMIN, .del = RP_ADMIN,
-    .soft_delete = true, .check = product_check, .title_field = "name",
+    .soft_delete = true, .check = product_check, .title_field = "name", .public_cache = true,
     /* migration 0036's triggers: GET /products?category=X reads its total, not count(*) of the category */
     .kept_count_table = "catalog_product_counts", .kept_count_field = "category"};
 
@@ -142,6 +142,17 @@ static const struct user_data_hooks catalog_user_data = {.name = "shop",
                                                          .delete_data = catalog__delete,
                                                          .migrate_guest = catalog__migrate_guest};
 
+/* TEMEL_PUBLIC_CACHE_TTL_S: the public read cache of categories and products (resource.h). */
+static int config(const struct config *cfg, struct buf *err)
+{
+    int64_t ttl_s;
+    (void)cfg;
+    if (config_env_int("TEMEL_PUBLIC_CACHE_TTL_S", 15, 0, 3600, &ttl_s, err))
+        return -1;
+    resource_cache_configure(ttl_s * 1000);
+    return 0;
+}
+
 static void register_routes(void)
 {
     resource_register(&catalog_categories);
@@ -163,6 +174,7 @@ static int init(const struct config *cfg, struct db *db, struct buf *err)
 
 const struct module catalog_module = {
     .name = "catalog",
+    .config = config,
     .register_routes = register_routes,
     .init = init,
     .seed = catalog__seed,

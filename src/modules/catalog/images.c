@@ -173,6 +173,7 @@ static int h_attach(struct req *r)
     uuid7_str(c.id);
     if (req_tx(r, DB_TX_WRITE, tx_attach, &c))
         return HTTP_EFAIL;
+    resource_cache_bump(&catalog_products); /* the product document's images changed */
     return resource_respond(r, &catalog_products, c.product_id, 201);
 }
 
@@ -210,6 +211,7 @@ static int h_detach(struct req *r)
         return http_fail(r, 404, "NOT_FOUND", "no such image");
     if (req_tx(r, DB_TX_WRITE, tx_detach, &c))
         return HTTP_EFAIL;
+    resource_cache_bump(&catalog_products);
     r->status = 204;
     return 0;
 }

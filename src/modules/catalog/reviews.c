@@ -38,7 +38,8 @@ const struct resource catalog_reviews = {
     .name = "reviews", .singular = "review", .path = "/api/v1/reviews", .table = "catalog_reviews",
     .tag = "catalog", .fields = review_fields, .owner = "user_id",
     .read = RP_PUBLIC, .create = RP_AUTH, .update = RP_OWNER, .del = RP_OWNER_OR_STAFF,
-    .routes = RR_LIST | RR_GET | RR_UPDATE | RR_DELETE, .check = review_check};
+    .routes = RR_LIST | RR_GET | RR_UPDATE | RR_DELETE, .check = review_check,
+    .invalidates = &catalog_products}; /* its rating and rating_count */
 
 /* A friendly 409 before the insert; the unique index stays the guarantee. */
 static int review_check(struct req *r, const struct resource *res, enum raction act, const json_t *body, str_t id)

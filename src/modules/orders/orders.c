@@ -708,6 +708,7 @@ static int create(struct req *r, str_t company)
     uuid7_str(c.id);
     if (req_tx(r, DB_TX_WRITE, tx_create, &c))
         return HTTP_EFAIL;
+    resource_cache_bump(&catalog_products); /* the stock it took shows on the product pages */
     return orders__respond(r, str_c(c.id), 201);
 }
 
@@ -853,6 +854,8 @@ static int change(struct req *r, const char *to, bool own)
         return http_fail(r, 404, "NOT_FOUND", "no such order");
     if (req_tx(r, DB_TX_WRITE, tx_change, &c))
         return HTTP_EFAIL;
+    if (!strcmp(to, "cancelled"))
+        resource_cache_bump(&catalog_products); /* stock given back */
     return orders__respond(r, c.id, 200);
 }
 
@@ -929,6 +932,8 @@ static enum job_result job_expire(struct job *j, struct buf *result, struct buf 
             expired += c.done;
         }
     }
+    if (expired > 0)
+        resource_cache_bump(&catalog_products); /* stock given back */
     (void)buf_printf(result, "{\"expired\":%lld}", (long long)expired);
     return JOB_OK;
 }
