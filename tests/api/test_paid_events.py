@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from conftest import HTTP_TIMEOUT, Server, assert_problem, new_user_headers, wait_for
+from conftest import ENGINE, HTTP_TIMEOUT, Server, assert_problem, new_user_headers, wait_for
 from events_util import API, fire, new_event, register
 from fake_stripe import FakeStripe, event, sign
 
@@ -23,13 +23,17 @@ def stripe():
     fake.close()
 
 
+def server_env(stripe, **env):
+    return {"TEMEL_STRIPE_SECRET_KEY": stripe.key, "TEMEL_STRIPE_WEBHOOK_SECRET": WHSEC,
+            "TEMEL_STRIPE_API_URL": stripe.url, "TEMEL_OUTBOUND_ALLOW": "127.0.0.1",
+            "TEMEL_JOB_POLL_MS": "50", "TEMEL_JOB_BACKOFF_MS": "100",
+            "TEMEL_ADMIN_EMAIL": ADMIN[0], "TEMEL_ADMIN_PASSWORD": ADMIN[1],
+            "TEMEL_JWT_SECRET": "p" * 48, "TEMEL_SECRET_KEY": "q" * 48,
+            "TEMEL_RATE_LIMIT_WRITE": "1000000/60", "TEMEL_RATE_LIMIT_AUTH": "1000000/60", **env}
+
+
 def start(stripe, db_factory, **env):
-    s = Server(db_factory.new_url(), env={
-        "TEMEL_STRIPE_SECRET_KEY": stripe.key, "TEMEL_STRIPE_WEBHOOK_SECRET": WHSEC,
-        "TEMEL_STRIPE_API_URL": stripe.url, "TEMEL_OUTBOUND_ALLOW": "127.0.0.1",
-        "TEMEL_JOB_POLL_MS": "50", "TEMEL_JOB_BACKOFF_MS": "100",
-        "TEMEL_ADMIN_EMAIL": ADMIN[0], "TEMEL_ADMIN_PASSWORD": ADMIN[1],
-        "TEMEL_RATE_LIMIT_WRITE": "1000000/60", "TEMEL_RATE_LIMIT_AUTH": "1000000/60", **env})
+    s = Server(db_factory.new_url(), env=server_env(stripe, **env))
     s.start()
     r = requests.post(s.url(f"{API}/auth/login"), json={"email": ADMIN[0], "password": ADMIN[1]},
                       timeout=HTTP_TIMEOUT)
@@ -199,3 +203,39 @@ def test_unpaid_order_expiry_releases_the_seat_once(stripe, db_factory):
         assert stats(s, ev["id"])["seats_taken"] == 1
     finally:
         stop(s, db_factory)
+
+
+@pytest.mark.skipif(ENGINE != "postgres", reason="two instances share one PostgreSQL database")
+def test_two_instances_race_for_paid_seats_with_a_waitlist(shop, stripe, db_factory):
+    """60 buyers for 10 paid seats through two instances on one PostgreSQL: exactly 10 held (pending,
+    one order each), 50 waitlisted in commit order; orders given up on either instance promote exactly
+    as many from the waitlist, each with an order of their own."""
+    b = Server(shop.db_url, env=server_env(stripe))
+    b.start()
+    try:
+        ev = new_event(shop, shop.admin, price=1500, currency="USD", capacity=10, waitlist=True)
+        hs = [new_user_headers(shop, "pgracer")[0] for _ in range(60)]
+        rs = fire([shop.url(""), b.url("")], f"{API}/events/{ev['id']}/register", hs)
+        assert {r.status_code for r in rs} == {201}, sorted({r.status_code for r in rs})
+        body = [r.json() for r in rs]
+        held = [i for i, x in enumerate(body) if x["status"] == "pending"]
+        assert len(held) == 10 and all(body[i]["order_id"] for i in held)
+        assert sorted(x["waitlist_position"] for x in body if x["status"] == "waitlisted") == list(range(1, 51))
+        q = lambda sql: db_factory.query(shop.db_url, sql, (ev["id"],))
+        assert q("SELECT confirmed_count FROM events WHERE id = ?")[0][0] == 10
+        assert q("SELECT count(*) FROM orders WHERE event_id = ? AND status = 'pending'")[0][0] == 10
+        # three give up at once, on both instances: the first three waiting get the seats
+        urls = [shop.url(""), b.url(""), shop.url("")]
+        with ThreadPoolExecutor(3) as ex:
+            out = list(ex.map(lambda k: requests.post(urls[k] + f"{API}/orders/{body[held[k]]['order_id']}/cancel",
+                                                      headers=hs[held[k]], timeout=60), range(3)))
+        assert {r.status_code for r in out} == {200}, [r.text for r in out]
+        rows = q("SELECT status, count(*) FROM event_registrations WHERE event_id = ? GROUP BY status ORDER BY status")
+        assert rows == [("cancelled", 3), ("pending", 10), ("waitlisted", 47)]
+        assert q("SELECT confirmed_count FROM events WHERE id = ?")[0][0] == 10
+        assert q("SELECT count(*) FROM orders WHERE event_id = ? AND status = 'pending'")[0][0] == 10
+        first3 = sorted((x for x in body if x["status"] == "waitlisted"), key=lambda x: x["waitlist_position"])[:3]
+        assert {reg_of(shop, shop.admin, x["id"])["status"] for x in first3} == {"pending"}
+    finally:
+        assert b.stop() == 0
+        b.cleanup()
