@@ -26,8 +26,7 @@
 #   BENCH_WARMUP=2             seconds of wrk at 64 conns per workload before measuring (0: none)
 #   BENCH_CONNS="64 256"       wrk connection counts (wrk -t BENCH_THREADS, 2)
 #   BENCH_PGBENCH_CONNS="8 64" pgbench client counts
-#   BENCH_PGBENCH_WORKLOADS="w1 w2 w3"  workloads replayed by pgbench (W3's script, 128 products per
-#                              client as literals, takes pgbench -M prepared minutes to prepare at c64)
+#   BENCH_PGBENCH_WORKLOADS="w1 w2 w3"  workloads replayed by pgbench
 #   BENCH_ENGINES="sqlite postgres"
 #   BENCH_WORKLOADS="w0 w1 w2 w3"
 #   BENCH_PRODUCTS=10000 BENCH_USERS=1000
@@ -267,6 +266,7 @@ run_engine() {
                 wrk_run "$engine" "$w" "$c" temel "$url" "$dir/seed" "$spid"
             done
             if [ "$engine" = postgres ] && [ "$w" != w0 ] && case " $BENCH_PGBENCH_WORKLOADS " in *" $w "*) true ;; *) false ;; esac; then
+                [ "$w" != w3 ] || psql_do -f "$out/w3_setup.sql"
                 for c in $BENCH_PGBENCH_CONNS; do
                     [ "$w" != w3 ] || empty_carts "$engine"
                     pgbench_run "$w" "$c" "$out/$w.sql"

@@ -12,14 +12,19 @@ with its parameters, the per-request ids swapped for others of the seed:
   w2  pgbench client k is user k (k < CLIENTS, default 64)
   w3  client k is user k and adds one of 128 products of its own (`\set p random(0, 127)`), so no two
       clients touch one cart line and a line stays below the 99 cap (~12,000 adds per client)
-pgbench variables are numbers only, so a text id is a literal chosen by \if on :client_id (or the
-random number): with -M prepared each connection prepares only its own statements once, the way
-temel's connections prepare theirs, and re-uses them (W3: 128 products x its statements per connection).
+pgbench variables are numbers only, so a text id is a literal chosen by \if on :client_id: with
+-M prepared each connection prepares the script's statements once, the way temel's connections
+prepare theirs, and re-uses them. W3's product is not a literal: pgbench (14+) prepares every
+statement of a script on a connection's first transaction, and 64 users x 128 products as literals
+made that take minutes; the product id is read inside the upsert from bench_w3_products(n, id)
+(OUT_DIR/w3_setup.sql, the seed's products in order) by its primary key, n computed by pgbench.
 Deviations from what temel sends, all on the database's side of the ledger:
   - a parameter temel generated per request (the new cart line's UUIDv7) becomes gen_random_uuid()::text,
     and a later use of it reads the statement's RETURNING id (\gset);
   - timestamps (ms since the epoch) stay the values of the captured request;
-  - each statement is its own round trip (temel pipelines BEGIN with the first statement).
+  - each statement is its own round trip (temel pipelines BEGIN with the first statement);
+  - W3's product id comes from a primary-key lookup in bench_w3_products inside the statement (a
+    few microseconds more work for the database than temel's literal parameter).
 Also writes OUT_DIR/<w>.sql.txt: the captured statements with their parameters, for the record."""
 import os
 import re
@@ -120,12 +125,17 @@ def main():
                 if w == "w2":
                     return render(stmts, subst)
 
-                def product(j):
-                    pid = products[(k * PRODUCTS_PER_USER + j * 7919) % len(products)]
-                    return render(stmts, dict(subst, **{cap["product"]: lit(pid)}))
-                return tree("p", 0, PRODUCTS_PER_USER - 1, product)
-            lines = ([f"\\set p random(0, {PRODUCTS_PER_USER - 1})"] if w == "w3" else []) + \
-                tree("client_id", 0, clients - 1, user)
+                return render(stmts, dict(subst, **{cap["product"]: "(SELECT id FROM bench_w3_products WHERE n = :pi)"}))
+            lines = ([f"\\set p random(0, {PRODUCTS_PER_USER - 1})",
+                      f"\\set pi (:client_id * {PRODUCTS_PER_USER} + :p * 7919) % {len(products)}"]
+                     if w == "w3" else []) + tree("client_id", 0, clients - 1, user)
+            if w == "w3":
+                with open(os.path.join(out, "w3_setup.sql"), "w") as f:
+                    f.write("SET client_min_messages = warning;\nDROP TABLE IF EXISTS bench_w3_products;\n"
+                            "CREATE TABLE bench_w3_products (n INTEGER PRIMARY KEY, id TEXT NOT NULL);\n"
+                            "INSERT INTO bench_w3_products (n, id) VALUES\n" +
+                            ",\n".join(f"({i}, {lit(pid)})" for i, pid in enumerate(products)) + ";\n"
+                            "ANALYZE bench_w3_products;\n")
         with open(os.path.join(out, w + ".sql"), "w") as f:
             f.write("\n".join(lines) + "\n")
         print(f"{w}: {len(stmts)} statements", file=sys.stderr)
