@@ -295,6 +295,35 @@ static bool write_output(struct jw *w, const struct route *rt)
 
 /* ---- operations ---- */
 
+/* The success answer without a body (struct route.status). */
+static void write_bodiless(struct jw *w, const struct route *rt)
+{
+    char code[4] = {(char)('0' + rt->status / 100 % 10), (char)('0' + rt->status / 10 % 10),
+                    (char)('0' + rt->status % 10), 0};
+    if (rt->status != 101 && rt->status != 204 && rt->status != 304 && rt->status != 301 && rt->status != 302 &&
+        rt->status != 303 && rt->status != 307)
+        FATAL("route %s %s: status %d is not 101, 204, 304 or a redirect", rt->method, rt->pattern, rt->status);
+    jw_key(w, code);
+    jw_obj_begin(w);
+    jw_key(w, "description");
+    if (rt->status == 204) {
+        jw_cstr(w, "No Content: done, no body");
+    } else if (rt->status == 304) {
+        jw_cstr(w, "Not Modified: the If-None-Match ETag still matches");
+    } else if (rt->status == 101) {
+        jw_cstr(w, "Switching Protocols: the connection continues as a WebSocket");
+        jw_key(w, "headers");
+        jw_raw(w, STRLIT("{\"Upgrade\":{\"schema\":{\"type\":\"string\",\"enum\":[\"websocket\"]}},"
+                         "\"Sec-WebSocket-Accept\":{\"schema\":{\"type\":\"string\"}}}"));
+    } else {
+        jw_cstr(w, "Redirect: the Location header says where");
+        jw_key(w, "headers");
+        jw_raw(w, STRLIT("{\"Location\":{\"required\":true,\"schema\":{\"type\":\"string\",\"format\":"
+                         "\"uri-reference\"}}}"));
+    }
+    jw_obj_end(w);
+}
+
 static unsigned used_errors; /* the error responses some operation refers to (only those are listed) */
 
 static void write_security(struct jw *w, const struct route *rt)
@@ -411,27 +440,32 @@ static void write_operation(struct jw *w, const struct route *rt, const struct c
     write_security(w, rt);
     jw_key(w, "responses");
     jw_obj_begin(w);
-    jw_key(w, "2XX");
-    jw_obj_begin(w);
-    jw_key(w, "description");
-    jw_cstr(w, "Success");
     struct buf body = BUF_INIT(1u << 20);
     struct jw bw;
     jw_init(&bw, &body);
-    if (write_output(&bw, rt)) {
-        if (!buf_ok(&body))
-            FATAL("OpenAPI: the response schema of %s %s exceeds 1 MiB", rt->method, rt->pattern);
-        jw_key(w, "content");
+    bool described = write_output(&bw, rt);
+    if (described && !buf_ok(&body))
+        FATAL("OpenAPI: the response schema of %s %s exceeds 1 MiB", rt->method, rt->pattern);
+    if (described || !rt->status) { /* without either, a bare 2XX: tests/api/test_openapi_contract.py names it */
+        jw_key(w, "2XX");
         jw_obj_begin(w);
-        jw_key(w, rt->output_type ? rt->output_type : "application/json");
-        jw_obj_begin(w);
-        jw_key(w, "schema");
-        jw_raw(w, buf_str(&body));
-        jw_obj_end(w);
+        jw_key(w, "description");
+        jw_cstr(w, "Success");
+        if (described) {
+            jw_key(w, "content");
+            jw_obj_begin(w);
+            jw_key(w, rt->output_type ? rt->output_type : "application/json");
+            jw_obj_begin(w);
+            jw_key(w, "schema");
+            jw_raw(w, buf_str(&body));
+            jw_obj_end(w);
+            jw_obj_end(w);
+        }
         jw_obj_end(w);
     }
     buf_free(&body);
-    jw_obj_end(w);
+    if (rt->status)
+        write_bodiless(w, rt);
     unsigned errs = route_errors(rt);
     used_errors |= errs;
     for (size_t i = 0; i < NERR; i++)

@@ -259,7 +259,16 @@ static struct route routes[] = {
      .security = OPS_SECURITY, .errors = "401 403 429", .output_type = "text/plain",
      .output = OPENAPI_JSON({"type" : "string", "description" : "Prometheus text exposition format 0.0.4"})},
     {.method = "GET", .pattern = "/api/v1/openapi.json", .handler = openapi, .rl = RL_READ, .summary = "This OpenAPI 3.1 document", .tag = "ops",
-     .output = OPENAPI_JSON({"type" : "object", "description" : "an OpenAPI 3.1 document", "additionalProperties" : true})},
+     .output = OPENAPI_JSON({"type" : "object", "description" : "an OpenAPI 3.1 document (https://spec.openapis.org/oas/v3.1.0)",
+                             "required" : [ "openapi", "info", "servers", "paths", "components" ],
+                             "properties" : {
+                                 "openapi" : {"type" : "string", "enum" : ["3.1.0"]},
+                                 "info" : {"type" : "object", "required" : [ "title", "version" ], "additionalProperties" : true,
+                                           "properties" : {"title" : {"type" : "string"}, "version" : {"type" : "string"}}},
+                                 "servers" : {"type" : "array", "items" : {"type" : "object", "required" : ["url"], "additionalProperties" : true, "properties" : {"url" : {"type" : "string"}}}},
+                                 "paths" : {"type" : "object", "description" : "path → method → operation", "additionalProperties" : {"type" : "object", "additionalProperties" : {"type" : "object", "additionalProperties" : true, "properties" : {"operationId" : {"type" : "string"}, "summary" : {"type" : "string"}}}}},
+                                 "components" : {"type" : "object", "additionalProperties" : true, "properties" : {"schemas" : {"type" : "object", "additionalProperties" : {"type" : "object", "additionalProperties" : true}}}}
+                             }})},
     {.method = "GET", .pattern = "/api/docs", .handler = docs, .rl = RL_READ, .summary = "Interactive API documentation page", .tag = "ops",
      .output_type = "text/html", .output = OPENAPI_JSON({"type" : "string"})},
 };

@@ -162,7 +162,7 @@ void resource_register(const struct resource *res)
                                         .summary = xprintf("Delete a %s%s (If-Match)", sing,
                                                            res->soft_delete ? " (soft)" : ""),
                                         .tag = res->tag, .ctx = t, .openapi = resource__openapi_item,
-                                        .errors = "403 409 412"};
+                                        .errors = "403 409 412", .status = 204};
     if (resource__nrts == 0)
         resource__search_register();
     resource__rts[resource__nrts++] = t;

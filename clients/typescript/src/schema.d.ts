@@ -2085,7 +2085,7 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Delete a provider key (204); audited */
+        /** Delete a provider key; audited */
         delete: operations["delete_api_v1_admin_ai_providers__id__keys__key_id_"];
         options?: never;
         head?: never;
@@ -3603,8 +3603,8 @@ export interface components {
             text: string;
             /** @enum {string} */
             status: "draft" | "scheduled" | "sending" | "sent" | "cancelled";
-            /** @description the tracked links of the HTML */
-            links: unknown;
+            /** @description the tracked links of the HTML, in order (empty until sent) */
+            links: string[];
             /** Format: date-time */
             scheduled_at: string | null;
             /** Format: date-time */
@@ -3612,6 +3612,43 @@ export interface components {
             /** Format: date-time */
             finished_at: string | null;
             owner_id: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        Cart: {
+            items: components["schemas"]["CartItem"][];
+            /** @description minor units; null when the cart holds several currencies */
+            total: number | null;
+            /** @description null when the cart holds several currencies */
+            currency: string | null;
+            /** @description per currency, minor units */
+            totals: {
+                [key: string]: number;
+            };
+        };
+        CartItem: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            product_id: string;
+            quantity: number;
+            /** @description in the request's language */
+            name: string | null;
+            /** @description minor units */
+            unit_price: number;
+            currency: string;
+            /** @description minor units */
+            line_total: number;
+            stock: number;
+            /** @description false: the product was withdrawn (not charged) */
+            available: boolean;
+            /**
+             * Format: uuid
+             * @description a company cart's line: the member who added it
+             */
+            added_by?: string;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -3707,6 +3744,82 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
+        Company: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** @description tax number (vergi numarası); empty when not given */
+            tax_id: string;
+            /**
+             * @description the caller's role in the company
+             * @enum {string}
+             */
+            role: "owner" | "admin" | "member";
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        CompanyAddress: {
+            /** Format: uuid */
+            id: string;
+            /** @description empty when not given */
+            title: string;
+            full_name: string;
+            phone: string;
+            line1: string;
+            line2: string;
+            district: string;
+            city: string;
+            postal_code: string;
+            /** @description ISO 3166-1 alpha-2; default TR */
+            country: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        CompanyCartLine: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            product_id: string;
+            quantity: number;
+            /**
+             * Format: uuid
+             * @description the member who added the line
+             */
+            added_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        CompanyInvitation: {
+            /** Format: uuid */
+            id: string;
+            /** Format: email */
+            email: string;
+            /** @enum {string} */
+            role: "admin" | "member";
+            /** @enum {string} */
+            status: "pending" | "accepted" | "revoked";
+            /** Format: date-time */
+            expires_at: string;
+            /** Format: date-time */
+            created_at: string;
+        };
+        CompanyMember: {
+            /** Format: uuid */
+            user_id: string;
+            /** Format: email */
+            email: string | null;
+            name: string | null;
+            /** @enum {string} */
+            role: "owner" | "admin" | "member";
+            /** Format: date-time */
+            joined_at: string;
+        };
         CreditPack: {
             /** Format: uuid */
             id: string;
@@ -3723,6 +3836,20 @@ export interface components {
             created_at: string;
             /** Format: date-time */
             updated_at: string;
+        };
+        /** @description one ledger entry (API.md §8): reserve holds credit, confirm/refund settle a reservation */
+        CreditTransaction: {
+            /** Format: uuid */
+            id: string;
+            /** @enum {string} */
+            type: "reserve" | "confirm" | "refund" | "grant" | "purchase" | "adjust";
+            amount: number;
+            /** @description confirm/refund: the reserve entry settled */
+            reservation_id: string | null;
+            /** @description what the entry is for (an AI job, an order, a grant's reason) */
+            reference: string | null;
+            /** Format: date-time */
+            created_at: string;
         };
         EmailList: {
             /** Format: uuid */
@@ -3781,6 +3908,18 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
+        FavoriteWithProduct: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            product_id: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            /** @description null once the product is no longer sold */
+            product: components["schemas"]["Product"] | null;
+        };
         FeatureFlag: {
             /** Format: uuid */
             id: string;
@@ -3810,6 +3949,33 @@ export interface components {
             created_at: string;
             /** Format: date-time */
             updated_at: string;
+        };
+        File: {
+            /** Format: uuid */
+            id: string;
+            /** @description sanitised */
+            filename: string;
+            /** @description bytes */
+            size: number;
+            /** @description from the bytes, not from the client */
+            mime_type: string;
+            sha256: string;
+            /** @description GET it for the bytes (the owner's credentials) */
+            url: string;
+            /** @description images: thumbnail, medium and large WebP once variants_state is ready */
+            variants: {
+                [key: string]: {
+                    url: string;
+                    size: number;
+                    max_px: number;
+                };
+            };
+            /** @enum {string} */
+            variants_state: "none" | "pending" | "ready" | "failed";
+            /** @enum {string} */
+            purpose: "attachment" | "avatar" | "product" | "document" | "export";
+            /** Format: date-time */
+            created_at: string;
         };
         Job: {
             /** Format: uuid */
@@ -4387,6 +4553,15 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description GONE: expired or deprecated (see migrate_to) */
+        Gone: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description PRECONDITION_FAILED: If-Match no longer matches */
         PreconditionFailed: {
             headers: {
@@ -4592,7 +4767,39 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        [key: string]: unknown;
+                        /** @enum {string} */
+                        openapi: "3.1.0";
+                        info: {
+                            title: string;
+                            version: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                        servers: ({
+                            url: string;
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        /** @description path → method → operation */
+                        paths: {
+                            [key: string]: {
+                                [key: string]: {
+                                    operationId?: string;
+                                    summary?: string;
+                                } & {
+                                    [key: string]: unknown;
+                                };
+                            };
+                        };
+                        components: {
+                            schemas?: {
+                                [key: string]: {
+                                    [key: string]: unknown;
+                                };
+                            };
+                        } & {
+                            [key: string]: unknown;
+                        };
                     };
                 };
             };
@@ -4738,19 +4945,19 @@ export interface operations {
             };
         };
         responses: {
+            /** @description No Content: done, no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
             default: components["responses"]["Error"];
         };
     };
@@ -4763,16 +4970,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
+            /** @description No Content: done, no body */
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
     };
@@ -4824,18 +5031,18 @@ export interface operations {
             };
         };
         responses: {
-            400: components["responses"]["BadRequest"];
-            413: components["responses"]["PayloadTooLarge"];
-            415: components["responses"]["UnsupportedMediaType"];
-            422: components["responses"]["ValidationFailed"];
-            429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
+            /** @description No Content: done, no body */
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
     };
@@ -4854,18 +5061,18 @@ export interface operations {
             };
         };
         responses: {
-            400: components["responses"]["BadRequest"];
-            413: components["responses"]["PayloadTooLarge"];
-            415: components["responses"]["UnsupportedMediaType"];
-            422: components["responses"]["ValidationFailed"];
-            429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
+            /** @description No Content: done, no body */
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
     };
@@ -5060,16 +5267,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
+            /** @description No Content: done, no body */
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
     };
@@ -5161,7 +5368,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -5336,17 +5545,17 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            404: components["responses"]["NotFound"];
-            429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
+            /** @description No Content: done, no body */
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
     };
@@ -5436,17 +5645,17 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            404: components["responses"]["NotFound"];
-            429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
+            /** @description No Content: done, no body */
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
     };
@@ -5532,16 +5741,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
+            /** @description No Content: done, no body */
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
     };
@@ -5616,18 +5825,18 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
-            404: components["responses"]["NotFound"];
-            429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
+            /** @description No Content: done, no body */
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
     };
@@ -5824,17 +6033,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        data: {
-                            /** Format: uuid */
-                            id: string;
-                            /** @enum {string} */
-                            type: "reserve" | "confirm" | "refund" | "grant" | "purchase" | "adjust";
-                            amount: number;
-                            reservation_id: string | null;
-                            reference: string | null;
-                            /** Format: date-time */
-                            created_at: string;
-                        }[];
+                        data: components["schemas"]["CreditTransaction"][];
                         meta: components["schemas"]["PageMeta"];
                     };
                 };
@@ -5876,6 +6075,8 @@ export interface operations {
             query?: {
                 page?: number;
                 limit?: number;
+                user_id?: string;
+                type?: "reserve" | "confirm" | "refund" | "grant" | "purchase" | "adjust";
             };
             header?: never;
             path?: never;
@@ -5893,7 +6094,15 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data: (components["schemas"]["CreditTransaction"] & {
+                            /** Format: uuid */
+                            user_id: string;
+                        })[];
+                        meta: components["schemas"]["PageMeta"];
+                    };
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -6061,19 +6270,19 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description No Content: done, no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
             default: components["responses"]["Error"];
         };
     };
@@ -6290,6 +6499,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description No Content: done, no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -6297,13 +6513,6 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
             default: components["responses"]["Error"];
         };
     };
@@ -6492,6 +6701,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description No Content: done, no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -6499,13 +6715,6 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
             default: components["responses"]["Error"];
         };
     };
@@ -6690,6 +6899,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description No Content: done, no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -6697,13 +6913,6 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
             default: components["responses"]["Error"];
         };
     };
@@ -6879,17 +7088,17 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            404: components["responses"]["NotFound"];
-            429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
+            /** @description No Content: done, no body */
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
     };
@@ -7253,6 +7462,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description No Content: done, no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -7260,13 +7476,6 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
             default: components["responses"]["Error"];
         };
     };
@@ -7450,6 +7659,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description No Content: done, no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -7457,13 +7673,6 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
             default: components["responses"]["Error"];
         };
     };
@@ -7645,6 +7854,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description No Content: done, no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -7652,13 +7868,6 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
             default: components["responses"]["Error"];
         };
     };
@@ -7916,6 +8125,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description No Content: done, no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -7923,13 +8139,6 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
             default: components["responses"]["Error"];
         };
     };
@@ -8137,6 +8346,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description No Content: done, no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -8144,13 +8360,6 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
             default: components["responses"]["Error"];
         };
     };
@@ -8352,6 +8561,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description No Content: done, no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -8359,13 +8575,6 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
             default: components["responses"]["Error"];
         };
     };
@@ -8515,6 +8724,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description No Content: done, no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -8522,13 +8738,6 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
             default: components["responses"]["Error"];
         };
     };
@@ -8706,17 +8915,17 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            404: components["responses"]["NotFound"];
-            429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
+            /** @description No Content: done, no body */
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
     };
@@ -8798,6 +9007,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description No Content: done, no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -8805,13 +9021,6 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
             default: components["responses"]["Error"];
         };
     };
@@ -8856,6 +9065,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description No Content: done, no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -8863,13 +9079,6 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
             default: components["responses"]["Error"];
         };
     };
@@ -8891,37 +9100,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        items: {
-                            /** Format: uuid */
-                            id: string;
-                            /** Format: uuid */
-                            product_id: string;
-                            quantity: number;
-                            /** @description in the request's language */
-                            name: string | null;
-                            /** @description minor units */
-                            unit_price: number;
-                            currency: string;
-                            /** @description minor units */
-                            line_total: number;
-                            stock: number;
-                            /** @description false: the product was withdrawn (not charged) */
-                            available: boolean;
-                            /** Format: date-time */
-                            created_at: string;
-                            /** Format: date-time */
-                            updated_at: string;
-                        }[];
-                        /** @description minor units; null when the cart holds several currencies */
-                        total: number | null;
-                        /** @description null when the cart holds several currencies */
-                        currency: string | null;
-                        /** @description per currency */
-                        totals: {
-                            [key: string]: number;
-                        };
-                    };
+                    "application/json": components["schemas"]["Cart"];
                 };
             };
             default: components["responses"]["Error"];
@@ -8968,6 +9147,7 @@ export interface operations {
             query?: {
                 page?: number;
                 limit?: number;
+                product_id?: string;
             };
             header?: never;
             path?: never;
@@ -8984,7 +9164,12 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["FavoriteWithProduct"][];
+                        meta: components["schemas"]["PageMeta"];
+                    };
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -9532,7 +9717,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Order"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -9675,6 +9862,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description No Content: done, no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -9682,13 +9876,6 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
             default: components["responses"]["Error"];
         };
     };
@@ -9893,7 +10080,12 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Company"][];
+                        meta: components["schemas"]["PageMeta"];
+                    };
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -9926,7 +10118,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Company"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -9949,6 +10143,9 @@ export interface operations {
         responses: {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            410: components["responses"]["Gone"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
@@ -9958,7 +10155,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Company"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -9983,7 +10182,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Company"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -9999,17 +10200,17 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            404: components["responses"]["NotFound"];
-            429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
+            /** @description No Content: done, no body */
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
     };
@@ -10043,7 +10244,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Company"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -10053,6 +10256,7 @@ export interface operations {
             query?: {
                 page?: number;
                 limit?: number;
+                role?: "owner" | "admin" | "member";
             };
             header?: never;
             path: {
@@ -10072,7 +10276,12 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["CompanyMember"][];
+                        meta: components["schemas"]["PageMeta"];
+                    };
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -10089,17 +10298,18 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            404: components["responses"]["NotFound"];
-            429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
+            /** @description No Content: done, no body */
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
     };
@@ -10128,6 +10338,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
@@ -10137,7 +10348,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["CompanyMember"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -10166,7 +10379,12 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["CompanyInvitation"][];
+                        meta: components["schemas"]["PageMeta"];
+                    };
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -10183,6 +10401,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** Format: email */
                     email: string;
                     /**
                      * @description default member
@@ -10196,6 +10415,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
@@ -10205,7 +10425,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["CompanyInvitation"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -10222,17 +10444,17 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            404: components["responses"]["NotFound"];
-            429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
+            /** @description No Content: done, no body */
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
     };
@@ -10260,7 +10482,12 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["CompanyAddress"][];
+                        meta: components["schemas"]["PageMeta"];
+                    };
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -10302,7 +10529,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["CompanyAddress"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -10328,7 +10557,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["CompanyAddress"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -10345,17 +10576,17 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            404: components["responses"]["NotFound"];
-            429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
+            /** @description No Content: done, no body */
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
     };
@@ -10397,7 +10628,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["CompanyAddress"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -10422,7 +10655,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Cart"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -10439,6 +10674,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** Format: uuid */
                     product_id: string;
                     /** @description default 1; a line holds at most 99 */
                     quantity?: number;
@@ -10458,7 +10694,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["CompanyCartLine"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -10493,7 +10731,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["CompanyCartLine"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -10510,17 +10750,17 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            404: components["responses"]["NotFound"];
-            429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
+            /** @description No Content: done, no body */
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
     };
@@ -11079,18 +11319,18 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
-            404: components["responses"]["NotFound"];
-            429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
+            /** @description No Content: done, no body */
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
     };
@@ -11343,6 +11583,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description No Content: done, no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -11350,13 +11597,6 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
             default: components["responses"]["Error"];
         };
     };
@@ -11796,7 +12036,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "image/png": string;
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -11821,7 +12063,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "text/calendar": string;
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -11835,21 +12079,26 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            400: components["responses"]["BadRequest"];
-            429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
+            /** @description Switching Protocols: the connection continues as a WebSocket */
+            101: {
                 headers: {
+                    Upgrade?: "websocket";
+                    "Sec-WebSocket-Accept"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
     };
     get_api_v1_realtime_sse: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description comma-separated channel names */
+                channels?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -11864,7 +12113,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "text/event-stream": string;
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -12082,6 +12333,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description No Content: done, no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -12089,13 +12347,6 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
             default: components["responses"]["Error"];
         };
     };
@@ -12185,6 +12436,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description No Content: done, no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -12192,13 +12450,6 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
             default: components["responses"]["Error"];
         };
     };
@@ -12342,6 +12593,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description No Content: done, no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -12349,13 +12607,6 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
             default: components["responses"]["Error"];
         };
     };
@@ -12708,7 +12959,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "image/gif": string;
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -12724,16 +12977,17 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            400: components["responses"]["BadRequest"];
-            404: components["responses"]["NotFound"];
-            429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
+            /** @description Redirect: the Location header says where */
+            302: {
                 headers: {
+                    Location: string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
     };
@@ -12756,7 +13010,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "text/html": string;
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -12772,7 +13028,10 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/octet-stream": string;
+                "application/x-www-form-urlencoded": {
+                    /** @enum {string} */
+                    "List-Unsubscribe"?: "One-Click";
+                };
             };
         };
         responses: {
@@ -12785,7 +13044,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "text/html": string;
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -12809,7 +13070,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "text/html": string;
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -12946,6 +13209,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description No Content: done, no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -12953,13 +13223,6 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
             default: components["responses"]["Error"];
         };
     };
@@ -13145,6 +13408,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description No Content: done, no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -13152,13 +13422,6 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
             default: components["responses"]["Error"];
         };
     };
@@ -13371,18 +13634,18 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            403: components["responses"]["Forbidden"];
-            404: components["responses"]["NotFound"];
-            429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
+            /** @description No Content: done, no body */
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
     };
@@ -13593,6 +13856,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Not Modified: the If-None-Match ETag still matches */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             429: components["responses"]["TooManyRequests"];
             /** @description Success */
@@ -13600,7 +13870,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "text/html": string;
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -13616,6 +13888,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Not Modified: the If-None-Match ETag still matches */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
@@ -13624,7 +13903,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "text/*": string;
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -14128,6 +14409,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description No Content: done, no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -14135,13 +14423,6 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
             default: components["responses"]["Error"];
         };
     };
@@ -14347,7 +14628,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/pdf": string;
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -14561,6 +14844,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description No Content: done, no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -14568,13 +14858,6 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
             default: components["responses"]["Error"];
         };
     };
@@ -14755,6 +15038,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description No Content: done, no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
@@ -14762,13 +15052,6 @@ export interface operations {
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
             default: components["responses"]["Error"];
         };
     };
@@ -14848,6 +15131,7 @@ export interface operations {
             query?: {
                 page?: number;
                 limit?: number;
+                purpose?: "attachment" | "avatar" | "product" | "document" | "export";
             };
             header?: never;
             path?: never;
@@ -14864,7 +15148,12 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["File"][];
+                        meta: components["schemas"]["PageMeta"];
+                    };
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -14878,7 +15167,15 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/octet-stream": string;
+                "multipart/form-data": {
+                    /** Format: binary */
+                    file: string;
+                    /**
+                     * @description default attachment
+                     * @enum {string}
+                     */
+                    purpose?: "attachment" | "avatar" | "product" | "document";
+                };
             };
         };
         responses: {
@@ -14891,7 +15188,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["File"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -14916,7 +15215,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["File"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -14932,24 +15233,32 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            404: components["responses"]["NotFound"];
-            429: components["responses"]["TooManyRequests"];
-            /** @description Success */
-            "2XX": {
+            /** @description No Content: done, no body */
+            204: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
             default: components["responses"]["Error"];
         };
     };
     get_api_v1_files__id__download: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                variant?: "thumbnail" | "medium" | "large";
+                /** @description a presigned link's (with sig) */
+                expires?: number;
+                sig?: string;
+            };
+            header?: {
+                /** @description bytes=a-b: 206 with that part */
+                Range?: string;
+            };
             path: {
                 id: string;
             };
@@ -14957,6 +15266,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Redirect: the Location header says where */
+            302: {
+                headers: {
+                    Location: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
@@ -14966,14 +15283,19 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "*/*": string;
+                };
             };
             default: components["responses"]["Error"];
         };
     };
     get_api_v1_files__id__presigned: {
         parameters: {
-            query?: never;
+            query?: {
+                expires_in?: number;
+                variant?: "thumbnail" | "medium" | "large";
+            };
             header?: never;
             path: {
                 id: string;
@@ -14991,7 +15313,14 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /** @description this server's download path with expires and sig */
+                        url: string;
+                        /** Format: date-time */
+                        expires_at: string;
+                    };
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -15025,7 +15354,20 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description also the file's id once complete
+                         */
+                        upload_id: string;
+                        /** @description the largest part PUT takes, bytes */
+                        part_size: number;
+                        received: number;
+                        /** @description where to PUT the parts */
+                        url: string;
+                    };
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -15033,7 +15375,10 @@ export interface operations {
     put_api_v1_files_uploads__id_: {
         parameters: {
             query?: never;
-            header?: never;
+            header: {
+                /** @description bytes a-b/size */
+                "Content-Range": string;
+            };
             path: {
                 id: string;
             };
@@ -15055,7 +15400,12 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        received: number;
+                        size: number;
+                    } | components["schemas"]["File"];
+                };
             };
             default: components["responses"]["Error"];
         };
@@ -15093,7 +15443,23 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /**
+                         * Format: uuid
+                         * @description the background job (admins: GET /api/v1/admin/jobs/{id})
+                         */
+                        job_id: string;
+                        /** @enum {string} */
+                        status: "queued";
+                        /** @enum {string} */
+                        format: "pdf" | "docx";
+                        /** Format: uuid */
+                        file_id: string;
+                        /** @description GET it for the File once the job is done */
+                        file_url: string;
+                    };
+                };
             };
             default: components["responses"]["Error"];
         };

@@ -57,9 +57,14 @@ static int h_file(struct req *r) { return serve(r, find(req_param(r, "file"))); 
 
 static struct route routes[] = {
     {.method = "GET", .pattern = "/admin", .handler = h_index, .rl = RL_READ, .flags = ROUTE_NO_BODY,
-     .summary = "The admin dashboard (HTML; sign in with an admin account)", .tag = "admin"},
+     .summary = "The admin dashboard (HTML; sign in with an admin account)", .tag = "admin",
+     .output_type = "text/html", .output = OPENAPI_JSON({"type" : "string", "description" : "index.html"}),
+     .status = 304},
     {.method = "GET", .pattern = "/admin/{file}", .handler = h_file, .rl = RL_READ, .flags = ROUTE_NO_BODY,
-     .summary = "The admin dashboard's scripts and styles", .tag = "admin"},
+     .summary = "The admin dashboard's scripts and styles", .tag = "admin",
+     .output_type = "text/*",
+     .output = OPENAPI_JSON({"type" : "string", "description" : "an embedded file: text/javascript or text/css by its name"}),
+     .status = 304},
 };
 
 static void register_routes(void) { router_add(routes, ARRAY_LEN(routes)); }

@@ -718,7 +718,8 @@ static struct route routes[] = {
                 "401/403); 201 without the key; audited without the key",
      .output = OPENAPI_JSON({"$ref" : "#/components/schemas/AiProviderKey"})},
     {.method = "DELETE", .pattern = "/api/v1/admin/ai/providers/{id}/keys/{key_id}", .handler = h_key_delete,
-     .auth = AUTH_ADMIN, .rl = RL_WRITE, .tag = "admin", .summary = "Delete a provider key (204); audited"},
+     .auth = AUTH_ADMIN, .rl = RL_WRITE, .tag = "admin", .summary = "Delete a provider key; audited",
+     .status = 204},
     {.method = "GET", .pattern = "/api/v1/admin/flags", .handler = h_flags, .auth = AUTH_ADMIN, .rl = RL_READ,
      .flags = ROUTE_PAGINATED, .tag = "admin",
      .summary = "Users flagged by the AI anti-abuse check (rapid-fire use, repeated prompts, many accounts from one "

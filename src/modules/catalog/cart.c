@@ -378,41 +378,59 @@ static const struct json_field fav_f[] = {
     {.name = "product_id", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 64, .format = "uuid"}, {0}};
 static const struct json_schema fav_s = {fav_f, false};
 
-static struct route routes[] = {
-    {.method = "GET", .pattern = "/api/v1/me/cart", .handler = h_cart, .auth = AUTH_USER, .rl = RL_READ,
-     .summary = "The caller's cart: lines with prices in the request's language, total and currency", .tag = "cart",
-     .output = OPENAPI_JSON({
+/* OpenAPI: what catalog_cart_respond writes (the caller's cart, and a company's with added_by). */
+static struct openapi_schema cart_schemas[] = {
+    {.name = "CartItem",
+     .json = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [
+             "id", "product_id", "quantity", "name", "unit_price", "currency", "line_total", "stock", "available",
+             "created_at", "updated_at"
+         ],
+         "properties" : {
+             "id" : {"type" : "string", "format" : "uuid"},
+             "product_id" : {"type" : "string", "format" : "uuid"},
+             "quantity" : {"type" : "integer", "minimum" : 1, "maximum" : 99},
+             "name" : {"type" : [ "string", "null" ], "description" : "in the request's language"},
+             "unit_price" : {"type" : "integer", "description" : "minor units"},
+             "currency" : {"type" : "string", "pattern" : "^[A-Z]{3}$"},
+             "line_total" : {"type" : "integer", "description" : "minor units"},
+             "stock" : {"type" : "integer"},
+             "available" : {"type" : "boolean", "description" : "false: the product was withdrawn (not charged)"},
+             "added_by" : {"type" : "string", "format" : "uuid", "description" : "a company cart's line: the member who added it"},
+             "created_at" : {"type" : "string", "format" : "date-time"},
+             "updated_at" : {"type" : "string", "format" : "date-time"}
+         }
+     })},
+    {.name = "Cart",
+     .json = OPENAPI_JSON({
          "type" : "object",
          "required" : [ "items", "total", "currency", "totals" ],
          "properties" : {
-             "items" : {
-                 "type" : "array",
-                 "items" : {
-                     "type" : "object",
-                     "required" : [
-                         "id", "product_id", "quantity", "name", "unit_price", "currency", "line_total", "stock",
-                         "available", "created_at", "updated_at"
-                     ],
-                     "properties" : {
-                         "id" : {"type" : "string", "format" : "uuid"},
-                         "product_id" : {"type" : "string", "format" : "uuid"},
-                         "quantity" : {"type" : "integer", "minimum" : 1, "maximum" : 99},
-                         "name" : {"type" : [ "string", "null" ], "description" : "in the request's language"},
-                         "unit_price" : {"type" : "integer", "description" : "minor units"},
-                         "currency" : {"type" : "string", "pattern" : "^[A-Z]{3}$"},
-                         "line_total" : {"type" : "integer", "description" : "minor units"},
-                         "stock" : {"type" : "integer"},
-                         "available" : {"type" : "boolean", "description" : "false: the product was withdrawn (not charged)"},
-                         "created_at" : {"type" : "string", "format" : "date-time"},
-                         "updated_at" : {"type" : "string", "format" : "date-time"}
-                     }
-                 }
-             },
+             "items" : {"type" : "array", "items" : {"$ref" : "#/components/schemas/CartItem"}},
              "total" : {"type" : [ "integer", "null" ], "description" : "minor units; null when the cart holds several currencies"},
              "currency" : {"type" : [ "string", "null" ], "description" : "null when the cart holds several currencies"},
-             "totals" : {"type" : "object", "additionalProperties" : {"type" : "integer"}, "description" : "per currency"}
+             "totals" : {"type" : "object", "additionalProperties" : {"type" : "integer"}, "description" : "per currency, minor units"}
          }
      })},
+    {.name = "FavoriteWithProduct",
+     .json = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [ "id", "product_id", "created_at", "updated_at", "product" ],
+         "properties" : {
+             "id" : {"type" : "string", "format" : "uuid"},
+             "product_id" : {"type" : "string", "format" : "uuid"},
+             "created_at" : {"type" : "string", "format" : "date-time"},
+             "updated_at" : {"type" : "string", "format" : "date-time"},
+             "product" : {"anyOf" : [ {"$ref" : "#/components/schemas/Product"}, {"type" : "null"} ], "description" : "null once the product is no longer sold"}
+         }
+     })},
+};
+
+static struct route routes[] = {
+    {.method = "GET", .pattern = "/api/v1/me/cart", .handler = h_cart, .auth = AUTH_USER, .rl = RL_READ,
+     .summary = "The caller's cart: lines with prices in the request's language, total and currency", .tag = "cart",
+     .output = OPENAPI_JSON({"$ref" : "#/components/schemas/Cart"})},
     {.method = "POST", .pattern = "/api/v1/me/cart", .handler = h_cart_add, .auth = AUTH_USER, .rl = RL_WRITE,
      .input = &add_s, .summary = "Add to the cart: 201 new line, 200 added to the existing line (max 99)",
      .tag = "cart",
@@ -423,7 +441,9 @@ static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/me/favorites", .handler = h_fav_list, .auth = AUTH_USER, .rl = RL_READ,
      .flags = ROUTE_PAGINATED,
      .summary = "The caller's favorites, newest first, each with its product expanded (filter: product_id)",
-     .tag = "cart"},
+     .tag = "cart",
+     .params = OPENAPI_JSON([ {"name" : "product_id", "in" : "query", "schema" : {"type" : "string", "format" : "uuid"}} ]),
+     .output = OPENAPI_JSON({"$ref" : "#/components/schemas/FavoriteWithProduct"})},
     {.method = "POST", .pattern = "/api/v1/me/favorites", .handler = h_fav_add, .auth = AUTH_USER, .rl = RL_WRITE,
      .input = &fav_s, .summary = "Add a product to the favorites: 201 new, 200 already there", .tag = "cart",
      .output = OPENAPI_JSON({"$ref" : "#/components/schemas/Favorite"})},
@@ -434,5 +454,7 @@ void catalog__cart_register(void)
     resource_register(&catalog_cart_items);
     build_add_sql();
     resource_register(&catalog_favorites);
+    for (size_t i = 0; i < ARRAY_LEN(cart_schemas); i++)
+        openapi_schema_add(&cart_schemas[i]);
     router_add(routes, ARRAY_LEN(routes));
 }

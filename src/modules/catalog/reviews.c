@@ -260,7 +260,8 @@ static struct route routes[] = {
          }
      })},
     {.method = "DELETE", .pattern = "/api/v1/reviews/{id}/reactions", .handler = h_unreact, .auth = AUTH_USER,
-     .rl = RL_WRITE, .summary = "Take back one's reaction to a review", .tag = "catalog"},
+     .rl = RL_WRITE, .summary = "Take back one's reaction to a review", .tag = "catalog",
+     .status = 204},
 };
 
 void catalog__reviews_register(void)

@@ -822,7 +822,7 @@ static const struct json_field role_f[] = {
     {0}};
 static const struct json_schema role_s = {role_f, false};
 static const struct json_field invite_f[] = {
-    {.name = "email", .type = JF_STRING, .flags = JF_REQUIRED, .min = 3, .max = 254},
+    {.name = "email", .type = JF_STRING, .flags = JF_REQUIRED, .min = 3, .max = 254, .format = "email"},
     {.name = "role", .type = JF_STRING, .enum_values = invite_roles, .description = "default member"},
     {0}};
 static const struct json_schema invite_s = {invite_f, false};
@@ -846,7 +846,7 @@ static const struct json_field addr_patch_f[] = {
     {0}};
 static const struct json_schema addr_patch_s = {addr_patch_f, false};
 static const struct json_field cart_add_f[] = {
-    {.name = "product_id", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 64},
+    {.name = "product_id", .type = JF_STRING, .flags = JF_REQUIRED, .min = 1, .max = 64, .format = "uuid"},
     {.name = "quantity", .type = JF_INT, .min = 1, .max = CART_MAX_QUANTITY,
      .description = "default 1; a line holds at most " CART_MAX_QUANTITY_TEXT},
     {0}};
@@ -855,59 +855,168 @@ static const struct json_field cart_set_f[] = {
     {.name = "quantity", .type = JF_INT, .flags = JF_REQUIRED, .min = 1, .max = CART_MAX_QUANTITY}, {0}};
 static const struct json_schema cart_set_s = {cart_set_f, false};
 
+/* OpenAPI: the shapes the handlers above write (company_cols, member_cols, invite_cols, addr_cols, the
+ * cart line of respond_line); the shared cart is catalog's Cart. */
+static struct openapi_schema schemas[] = {
+    {.name = "Company",
+     .json = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [ "id", "name", "tax_id", "role", "created_at", "updated_at" ],
+         "properties" : {
+             "id" : {"type" : "string", "format" : "uuid"},
+             "name" : {"type" : "string", "minLength" : 1, "maxLength" : 200},
+             "tax_id" : {"type" : "string", "maxLength" : 32, "description" : "tax number (vergi numarası); empty when not given"},
+             "role" : {"type" : "string", "enum" : [ "owner", "admin", "member" ], "description" : "the caller's role in the company"},
+             "created_at" : {"type" : "string", "format" : "date-time"},
+             "updated_at" : {"type" : "string", "format" : "date-time"}
+         }
+     })},
+    {.name = "CompanyMember",
+     .json = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [ "user_id", "email", "name", "role", "joined_at" ],
+         "properties" : {
+             "user_id" : {"type" : "string", "format" : "uuid"},
+             "email" : {"type" : [ "string", "null" ], "format" : "email"},
+             "name" : {"type" : [ "string", "null" ]},
+             "role" : {"type" : "string", "enum" : [ "owner", "admin", "member" ]},
+             "joined_at" : {"type" : "string", "format" : "date-time"}
+         }
+     })},
+    {.name = "CompanyInvitation",
+     .json = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [ "id", "email", "role", "status", "expires_at", "created_at" ],
+         "properties" : {
+             "id" : {"type" : "string", "format" : "uuid"},
+             "email" : {"type" : "string", "format" : "email"},
+             "role" : {"type" : "string", "enum" : [ "admin", "member" ]},
+             "status" : {"type" : "string", "enum" : [ "pending", "accepted", "revoked" ]},
+             "expires_at" : {"type" : "string", "format" : "date-time"},
+             "created_at" : {"type" : "string", "format" : "date-time"}
+         }
+     })},
+    {.name = "CompanyAddress",
+     .json = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [
+             "id", "title", "full_name", "phone", "line1", "line2", "district", "city", "postal_code", "country",
+             "created_at", "updated_at"
+         ],
+         "properties" : {
+             "id" : {"type" : "string", "format" : "uuid"},
+             "title" : {"type" : "string", "maxLength" : 50, "description" : "empty when not given"},
+             "full_name" : {"type" : "string", "minLength" : 1, "maxLength" : 100},
+             "phone" : {"type" : "string", "maxLength" : 32},
+             "line1" : {"type" : "string", "minLength" : 1, "maxLength" : 200},
+             "line2" : {"type" : "string", "maxLength" : 200},
+             "district" : {"type" : "string", "maxLength" : 100},
+             "city" : {"type" : "string", "minLength" : 1, "maxLength" : 100},
+             "postal_code" : {"type" : "string", "maxLength" : 20},
+             "country" : {"type" : "string", "minLength" : 2, "maxLength" : 2, "description" : "ISO 3166-1 alpha-2; default TR"},
+             "created_at" : {"type" : "string", "format" : "date-time"},
+             "updated_at" : {"type" : "string", "format" : "date-time"}
+         }
+     })},
+    {.name = "CompanyCartLine",
+     .json = OPENAPI_JSON({
+         "type" : "object",
+         "required" : [ "id", "product_id", "quantity", "added_by", "created_at", "updated_at" ],
+         "properties" : {
+             "id" : {"type" : "string", "format" : "uuid"},
+             "product_id" : {"type" : "string", "format" : "uuid"},
+             "quantity" : {"type" : "integer", "minimum" : 1, "maximum" : 99},
+             "added_by" : {"type" : [ "string", "null" ], "format" : "uuid", "description" : "the member who added the line"},
+             "created_at" : {"type" : "string", "format" : "date-time"},
+             "updated_at" : {"type" : "string", "format" : "date-time"}
+         }
+     })},
+};
+#define ROLE_PARAM                                                                                                     \
+    OPENAPI_JSON([ {"name" : "role", "in" : "query", "schema" : {"type" : "string", "enum" : [ "owner", "admin", "member" ]}} ])
+#define REF(name) "{\"$ref\":\"#/components/schemas/" name "\"}"
+
 #define C "/api/v1/companies/{id}"
 static struct route routes[] = {
     {.method = "POST", .pattern = "/api/v1/companies", .handler = h_create, .auth = AUTH_USER, .rl = RL_WRITE,
-     .input = &company_s, .summary = "Create a company: the caller becomes its owner", .tag = "companies"},
+     .input = &company_s, .summary = "Create a company: the caller becomes its owner", .tag = "companies",
+     .output = REF("Company")},
     {.method = "GET", .pattern = "/api/v1/companies", .handler = h_list, .auth = AUTH_USER, .rl = RL_READ,
-     .flags = ROUTE_PAGINATED, .summary = "The caller's companies, with the caller's role", .tag = "companies"},
+     .flags = ROUTE_PAGINATED, .summary = "The caller's companies, with the caller's role", .tag = "companies",
+     .output = REF("Company")},
     {.method = "POST", .pattern = "/api/v1/companies/invitations/accept", .handler = h_accept, .auth = AUTH_USER,
      .rl = RL_WRITE, .input = &accept_s,
      .summary = "Join a company with an invitation's token (the account must have the invited email)",
-     .tag = "companies"},
+     .tag = "companies",
+     .errors = "403 409 410", .output = REF("Company")},
     {.method = "GET", .pattern = C, .handler = h_get, .auth = AUTH_USER, .rl = RL_READ,
-     .summary = "One company (members only)", .tag = "companies"},
+     .summary = "One company (members only)", .tag = "companies",
+     .output = REF("Company")},
     {.method = "PATCH", .pattern = C, .handler = h_patch, .auth = AUTH_USER, .rl = RL_WRITE,
-     .input = &company_patch_s, .summary = "Rename a company or set its tax id (owner/admin)", .tag = "companies"},
+     .input = &company_patch_s, .summary = "Rename a company or set its tax id (owner/admin)", .tag = "companies",
+     .output = REF("Company")},
     {.method = "DELETE", .pattern = C, .handler = h_delete, .auth = AUTH_USER, .rl = RL_WRITE,
-     .summary = "Delete a company (owner; its orders stay)", .tag = "companies"},
+     .summary = "Delete a company (owner; its orders stay)", .tag = "companies",
+     .status = 204},
     {.method = "GET", .pattern = C "/members", .handler = h_members, .auth = AUTH_USER, .rl = RL_READ,
-     .flags = ROUTE_PAGINATED, .summary = "The members and their roles (filter: role)", .tag = "companies"},
+     .flags = ROUTE_PAGINATED, .summary = "The members and their roles (filter: role)", .tag = "companies",
+     .params = ROLE_PARAM, .output = REF("CompanyMember")},
     {.method = "PATCH", .pattern = C "/members/{user_id}", .handler = h_member_role, .auth = AUTH_USER,
      .rl = RL_WRITE, .input = &role_s, .summary = "Change a member's role (owner/admin; ownership by the owner)",
-     .tag = "companies"},
+     .tag = "companies",
+     .errors = "409", .output = REF("CompanyMember")},
     {.method = "DELETE", .pattern = C "/members/{user_id}", .handler = h_member_remove, .auth = AUTH_USER,
-     .rl = RL_WRITE, .summary = "Remove a member, or leave (yourself)", .tag = "companies"},
+     .rl = RL_WRITE, .summary = "Remove a member, or leave (yourself)", .tag = "companies",
+     .errors = "409", .status = 204},
     {.method = "POST", .pattern = C "/invitations", .handler = h_invite, .auth = AUTH_USER, .rl = RL_WRITE,
      .input = &invite_s, .summary = "Invite by mail (owner/admin): a single-use token, valid 7 days by default",
-     .tag = "companies"},
+     .tag = "companies",
+     .errors = "409", .output = REF("CompanyInvitation")},
     {.method = "GET", .pattern = C "/invitations", .handler = h_invites, .auth = AUTH_USER, .rl = RL_READ,
-     .flags = ROUTE_PAGINATED, .summary = "The company's invitations (owner/admin)", .tag = "companies"},
+     .flags = ROUTE_PAGINATED, .summary = "The company's invitations (owner/admin)", .tag = "companies",
+     .output = REF("CompanyInvitation")},
     {.method = "DELETE", .pattern = C "/invitations/{inv_id}", .handler = h_revoke, .auth = AUTH_USER,
-     .rl = RL_WRITE, .summary = "Revoke a pending invitation (owner/admin)", .tag = "companies"},
+     .rl = RL_WRITE, .summary = "Revoke a pending invitation (owner/admin)", .tag = "companies",
+     .status = 204},
     {.method = "GET", .pattern = C "/addresses", .handler = h_addrs, .auth = AUTH_USER, .rl = RL_READ,
-     .flags = ROUTE_PAGINATED, .summary = "The company's address book (members)", .tag = "companies"},
+     .flags = ROUTE_PAGINATED, .summary = "The company's address book (members)", .tag = "companies",
+     .output = REF("CompanyAddress")},
     {.method = "POST", .pattern = C "/addresses", .handler = h_addr_create, .auth = AUTH_USER, .rl = RL_WRITE,
-     .input = &addr_s, .summary = "Add an address to the company's book (owner/admin)", .tag = "companies"},
+     .input = &addr_s, .summary = "Add an address to the company's book (owner/admin)", .tag = "companies",
+     .output = REF("CompanyAddress")},
     {.method = "GET", .pattern = C "/addresses/{address_id}", .handler = h_addr_get, .auth = AUTH_USER,
-     .rl = RL_READ, .summary = "One company address (members)", .tag = "companies"},
+     .rl = RL_READ, .summary = "One company address (members)", .tag = "companies",
+     .output = REF("CompanyAddress")},
     {.method = "PATCH", .pattern = C "/addresses/{address_id}", .handler = h_addr_patch, .auth = AUTH_USER,
-     .rl = RL_WRITE, .input = &addr_patch_s, .summary = "Change a company address (owner/admin)", .tag = "companies"},
+     .rl = RL_WRITE, .input = &addr_patch_s, .summary = "Change a company address (owner/admin)", .tag = "companies",
+     .output = REF("CompanyAddress")},
     {.method = "DELETE", .pattern = C "/addresses/{address_id}", .handler = h_addr_delete, .auth = AUTH_USER,
-     .rl = RL_WRITE, .summary = "Remove a company address (owner/admin)", .tag = "companies"},
+     .rl = RL_WRITE, .summary = "Remove a company address (owner/admin)", .tag = "companies",
+     .status = 204},
     {.method = "GET", .pattern = C "/cart", .handler = h_cart, .auth = AUTH_USER, .rl = RL_READ,
-     .summary = "The company's shared cart (members)", .tag = "companies"},
+     .summary = "The company's shared cart (members)", .tag = "companies",
+     .output = REF("Cart")},
     {.method = "POST", .pattern = C "/cart", .handler = h_cart_add, .auth = AUTH_USER, .rl = RL_WRITE,
      .input = &cart_add_s, .summary = "Add to the company cart: 201 new line, 200 raised (max 99)",
-     .tag = "companies"},
+     .tag = "companies",
+     .output = REF("CompanyCartLine")},
     {.method = "PUT", .pattern = C "/cart/{item_id}", .handler = h_cart_set, .auth = AUTH_USER, .rl = RL_WRITE,
-     .input = &cart_set_s, .summary = "Set a company cart line's quantity (1-99)", .tag = "companies"},
+     .input = &cart_set_s, .summary = "Set a company cart line's quantity (1-99)", .tag = "companies",
+     .output = REF("CompanyCartLine")},
     {.method = "DELETE", .pattern = C "/cart/{item_id}", .handler = h_cart_delete, .auth = AUTH_USER,
-     .rl = RL_WRITE, .summary = "Remove a company cart line", .tag = "companies"},
+     .rl = RL_WRITE, .summary = "Remove a company cart line", .tag = "companies",
+     .status = 204},
 };
 #undef C
+#undef REF
+#undef ROLE_PARAM
 
-static void register_routes(void) { router_add(routes, ARRAY_LEN(routes)); }
+static void register_routes(void)
+{
+    for (size_t i = 0; i < ARRAY_LEN(schemas); i++)
+        openapi_schema_add(&schemas[i]);
+    router_add(routes, ARRAY_LEN(routes));
+}
 
 static int init(const struct config *cfg, struct db *db, struct buf *err)
 {

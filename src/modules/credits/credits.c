@@ -302,6 +302,15 @@ static void write_tx(struct jw *w, const struct db_res *res)
     http_write_row(w, res, cols);
 }
 
+/* The admin's ledger names whose entry each one is. */
+static void write_admin_tx(struct jw *w, const struct db_res *res)
+{
+    static const struct http_col cols[] = {{"id", COL_TEXT},        {"type", COL_TEXT},      {"amount", COL_INT},
+                                           {"reservation_id", COL_TEXT}, {"reference", COL_TEXT}, {"created_at", COL_TIME},
+                                           {"user_id", COL_TEXT},   {NULL, 0}};
+    http_write_row(w, res, cols);
+}
+
 static bool tx_type_valid(str_t type)
 {
     static const char *const types[] = {"reserve", "confirm", "refund", "grant", "purchase", "adjust"};
@@ -350,9 +359,9 @@ static int h_admin_transactions(struct req *r)
         (void)buf_puts(where, " AND type = ?");
         args[n++] = DBA_TEXT(*type);
     }
-    const struct http_list_query q = {"id, type, amount, reservation_id, reference, ts_ms(created_at)",
+    const struct http_list_query q = {"id, type, amount, reservation_id, reference, ts_ms(created_at), user_id",
                                       "FROM credit_transactions", buf_cstr(where), "created_at DESC, id DESC",
-                                      write_tx};
+                                      write_admin_tx};
     return http_list(r, &q, args, n, ARRAY_LEN(args));
 }
 
@@ -635,6 +644,24 @@ static struct openapi_schema plan_schema = {
         }
     })};
 
+static struct openapi_schema tx_schema = {
+    .name = "CreditTransaction",
+    .json = OPENAPI_JSON({
+        "type" : "object",
+        "description" : "one ledger entry (API.md §8): reserve holds credit, confirm/refund settle a reservation",
+        "required" : [ "id", "type", "amount", "reservation_id", "reference", "created_at" ],
+        "properties" : {
+            "id" : {"type" : "string", "format" : "uuid"},
+            "type" : {"type" : "string", "enum" : [ "reserve", "confirm", "refund", "grant", "purchase", "adjust" ]},
+            "amount" : {"type" : "integer"},
+            "reservation_id" : {"type" : [ "string", "null" ], "description" : "confirm/refund: the reserve entry settled"},
+            "reference" : {"type" : [ "string", "null" ], "description" : "what the entry is for (an AI job, an order, a grant's reason)"},
+            "created_at" : {"type" : "string", "format" : "date-time"}
+        }
+    })};
+#define TX_TYPE_PARAM                                                                                                  \
+    OPENAPI_JSON({"name" : "type", "in" : "query", "schema" : {"type" : "string", "enum" : [ "reserve", "confirm", "refund", "grant", "purchase", "adjust" ]}})
+
 static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/credits/balance", .handler = h_balance, .auth = AUTH_USER, .rl = RL_READ,
      .summary = "The caller's balance, reserved and available credit", .tag = "credits",
@@ -650,19 +677,8 @@ static struct route routes[] = {
      })},
     {.method = "GET", .pattern = "/api/v1/credits/transactions", .handler = h_transactions, .auth = AUTH_USER,
      .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "The caller's ledger (filter: type)", .tag = "credits",
-     .params = OPENAPI_JSON([ {"name" : "type", "in" : "query", "schema" : {"type" : "string", "enum" : [ "reserve", "confirm", "refund", "grant", "purchase", "adjust" ]}} ]),
-     .output = OPENAPI_JSON({
-         "type" : "object",
-         "required" : [ "id", "type", "amount", "reservation_id", "reference", "created_at" ],
-         "properties" : {
-             "id" : {"type" : "string", "format" : "uuid"},
-             "type" : {"type" : "string", "enum" : [ "reserve", "confirm", "refund", "grant", "purchase", "adjust" ]},
-             "amount" : {"type" : "integer"},
-             "reservation_id" : {"type" : [ "string", "null" ]},
-             "reference" : {"type" : [ "string", "null" ]},
-             "created_at" : {"type" : "string", "format" : "date-time"}
-         }
-     })},
+     .params = "[" TX_TYPE_PARAM "]",
+     .output = OPENAPI_JSON({"$ref" : "#/components/schemas/CreditTransaction"})},
     {.method = "GET", .pattern = "/api/v1/credits/pricing", .handler = h_pricing, .rl = RL_READ,
      .summary = "Cost per operation and the plans", .tag = "credits",
      .output = OPENAPI_JSON({
@@ -682,7 +698,9 @@ static struct route routes[] = {
      })},
     {.method = "GET", .pattern = "/api/v1/admin/credits/transactions", .handler = h_admin_transactions,
      .auth = AUTH_ADMIN, .rl = RL_READ, .flags = ROUTE_PAGINATED | ROUTE_NO_BODY,
-     .summary = "The credit ledger, newest first (filters: user_id, type)", .tag = "admin"},
+     .summary = "The credit ledger, newest first (filters: user_id, type)", .tag = "admin",
+     .params = "[" OPENAPI_JSON({"name" : "user_id", "in" : "query", "schema" : {"type" : "string", "format" : "uuid"}}) "," TX_TYPE_PARAM "]",
+     .output = OPENAPI_JSON({"allOf" : [ {"$ref" : "#/components/schemas/CreditTransaction"}, {"type" : "object", "required" : ["user_id"], "properties" : {"user_id" : {"type" : "string", "format" : "uuid"}}} ]})},
     {.method = "POST", .pattern = "/api/v1/admin/credits/grant", .handler = h_grant, .auth = AUTH_ADMIN,
      .rl = RL_WRITE, .input = &grant_s, .flags = ROUTE_IDEMPOTENT,
      .summary = "Grant credit to a user (Idempotency-Key; audited)", .tag = "admin",
@@ -702,6 +720,7 @@ static struct route routes[] = {
 static void register_routes(void)
 {
     openapi_schema_add(&plan_schema);
+    openapi_schema_add(&tx_schema);
     router_add(routes, ARRAY_LEN(routes));
 }
 

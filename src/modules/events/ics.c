@@ -124,7 +124,8 @@ static int h_ics(struct req *r)
 
 static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/events/{id}/calendar.ics", .handler = h_ics, .auth = AUTH_OPTIONAL,
-     .rl = RL_READ, .summary = "The event as an iCalendar file (RFC 5545)", .tag = "events"},
+     .rl = RL_READ, .summary = "The event as an iCalendar file (RFC 5545)", .tag = "events",
+     .output_type = "text/calendar", .output = OPENAPI_JSON({"type" : "string", "description" : "one VEVENT (RFC 5545)"})},
 };
 
 void events__ics_routes(void) { router_add(routes, ARRAY_LEN(routes)); }

@@ -619,7 +619,7 @@ static struct route routes[] = {
      .tag = "events", .errors = "409", REG_OUT},
     {.method = "GET", .pattern = "/api/v1/registrations/{id}/qr.png", .handler = h_qr, .auth = AUTH_USER,
      .rl = RL_READ, .summary = "The registration's check-in code as a QR image (PNG; owner or staff)",
-     .tag = "events"},
+     .tag = "events", .output_type = "image/png", .output = OPENAPI_JSON({"type" : "string", "format" : "binary"})},
 };
 
 void events__registration_routes(void) { router_add(routes, ARRAY_LEN(routes)); }

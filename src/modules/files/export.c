@@ -319,7 +319,13 @@ static struct route routes[] = {
      .rl = RL_WRITE, .input = &export_s,
      .summary = "Export a resume as PDF or DOCX: 202 with the job and the file id; GET /files/{file_id} answers "
                 "once the job is done",
-     .tag = "career"},
+     .tag = "career",
+     .output = OPENAPI_JSON({"type" : "object", "required" : [ "job_id", "status", "format", "file_id", "file_url" ], "properties" : {
+         "job_id" : {"type" : "string", "format" : "uuid", "description" : "the background job (admins: GET /api/v1/admin/jobs/{id})"},
+         "status" : {"type" : "string", "enum" : ["queued"]},
+         "format" : {"type" : "string", "enum" : [ "pdf", "docx" ]},
+         "file_id" : {"type" : "string", "format" : "uuid"},
+         "file_url" : {"type" : "string", "description" : "GET it for the File once the job is done"}}})},
 };
 
 void files__export_routes(void) { router_add(routes, ARRAY_LEN(routes)); }

@@ -961,31 +961,76 @@ static enum job_result job_purge(struct job *j, struct buf *result, struct buf *
 static const struct job_kind purge_kind = {.kind = "files.purge", .handler = job_purge, .queue = "files"};
 
 /* ---- module ---- */
+/* OpenAPI: a file as files__write writes it (upload.c and export.c refer to it too). */
+static struct openapi_schema file_schema = {
+    .name = "File",
+    .json = OPENAPI_JSON({
+        "type" : "object",
+        "required" : [ "id", "filename", "size", "mime_type", "sha256", "url", "variants", "variants_state", "purpose", "created_at" ],
+        "properties" : {
+            "id" : {"type" : "string", "format" : "uuid"},
+            "filename" : {"type" : "string", "description" : "sanitised"},
+            "size" : {"type" : "integer", "minimum" : 0, "description" : "bytes"},
+            "mime_type" : {"type" : "string", "description" : "from the bytes, not from the client"},
+            "sha256" : {"type" : "string", "pattern" : "^[0-9a-f]{64}$"},
+            "url" : {"type" : "string", "description" : "GET it for the bytes (the owner's credentials)"},
+            "variants" : {
+                "type" : "object",
+                "description" : "images: thumbnail, medium and large WebP once variants_state is ready",
+                "additionalProperties" : {
+                    "type" : "object",
+                    "required" : [ "url", "size", "max_px" ],
+                    "properties" : {"url" : {"type" : "string"}, "size" : {"type" : "integer"}, "max_px" : {"type" : "integer"}}
+                }
+            },
+            "variants_state" : {"type" : "string", "enum" : [ "none", "pending", "ready", "failed" ]},
+            "purpose" : {"type" : "string", "enum" : [ "attachment", "avatar", "product", "document", "export" ]},
+            "created_at" : {"type" : "string", "format" : "date-time"}
+        }
+    })};
+#define FILE_OUT OPENAPI_JSON({"$ref" : "#/components/schemas/File"})
+#define VARIANT_PARAM                                                                                                  \
+    OPENAPI_JSON({"name" : "variant", "in" : "query", "schema" : {"type" : "string", "enum" : [ "thumbnail", "medium", "large" ]}})
+
 static struct route routes[] = {
     {.method = "POST", .pattern = "/api/v1/files", .handler = h_upload, .auth = AUTH_USER, .rl = RL_WRITE,
      .flags = ROUTE_RAW_BODY, .body_max = HTTP_BODY_MAX,
      .summary = "Upload a file (multipart: file, optional purpose attachment|avatar|product|document); type from the "
                 "bytes; images get thumbnail/medium/large WebP variants",
-     .tag = "files"},
+     .tag = "files", .output = FILE_OUT,
+     .raw_body = OPENAPI_JSON({"multipart/form-data" : {"schema" : {"type" : "object", "required" : ["file"], "properties" : {
+         "file" : {"type" : "string", "format" : "binary"},
+         "purpose" : {"type" : "string", "enum" : [ "attachment", "avatar", "product", "document" ], "description" : "default attachment"}}}}})},
     {.method = "GET", .pattern = "/api/v1/files", .handler = h_list, .auth = AUTH_USER, .rl = RL_READ,
-     .flags = ROUTE_PAGINATED, .summary = "The caller's files (?purpose=)", .tag = "files"},
+     .flags = ROUTE_PAGINATED, .summary = "The caller's files (?purpose=)", .tag = "files",
+     .params = OPENAPI_JSON([ {"name" : "purpose", "in" : "query", "schema" : {"type" : "string", "enum" : [ "attachment", "avatar", "product", "document", "export" ]}} ]),
+     .output = FILE_OUT},
     {.method = "GET", .pattern = "/api/v1/files/{id}", .handler = h_get, .auth = AUTH_USER, .rl = RL_READ,
-     .summary = "One of the caller's files", .tag = "files"},
+     .summary = "One of the caller's files", .tag = "files", .output = FILE_OUT},
     {.method = "GET", .pattern = "/api/v1/files/{id}/download", .handler = h_download, .auth = AUTH_OPTIONAL,
      .rl = RL_READ,
      .summary = "The file's bytes (?variant=thumbnail|medium|large): the owner, or anyone with a presigned link; "
                 "Range requests; S3 storage answers with a redirect to a presigned GET",
-     .tag = "files"},
+     .tag = "files",
+     .params = "[" VARIANT_PARAM "," OPENAPI_JSON({"name" : "expires", "in" : "query", "description" : "a presigned link's (with sig)", "schema" : {"type" : "integer"}}) "," OPENAPI_JSON({"name" : "sig", "in" : "query", "schema" : {"type" : "string"}}) "," OPENAPI_JSON({"name" : "Range", "in" : "header", "description" : "bytes=a-b: 206 with that part", "schema" : {"type" : "string"}}) "]",
+     .output_type = "*/*",
+     .output = OPENAPI_JSON({"type" : "string", "format" : "binary", "description" : "the bytes, as the file's mime_type (a variant: image/webp); 206 for a Range"}),
+     .status = 302},
     {.method = "GET", .pattern = "/api/v1/files/{id}/presigned", .handler = h_presigned, .auth = AUTH_USER,
      .rl = RL_READ, .summary = "An HMAC-signed download link that works without authentication until it expires "
                                "(?expires_in=300, ?variant=)",
-     .tag = "files"},
+     .tag = "files",
+     .params = "[" OPENAPI_JSON({"name" : "expires_in", "in" : "query", "schema" : {"type" : "integer", "minimum" : 1, "maximum" : 604800, "default" : 300}}) "," VARIANT_PARAM "]",
+     .output = OPENAPI_JSON({"type" : "object", "required" : [ "url", "expires_at" ], "properties" : {
+         "url" : {"type" : "string", "description" : "this server's download path with expires and sig"},
+         "expires_at" : {"type" : "string", "format" : "date-time"}}})},
     {.method = "DELETE", .pattern = "/api/v1/files/{id}", .handler = h_delete, .auth = AUTH_USER, .rl = RL_WRITE,
-     .summary = "Delete one of the caller's files (and its variants)", .tag = "files"},
+     .summary = "Delete one of the caller's files (and its variants)", .tag = "files", .status = 204},
 };
 
 static void register_routes(void)
 {
+    openapi_schema_add(&file_schema);
     router_add(routes, ARRAY_LEN(routes));
     files__upload_routes();
     files__export_routes();

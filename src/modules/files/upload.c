@@ -380,12 +380,21 @@ static struct route routes[] = {
     {.method = "POST", .pattern = "/api/v1/files/uploads", .handler = h_start, .auth = AUTH_USER, .rl = RL_WRITE,
      .input = &start_s,
      .summary = "Start an upload in parts (files above the 16 MiB request cap): {filename, size, purpose}",
-     .tag = "files"},
+     .tag = "files",
+     .output = OPENAPI_JSON({"type" : "object", "required" : [ "upload_id", "part_size", "received", "url" ], "properties" : {
+         "upload_id" : {"type" : "string", "format" : "uuid", "description" : "also the file's id once complete"},
+         "part_size" : {"type" : "integer", "description" : "the largest part PUT takes, bytes"},
+         "received" : {"type" : "integer", "minimum" : 0},
+         "url" : {"type" : "string", "description" : "where to PUT the parts"}}})},
     {.method = "PUT", .pattern = "/api/v1/files/uploads/{id}", .handler = h_part, .auth = AUTH_USER, .rl = RL_WRITE,
      .flags = ROUTE_RAW_BODY, .body_max = STORAGE_PART_SIZE,
      .summary = "One part (Content-Range: bytes a-b/size, at most 8 MiB, in order); the last part answers 201 with "
                 "the file",
-     .tag = "files"},
+     .tag = "files",
+     .params = OPENAPI_JSON([ {"name" : "Content-Range", "in" : "header", "required" : true, "description" : "bytes a-b/size", "schema" : {"type" : "string"}} ]),
+     .output = OPENAPI_JSON({"oneOf" : [ {"type" : "object", "description" : "202: more parts to come", "required" : [ "received", "size" ], "additionalProperties" : false,
+                                          "properties" : {"received" : {"type" : "integer"}, "size" : {"type" : "integer"}}},
+                                         {"$ref" : "#/components/schemas/File"} ]})},
 };
 
 void files__upload_routes(void) { router_add(routes, ARRAY_LEN(routes)); }

@@ -311,16 +311,22 @@ static int h_confirm(struct req *r)
 
 static struct route routes[] = {
     {.method = "GET", .pattern = "/t/o/{file}", .handler = h_open, .auth = AUTH_NONE, .rl = RL_READ,
-     .summary = "Open pixel of a campaign mail ({token}.gif): a 1x1 GIF; records the open", .tag = "marketing"},
+     .summary = "Open pixel of a campaign mail ({token}.gif): a 1x1 GIF; records the open", .tag = "marketing",
+     .output_type = "image/gif", .output = OPENAPI_JSON({"type" : "string", "format" : "binary", "description" : "a 1x1 transparent GIF"})},
     {.method = "GET", .pattern = "/t/c/{token}", .handler = h_click, .auth = AUTH_NONE, .rl = RL_READ,
-     .summary = "Click on a campaign link: 302 to that link of the campaign (signed; else 404)", .tag = "marketing"},
+     .summary = "Click on a campaign link: 302 to that link of the campaign (signed; else 404)", .tag = "marketing",
+     .status = 302},
     {.method = "GET", .pattern = "/unsubscribe/{token}", .handler = h_unsub_get, .auth = AUTH_NONE, .rl = RL_WRITE,
-     .summary = "Unsubscribe the recipient of a campaign mail from every campaign", .tag = "marketing"},
+     .summary = "Unsubscribe the recipient of a campaign mail from every campaign", .tag = "marketing",
+     .output_type = "text/html", .output = OPENAPI_JSON({"type" : "string", "description" : "a short HTML page saying what happened"})},
     {.method = "POST", .pattern = "/unsubscribe/{token}", .handler = h_unsub_post, .auth = AUTH_NONE,
      .rl = RL_WRITE, .flags = ROUTE_RAW_BODY, .body_max = 256,
-     .summary = "RFC 8058 one-click unsubscribe (body List-Unsubscribe=One-Click)", .tag = "marketing"},
+     .summary = "RFC 8058 one-click unsubscribe (body List-Unsubscribe=One-Click)", .tag = "marketing",
+     .raw_body = OPENAPI_JSON({"application/x-www-form-urlencoded" : {"schema" : {"type" : "object", "properties" : {"List-Unsubscribe" : {"type" : "string", "enum" : ["One-Click"]}}}}}),
+     .output_type = "text/html", .output = OPENAPI_JSON({"type" : "string", "description" : "a short HTML page saying what happened"})},
     {.method = "GET", .pattern = "/subscribe/confirm/{token}", .handler = h_confirm, .auth = AUTH_NONE,
-     .rl = RL_WRITE, .summary = "Confirm a subscription (double opt-in link)", .tag = "marketing"},
+     .rl = RL_WRITE, .summary = "Confirm a subscription (double opt-in link)", .tag = "marketing",
+     .output_type = "text/html", .output = OPENAPI_JSON({"type" : "string", "description" : "a short HTML page saying what happened"})},
 };
 
 void mk__register_track_routes(void) { router_add(routes, ARRAY_LEN(routes)); }

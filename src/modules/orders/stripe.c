@@ -728,7 +728,7 @@ static struct route routes[] = {
      .rl = RL_WRITE, .flags = ROUTE_BODY_OPTIONAL | ROUTE_IDEMPOTENT,
      .summary = "Refund a paid order through Stripe (admin; audited): 202, payment_status refund_pending; the order "
                 "becomes refunded when Stripe's charge.refunded arrives",
-     .tag = "admin"},
+     .tag = "admin", .output = OPENAPI_JSON({"$ref" : "#/components/schemas/Order"})},
 };
 
 void orders__stripe_register_routes(void) { router_add(routes, ARRAY_LEN(routes)); }

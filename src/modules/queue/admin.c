@@ -344,7 +344,7 @@ static struct route routes[] = {
      .tag = "jobs", .flags = ROUTE_BODY_OPTIONAL, .errors = "409", .output = JOB_OUT},
     {.method = "DELETE", .pattern = "/api/v1/admin/jobs/{id}", .handler = h_cancel, .auth = AUTH_ADMIN,
      .rl = RL_WRITE, .summary = "Cancel a job that has not started (409 when running or finished)", .tag = "jobs",
-     .flags = ROUTE_NO_BODY, .errors = "409"},
+     .flags = ROUTE_NO_BODY, .errors = "409", .status = 204},
 };
 
 void queue__register_admin_routes(void)

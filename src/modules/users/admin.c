@@ -187,7 +187,7 @@ static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/users", .handler = h_list, .auth = AUTH_ADMIN, .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "List users (filters: role, status, q)", .tag = "admin", .output = OPENAPI_JSON({"$ref" : "#/components/schemas/User"})},
     {.method = "GET", .pattern = "/api/v1/users/{id}", .handler = h_get, .auth = AUTH_ADMIN, .rl = RL_READ, .summary = "One user", .tag = "admin", .output = OPENAPI_JSON({"$ref" : "#/components/schemas/User"})},
     {.method = "PATCH", .pattern = "/api/v1/users/{id}", .handler = h_patch, .auth = AUTH_ADMIN, .rl = RL_WRITE, .input = &patch_s, .summary = "Change role, status (active|banned) or name; audited", .tag = "admin", .output = OPENAPI_JSON({"$ref" : "#/components/schemas/User"})},
-    {.method = "DELETE", .pattern = "/api/v1/users/{id}", .handler = h_delete, .auth = AUTH_ADMIN, .rl = RL_WRITE, .summary = "Delete a user; audited", .tag = "admin"},
+    {.method = "DELETE", .pattern = "/api/v1/users/{id}", .handler = h_delete, .auth = AUTH_ADMIN, .rl = RL_WRITE, .summary = "Delete a user; audited", .tag = "admin", .status = 204},
 };
 
 void users__register_admin_routes(void) { router_add(routes, ARRAY_LEN(routes)); }

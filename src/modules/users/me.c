@@ -487,8 +487,8 @@ static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/me", .handler = users__h_me, .auth = AUTH_USER, .rl = RL_READ, .summary = "The caller's account", .tag = "me", .output = USER_OUT},
     {.method = "GET", .pattern = "/api/v1/users/me", .handler = users__h_me, .auth = AUTH_USER, .rl = RL_READ, .summary = "Alias of GET /api/v1/me", .tag = "me", .output = USER_OUT},
     {.method = "PATCH", .pattern = "/api/v1/me", .handler = h_patch_me, .auth = AUTH_USER, .rl = RL_WRITE, .input = &patch_s, .body_max = 32u << 10, .summary = "Update name, locale, profile; a new phone is not stored but gets an SMS code (POST /api/v1/me/phone/verify stores it); phone null removes it", .tag = "me", .output = USER_OUT},
-    {.method = "POST", .pattern = "/api/v1/me/phone/verify", .handler = h_verify_phone, .auth = AUTH_USER, .rl = RL_AUTH, .input = &phone_s, .summary = "Store the phone given to PATCH /me once its SMS code is entered (10 wrong codes an hour lock the number: 429)", .tag = "me"},
-    {.method = "DELETE", .pattern = "/api/v1/me", .handler = h_delete_me, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Delete the account and its personal data; 409 while the caller owns a company with other members (hand it over or delete it first); a company owned alone goes with the account", .tag = "me"},
+    {.method = "POST", .pattern = "/api/v1/me/phone/verify", .handler = h_verify_phone, .auth = AUTH_USER, .rl = RL_AUTH, .input = &phone_s, .summary = "Store the phone given to PATCH /me once its SMS code is entered (10 wrong codes an hour lock the number: 429)", .tag = "me", .output = USER_OUT},
+    {.method = "DELETE", .pattern = "/api/v1/me", .handler = h_delete_me, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Delete the account and its personal data; 409 while the caller owns a company with other members (hand it over or delete it first); a company owned alone goes with the account", .tag = "me", .errors = "409", .status = 204},
     {.method = "GET", .pattern = "/api/v1/me/export", .handler = h_export, .auth = AUTH_USER, .rl = RL_READ, .summary = "All personal data as JSON", .tag = "me",
      .output = OPENAPI_JSON({
          "type" : "object",
@@ -533,10 +533,10 @@ static struct route routes[] = {
      })},
     {.method = "POST", .pattern = "/api/v1/me/complete-profile", .handler = h_complete_profile, .auth = AUTH_USER, .rl = RL_WRITE, .input = &complete_s, .body_max = 32u << 10, .summary = "Finish an OTP-created account", .tag = "me", .output = USER_OUT},
     {.method = "GET", .pattern = "/api/v1/me/sessions", .handler = h_sessions, .auth = AUTH_USER, .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "Live sessions of the caller", .tag = "me", .output = SESSION_OUT},
-    {.method = "DELETE", .pattern = "/api/v1/me/sessions/{id}", .handler = h_delete_session, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "End one session", .tag = "me"},
+    {.method = "DELETE", .pattern = "/api/v1/me/sessions/{id}", .handler = h_delete_session, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "End one session", .tag = "me", .status = 204},
     {.method = "POST", .pattern = "/api/v1/me/api-keys", .handler = h_create_key, .auth = AUTH_USER, .rl = RL_WRITE, .input = &key_s, .summary = "Create an API key (shown once). Scopes: read = GET/HEAD, write = other methods, admin = staff routes and powers, ai = /api/v1/ai; default [\"read\"]. Not with an API key", .tag = "me", .output = API_KEY_CREATED_OUT},
     {.method = "GET", .pattern = "/api/v1/me/api-keys", .handler = h_list_keys, .auth = AUTH_USER, .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "The caller's API keys (without secrets)", .tag = "me", .output = API_KEY_OUT},
-    {.method = "DELETE", .pattern = "/api/v1/me/api-keys/{id}", .handler = h_delete_key, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Revoke an API key", .tag = "me"},
+    {.method = "DELETE", .pattern = "/api/v1/me/api-keys/{id}", .handler = h_delete_key, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Revoke an API key", .tag = "me", .status = 204},
     {.method = "POST", .pattern = "/api/v1/me/photo", .handler = users__h_photo_upload, .auth = AUTH_USER, .rl = RL_WRITE, .flags = ROUTE_RAW_BODY, .body_max = USERS_PHOTO_MAX + (64u << 10), .summary = "Upload the profile photo (multipart field photo or file; JPEG/PNG/WebP by magic bytes, max 2 MiB): it becomes a file (purpose avatar) with thumbnail/medium/large variants; an image that does not decode is 422 INVALID_IMAGE", .tag = "me",
      .errors = "415",
      .raw_body = OPENAPI_JSON({"multipart/form-data" : {"schema" : {"type" : "object", "properties" : {"photo" : {"type" : "string", "format" : "binary", "description" : "JPEG, PNG or WebP; the field may also be named file"}}}}}),
@@ -554,7 +554,7 @@ static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/me/photo", .handler = users__h_photo_get, .auth = AUTH_USER, .rl = RL_READ, .summary = "The caller's profile photo (image bytes; ?variant=thumbnail|medium|large: a WebP variant once made)", .tag = "me",
      .params = OPENAPI_JSON([{"name" : "variant", "in" : "query", "required" : false, "schema" : {"type" : "string", "enum" : [ "thumbnail", "medium", "large" ]}}]),
      .output_type = "image/*", .output = OPENAPI_JSON({"type" : "string", "format" : "binary", "description" : "JPEG, PNG or WebP (Content-Type says which)"})},
-    {.method = "DELETE", .pattern = "/api/v1/me/photo", .handler = users__h_photo_delete, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Remove the profile photo", .tag = "me"},
+    {.method = "DELETE", .pattern = "/api/v1/me/photo", .handler = users__h_photo_delete, .auth = AUTH_USER, .rl = RL_WRITE, .summary = "Remove the profile photo", .tag = "me", .status = 204},
 };
 
 void users__register_me_routes(void)

@@ -766,7 +766,7 @@ static struct route routes[] = {
      .output = REF("WebhookWithSecret"), .errors = "412"},
     {.method = "DELETE", .pattern = "/api/v1/webhooks/{id}", .handler = h_delete, .auth = AUTH_ADMIN,
      .rl = RL_WRITE, .summary = "Delete a webhook endpoint and its delivery log", .tag = "webhooks",
-     .flags = ROUTE_NO_BODY},
+     .flags = ROUTE_NO_BODY, .status = 204},
     {.method = "GET", .pattern = "/api/v1/webhooks/{id}/deliveries", .handler = h_deliveries, .auth = AUTH_ADMIN,
      .rl = RL_READ, .summary = "The delivery log of an endpoint (filters: state, event)", .tag = "webhooks",
      .flags = ROUTE_NO_BODY | ROUTE_PAGINATED, .output = REF("WebhookDelivery")},
