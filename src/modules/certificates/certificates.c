@@ -355,7 +355,8 @@ static struct route routes[] = {
      .rl = RL_WRITE, .input = &generate_s,
      .summary = "Render a certificate PDF for every checked-in attendee of an event who has none (a job; 202)",
      .tag = "certificates",
-     .output = OPENAPI_JSON({"type": "object", "properties": {
+     .output = OPENAPI_JSON({"type": "object", "required": ["job_id", "event_id", "template_id", "attendees", "already_running"],
+         "properties": {
          "job_id": {"type": "string", "format": "uuid", "description": "GET /api/v1/admin/jobs/{id}"},
          "event_id": {"type": "string", "format": "uuid"}, "template_id": {"type": "string", "format": "uuid"},
          "attendees": {"type": "integer", "description": "checked-in attendees still without a certificate"},
@@ -366,7 +367,8 @@ static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/certificates/verify/{number}", .handler = h_verify, .auth = AUTH_NONE,
      .rl = RL_READ, .summary = "Public check of a certificate number: name, event, date, valid or revoked",
      .tag = "certificates",
-     .output = OPENAPI_JSON({"type": "object", "properties": {
+     .output = OPENAPI_JSON({"type": "object", "required": ["number", "name", "event", "date", "status", "revoked_at", "event_id", "valid"],
+         "properties": {
          "number": {"type": "string"}, "name": {"type": "string"}, "event": {"type": "string"},
          "date": {"type": "string", "format": "date-time"}, "status": {"type": "string", "enum": ["valid", "revoked"]},
          "revoked_at": {"type": ["string", "null"], "format": "date-time"}, "event_id": {"type": "string", "format": "uuid"},

@@ -244,7 +244,10 @@ static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/events/{id}/analytics", .handler = h_analytics, .auth = AUTH_STAFF,
      .rl = RL_READ, .summary = "Registrations, confirmed, waitlisted, checked in, revenue, occupancy and the daily "
                                "trend of an event (staff)", .tag = "events",
-     .output = OPENAPI_JSON({"type": "object", "properties": {
+     .output = OPENAPI_JSON({"type": "object",
+         "required": ["event_id", "registrations", "confirmed", "waitlisted", "cancelled", "checked_in", "capacity",
+                      "occupancy", "check_in_rate", "revenue", "currency", "daily"],
+         "properties": {
          "event_id": {"type": "string", "format": "uuid"}, "registrations": {"type": "integer"},
          "confirmed": {"type": "integer"}, "waitlisted": {"type": "integer"}, "cancelled": {"type": "integer"},
          "checked_in": {"type": "integer"}, "capacity": {"type": ["integer", "null"]},
@@ -253,7 +256,8 @@ static struct route routes[] = {
          "occupancy": {"type": ["number", "null"], "description": "seats_taken / capacity"},
          "check_in_rate": {"type": ["number", "null"], "description": "checked_in / confirmed"},
          "revenue": {"type": "integer", "description": "minor units: the totals of the event's paid orders (refunded ones excluded)"}, "currency": {"type": "string"},
-         "daily": {"type": "array", "items": {"type": "object", "properties": {
+         "daily": {"type": "array", "items": {"type": "object", "required": ["date", "registrations", "cancelled"],
+                                              "properties": {
              "date": {"type": "string", "format": "date"}, "registrations": {"type": "integer"},
              "cancelled": {"type": "integer"}}}}}})},
 };

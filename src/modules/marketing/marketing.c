@@ -607,20 +607,27 @@ static struct route routes[] = {
      .tag = "marketing", .output = CAMPAIGN_REF, .errors = "409"},
     {.method = "GET", .pattern = "/api/v1/campaigns/{id}/stats", .handler = h_stats, .auth = AUTH_USER,
      .rl = RL_READ, .summary = "Delivery, open, click, unsubscribe and bounce counts and rates", .tag = "marketing",
-     .output = OPENAPI_JSON({"type": "object", "properties": {
+     .output = OPENAPI_JSON({"type": "object",
+         "required": ["campaign_id", "recipients", "queued", "sent", "delivered", "bounces", "failed", "skipped", "opens",
+                      "unique_opens", "clicks", "unique_clicks", "unsubscribes", "rates"],
+         "properties": {
          "campaign_id": {"type": "string", "format": "uuid"}, "recipients": {"type": "integer"},
          "queued": {"type": "integer"}, "sent": {"type": "integer", "description": "delivered + bounces"},
          "delivered": {"type": "integer"}, "bounces": {"type": "integer"}, "failed": {"type": "integer"},
          "skipped": {"type": "integer"}, "opens": {"type": "integer"}, "unique_opens": {"type": "integer"},
          "clicks": {"type": "integer"}, "unique_clicks": {"type": "integer"}, "unsubscribes": {"type": "integer"},
-         "rates": {"type": "object", "properties": {
+         "rates": {"type": "object", "required": ["delivery", "bounce", "open", "click", "click_to_open", "unsubscribe"],
+                   "properties": {
              "delivery": {"type": "number"}, "bounce": {"type": "number"}, "open": {"type": "number"},
              "click": {"type": "number"}, "click_to_open": {"type": "number"},
              "unsubscribe": {"type": "number"}}}}})},
     {.method = "GET", .pattern = "/api/v1/campaigns/{id}/recipients", .handler = h_recipients, .auth = AUTH_USER,
      .rl = RL_READ, .flags = ROUTE_PAGINATED, .summary = "Per-recipient delivery state and tracking (filter state)",
      .tag = "marketing",
-     .output = OPENAPI_JSON({"type": "object", "properties": {
+     .output = OPENAPI_JSON({"type": "object",
+         "required": ["id", "email", "name", "state", "attempts", "error", "sent_at", "opened_at", "open_count", "clicked_at",
+                      "click_count", "unsubscribed_at"],
+         "properties": {
          "id": {"type": "integer"}, "email": {"type": "string"}, "name": {"type": "string"},
          "state": {"type": "string", "enum": ["queued", "sent", "failed", "bounced", "skipped"]},
          "attempts": {"type": "integer"}, "error": {"type": ["string", "null"]},

@@ -550,19 +550,24 @@ static struct route routes[] = {
     {.method = "GET", .pattern = "/api/v1/social/analytics", .handler = h_analytics, .auth = AUTH_USER,
      .rl = RL_READ, .summary = "Posts by network and status, per account, published per day (own; staff: all)",
      .tag = "social",
-     .output = OPENAPI_JSON({"type": "object", "properties": {
+     .output = OPENAPI_JSON({"type": "object",
+         "required": ["posts", "by_status", "by_network", "success_rate", "accounts", "days", "published_per_day"],
+         "properties": {
          "posts": {"type": "integer"},
          "by_status": {"type": "object", "additionalProperties": {"type": "integer"}},
          "by_network": {"type": "object", "description": "network -> status -> count",
                         "additionalProperties": {"type": "object", "additionalProperties": {"type": "integer"}}},
          "success_rate": {"type": "number", "description": "published / (published + failed)"},
-         "accounts": {"type": "array", "items": {"type": "object", "properties": {
+         "accounts": {"type": "array", "items": {"type": "object",
+             "required": ["account_id", "name", "network", "published", "scheduled", "failed", "last_published_at"],
+             "properties": {
              "account_id": {"type": "string", "format": "uuid"}, "name": {"type": "string"},
              "network": {"type": "string", "enum": ["mastodon", "x"]}, "published": {"type": "integer"},
              "scheduled": {"type": "integer"}, "failed": {"type": "integer"},
              "last_published_at": {"type": ["string", "null"], "format": "date-time"}}}},
          "days": {"type": "integer"},
-         "published_per_day": {"type": "array", "items": {"type": "object", "properties": {
+         "published_per_day": {"type": "array", "items": {"type": "object", "required": ["date", "published"],
+                                                          "properties": {
              "date": {"type": "string", "format": "date"}, "published": {"type": "integer"}}}}}})},
 };
 

@@ -638,7 +638,9 @@ static const struct json_schema empty_s = {empty_f, false};
 
 static struct openapi_schema message_schema = {
     .name = "TicketMessage",
-    .json = OPENAPI_JSON({"type": "object", "properties": {
+    .json = OPENAPI_JSON({"type": "object",
+        "required": ["id", "ticket_id", "author_id", "body", "internal", "from_staff", "attachments", "created_at"],
+        "properties": {
         "id": {"type": "string", "format": "uuid"}, "ticket_id": {"type": "string", "format": "uuid"},
         "author_id": {"type": ["string", "null"], "format": "uuid"}, "body": {"type": "string"},
         "internal": {"type": "boolean", "description": "a staff note; never shown to the owner"},
