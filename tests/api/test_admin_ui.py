@@ -92,7 +92,7 @@ def test_dashboard_in_headless_chromium(ui, tmp_path):
     bans = ui.get("/api/v1/admin/audit-logs", params={"target_id": user["id"], "category": "users"}, headers=adm).json()
     assert bans["meta"]["total"] == 2, bans
     # the grant went through the API and the ledger on screen changed
-    assert out["ledger_after"] > out["ledger_before"]  # the grant (and the free grant it materialised)
+    assert out["ledger_after"] > out["ledger_before"]  # the grant (the free grant is there from registration)
     assert out["ledger_top"][1] == "grant" and out["ledger_top"][2] == "77"
     led = ui.get("/api/v1/admin/credits/transactions", params={"user_id": user["id"], "type": "grant"},
                  headers=adm).json()

@@ -28,14 +28,22 @@ def ledger_verify(server):
                           text=True, timeout=60)
 
 
-def test_new_user_sees_free_grant_without_a_write(server, db_factory):
+def test_a_new_users_balance_is_its_ledger(server, db_factory):
+    """Issue 15 item 6 (issue 11 item 3): a new user's 50 free credits are a grant entry in the ledger
+    from registration on, so /credits/transactions explains the balance; reading writes nothing."""
     h, u = new_user_headers(server)
+    tx = server.get("/api/v1/credits/transactions", headers=h).json()
+    assert [(t["type"], t["amount"]) for t in tx["data"]] == [("grant", 50)] and tx["meta"]["total"] == 1
+    assert tx["data"][0]["reference"].startswith("monthly:")
     r = server.get("/api/v1/credits/balance", headers=h)
     assert r.status_code == 200
     assert r.json() == {"balance": 50, "reserved": 0, "available": 50, "plan": "free"}
-    # reading wrote nothing to the ledger
+    assert r.json()["balance"] == sum(t["amount"] for t in tx["data"])
+    # reading wrote nothing more to the ledger
     assert db_factory.query(server.db_url, "SELECT count(*) FROM credit_transactions WHERE user_id = ?",
-                            (u["id"],)) == [(0,)]
+                            (u["id"],)) == [(1,)]
+    v = ledger_verify(server)
+    assert v.returncode == 0 and "ledger ok" in v.stdout, v.stdout + v.stderr
     assert_problem(server.get("/api/v1/credits/balance"), 401)
 
 
@@ -59,7 +67,7 @@ def test_admin_grant_idempotent_and_audited(server, admin_headers):
     assert again.json() == entry
     assert_problem(grant(server, admin_headers, u["id"], 251, key), 422, "IDEMPOTENCY_KEY_REUSED")
     b = server.get("/api/v1/credits/balance", headers=h).json()
-    assert b["balance"] == 50 + 250 and b["available"] == 300  # the free grant materialised with the account
+    assert b["balance"] == 50 + 250 and b["available"] == 300  # the free grant from registration
     tx = server.get("/api/v1/credits/transactions", headers=h).json()
     assert sorted(t["amount"] for t in tx["data"]) == [50, 250]
     assert tx["meta"]["total"] == 2
@@ -87,7 +95,7 @@ def test_transactions_are_private(server, admin_headers):
     h1, u1 = new_user_headers(server)
     h2, _ = new_user_headers(server)
     assert grant(server, admin_headers, u1["id"], 7).status_code == 201
-    assert server.get("/api/v1/credits/transactions", headers=h2).json()["data"] == []
+    assert [t["amount"] for t in server.get("/api/v1/credits/transactions", headers=h2).json()["data"]] == [50]
     assert len(server.get("/api/v1/credits/transactions", headers=h1).json()["data"]) == 2
 
 

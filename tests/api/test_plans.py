@@ -118,8 +118,9 @@ def test_subscribe_pays_and_grants_once(shop, stripe, run_cli):
     s1 = sub(shop, h)
     assert s1["plan"] == "pro" and s1["paid"] is True and s1["cancel_at_period_end"] is False
     assert s1["current_period_end"] > s1["current_period_start"] and s1["pending_order_id"] is None
-    # the account opens with this month's free grant; the paid period adds its own, once
-    assert start == [] and [g for g in grants(shop, h) if g[0].startswith("plan:")] == [(f"plan:{o['id']}", 1000)]
+    # the account opens with this month's free grant (at registration); the paid period adds its own, once
+    assert [(g[0][:8], g[1]) for g in start] == [("monthly:", 50)]
+    assert [g for g in grants(shop, h) if g[0].startswith("plan:")] == [(f"plan:{o['id']}", 1000)]
     assert [g[1] for g in grants(shop, h) if g[0].startswith("monthly:")] == [50]
     bal = shop.get(f"{API}/credits/balance", headers=h).json()
     assert bal["plan"] == "pro" and bal["balance"] == 50 + 1000

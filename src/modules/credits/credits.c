@@ -254,9 +254,10 @@ int credits_get(struct db *db, str_t user_id, struct credits_balance *out)
 static int current_plan(struct db *db, str_t user_id, const struct credits_plan **out);
 
 
-/* Read-only: a user who never spent has no account yet; the free grant they
- * will get on first use is shown as their balance (routes other than the
- * AI path and the admin grant never write the ledger). */
+/* Read-only: an account opens with its free grant when the user is created
+ * (on_user_created); a user from before that who never spent has no account
+ * yet, and the grant they will get on first use is shown as their balance
+ * (routes other than the AI path and the admin grant never write the ledger). */
 static int h_balance(struct req *r)
 {
     struct credits_balance b;
@@ -717,8 +718,14 @@ static struct route routes[] = {
      })},
 };
 
+/* A new account opens with this month's free grant in the ledger (issue 15 item 6): its balance is
+ * explained entry by entry from the start. Accounts from before keep getting it on first use. */
+static int on_user_created(struct db *db, str_t user_id) { return ensure_account(db, user_id); }
+static const struct user_data_hooks credits_user_data = {.name = "credits", .created = on_user_created};
+
 static void register_routes(void)
 {
+    identity_register_user_data(&credits_user_data);
     openapi_schema_add(&plan_schema);
     openapi_schema_add(&tx_schema);
     router_add(routes, ARRAY_LEN(routes));

@@ -99,7 +99,7 @@ static int tx_register(struct req *r, void *arg)
             write_accepted(r);
         return rc;
     }
-    if ((rc = create_verify_token(db, str_c(id), c->email)) != DB_OK)
+    if ((rc = users__created(db, str_c(id))) != DB_OK || (rc = create_verify_token(db, str_c(id), c->email)) != DB_OK)
         return rc;
     json_t *ev = json_pack("{s:s,s:s%,s:s%,s:s}", "id", id, "email", c->email.p, c->email.len, "name", c->name.p,
                            c->name.len, "role", "user");
@@ -711,6 +711,8 @@ static int tx_verify_otp(struct req *r, void *arg)
                      DB_ARGS(DBA_CSTR(c->user_id), DBA_TEXT(c->t.dest), DBA_BOOL(email), DBA_BOOL(!email),
                              DBA_BOOL(false), DBA_TEXT(req_client_ip(r)), DBA_INT(now), DBA_INT(now)),
                      NULL);
+        if (rc == DB_OK)
+            rc = users__created(db, str_c(c->user_id));
     } else if (!verified) {
         rc = claim_account(db, c, email, had_password, &before, &after);
     }

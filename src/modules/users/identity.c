@@ -233,6 +233,15 @@ size_t users__hooks(const struct user_data_hooks *const **out)
     return g_nhooks;
 }
 
+int users__created(struct db *db, str_t user_id)
+{
+    int rc = DB_OK;
+    for (size_t i = 0; i < g_nhooks && rc == DB_OK; i++)
+        if (g_hooks[i]->created)
+            rc = g_hooks[i]->created(db, user_id);
+    return rc;
+}
+
 /* ---- delivery ---- */
 
 int users__send_mail(struct db *db, const char *to, const char *tmpl, json_t *vars)
@@ -545,6 +554,8 @@ int identity_create_user(struct db *db, const char *email, const char *password,
                  DB_ARGS(DBA_CSTR(id), DBA_TEXT(buf_str(&e)), DBA_CSTR(hash), DBA_CSTR(name ? name : ""),
                          DBA_CSTR(role), DBA_BOOL(true), DBA_INT(now), DBA_INT(now)),
                  NULL);
+    if (rc == DB_OK)
+        rc = users__created(db, str_c(id));
     if (rc == DB_ECONSTRAINT)
         (void)buf_printf(err, "a user with email %s already exists", buf_cstr(&e));
     else if (rc != DB_OK)

@@ -50,6 +50,9 @@ struct user_data_hooks {
     /* Before any delete_data: 1 when the account may not be deleted now
      * (why says what to do first; DELETE /me answers 409), 0, or a db_rc. */
     int (*refuse_delete)(struct db *db, str_t user_id, struct buf *why);
+    /* A (non-guest) account was just created, in the transaction that created it (registration, OTP
+     * sign-up, `temel user create`): e.g. the credits module writes the free plan's grant here. */
+    int (*created)(struct db *db, str_t user_id);
 };
 void identity_register_user_data(const struct user_data_hooks *h);
 

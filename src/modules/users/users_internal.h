@@ -103,6 +103,8 @@ int users__otp_purge(struct db *db, int64_t now, int64_t *removed);
 
 /* Registered personal-data hooks. */
 size_t users__hooks(const struct user_data_hooks *const **out);
+/* Run every hook's created() for a new account, inside the transaction that created it. */
+int users__created(struct db *db, str_t user_id);
 
 /* Deliver a templated mail / an SMS as a job inside the caller's tx. */
 int users__send_mail(struct db *db, const char *to, const char *tmpl, json_t *vars);
