@@ -281,7 +281,7 @@ static struct route routes[] = {
      .tag = "catalog", .errors = "409", .output = OPENAPI_JSON({"$ref": "#/components/schemas/Product"})},
     {.method = "DELETE", .pattern = "/api/v1/products/{id}/images/{image_id}", .handler = h_detach,
      .auth = AUTH_ADMIN, .rl = RL_WRITE, .summary = "Remove a product image (its file and bytes go too)",
-     .tag = "catalog"},
+     .tag = "catalog", .status = 204},
     {.method = "GET", .pattern = "/api/v1/products/{id}/images/{image_id}", .handler = h_image, .auth = AUTH_NONE,
      .rl = RL_READ,
      .summary = "A product image's bytes (public while the product is; ?variant=thumbnail|medium|large: WebP); "
@@ -289,7 +289,7 @@ static struct route routes[] = {
      .tag = "catalog", .output_type = "image/*",
      .params = OPENAPI_JSON([{"name": "variant", "in": "query", "required": false,
                               "schema": {"type": "string", "enum": ["thumbnail", "medium", "large"]}}]),
-     .output = OPENAPI_JSON({"type": "string", "format": "binary"})},
+     .output = OPENAPI_JSON({"type": "string", "format": "binary"}), .status = 302},
 };
 
 void catalog__images_register(void)

@@ -666,10 +666,11 @@ static struct route routes[] = {
      .auth = AUTH_USER, .rl = RL_READ,
      .summary = "An attachment's bytes (?variant= for images): the ticket's owner and staff; an internal note's "
                 "attachment staff only; local storage answers the bytes, S3 a redirect to a presigned GET",
-     .tag = "support", .output_type = "application/octet-stream",
+     .tag = "support", .output_type = "*/*",
      .params = OPENAPI_JSON([{"name": "variant", "in": "query", "required": false,
                               "schema": {"type": "string", "enum": ["thumbnail", "medium", "large"]}}]),
-     .output = OPENAPI_JSON({"type": "string", "format": "binary"})},
+     .output = OPENAPI_JSON({"type": "string", "format": "binary", "description": "the bytes, as the file's mime_type"}),
+     .status = 302},
     {.method = "POST", .pattern = "/api/v1/tickets/{id}/assign", .handler = h_assign, .auth = AUTH_STAFF,
      .rl = RL_WRITE, .input = &assign_s, .summary = "Assign a ticket to a staff member (or null: unassign)",
      .tag = "support", TICKET_OUT},
