@@ -4401,17 +4401,17 @@ export interface components {
         };
         TicketMessage: {
             /** Format: uuid */
-            id?: string;
+            id: string;
             /** Format: uuid */
-            ticket_id?: string;
+            ticket_id: string;
             /** Format: uuid */
-            author_id?: string | null;
-            body?: string;
+            author_id: string | null;
+            body: string;
             /** @description a staff note; never shown to the owner */
-            internal?: boolean;
-            from_staff?: boolean;
+            internal: boolean;
+            from_staff: boolean;
             /** @description files the author attached; url serves the bytes to the ticket's owner and staff (an internal note's: staff only) */
-            attachments?: {
+            attachments: {
                 /**
                  * Format: uuid
                  * @description the file's id
@@ -4424,7 +4424,7 @@ export interface components {
                 url: string;
             }[];
             /** Format: date-time */
-            created_at?: string;
+            created_at: string;
         };
         User: {
             /** Format: uuid */
@@ -11775,29 +11775,29 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** Format: uuid */
-                        event_id?: string;
-                        registrations?: number;
-                        confirmed?: number;
-                        waitlisted?: number;
-                        cancelled?: number;
-                        checked_in?: number;
-                        capacity?: number | null;
+                        event_id: string;
+                        registrations: number;
+                        confirmed: number;
+                        waitlisted: number;
+                        cancelled: number;
+                        checked_in: number;
+                        capacity: number | null;
                         /** @description paid events: seats held by an unpaid order */
                         pending?: number;
                         /** @description confirmed + pending */
                         seats_taken?: number;
                         /** @description seats_taken / capacity */
-                        occupancy?: number | null;
+                        occupancy: number | null;
                         /** @description checked_in / confirmed */
-                        check_in_rate?: number | null;
+                        check_in_rate: number | null;
                         /** @description minor units: the totals of the event's paid orders (refunded ones excluded) */
-                        revenue?: number;
-                        currency?: string;
-                        daily?: {
+                        revenue: number;
+                        currency: string;
+                        daily: {
                             /** Format: date */
-                            date?: string;
-                            registrations?: number;
-                            cancelled?: number;
+                            date: string;
+                            registrations: number;
+                            cancelled: number;
                         }[];
                     };
                 };
@@ -12869,27 +12869,27 @@ export interface operations {
                 content: {
                     "application/json": {
                         /** Format: uuid */
-                        campaign_id?: string;
-                        recipients?: number;
-                        queued?: number;
+                        campaign_id: string;
+                        recipients: number;
+                        queued: number;
                         /** @description delivered + bounces */
-                        sent?: number;
-                        delivered?: number;
-                        bounces?: number;
-                        failed?: number;
-                        skipped?: number;
-                        opens?: number;
-                        unique_opens?: number;
-                        clicks?: number;
-                        unique_clicks?: number;
-                        unsubscribes?: number;
-                        rates?: {
-                            delivery?: number;
-                            bounce?: number;
-                            open?: number;
-                            click?: number;
-                            click_to_open?: number;
-                            unsubscribe?: number;
+                        sent: number;
+                        delivered: number;
+                        bounces: number;
+                        failed: number;
+                        skipped: number;
+                        opens: number;
+                        unique_opens: number;
+                        clicks: number;
+                        unique_clicks: number;
+                        unsubscribes: number;
+                        rates: {
+                            delivery: number;
+                            bounce: number;
+                            open: number;
+                            click: number;
+                            click_to_open: number;
+                            unsubscribe: number;
                         };
                     };
                 };
@@ -12924,23 +12924,23 @@ export interface operations {
                 content: {
                     "application/json": {
                         data: {
-                            id?: number;
-                            email?: string;
-                            name?: string;
+                            id: number;
+                            email: string;
+                            name: string;
                             /** @enum {string} */
-                            state?: "queued" | "sent" | "failed" | "bounced" | "skipped";
-                            attempts?: number;
-                            error?: string | null;
+                            state: "queued" | "sent" | "failed" | "bounced" | "skipped";
+                            attempts: number;
+                            error: string | null;
                             /** Format: date-time */
-                            sent_at?: string | null;
+                            sent_at: string | null;
                             /** Format: date-time */
-                            opened_at?: string | null;
-                            open_count?: number;
+                            opened_at: string | null;
+                            open_count: number;
                             /** Format: date-time */
-                            clicked_at?: string | null;
-                            click_count?: number;
+                            clicked_at: string | null;
+                            click_count: number;
                             /** Format: date-time */
-                            unsubscribed_at?: string | null;
+                            unsubscribed_at: string | null;
                         }[];
                         meta: components["schemas"]["PageMeta"];
                     };
@@ -13494,35 +13494,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        posts?: number;
-                        by_status?: {
+                        posts: number;
+                        by_status: {
                             [key: string]: number;
                         };
                         /** @description network -> status -> count */
-                        by_network?: {
+                        by_network: {
                             [key: string]: {
                                 [key: string]: number;
                             };
                         };
                         /** @description published / (published + failed) */
-                        success_rate?: number;
-                        accounts?: {
+                        success_rate: number;
+                        accounts: {
                             /** Format: uuid */
-                            account_id?: string;
-                            name?: string;
+                            account_id: string;
+                            name: string;
                             /** @enum {string} */
-                            network?: "mastodon" | "x";
-                            published?: number;
-                            scheduled?: number;
-                            failed?: number;
+                            network: "mastodon" | "x";
+                            published: number;
+                            scheduled: number;
+                            failed: number;
                             /** Format: date-time */
-                            last_published_at?: string | null;
+                            last_published_at: string | null;
                         }[];
-                        days?: number;
-                        published_per_day?: {
+                        days: number;
+                        published_per_day: {
                             /** Format: date */
-                            date?: string;
-                            published?: number;
+                            date: string;
+                            published: number;
                         }[];
                     };
                 };
@@ -14610,14 +14610,14 @@ export interface operations {
                          * Format: uuid
                          * @description GET /api/v1/admin/jobs/{id}
                          */
-                        job_id?: string;
+                        job_id: string;
                         /** Format: uuid */
-                        event_id?: string;
+                        event_id: string;
                         /** Format: uuid */
-                        template_id?: string;
+                        template_id: string;
                         /** @description checked-in attendees still without a certificate */
-                        attendees?: number;
-                        already_running?: boolean;
+                        attendees: number;
+                        already_running: boolean;
                     };
                 };
             };
@@ -14673,18 +14673,18 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        number?: string;
-                        name?: string;
-                        event?: string;
+                        number: string;
+                        name: string;
+                        event: string;
                         /** Format: date-time */
-                        date?: string;
+                        date: string;
                         /** @enum {string} */
-                        status?: "valid" | "revoked";
+                        status: "valid" | "revoked";
                         /** Format: date-time */
-                        revoked_at?: string | null;
+                        revoked_at: string | null;
                         /** Format: uuid */
-                        event_id?: string;
-                        valid?: boolean;
+                        event_id: string;
+                        valid: boolean;
                     };
                 };
             };
