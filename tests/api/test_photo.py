@@ -318,3 +318,25 @@ def test_upload_over_http_is_sane_with_requests_session(server):
                       data=body, timeout=HTTP_TIMEOUT)
     assert r.status_code == 201, r.text
     assert r.json()["sha256"] == hashlib.sha256(JPEG).hexdigest()
+
+
+def test_guest_photo_moves_with_the_guest_data(server):
+    """A guest's photo becomes the account's when it has none; otherwise the account's stays and the
+    guest's file is removed (no stray avatar file)."""
+    def guest():
+        r = server.post("/api/v1/auth/guest")
+        assert r.status_code == 201, r.text
+        return {"Authorization": f"Bearer {r.json()['access_token']}"}, r.json()["access_token"]
+
+    g, gtok = guest()
+    assert upload(server, g, WEBP).status_code == 201
+    h, _ = new_user_headers(server, "fromguest")
+    assert server.post("/api/v1/auth/migrate-guest-data", json={"guest_token": gtok}, headers=h).status_code == 200
+    assert server.get(PHOTO, headers=h).content == WEBP
+    assert [f["mime_type"] for f in avatars(server, h)] == ["image/webp"]
+    g2, gtok2 = guest()
+    gfile = upload(server, g2, JPEG).json()["file_id"]
+    assert server.post("/api/v1/auth/migrate-guest-data", json={"guest_token": gtok2}, headers=h).status_code == 200
+    assert server.get(PHOTO, headers=h).content == WEBP
+    assert [f["mime_type"] for f in avatars(server, h)] == ["image/webp"]
+    wait_for(lambda: stored(server, gfile) is None, "the guest's photo bytes purged")

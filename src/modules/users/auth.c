@@ -800,6 +800,8 @@ static int tx_migrate_guest(struct req *r, void *arg)
         jw_cstr(&r->w, hooks[i]->name);
     }
     jw_arr_end(&r->w);
+    if ((rc = users__photo_migrate_guest(db, str_c(g->sub), r->user_id)) != DB_OK)
+        return rc;
     jw_key(&r->w, "guest_id");
     jw_cstr(&r->w, g->sub);
     jw_obj_end(&r->w);

@@ -190,6 +190,23 @@ int users__photo_write_meta(struct db *db, str_t user_id, struct jw *w)
     return rc < 0 ? rc : DB_OK;
 }
 
+int users__photo_migrate_guest(struct db *db, str_t guest_id, str_t user_id)
+{
+    /* the account's own photo wins; the guest's moves only when it has none */
+    int rc = db_exec(db,
+                     "UPDATE user_photos SET user_id = ? WHERE user_id = ? AND NOT EXISTS "
+                     "(SELECT 1 FROM user_photos WHERE user_id = ?)",
+                     DB_ARGS(DBA_TEXT(user_id), DBA_TEXT(guest_id), DBA_TEXT(user_id)), NULL);
+    struct db_res *res;
+    if (rc || (rc = db_query(db, "SELECT file_id FROM user_photos WHERE user_id = ?", DB_ARGS(DBA_TEXT(guest_id)),
+                             &res)))
+        return rc;
+    if ((rc = db_next(res)) == 1) /* not kept: no file of the account that nothing shows */
+        rc = files_forget(db, db_text(res, 0));
+    db_res_free(res);
+    return rc < 0 ? rc : DB_OK;
+}
+
 /* ---- photos stored before the files module kept them ---- */
 
 /* "<uuid>.<ext>" with a photo extension: the user id into id (37 bytes). */

@@ -118,6 +118,9 @@ str_t users__session_of(const struct req *r);
 int users__h_photo_upload(struct req *r);
 int users__h_photo_get(struct req *r);
 int users__h_photo_delete(struct req *r);
+/* Guest data moving to user_id: the guest's photo becomes the account's
+ * unless it has one (then the guest's file is forgotten). DB_* rc. */
+int users__photo_migrate_guest(struct db *db, str_t guest_id, str_t user_id);
 /* {"mime_type","size"} or null, for the export. DB_* rc. */
 int users__photo_write_meta(struct db *db, str_t user_id, struct jw *w);
 /* At start: move photos of <data_dir>/photos (before the files module kept
