@@ -206,3 +206,26 @@ def test_presigned_url_checked_by_signature(srv, s3):
         r = requests.get(bad, timeout=10)
         assert r.status_code == 403, (bad, r.text)
         assert "<Code>SignatureDoesNotMatch</Code>" in r.text
+
+
+def test_certificate_pdf_on_s3(srv, s3):
+    """A certificate's PDF is stored in the bucket through files_put_generated; its download answers 200
+    with the PDF (as on local storage) to the attendee, 404 to anyone else."""
+    from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, login_headers, wait_for
+    from events_util import new_event, register
+    admin = login_headers(srv, ADMIN_EMAIL, ADMIN_PASSWORD)
+    t = srv.post("/api/v1/certificate-templates", headers=admin,
+                 json={"name": "S3", "title": "Katılım", "body": "{{name}} katıldı."}).json()
+    ev = new_event(srv, admin)
+    h, _ = new_user_headers(srv)
+    other, _ = new_user_headers(srv)
+    code = register(srv, h, ev["id"]).json()["code"]
+    assert srv.post(f"/api/v1/events/{ev['id']}/checkin", json={"code": code}, headers=admin).status_code == 200
+    r = srv.post("/api/v1/certificates/generate", json={"event_id": ev["id"], "template_id": t["id"]}, headers=admin)
+    assert r.status_code == 202, r.text
+    c = wait_for(lambda: srv.get("/api/v1/certificates", headers=h).json()["data"], "the certificate")[0]
+    [f] = srv.get(f"{FILES}?purpose=certificate", headers=h).json()["data"]
+    d = srv.get(f"/api/v1/certificates/{c['id']}/download", headers=h, allow_redirects=False)
+    assert d.status_code == 200 and d.headers["Content-Type"] == "application/pdf" and d.content[:5] == b"%PDF-"
+    assert s3.object_bytes(f"f/{f['id']}/original") == d.content
+    assert_problem(srv.get(f"/api/v1/certificates/{c['id']}/download", headers=other), 404)
