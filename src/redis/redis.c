@@ -704,6 +704,25 @@ struct sync_conn {
 };
 static _Thread_local struct sync_conn tls_sync;
 
+/* A thread that ends (a job runner at shutdown) closes its connection: a
+ * key's destructor, registered when the thread first connects. */
+static pthread_key_t g_sync_key;
+static pthread_once_t g_sync_once = PTHREAD_ONCE_INIT;
+
+static void sync_at_exit(void *p)
+{
+    struct sync_conn *s = p;
+    if (s->c)
+        redisFree(s->c);
+    s->c = NULL;
+}
+
+static void sync_key_init(void)
+{
+    if (pthread_key_create(&g_sync_key, sync_at_exit))
+        log_warn("redis: no thread-exit hook: a job thread's connection stays open until the process ends");
+}
+
 static void sync_drop(struct sync_conn *s, const char *why)
 {
     if (s->c)
@@ -741,6 +760,8 @@ static redisContext *sync_get(void)
         return NULL;
     }
     atomic_fetch_add(&g_reconnects, 1);
+    pthread_once(&g_sync_once, sync_key_init);
+    (void)pthread_setspecific(g_sync_key, s);
     redisSetTimeout(s->c, tv);
     if (g_url.pass &&
         !sync_setup_ok(s->c, g_url.user ? redisCommand(s->c, "AUTH %s %s", g_url.user, g_url.pass)
