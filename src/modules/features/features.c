@@ -244,7 +244,8 @@ static int snap_load(struct db *db, struct snap **out)
     db_res_free(res);
     if (rc < 0)
         goto fail;
-    qsort(s->ovrs, s->novrs, sizeof(*s->ovrs), ovr_cmp);
+    if (s->novrs > 1) /* qsort's array may not be NULL, even for 0 elements (UBSan) */
+        qsort(s->ovrs, s->novrs, sizeof(*s->ovrs), ovr_cmp);
     s->loaded_ms = time_mono_ms();
     atomic_fetch_add(&g_loads, 1);
     *out = s;
