@@ -866,16 +866,19 @@ static enum job_result job_variants(struct job *j, struct buf *result, struct bu
         (void)buf_puts(error, "database");
         goto done;
     }
-    if (db_next(res) == 1) { /* committed (one statement): tell the owner's clients */
+    bool updated = db_next(res) == 1;
+    if (updated) {
         buf_reset(&key);
         buf_reset(&err);
         (void)buf_printf(&key, "user:%.*s", (int)db_text(res, 0).len, db_text(res, 0).p);
         (void)buf_printf(&err, "{\"file_id\":\"%s\",\"variants\":%s}", id, buf_cstr(&json));
-        if (buf_ok(&key) && buf_ok(&err))
-            realtime_publish(buf_cstr(&key), "file.variants_ready", buf_str(&err));
-        buf_reset(&err);
     }
+    /* SQLite commits a lone statement when it is reset, not at its first row: tell the
+     * owner's clients only after that, so a client reading the file on the event sees it ready */
     db_res_free(res);
+    if (updated && buf_ok(&key) && buf_ok(&err))
+        realtime_publish(buf_cstr(&key), "file.variants_ready", buf_str(&err));
+    buf_reset(&err);
     (void)buf_put(result, buf_str(&json));
     out = JOB_OK;
 done:
