@@ -429,9 +429,17 @@ static void on_auth_timeout(h2o_timeout_entry_t *e)
  * frame's pieces (WSLAY_MSG_MORE) and writes the whole frame at once, so a
  * subscriber's frame leaves in the iteration that queued it. */
 
+#define RT_WBUF_KEEP 4096 /* a bigger frame's buffer is freed once written (10,000 idle clients keep little) */
+
 static void on_ws_write_done(h2o_socket_t *sock, const char *err)
 {
     h2o_websocket_conn_t *conn = sock->data;
+    struct ws_conn *w = conn->data;
+    if (w->wcap > RT_WBUF_KEEP) {
+        free(w->wbuf);
+        w->wbuf = NULL;
+        w->wcap = 0;
+    }
     if (err) {
         conn->cb(conn, NULL); /* what h2o does on a failed write: the connection ends (ws_gone) */
         return;
