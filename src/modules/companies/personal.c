@@ -164,8 +164,7 @@ static int delete_data(struct db *db, str_t user_id)
     static const char *const sqls[] = {
         /* a company the user owns alone goes with the account (refuse_delete
          * refused the ones with other members); its orders stay */
-        "DELETE FROM companies WHERE id IN (SELECT company_id FROM company_members WHERE user_id = ? "
-        "AND role = 'owner')",
+        "DELETE FROM companies WHERE id IN (SELECT company_id FROM company_members WHERE user_id = ? AND role = 'owner')",
         "DELETE FROM company_members WHERE user_id = ?",
         "DELETE FROM company_invitations WHERE lower(email) = (SELECT lower(email) FROM users WHERE id = ?)",
         "UPDATE company_invitations SET invited_by = NULL WHERE invited_by = ?",
