@@ -155,11 +155,13 @@ class WS:
         return self.recv_until(lambda m: m.get("channel") == channel and m["type"] in ("subscribed", "error"))
 
     def close(self):
+        """Leave: a close frame, then the socket. The server may have ended the connection first
+        (a ping answered late on a loaded machine): ending it again is not an error."""
         try:
             self.sock.sendall(frame(OP_CLOSE, struct.pack("!H", 1000)))
+            self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-        self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
 
 
