@@ -38,7 +38,8 @@ static inline bool memeq(const void *a, size_t alen, const void *b, size_t blen)
 }
 static inline bool str_eq(str_t a, str_t b) { return memeq(a.p, a.len, b.p, b.len); }
 static inline bool str_eq_lit_(str_t a, const char *lit, size_t n) { return memeq(a.p, a.len, lit, n); }
-#define str_is(s, lit) str_eq_lit_((s), (lit), sizeof(lit) - 1)
+/* lit must be a string literal ("" lit "" does not compile otherwise): sizeof a pointer is not its length */
+#define str_is(s, lit) str_eq_lit_((s), "" lit "", sizeof(lit) - 1)
 bool str_ieq(str_t a, str_t b); /* ASCII case-insensitive */
 bool str_has_prefix(str_t s, str_t prefix);
 

@@ -219,7 +219,7 @@ static int h_cart_add(struct req *r)
     if (rc != DB_OK)
         return http_db_fail(r, rc);
     if ((rc = db_next(res)) == 1) {
-        bool created = str_is(db_text(res, 0), id);
+        bool created = str_eq(db_text(res, 0), str_c(id));
         resource_respond_returned(r, &catalog_cart_items, res, created ? 201 : 200);
         db_res_free(res);
         return 0;
