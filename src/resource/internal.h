@@ -25,6 +25,12 @@ struct rt {
     struct route routes[5];
     struct openapi_schema schema; /* components.schemas entry of the row (openapi.c) */
     char *schema_ref;             /* {"$ref": ...} to it: the routes' output */
+    /* struct resource.kept_count_table: the conditions a list's total may be read
+     * from the kept count for — as the engine itself compiles them, per dialect
+     * ([0] SQLite, [1] PostgreSQL): the visibility rule alone, and that plus the
+     * kept field's equality — and the two count subqueries (NULL: none kept) */
+    char *kept_vis[2], *kept_eq[2];
+    char *kept_all, *kept_one;
 };
 
 extern struct rt *resource__rts[RESOURCE_MAX];

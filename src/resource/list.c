@@ -13,33 +13,19 @@ static bool reserved_param(str_t k)
            str_is(k, "skip_total");
 }
 
-/* The total of a list from res's kept count (struct resource.kept_count_table),
- * when q's conditions are exactly what that count counts: the soft-delete rule
- * (for soft_delete) and nothing else, or that plus the kept field's equality
- * with the one argument. The SQL q compiled is compared, so a filter= or
- * bracket filter that says the same thing in the same words qualifies and
- * anything else does not. Writes the scalar subquery to out; false: count the
- * rows. */
-static bool kept_total(const struct resource *res, const struct rq *q, struct buf *out)
+/* The count subquery of a list whose conditions are exactly those the
+ * resource's kept count counts (struct rt.kept_vis/kept_eq: compiled once by
+ * the same code); NULL: count the rows. */
+static const char *kept_total(const struct rt *t, const struct rq *q)
 {
-    if (!res->kept_count_table)
-        return false;
-    str_t sql = buf_str(&q->sql), vis = res->soft_delete ? STRLIT(" AND t.deleted_at IS NULL") : STRLIT("");
-    if (sql.len < vis.len || !str_eq(str_make(sql.p, vis.len), vis))
-        return false;
-    str_t rest = str_make(sql.p + vis.len, sql.len - vis.len);
-    if (rest.len == 0 && q->nargs == 0) {
-        (void)buf_printf(out, ", (SELECT CAST(coalesce(sum(n), 0) AS BIGINT) FROM %s)", res->kept_count_table);
-        return true;
-    }
-    struct buf eq = BUF_INIT(256);
-    (void)buf_printf(&eq, " AND t.%s = ?", res->kept_count_field);
-    bool one = q->nargs == 1 && buf_ok(&eq) && str_eq(rest, buf_str(&eq));
-    buf_free(&eq);
-    if (one)
-        (void)buf_printf(out, ", coalesce((SELECT n FROM %s WHERE %s = ?), 0)", res->kept_count_table,
-                         res->kept_count_field);
-    return one;
+    if (!t->kept_all)
+        return NULL;
+    int k = q->kind == DB_POSTGRES;
+    if (q->nargs == 0 && str_eq(buf_str(&q->sql), str_c(t->kept_vis[k])))
+        return t->kept_all;
+    if (q->nargs == 1 && str_eq(buf_str(&q->sql), str_c(t->kept_eq[k])))
+        return t->kept_one;
+    return NULL;
 }
 
 int resource_list(struct req *r, const struct resource *res, const char *extra_where, const db_arg *xargs,
@@ -114,7 +100,10 @@ int resource_list(struct req *r, const struct resource *res, const char *extra_w
      * first needs the count on its own. */
     int64_t total = 0;
     struct buf count_sql = BUF_INIT(BUF_MAX_SQL);
-    if (!skip_total && (text || !kept_total(res, &q, &count_sql)))
+    const char *kept = skip_total || text ? NULL : kept_total(t, &q);
+    if (kept)
+        (void)buf_puts(&count_sql, kept);
+    else if (!skip_total)
         (void)buf_printf(&count_sql, ", (SELECT count(*) FROM %s t%s WHERE 1=1%s)", res->table, buf_cstr(&s.from),
                          buf_cstr(&q.sql));
     /* args in text order: the count's WHERE args, the page's WHERE args, its ORDER BY args,

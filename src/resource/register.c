@@ -51,6 +51,32 @@ static char *xprintf(const char *fmt, ...)
     return buf_detach(&b, NULL);
 }
 
+/* What a list must look like for its total to come from res->kept_count_table:
+ * compiled once by the engine's own visibility and filter code (for an
+ * anonymous caller — the kept count counts what everyone sees), so the shapes
+ * kept_total() compares against cannot drift from what a request compiles. */
+static void kept_count_init(struct rt *t)
+{
+    const struct resource *res = t->res;
+    if (!res->kept_count_field || res->read != RP_PUBLIC || res->public_where)
+        FATAL("resource %s: a kept count needs kept_count_field and a public read without public_where", res->name);
+    for (int k = 0; k < 2; k++) {
+        struct rq q;
+        struct caller anon = {0};
+        rq_init(&q, res, k ? DB_POSTGRES : DB_SQLITE, STR_NULL, 0, NULL, NULL);
+        if (resource__visibility(&anon, res, &q) || q.nargs)
+            FATAL("resource %s: kept count: unexpected visibility rule", res->name);
+        t->kept_vis[k] = xstrdup(buf_cstr(&q.sql));
+        if (rq_filter_bracket(&q, str_c(res->kept_count_field), STRLIT("x")) || q.nargs != 1)
+            FATAL("resource %s: kept count: %s is not an equality filter", res->name, res->kept_count_field);
+        t->kept_eq[k] = xstrdup(buf_cstr(&q.sql));
+        rq_release(&q);
+    }
+    t->kept_all = xprintf(", (SELECT CAST(coalesce(sum(n), 0) AS BIGINT) FROM %s)", res->kept_count_table);
+    t->kept_one = xprintf(", coalesce((SELECT n FROM %s WHERE %s = ?), 0)", res->kept_count_table,
+                          res->kept_count_field);
+}
+
 void resource_register(const struct resource *res)
 {
     struct rt *t = xcalloc(1, sizeof(*t));
@@ -129,6 +155,8 @@ void resource_register(const struct resource *res)
             FATAL("resource %s: public_where: %s", res->name, buf_cstr(&q.err_msg));
         rq_release(&q);
     }
+    if (res->kept_count_table)
+        kept_count_init(t);
     resource__openapi_register(t);
     unsigned want = res->routes ? res->routes : (RR_LIST | RR_GET | RR_CREATE | RR_UPDATE | RR_DELETE);
     size_t n = 0;
