@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_problem, error_fields, new_user_headers, raw_exchange
+from conftest import assert_problem, error_fields, new_user_headers, raw_exchange, wait_for
 from files_util import exif_with_gps, module_server, office_zip, png, png_bomb, zip_bomb
 
 FILES = "/api/v1/files"
@@ -182,8 +182,11 @@ def test_list_get_delete_ownership(srv):
         assert_problem(srv.get(path, headers=h2), 404)
     assert_problem(srv.delete(f"{FILES}/{a['id']}", headers=h2), 404)
     assert_problem(srv.get(a["url"]), 401)
+    stored = Path(srv.dir) / "data" / "files" / "f" / a["id"] / "original"
+    assert stored.read_bytes() == b"one\n"
     assert srv.delete(f"{FILES}/{a['id']}", headers=h1).status_code == 204
     assert_problem(srv.get(a["url"], headers=h1), 404)
+    wait_for(lambda: not stored.exists(), "the bytes purged (files.purge)")
     assert_problem(srv.get(f"{FILES}/not-a-uuid", headers=h1), 404)
 
 

@@ -19,7 +19,7 @@ import time
 import pytest
 import requests
 
-from conftest import assert_problem, new_user_headers
+from conftest import assert_problem, new_user_headers, wait_for
 from files_util import BUCKET, S3_KEY, S3_SECRET, S3rver, module_server, png
 
 FILES = "/api/v1/files"
@@ -59,7 +59,7 @@ def test_upload_download_delete_on_s3(srv, s3):
     link = srv.get(f"{FILES}/{f['id']}/presigned", headers=h).json()["url"]
     assert requests.get(srv.url(link), timeout=10).content == data
     assert srv.delete(f"{FILES}/{f['id']}", headers=h).status_code == 204
-    assert f"f/{f['id']}/original" not in s3.objects()
+    wait_for(lambda: f"f/{f['id']}/original" not in s3.objects(), "the object purged")
 
 
 def test_variants_in_bucket(srv, s3):

@@ -458,20 +458,23 @@ static int h_get(struct req *r)
     return 0;
 }
 
+/* The caller's file goes as files_forget makes any file go: the row now,
+ * the bytes by files.purge iff this commits. A certificate goes with its
+ * certificate only (409). */
 static int delete_tx(struct req *r, void *arg)
 {
-    int64_t changes = 0;
-    int rc = db_exec(r->db, "DELETE FROM files WHERE id = ? AND owner_id = ? AND purpose <> 'certificate'",
-                     DB_ARGS(DBA_TEXT(*(str_t *)arg), DBA_TEXT(r->user_id)), &changes);
-    if (rc || changes)
+    str_t id = *(str_t *)arg;
+    struct db_res *res;
+    int rc = db_query(r->db, OWN_SQL("purpose"), DB_ARGS(DBA_TEXT(id), DBA_TEXT(r->user_id)), &res);
+    if (rc)
         return rc;
-    bool found;
-    int64_t one;
-    if ((rc = db_query_int(r->db, "SELECT 1 FROM files WHERE id = ? AND owner_id = ?",
-                           DB_ARGS(DBA_TEXT(*(str_t *)arg), DBA_TEXT(r->user_id)), &one, &found)))
-        return rc;
-    return found ? http_fail(r, 409, "CONFLICT", "this file is a certificate: it goes with its certificate")
-                 : http_fail(r, 404, "NOT_FOUND", "no such file");
+    bool certificate = (rc = db_next(res)) == 1 && str_is(db_text(res, 0), "certificate");
+    db_res_free(res);
+    if (rc != 1)
+        return rc < 0 ? rc : http_fail(r, 404, "NOT_FOUND", "no such file");
+    if (certificate)
+        return http_fail(r, 409, "CONFLICT", "this file is a certificate: it goes with its certificate");
+    return files_forget(r->db, id);
 }
 
 static int h_delete(struct req *r)
@@ -481,8 +484,6 @@ static int h_delete(struct req *r)
         return http_fail(r, 404, "NOT_FOUND", "no such file");
     if (req_tx(r, DB_TX_WRITE, delete_tx, &id))
         return HTTP_EFAIL;
-    struct delete_work d = {.id = id, .variants = true};
-    work_run(delete_on_pool, &d);
     r->status = 204;
     return 0;
 }
