@@ -231,16 +231,13 @@ static int h_image(struct req *r)
                       DB_ARGS(DBA_TEXT(iid), DBA_TEXT(pid)), &res);
     if (rc)
         return http_rc(r, rc);
-    struct buf *fid = req_buf(r, 64), *vb = req_buf(r, 64);
+    struct buf *fid = req_buf(r, 64);
     if ((rc = db_next(res)) == 1)
         (void)buf_put(fid, db_text(res, 0));
     db_res_free(res);
     if (rc != 1)
         return rc < 0 ? http_rc(r, rc) : http_fail(r, 404, "NOT_FOUND", "no such image");
-    const str_t *v = req_query(r, "variant");
-    if (v)
-        (void)buf_put(vb, *v);
-    return files_send(r, buf_str(fid), v ? buf_cstr(vb) : NULL, 0);
+    return files_send(r, buf_str(fid), req_query(r, "variant"), 0);
 }
 
 /* A product's soft delete forgets its image files (rows and bytes). */

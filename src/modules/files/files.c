@@ -684,16 +684,17 @@ static void proxy_on_pool(void *arg)
 
 #define PROXY_MAX HTTP_BODY_MAX
 
-int files_send(struct req *r, str_t id, const char *variant, unsigned flags)
+/* files_send with the variant's index (-1: the original); owner (or NULL):
+ * only a file of that owner, the same one query (else 404). */
+static int send_file(struct req *r, str_t id, int vi, unsigned flags, const str_t *owner)
 {
-    int vi = variant ? variant_index(str_c(variant)) : -1;
-    if (variant && vi < 0)
-        return http_invalid(r, "variant", "must be thumbnail, medium or large");
     if (!uuid_valid(id))
         return http_fail(r, 404, "NOT_FOUND", "no such file");
     struct db_res *res;
-    int rc = db_query(r->db, "SELECT filename, mime_type, variants, size FROM files WHERE id = ?", DB_ARGS(DBA_TEXT(id)),
-                      &res);
+    int rc = owner ? db_query(r->db, "SELECT filename, mime_type, variants FROM files WHERE id = ? AND owner_id = ?",
+                              DB_ARGS(DBA_TEXT(id), DBA_TEXT(*owner)), &res)
+                   : db_query(r->db, "SELECT filename, mime_type, variants FROM files WHERE id = ?",
+                              DB_ARGS(DBA_TEXT(id)), &res);
     if (rc)
         return http_rc(r, rc);
     if ((rc = db_next(res)) != 1) {
@@ -760,6 +761,14 @@ int files_send(struct req *r, str_t id, const char *variant, unsigned flags)
     return rc;
 }
 
+int files_send(struct req *r, str_t id, const str_t *variant, unsigned flags)
+{
+    int vi = variant ? variant_index(*variant) : -1;
+    if (variant && vi < 0)
+        return http_invalid(r, "variant", "must be thumbnail, medium or large");
+    return send_file(r, id, vi, flags, NULL);
+}
+
 static int h_download(struct req *r)
 {
     static const char *const allowed[] = {"variant", "expires", "sig", NULL};
@@ -785,13 +794,8 @@ static int h_download(struct req *r)
             return http_fail(r, 403, "LINK_EXPIRED", "the link has expired");
     } else if (!r->user_id.len) {
         return http_fail(r, 401, "UNAUTHORIZED", "authentication required (or use a presigned link)");
-    } else {
-        struct db_res *res;
-        if (load_own(r, id, &res, OWN_SQL("id")))
-            return HTTP_EFAIL;
-        db_res_free(res);
     }
-    return files_send(r, id, vi >= 0 ? variant_names[vi] : NULL, 0);
+    return send_file(r, id, vi, 0, by_link ? NULL : &r->user_id); /* the owner's: 404 for anyone else's */
 }
 
 /* ---- the variants job ---- */

@@ -72,13 +72,14 @@ int files_adopt(struct db *db, str_t id, str_t owner, const char *purpose, const
     WARN_UNUSED;
 
 /* Answer the request with file id's bytes (variant NULL: the original; or
- * "thumbnail" | "medium" | "large"): correct Content-Type, nosniff,
+ * the ?variant= value as given, "thumbnail" | "medium" | "large", anything
+ * else 422): correct Content-Type, nosniff,
  * Content-Disposition (inline for images), Range on local storage. The
  * caller has authorised the reader. S3: a 302 to a presigned GET, unless
  * FILES_SEND_PROXY: then the bytes themselves (up to 16 MiB, read on the
  * worker pool) so the route answers 200 on both backends. 0 or HTTP_EFAIL
  * (404 when the file or the variant does not exist). */
 enum { FILES_SEND_PROXY = 1 };
-int files_send(struct req *r, str_t id, const char *variant, unsigned flags);
+int files_send(struct req *r, str_t id, const str_t *variant, unsigned flags);
 
 #endif

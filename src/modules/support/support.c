@@ -508,11 +508,7 @@ static int h_attachment(struct req *r)
         return http_db_fail(r, rc);
     if (!found)
         return http_fail(r, 404, "NOT_FOUND", "no such attachment");
-    const str_t *v = req_query(r, "variant");
-    struct buf *vb = req_buf(r, 64);
-    if (v)
-        (void)buf_put(vb, *v);
-    return files_send(r, fid, v ? buf_cstr(vb) : NULL, 0);
+    return files_send(r, fid, req_query(r, "variant"), 0);
 }
 
 /* ---- assign, close, reopen ---- */

@@ -137,14 +137,10 @@ int users__h_photo_get(struct req *r)
     static const char *const allowed[] = {"variant", NULL};
     if (http_query_allow(r, allowed))
         return HTTP_EFAIL;
-    const str_t *v = req_query(r, "variant");
     str_t id;
     if (photo_file(r, &id))
         return HTTP_EFAIL;
-    struct buf *vb = req_buf(r, 64);
-    if (v)
-        (void)buf_put(vb, *v);
-    return files_send(r, id, v ? buf_cstr(vb) : NULL, FILES_SEND_PROXY);
+    return files_send(r, id, req_query(r, "variant"), FILES_SEND_PROXY);
 }
 
 static int tx_delete(struct req *r, void *arg)
