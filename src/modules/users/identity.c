@@ -570,8 +570,7 @@ static int init(const struct config *cfg, struct db *db, struct buf *err)
     if (load_secret(cfg, err))
         return -1;
     http_set_authenticator(authenticate);
-    if (users__photo_migrate(cfg, db))
-        return -1;
+    users__photo_migrate(cfg, db);
     const struct users_config *uc = users__cfg();
     if (uc->admin_email) {
         struct buf e = BUF_INIT(320);

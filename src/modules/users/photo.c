@@ -49,6 +49,19 @@ static const char *photo_mime(str_t d)
     return NULL;
 }
 
+/* Forget user_id's photo file, if any (the user_photos row goes with it). */
+static int forget_photo(struct db *db, str_t user_id)
+{
+    struct db_res *res;
+    int rc = db_query(db, "SELECT file_id FROM user_photos WHERE user_id = ?", DB_ARGS(DBA_TEXT(user_id)), &res);
+    if (rc)
+        return rc;
+    if ((rc = db_next(res)) == 1)
+        rc = files_forget(db, db_text(res, 0));
+    db_res_free(res);
+    return rc < 0 ? rc : DB_OK;
+}
+
 /* Point user_photos at file_id, forgetting the previous photo's file. */
 static int set_photo(struct db *db, str_t user_id, str_t file_id)
 {
@@ -59,12 +72,7 @@ static int set_photo(struct db *db, str_t user_id, str_t file_id)
             return rc;
         db_res_free(res);
     }
-    if ((rc = db_query(db, "SELECT file_id FROM user_photos WHERE user_id = ?", DB_ARGS(DBA_TEXT(user_id)), &res)))
-        return rc;
-    if ((rc = db_next(res)) == 1)
-        rc = files_forget(db, db_text(res, 0)); /* the user_photos row goes with it */
-    db_res_free(res);
-    if (rc < 0)
+    if ((rc = forget_photo(db, user_id)))
         return rc;
     return db_exec(db, "INSERT INTO user_photos (user_id, file_id, created_at) VALUES (?, ?, ms_ts(?))",
                    DB_ARGS(DBA_TEXT(user_id), DBA_TEXT(file_id), DBA_INT(time_now_ms())), NULL);
@@ -146,14 +154,7 @@ int users__h_photo_get(struct req *r)
 static int tx_delete(struct req *r, void *arg)
 {
     (void)arg;
-    struct db_res *res;
-    int rc = db_query(r->db, "SELECT file_id FROM user_photos WHERE user_id = ?", DB_ARGS(DBA_TEXT(r->user_id)), &res);
-    if (rc)
-        return rc;
-    if ((rc = db_next(res)) == 1)
-        rc = files_forget(r->db, db_text(res, 0));
-    db_res_free(res);
-    return rc < 0 ? rc : 0;
+    return forget_photo(r->db, r->user_id);
 }
 
 int users__h_photo_delete(struct req *r)
@@ -193,14 +194,8 @@ int users__photo_migrate_guest(struct db *db, str_t guest_id, str_t user_id)
                      "UPDATE user_photos SET user_id = ? WHERE user_id = ? AND NOT EXISTS "
                      "(SELECT 1 FROM user_photos WHERE user_id = ?)",
                      DB_ARGS(DBA_TEXT(user_id), DBA_TEXT(guest_id), DBA_TEXT(user_id)), NULL);
-    struct db_res *res;
-    if (rc || (rc = db_query(db, "SELECT file_id FROM user_photos WHERE user_id = ?", DB_ARGS(DBA_TEXT(guest_id)),
-                             &res)))
-        return rc;
-    if ((rc = db_next(res)) == 1) /* not kept: no file of the account that nothing shows */
-        rc = files_forget(db, db_text(res, 0));
-    db_res_free(res);
-    return rc < 0 ? rc : DB_OK;
+    /* a guest photo not moved is not kept: no file of the account that nothing shows */
+    return rc ? rc : forget_photo(db, guest_id);
 }
 
 /* ---- photos stored before the files module kept them ---- */
@@ -253,7 +248,6 @@ struct legacy {
     const char *user_id, *ext;
     str_t data;
     struct buf err;
-    bool kept; /* moved into files, or nothing left to move */
 };
 
 static int tx_legacy(struct db *db, void *arg)
@@ -277,7 +271,7 @@ static int tx_legacy(struct db *db, void *arg)
     return set_photo(db, str_c(l->user_id), str_c(f.id));
 }
 
-int users__photo_migrate(const struct config *cfg, struct db *db)
+void users__photo_migrate(const struct config *cfg, struct db *db)
 {
     struct buf dir = BUF_INIT(4096);
     (void)buf_printf(&dir, "%s/photos", cfg->data_dir);
@@ -319,5 +313,4 @@ int users__photo_migrate(const struct config *cfg, struct db *db)
     if (moved || failed)
         log_info("users: %d old photo(s) moved into files, %d left", moved, failed);
     buf_free(&dir);
-    return 0;
 }

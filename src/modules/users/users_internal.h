@@ -125,7 +125,7 @@ int users__photo_migrate_guest(struct db *db, str_t guest_id, str_t user_id);
 int users__photo_write_meta(struct db *db, str_t user_id, struct jw *w);
 /* At start: move photos of <data_dir>/photos (before the files module kept
  * them) into files; what cannot be moved stays there and is logged. */
-int users__photo_migrate(const struct config *cfg, struct db *db);
+void users__photo_migrate(const struct config *cfg, struct db *db);
 
 void users__register_auth_routes(void);
 void users__register_me_routes(void);
