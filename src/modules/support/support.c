@@ -372,13 +372,12 @@ static int attach(struct req *r, struct post_ctx *c)
             db_res_free(f);
             return http_invalid(r, "attachments", "must be ids of files you uploaded (POST /files)");
         }
-        int64_t dup = 0;
-        bool found = false;
-        if ((rc = db_query_int(r->db, "SELECT 1 FROM ticket_attachments WHERE message_id = ? AND file_id = ?",
-                               DB_ARGS(DBA_CSTR(c->id), DBA_TEXT(fid)), &dup, &found)) == DB_OK && !found)
-            rc = db_exec(r->db, "INSERT INTO ticket_attachments (message_id, file_id, position) VALUES (?, ?, ?)",
-                         DB_ARGS(DBA_CSTR(c->id), DBA_TEXT(fid), DBA_INT((int64_t)n)), NULL);
-        if (rc == DB_OK && !found) {
+        int64_t added = 0; /* 0: the same file named twice */
+        rc = db_exec(r->db,
+                     "INSERT INTO ticket_attachments (message_id, file_id, position) VALUES (?, ?, ?) "
+                     "ON CONFLICT (message_id, file_id) DO NOTHING",
+                     DB_ARGS(DBA_CSTR(c->id), DBA_TEXT(fid), DBA_INT((int64_t)n)), &added);
+        if (rc == DB_OK && added) {
             n++;
             buf_reset(url);
             (void)buf_printf(url, "/api/v1/tickets/%.*s/attachments/%.*s", STR_FMT(c->ticket_id), STR_FMT(fid));
