@@ -682,7 +682,6 @@ static void proxy_on_pool(void *arg)
     p->rc = storage_get(files__cfg.st, p->key, p->out, &p->err);
 }
 
-#define PROXY_MAX HTTP_BODY_MAX
 
 /* files_send with the variant's index (-1: the original); owner (or NULL):
  * only a file of that owner, the same one query (else 404). */
@@ -701,21 +700,14 @@ static int send_file(struct req *r, str_t id, int vi, unsigned flags, const str_
         db_res_free(res);
         return rc < 0 ? http_rc(r, rc) : http_fail(r, 404, "NOT_FOUND", "no such file");
     }
-    const char *mime = h2o_mem_alloc_pool(r->pool, db_text(res, 1).len + 1);
-    memcpy((char *)mime, db_text(res, 1).p, db_text(res, 1).len + 1);
-    struct buf name = BUF_INIT(1024);
-    (void)buf_put(&name, db_text(res, 0));
-    bool has_variant = vi >= 0 && strstr(db_text(res, 2).p, variant_names[vi]) != NULL;
-    db_res_free(res);
-    if (vi >= 0 && !has_variant) {
-        buf_free(&name);
+    if (vi >= 0 && !strstr(db_text(res, 2).p, variant_names[vi])) {
+        db_res_free(res);
         return http_fail(r, 404, "NOT_FOUND", "the %s variant does not exist (yet)", variant_names[vi]);
     }
-    if (vi >= 0)
-        mime = "image/webp";
-    bool image = strncmp(mime, "image/", 6) == 0;
+    const char *mime = vi >= 0 ? "image/webp" : h2o_strdup(r->pool, db_text(res, 1).p, db_text(res, 1).len).base;
     struct buf cd = BUF_INIT(2048), key = BUF_INIT(512), loc = BUF_INIT(8192);
-    disposition(&cd, image ? "inline" : "attachment", buf_str(&name));
+    disposition(&cd, strncmp(mime, "image/", 6) == 0 ? "inline" : "attachment", db_text(res, 0));
+    db_res_free(res);
     files__key(&key, id, vi >= 0 ? variant_names[vi] : NULL);
     if (storage_kind(files__cfg.st) == STORAGE_LOCAL) {
         rc = storage_local_path(files__cfg.st, buf_cstr(&key), &loc);
@@ -727,23 +719,19 @@ static int send_file(struct req *r, str_t id, int vi, unsigned flags, const str_
         } else {
             rc = http_internal_error(r, "files: bad storage key", buf_cstr(&key));
         }
-    } else if (flags & FILES_SEND_PROXY) {
-        struct buf body = BUF_INIT(PROXY_MAX);
-        struct proxy_read p = {.key = buf_cstr(&key), .out = &body, .err = BUF_INIT(1024)};
+    } else if (flags & FILES_SEND_PROXY) { /* straight into the response (capped at 16 MiB) */
+        struct proxy_read p = {.key = buf_cstr(&key), .out = &r->out, .err = BUF_INIT(1024)};
         work_run(proxy_on_pool, &p);
         if (p.rc == STORAGE_ENOTFOUND)
             rc = http_fail(r, 404, "NOT_FOUND", "no such file");
-        else if (p.rc || !buf_ok(&body))
+        else if (p.rc || !buf_ok(&r->out))
             rc = http_internal_error(r, "files: storage read failed", buf_cstr(&p.err));
-        else if (buf_put(&r->out, buf_str(&body)) != 0)
-            rc = http_internal_error(r, "files: response buffer", "append failed");
         else {
             r->content_type = mime;
             req_header(r, "content-disposition", buf_str(&cd));
             r->status = 200;
             rc = 0;
         }
-        buf_free(&body);
         buf_free(&p.err);
     } else {
         rc = storage_presign_get(files__cfg.st, buf_cstr(&key), 300, time_now_ms() / 1000, mime, buf_cstr(&cd), &loc);
@@ -754,7 +742,6 @@ static int send_file(struct req *r, str_t id, int vi, unsigned flags, const str_
             rc = http_internal_error(r, "files: presign failed", buf_cstr(&key));
         }
     }
-    buf_free(&name);
     buf_free(&cd);
     buf_free(&key);
     buf_free(&loc);
