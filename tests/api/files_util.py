@@ -25,6 +25,7 @@ SIGV4_PROXY = ROOT / "tools/node/sigv4-proxy.js"
 SIGNER = ROOT / "tools/node/node_modules/@smithy/signature-v4"
 S3_KEY, S3_SECRET = "S3RVER", "S3RVER"  # s3rver's built-in account
 BUCKET = "temel-files"
+S3_REGION = "eu-central-1"  # not us-east-1, SigV4's usual default: a signer ignoring region= is refused
 SUFFIX = "._S3rver_object"  # s3rver keeps each object's bytes in <bucket>/<key>._S3rver_object
 
 
@@ -120,7 +121,7 @@ class S3rver:
             raise RuntimeError("s3rver did not start")
         self.proxy_log = open(self.dir / "sigv4-proxy.log", "wb")
         self.proxy = subprocess.Popen(
-            ["node", str(SIGV4_PROXY), f"http://127.0.0.1:{self.port}", "us-east-1"], stdout=subprocess.PIPE,
+            ["node", str(SIGV4_PROXY), f"http://127.0.0.1:{self.port}", S3_REGION], stdout=subprocess.PIPE,
             stderr=self.proxy_log, stdin=subprocess.DEVNULL, start_new_session=True,
             env={**os.environ, "AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET})
         line = self.proxy.stdout.readline().decode()  # "listening <port>" once it listens (EOF if it died)
@@ -136,7 +137,7 @@ class S3rver:
 
     @property
     def url(self):
-        return f"s3://{self.bucket}?endpoint={self.endpoint}&region=us-east-1"
+        return f"s3://{self.bucket}?endpoint={self.endpoint}&region={S3_REGION}"
 
     def env(self):
         return {"TEMEL_STORAGE_URL": self.url, "AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET}

@@ -80,9 +80,10 @@ function credential(s, date) {
         throw new Refusal(400, 'AuthorizationHeaderMalformed', 'the credential must be <key>/<date>/<region>/s3/aws4_request');
     if (p[0] !== accessKeyId)
         throw new Refusal(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
+    if (p[2] !== region) // S3 refuses a scope of another region (a request signed for it would verify below)
+        throw new Refusal(400, 'AuthorizationHeaderMalformed', `the region '${p[2]}' is wrong; expecting '${region}'`);
     if (p[1] !== date.toISOString().slice(0, 10).replace(/-/g, ''))
         throw new Refusal(403, 'SignatureDoesNotMatch', 'the credential scope date is not the request date');
-    return { region: p[2] };
 }
 
 // the raw query as name -> decoded value(s), in the shape the signer takes
@@ -120,7 +121,7 @@ async function verify(req, body) {
         if (query['X-Amz-Algorithm'] !== 'AWS4-HMAC-SHA256')
             throw new Refusal(400, 'AuthorizationQueryParametersError', 'X-Amz-Algorithm must be AWS4-HMAC-SHA256');
         const date = amzDate(query['X-Amz-Date']);
-        const scope = credential(query['X-Amz-Credential'], date);
+        credential(query['X-Amz-Credential'], date);
         const expires = Number(query['X-Amz-Expires']);
         if (!Number.isInteger(expires) || expires < 1 || expires > MAX_EXPIRES_S)
             throw new Refusal(400, 'AuthorizationQueryParametersError', 'X-Amz-Expires must be 1..604800 seconds');
@@ -131,7 +132,7 @@ async function verify(req, body) {
         const headers = { ...signedHeaders(req, list), 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' };
         const keep = new Set(Object.keys(headers)); // the client kept them as headers: none moves to the query
         const signed = await signer.presign({ ...base, query: rest, headers, body: undefined }, {
-            signingDate: date, expiresIn: expires, signingRegion: scope.region, signableHeaders: new Set(list),
+            signingDate: date, expiresIn: expires, signableHeaders: new Set(list),
             unsignableHeaders: new Set(['x-amz-content-sha256']), unhoistableHeaders: keep,
         });
         if (signed.query['X-Amz-SignedHeaders'] !== query['X-Amz-SignedHeaders'] ||
@@ -145,7 +146,7 @@ async function verify(req, body) {
     const m = /^AWS4-HMAC-SHA256 Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})$/.exec(auth);
     if (!m) throw new Refusal(400, 'AuthorizationHeaderMalformed', 'expected AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…');
     const date = amzDate(req.headers['x-amz-date']);
-    const scope = credential(m[1], date);
+    credential(m[1], date);
     if (Math.abs(Date.now() - date.getTime()) > MAX_SKEW_MS)
         throw new Refusal(403, 'RequestTimeTooSkewed', 'The difference between the request time and the current time is too large.');
     const sha = req.headers['x-amz-content-sha256'];
@@ -156,7 +157,7 @@ async function verify(req, body) {
         throw new Refusal(400, 'XAmzContentSHA256Mismatch', 'The provided \'x-amz-content-sha256\' header does not match what was computed.');
     const list = m[2].split(';');
     const signed = await signer.sign({ ...base, query, headers: signedHeaders(req, list) },
-        { signingDate: date, signingRegion: scope.region, signableHeaders: new Set(list) });
+        { signingDate: date, signableHeaders: new Set(list) });
     if (signed.headers.authorization !== auth.replace(/,\s*/g, ', '))
         throw new Refusal(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.');
 }
