@@ -52,7 +52,7 @@ struct ws_conn {
     bool authed, busy, pumping, closing, kill, gone;
     bool ping_out, alive; /* a ping is unanswered / something arrived since */
     bool closing_seen;    /* a ping tick found it closing: the next one drops it */
-    uint8_t *wbuf;        /* the frame being written (ws_send_cb) */
+    uint8_t *wbuf;        /* the frame being written (ws_send_cb); freed by a ping tick between writes */
     size_t wlen, wcap;
 };
 
@@ -200,6 +200,11 @@ static void op_heartbeat(struct rt_client *c)
         w->kill = true;
         rt_hub_want_flush(c);
         return;
+    }
+    if (!h2o_socket_is_writing(w->ws->sock)) { /* idle since the last write: its frame buffer goes */
+        free(w->wbuf);
+        w->wbuf = NULL;
+        w->wcap = 0;
     }
     struct wslay_event_msg m = {WSLAY_PING, (const uint8_t *)"", 0};
     (void)wslay_event_queue_msg(w->ws->ws_ctx, &m);
@@ -429,17 +434,9 @@ static void on_auth_timeout(h2o_timeout_entry_t *e)
  * frame's pieces (WSLAY_MSG_MORE) and writes the whole frame at once, so a
  * subscriber's frame leaves in the iteration that queued it. */
 
-#define RT_WBUF_KEEP 4096 /* a bigger frame's buffer is freed once written (10,000 idle clients keep little) */
-
 static void on_ws_write_done(h2o_socket_t *sock, const char *err)
 {
     h2o_websocket_conn_t *conn = sock->data;
-    struct ws_conn *w = conn->data;
-    if (w->wcap > RT_WBUF_KEEP) {
-        free(w->wbuf);
-        w->wbuf = NULL;
-        w->wcap = 0;
-    }
     if (err) {
         conn->cb(conn, NULL); /* what h2o does on a failed write: the connection ends (ws_gone) */
         return;
