@@ -197,7 +197,11 @@ def main():
                TEMEL_SECRET_KEY="bench-secret-key-0123456789abcdef0123456789",
                TEMEL_MAX_CONNECTIONS="20000", TEMEL_ADMIN_EMAIL=ADMIN[0], TEMEL_ADMIN_PASSWORD=ADMIN[1],
                TEMEL_RATE_LIMIT_READ="100000000/60", TEMEL_RATE_LIMIT_WRITE="100000000/60",
-               TEMEL_RATE_LIMIT_AUTH="100000000/60", TEMEL_LOG_LEVEL="warn")
+               TEMEL_RATE_LIMIT_AUTH="100000000/60", TEMEL_LOG_LEVEL="warn",
+               # receive_raw's sockets never answer the server's pings (and asyncio stops reading them once
+               # connected): at the default 30 s the server dropped a fan-out subscriber paused for two pings
+               # (the 10,000-client connect phase alone takes ~37 s), so no ping during the run unless asked
+               TEMEL_REALTIME_PING_MS=os.environ.get("TEMEL_REALTIME_PING_MS", "3600000"))
     log = open(os.path.join(tmp, "server.log"), "wb")
     srv = subprocess.Popen([binary, "serve"], cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
