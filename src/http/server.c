@@ -99,45 +99,39 @@ static void log_kick(void *arg);
 
 static void on_accept(h2o_socket_t *listener, const char *err);
 static void on_conn_close(void *data);
+static void on_unasked_close(void *data);
 
-/* What the loop keeps of a connection: whether it has brought a request yet. */
-struct conn_watch {
-    struct thread_ctx *t;
-    bool asked;
-};
-
-/* Hand an accepted connection to h2o (TLS handshake, HTTP/1 or 2). */
+/* Hand an accepted connection to h2o (TLS handshake, HTTP/1 or 2). Until
+ * its first request it closes through on_unasked_close: the callback
+ * installed is the connection's whole state (data is the loop). */
 static void accept_one(struct thread_ctx *t, h2o_socket_t *sock)
 {
-    struct conn_watch *w = xcalloc(1, sizeof(*w));
-    w->t = t;
     t->conns++;
     t->unasked++;
     metrics_set_conns(t->metrics, t->conns);
-    sock->on_close.cb = on_conn_close;
-    sock->on_close.data = w;
+    sock->on_close.cb = on_unasked_close;
+    sock->on_close.data = t;
     h2o_accept(&t->accept, sock);
 }
 
 void server_conn_asked(h2o_req_t *h)
 {
     h2o_socket_t *sock = h->conn->callbacks->get_socket ? h->conn->callbacks->get_socket(h->conn) : NULL;
-    if (!sock || sock->on_close.cb != on_conn_close)
+    if (!sock || sock->on_close.cb != on_unasked_close)
         return;
-    struct conn_watch *w = sock->on_close.data;
-    if (!w->asked) {
-        w->asked = true;
-        w->t->unasked--;
-    }
+    sock->on_close.cb = on_conn_close;
+    ((struct thread_ctx *)sock->on_close.data)->unasked--;
+}
+
+static void on_unasked_close(void *data)
+{
+    ((struct thread_ctx *)data)->unasked--;
+    on_conn_close(data);
 }
 
 static void on_conn_close(void *data)
 {
-    struct conn_watch *w = data;
-    struct thread_ctx *t = w->t;
-    if (!w->asked)
-        t->unasked--;
-    free(w);
+    struct thread_ctx *t = data;
     t->conns--;
     metrics_set_conns(t->metrics, t->conns);
     if (!t->listening && t->listener && t->conns < g_srv_cfg->max_connections) {
