@@ -57,26 +57,26 @@ bool resource__cache_wanted(struct req *r, const struct resource *res)
 int resource__cache_lookup(struct req *r, const struct resource *res, struct resource_cache_entry *e)
 {
     static const char *const langs[] = {"en", "tr", "pl"};
-    struct buf vk = BUF_INIT(128), pre = BUF_INIT(128), suf = BUF_INIT(RAW_PATH_MAX + 16);
+    /* request-pool buffers: nothing to free on the way out */
+    struct buf *vk = req_buf(r, 128), *pre = req_buf(r, 128), *suf = req_buf(r, RAW_PATH_MAX + 16);
     redisReply *rep = NULL;
     int hit = 0;
     e->key = NULL;
-    version_key(res, &vk);
-    (void)buf_printf(&pre, KEY_PREFIX "%s:", res->name);
-    (void)buf_printf(&suf, ":%s:%.*s", langs[resource__lang(r)], STR_FMT(r->raw_path));
-    const char *argv[] = {vk.ptr, pre.ptr, suf.ptr};
-    const size_t lens[] = {vk.len, pre.len, suf.len};
+    version_key(res, vk);
+    (void)buf_printf(pre, KEY_PREFIX "%s:", res->name);
+    (void)buf_printf(suf, ":%s:%.*s", langs[resource__lang(r)], STR_FMT(r->raw_path));
+    const char *argv[] = {vk->ptr, pre->ptr, suf->ptr};
+    const size_t lens[] = {vk->len, pre->len, suf->len};
     if (redis_eval(&lookup_script, &rep, 1, 3, argv, lens) || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
         rep->element[0]->type != REDIS_REPLY_STRING) {
         redis_reply_free(rep);
         redis_cache_skip();
-        hit = -1;
-        goto out;
+        return -1;
     }
     /* the entry's key under the version read: where a miss is stored */
     struct buf *key = req_buf(r, 2 * RAW_PATH_MAX);
-    (void)buf_printf(key, "%.*s%.*s%.*s", (int)pre.len, pre.ptr, (int)rep->element[0]->len, rep->element[0]->str,
-                     (int)suf.len, suf.ptr);
+    (void)buf_printf(key, "%.*s%.*s%.*s", (int)pre->len, pre->ptr, (int)rep->element[0]->len, rep->element[0]->str,
+                     (int)suf->len, suf->ptr);
     e->key = buf_ok(key) ? buf_cstr(key) : NULL;
     if (rep->elements == 2 && rep->element[1]->type == REDIS_REPLY_STRING) {
         const char *p = rep->element[1]->str, *nl = memchr(p, '\n', rep->element[1]->len);
@@ -88,10 +88,6 @@ int resource__cache_lookup(struct req *r, const struct resource *res, struct res
         }
     }
     redis_reply_free(rep);
-out:
-    buf_free(&vk);
-    buf_free(&pre);
-    buf_free(&suf);
     return hit;
 }
 
