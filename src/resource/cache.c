@@ -54,6 +54,20 @@ bool resource__cache_wanted(struct req *r, const struct resource *res)
            r->raw_path.len <= RAW_PATH_MAX;
 }
 
+/* A hit: the ETag, then 304 when If-None-Match matches it, else the body. */
+static void answer(struct req *r, str_t etag, str_t body)
+{
+    str_t inm = req_header_get(r, "if-none-match");
+    if (etag.len) {
+        req_header(r, "etag", etag);
+        if (inm.p && http_etag_matches(inm, etag)) {
+            r->status = 304;
+            return;
+        }
+    }
+    jw_raw(&r->w, body);
+}
+
 int resource__cache_lookup(struct req *r, const struct resource *res, struct resource_cache_entry *e)
 {
     static const char *const langs[] = {"en", "tr", "pl"};
@@ -73,35 +87,21 @@ int resource__cache_lookup(struct req *r, const struct resource *res, struct res
         redis_cache_skip();
         return -1;
     }
-    /* the entry's key under the version read: where a miss is stored */
-    struct buf *key = req_buf(r, 2 * RAW_PATH_MAX);
-    (void)buf_printf(key, "%.*s%.*s%.*s", (int)pre->len, pre->ptr, (int)rep->element[0]->len, rep->element[0]->str,
-                     (int)suf->len, suf->ptr);
-    e->key = buf_ok(key) ? buf_cstr(key) : NULL;
     if (rep->elements == 2 && rep->element[1]->type == REDIS_REPLY_STRING) {
         const char *p = rep->element[1]->str, *nl = memchr(p, '\n', rep->element[1]->len);
-        if (nl) {
-            e->etag = str_make(resource__strdup(r, str_make(p, (size_t)(nl - p))), (size_t)(nl - p));
-            size_t blen = rep->element[1]->len - (size_t)(nl + 1 - p);
-            e->body = str_make(resource__strdup(r, str_make(nl + 1, blen)), blen);
+        if (nl) { /* answered straight from the reply: the body is copied once, into the response */
+            answer(r, str_make(p, (size_t)(nl - p)), str_make(nl + 1, rep->element[1]->len - (size_t)(nl + 1 - p)));
             hit = 1;
         }
     }
+    if (!hit) { /* the entry's key under the version read: where the miss is stored */
+        struct buf *key = req_buf(r, 2 * RAW_PATH_MAX);
+        (void)buf_printf(key, "%.*s%.*s%.*s", (int)pre->len, pre->ptr, (int)rep->element[0]->len,
+                         rep->element[0]->str, (int)suf->len, suf->ptr);
+        e->key = buf_ok(key) ? buf_cstr(key) : NULL;
+    }
     redis_reply_free(rep);
     return hit;
-}
-
-void resource__cache_answer(struct req *r, const struct resource_cache_entry *e)
-{
-    str_t inm = req_header_get(r, "if-none-match");
-    if (e->etag.len) {
-        req_header(r, "etag", e->etag);
-        if (inm.p && http_etag_matches(inm, e->etag)) {
-            r->status = 304;
-            return;
-        }
-    }
-    jw_raw(&r->w, e->body);
 }
 
 void resource__cache_store(struct req *r, const struct resource_cache_entry *e, str_t etag)

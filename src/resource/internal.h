@@ -66,14 +66,12 @@ int resource__run_hooks(enum res_hook_when when, struct req *r, struct db *db, c
 /* ---- the public read cache (cache.c) ---- */
 struct resource_cache_entry {
     const char *key; /* where a miss is stored (NULL: not stored) */
-    str_t etag, body; /* a hit */
 };
 /* Is r's answer for res one the cache may hold (public_cache, on, anonymous)? */
 bool resource__cache_wanted(struct req *r, const struct resource *res);
-/* 1 hit (e->etag, e->body), 0 miss (e->key), -1 Redis did not answer. */
+/* 1 hit, r answered (the ETag, then 304 when If-None-Match matches it, else
+ * the body); 0 miss (e->key); -1 Redis did not answer. */
 int resource__cache_lookup(struct req *r, const struct resource *res, struct resource_cache_entry *e);
-/* Answer r from a hit: the ETag, then 304 when If-None-Match matches it, else the body. */
-void resource__cache_answer(struct req *r, const struct resource_cache_entry *e);
 /* After a miss: keep r's answer (a 200) with its ETag under e->key. */
 void resource__cache_store(struct req *r, const struct resource_cache_entry *e, str_t etag);
 

@@ -210,10 +210,8 @@ int resource__h_list(struct req *r)
     const struct rt *t = r->route->ctx;
     struct resource_cache_entry e = {0};
     int hit = resource__cache_wanted(r, t->res) ? resource__cache_lookup(r, t->res, &e) : -1;
-    if (hit == 1) {
-        resource__cache_answer(r, &e);
+    if (hit == 1)
         return 0;
-    }
     int rc = resource_list(r, t->res, NULL, NULL, 0);
     if (rc == 0 && hit == 0)
         resource__cache_store(r, &e, STR_NULL);
@@ -229,10 +227,8 @@ int resource__h_get(struct req *r)
     struct resource_cache_entry e = {0};
     struct db_res *row;
     int hit = resource__cache_wanted(r, t->res) ? resource__cache_lookup(r, t->res, &e) : -1;
-    if (hit == 1) {
-        resource__cache_answer(r, &e);
+    if (hit == 1)
         return 0;
-    }
     int rc = resource__select_one(&who, r->db, t, req_param(r, "id"), &row);
     if (rc != DB_OK)
         return http_db_fail(r, rc);
