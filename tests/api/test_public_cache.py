@@ -5,7 +5,7 @@ the cache); signed-in callers never get a cached answer; a stale fill under an o
 never served; a Redis outage skips the cache without an error."""
 import pytest
 
-from catalog_util import API, new_category, new_product
+from catalog_util import API, mk, new_category, new_product
 from conftest import login_headers, new_user_headers, wait_for
 from redis_util import metric, redis_server, serve_pair  # noqa: F401 (fixture)
 
@@ -132,3 +132,21 @@ def test_outage_skips_the_cache_without_an_error(pair, db_factory, redis_server)
     finally:
         redis_server.start()
     wait_for(lambda: metric(b, "temel_redis_up") == 1, "a reconnect")
+
+
+def test_an_order_taking_or_giving_back_stock_drops_the_product_page(pair):
+    """Orders change products' stock with their own SQL, not the engine's writes: they bump the
+    products' version themselves after the commit (orders.c), which this asserts on the other
+    instance."""
+    a, b, adm = pair
+    p = new_product(a, adm, new_category(a, adm)["slug"], stock=5)
+    path = f"{API}/products/{p['id']}"
+    assert b.get(path).json()["stock"] == 5  # a miss: filled
+    h, _ = new_user_headers(a, "pco")
+    aid = mk(a, h, "/me/addresses", {"full_name": "Ada Yılmaz", "line1": "Atatürk Cd. 1", "city": "İstanbul"})["id"]
+    assert a.post(f"{API}/me/cart", json={"product_id": p["id"], "quantity": 2}, headers=h).status_code in (200, 201)
+    o = a.post(f"{API}/orders", json={"address_id": aid}, headers=h)
+    assert o.status_code == 201, o.text
+    assert b.get(path).json()["stock"] == 3
+    assert a.post(f"{API}/orders/{o.json()['id']}/cancel", headers=h).status_code == 200
+    assert b.get(path).json()["stock"] == 5
