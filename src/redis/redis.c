@@ -939,9 +939,10 @@ int redis_cache_get(const char *key, struct buf *out)
     return hit ? 1 : 0;
 }
 
-int redis_cache_put(const char *key, const void *val, size_t len, int64_t ttl_ms)
+int redis_cache_put(const char *key, str_t head, str_t body, int64_t ttl_ms)
 {
-    if (!g_on || redis_send("SET %s %b PX %lld", key, val, len, (long long)ttl_ms)) {
+    if (!g_on || redis_send("SET %s %b\n%b PX %lld", key, head.p ? head.p : "", head.len, body.p ? body.p : "",
+                            body.len, (long long)ttl_ms)) {
         redis_cache_skip();
         return RDS_EDOWN;
     }

@@ -115,11 +115,13 @@ int redis_listen(const char *channel, redis_msg_cb cb, void *arg);
  *   redis_cache_get(key, out)   1 hit (the value appended to out; a value
  *                               larger than out's cap is a miss), 0 miss,
  *                               RDS_EDOWN skipped.
- *   redis_cache_put(key, val, len, ttl_ms)   SET key val PX ttl_ms, fire and
- *                               forget on a loop; 0 or RDS_EDOWN (skipped).
+ *   redis_cache_put(key, head, body, ttl_ms)   SET key "<head>\n<body>" PX
+ *                               ttl_ms (the value formatted straight from both
+ *                               parts), fire and forget on a loop; 0 or
+ *                               RDS_EDOWN (skipped).
  *   redis_cache_skip()          count one skip (a caller's own script). */
 int redis_cache_get(const char *key, struct buf *out);
-int redis_cache_put(const char *key, const void *val, size_t len, int64_t ttl_ms);
+int redis_cache_put(const char *key, str_t head, str_t body, int64_t ttl_ms);
 void redis_cache_skip(void);
 
 struct redis_stats {

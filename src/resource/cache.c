@@ -108,13 +108,8 @@ void resource__cache_store(struct req *r, const struct resource_cache_entry *e, 
 {
     if (!e->key || (r->status != 0 && r->status != 200) || !buf_ok(&r->out))
         return;
-    struct buf v = BUF_INIT(ENTRY_MAX);
-    (void)buf_put(&v, etag);
-    (void)buf_putc(&v, '\n');
-    (void)buf_put(&v, buf_str(&r->out));
-    if (buf_ok(&v))
-        (void)redis_cache_put(e->key, v.ptr, v.len, g_ttl_ms);
-    buf_free(&v);
+    if (etag.len + 1 + r->out.len <= ENTRY_MAX)
+        (void)redis_cache_put(e->key, etag, buf_str(&r->out), g_ttl_ms);
 }
 
 static void bump_one(const struct resource *res)

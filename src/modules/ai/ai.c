@@ -166,14 +166,10 @@ int ai__cache_put(struct db *db, const char *key, str_t result, int64_t tin, int
     if (ttl <= 0)
         return DB_OK;
     if (redis_configured()) {
-        char rk[sizeof(AI_REDIS_PREFIX) + 64];
-        struct buf v = BUF_INIT(AI_RESULT_MAX + 64);
+        char rk[sizeof(AI_REDIS_PREFIX) + 64], head[48];
         redis_key(key, rk);
-        (void)buf_printf(&v, "%lld %lld\n", (long long)tin, (long long)tout);
-        (void)buf_put(&v, result);
-        if (buf_ok(&v))
-            (void)redis_cache_put(rk, v.ptr, v.len, ttl * 1000);
-        buf_free(&v);
+        int n = snprintf(head, sizeof(head), "%lld %lld", (long long)tin, (long long)tout);
+        (void)redis_cache_put(rk, str_make(head, (size_t)n), result, ttl * 1000);
         return DB_OK;
     }
     return db_exec(db,
