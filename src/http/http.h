@@ -97,7 +97,8 @@ struct route {
     const char *output_type;
     /* A success answer without a body: 204 (no content), 301/302/303/307 (a redirect, Location says where),
      * 304 (not modified) or 101 (a protocol upgrade). Alone it is the route's only success answer; beside .output it is a second one
-     * (e.g. a download that answers the bytes, or a redirect to storage). 0: none. */
+     * (e.g. a download that answers the bytes, or a redirect to storage). 0: none.
+     * A route whose only success is 204 starts each request with r->status 204 (request.c). */
     int status;
     /* Extra 4xx statuses the handler itself answers, e.g. "402 409 410". The generator adds
      * those the stages give (400; 401/403 from auth; 404 with path parameters; 413/415/422 with

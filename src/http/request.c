@@ -460,6 +460,8 @@ static int stage_handler(struct box *b)
     struct req *r = &b->r;
     db_set_deadline(r->db, r->deadline_ms);
     str_t idem_key = (r->route->flags & ROUTE_IDEMPOTENT) ? req_header_get(r, "idempotency-key") : STR_NULL;
+    if (r->route->status == 204 && !r->route->output)
+        r->status = 204; /* the route's only success answer (struct route.status): handlers need not say it */
     int rc = idem_key.p ? idempotency_run(r, idem_key) : r->route->handler(r);
     /* A deferred answer: poll every 100 ms until it answers, the deadline,
      * shutdown, or the client leaving (then nobody is waiting for it). */

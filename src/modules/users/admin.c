@@ -164,11 +164,7 @@ static int tx_admin_change(struct req *r, void *arg)
 static int admin_change(struct req *r, bool del)
 {
     struct admin_ctx c = {req_param(r, "id"), del};
-    if (req_tx(r, DB_TX_WRITE, tx_admin_change, &c))
-        return HTTP_EFAIL;
-    if (del)
-        r->status = 204;
-    return 0;
+    return req_tx(r, DB_TX_WRITE, tx_admin_change, &c);
 }
 
 static int h_patch(struct req *r) { return admin_change(r, false); }

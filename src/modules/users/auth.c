@@ -331,10 +331,7 @@ static int tx_logout(struct req *r, void *arg)
 
 static int logout(struct req *r, bool all)
 {
-    if (req_tx(r, DB_TX_WRITE, tx_logout, &all))
-        return HTTP_EFAIL;
-    r->status = 204;
-    return 0;
+    return req_tx(r, DB_TX_WRITE, tx_logout, &all);
 }
 
 static int h_logout(struct req *r) { return logout(r, false); }
@@ -530,20 +527,14 @@ static int h_reset(struct req *r)
     if (users__pw_hash(pw, hash))
         return http_fail(r, 503, "SERVICE_UNAVAILABLE", "cannot hash the password now");
     c.pw_hash = hash;
-    if (req_tx(r, DB_TX_WRITE, tx_use_token, &c))
-        return HTTP_EFAIL;
-    r->status = 204;
-    return 0;
+    return req_tx(r, DB_TX_WRITE, tx_use_token, &c);
 }
 
 static int h_verify_email(struct req *r)
 {
     struct token_ctx c = {.purpose = "verify_email"};
     sha256_hex(body_str(r, "token"), c.hash);
-    if (req_tx(r, DB_TX_WRITE, tx_use_token, &c))
-        return HTTP_EFAIL;
-    r->status = 204;
-    return 0;
+    return req_tx(r, DB_TX_WRITE, tx_use_token, &c);
 }
 
 static int tx_resend(struct req *r, void *arg)

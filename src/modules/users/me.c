@@ -160,10 +160,7 @@ static int tx_delete_me(struct req *r, void *arg)
 
 static int h_delete_me(struct req *r)
 {
-    if (req_tx(r, DB_TX_WRITE, tx_delete_me, NULL))
-        return HTTP_EFAIL;
-    r->status = 204;
-    return 0;
+    return req_tx(r, DB_TX_WRITE, tx_delete_me, NULL);
 }
 
 /* The caller's live sessions and API keys: a list route each, and parts of the export. */
@@ -262,7 +259,6 @@ static int h_delete_session(struct req *r)
         return http_db_fail(r, rc);
     if (changed != 1)
         return http_fail(r, 404, "NOT_FOUND", "no such session");
-    r->status = 204;
     return 0;
 }
 
@@ -360,7 +356,6 @@ static int h_delete_key(struct req *r)
         return http_db_fail(r, rc);
     if (changed != 1)
         return http_fail(r, 404, "NOT_FOUND", "no such API key");
-    r->status = 204;
     return 0;
 }
 
