@@ -189,8 +189,6 @@ int users__write_user_by_id(struct db *db, str_t id, struct jw *w, bool *found)
     return rc < 0 ? rc : DB_OK;
 }
 
-str_t users__session_of(const struct req *r) { return r->session_id; }
-
 bool identity_is_staff(const struct req *r) { return str_is(r->role, "admin") || str_is(r->role, "moderator"); }
 bool identity_is_admin(const struct req *r) { return str_is(r->role, "admin"); }
 bool identity_is_guest(const struct req *r) { return str_is(r->role, "guest"); }

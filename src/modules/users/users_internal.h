@@ -110,9 +110,6 @@ int users__created(struct db *db, str_t user_id);
 int users__send_mail(struct db *db, const char *to, const char *tmpl, json_t *vars);
 int users__send_sms(struct db *db, const char *to, const char *text);
 
-/* The session id of the caller's access token (empty for API keys). */
-str_t users__session_of(const struct req *r);
-
 /* Profile photo (photo.c): a file (purpose avatar) the user_photos row points at. */
 #define USERS_PHOTO_MAX (2u << 20) /* the image itself */
 int users__h_photo_upload(struct req *r);
