@@ -21,7 +21,7 @@ int events__promote(struct db *db, str_t event_id, int64_t *promoted) WARN_UNUSE
 /* The orders module's word on a paid event's order (orders_set_event_hook):
  * paid confirms the registration; cancelled/refunded cancels it (seat back,
  * waitlist promoted). Inside the order's transaction. 0 or a db_rc. */
-int events__order_changed(struct db *db, str_t event_id, str_t order_id, const char *to) WARN_UNUSED;
+int events__order_changed(struct db *db, str_t order_id, const char *to) WARN_UNUSED;
 /* Cancel every live registration of user_id (account deletion). 0 or a db_rc. */
 int events__delete_user(struct db *db, str_t user_id) WARN_UNUSED;
 /* Guest sign-up: move the guest's registrations to the account. 0 or a db_rc. */

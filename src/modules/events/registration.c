@@ -262,9 +262,8 @@ static int cancel_reg(struct db *db, str_t reg_id)
     return rc < 0 ? rc : DB_OK;
 }
 
-int events__order_changed(struct db *db, str_t event_id, str_t order_id, const char *to)
+int events__order_changed(struct db *db, str_t order_id, const char *to)
 {
-    (void)event_id;
     char reg[UUID_STR_LEN + 1] = "";
     int rc;
     if (!strcmp(to, "paid")) {

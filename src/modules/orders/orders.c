@@ -187,17 +187,19 @@ static orders_event_hook event_hook; /* the events module's (paid events) */
 
 void orders_set_event_hook(orders_event_hook fn) { event_hook = fn; }
 
-/* An event order's change, told to the events module in the same transaction. */
-static int event_order_changed(struct db *db, str_t id, const char *to)
+/* What the order's kind does on a status change, in the same transaction:
+ * credits are bought or taken back, a plan's period starts or ends, an
+ * event's seat is confirmed or given back (the events module's hook). */
+static int kind_changed(struct db *db, const char *kind, str_t id, const char *to)
 {
-    struct db_res *res;
-    int rc = db_query(db, "SELECT event_id FROM orders WHERE id = ? AND kind = 'event'", DB_ARGS(DBA_TEXT(id)), &res);
-    if (rc != DB_OK)
-        return rc;
-    if ((rc = db_next(res)) == 1)
-        rc = event_hook(db, db_text(res, 0), id, to);
-    db_res_free(res);
-    return rc < 0 ? rc : DB_OK;
+    bool paid = !strcmp(to, "paid"), refunded = !strcmp(to, "refunded");
+    if (!strcmp(kind, "credits"))
+        return paid ? orders__credit_purchase(db, id) : refunded ? orders__credit_refund(db, id) : DB_OK;
+    if (!strcmp(kind, "plan"))
+        return paid ? orders__plan_paid(db, id) : refunded ? orders__plan_refunded(db, id) : DB_OK;
+    if (!strcmp(kind, "event") && event_hook)
+        return event_hook(db, id, to);
+    return DB_OK;
 }
 
 int orders_create_event(struct db *db, str_t user_id, const char *locale, const struct orders_event_seat *seat,
@@ -269,11 +271,11 @@ int orders__transition(struct db *db, struct req *r, const char *via, str_t id, 
                        const char *reason, const char *only_from, char from_out[16])
 {
     struct db_res *res;
-    char from[16] = "", owner[UUID_STR_LEN + 1] = "";
+    char from[16] = "", owner[UUID_STR_LEN + 1] = "", kind[16] = "";
     int64_t now = time_now_ms(), changed = 0;
     int rc = db_query(db,
-                      db_pick(db, "SELECT status, user_id FROM orders WHERE id = ?",
-                              "SELECT status, user_id FROM orders WHERE id = ? FOR UPDATE"),
+                      db_pick(db, "SELECT status, user_id, kind FROM orders WHERE id = ?",
+                              "SELECT status, user_id, kind FROM orders WHERE id = ? FOR UPDATE"),
                       DB_ARGS(DBA_TEXT(id)), &res);
     if (rc != DB_OK)
         return rc;
@@ -281,6 +283,7 @@ int orders__transition(struct db *db, struct req *r, const char *via, str_t id, 
     if (rc == 1) {
         (void)str_copy(from, db_text(res, 0).p, sizeof(from));
         (void)str_copy(owner, db_text(res, 1).p, sizeof(owner));
+        (void)str_copy(kind, db_text(res, 2).p, sizeof(kind));
     }
     db_res_free(res);
     if (rc < 0)
@@ -303,17 +306,9 @@ int orders__transition(struct db *db, struct req *r, const char *via, str_t id, 
         return ORDERS_ESTATE; /* changed under us (SQLite cannot get here: one writer) */
     if (!strcmp(to, "cancelled") && (rc = release_stock(db, id, now)) != DB_OK)
         return rc;
-    if (!strcmp(to, "paid") && (rc = orders__credit_purchase(db, id)) != DB_OK)
-        return rc;
     if (!strcmp(to, "paid") && (rc = emit_paid(db, id)) != DB_OK)
         return rc;
-    if (!strcmp(to, "paid") && (rc = orders__plan_paid(db, id)) != DB_OK)
-        return rc;
-    if (!strcmp(to, "refunded") && (rc = orders__credit_refund(db, id)) != DB_OK)
-        return rc;
-    if (!strcmp(to, "refunded") && (rc = orders__plan_refunded(db, id)) != DB_OK)
-        return rc;
-    if (event_hook && (rc = event_order_changed(db, id, to)) != DB_OK)
+    if ((rc = kind_changed(db, kind, id, to)) != DB_OK)
         return rc;
     if ((rc = enqueue_mail(db, id, to)) != DB_OK || (rc = notify(db, owner, id, from, to)) != DB_OK)
         return rc;

@@ -38,7 +38,7 @@ int orders_create_event(struct db *db, str_t user_id, const char *locale, const 
 int orders_cancel_pending(struct db *db, str_t order_id, const char *reason) WARN_UNUSED;
 /* Told inside the transaction of every status change of an event order
  * (to: paid, cancelled, refunded, ...). 0 or a db_rc. */
-typedef int (*orders_event_hook)(struct db *db, str_t event_id, str_t order_id, const char *to);
+typedef int (*orders_event_hook)(struct db *db, str_t order_id, const char *to);
 void orders_set_event_hook(orders_event_hook fn);
 
 #endif
