@@ -23,13 +23,19 @@
 
 #define HOUR_MS (3600 * (int64_t)1000)
 
+/* A batch of the confirmed attendees not reminded yet (event id, batch
+ * size), and marking one of them reminded (time, registration id). */
+#define REMIND_SELECT(col)                                                                                             \
+    "SELECT g.id, u.email, u.name FROM event_registrations g JOIN users u ON u.id = g.user_id "                      \
+    "WHERE g.event_id = ? AND g.status = 'confirmed' AND g." col " IS NULL ORDER BY g.id LIMIT ?"
+#define REMIND_MARK(col) "UPDATE event_registrations SET " col " = ms_ts(?) WHERE id = ?"
 struct offset {
-    const char *name, *col, *when;
+    const char *name, *when, *select, *mark;
     int64_t before_ms;
 };
 static const struct offset offsets[] = {
-    {"24h", "reminded_24h_at", "in 24 hours", 24 * HOUR_MS},
-    {"1h", "reminded_1h_at", "in 1 hour", HOUR_MS},
+    {"24h", "in 24 hours", REMIND_SELECT("reminded_24h_at"), REMIND_MARK("reminded_24h_at"), 24 * HOUR_MS},
+    {"1h", "in 1 hour", REMIND_SELECT("reminded_1h_at"), REMIND_MARK("reminded_1h_at"), HOUR_MS},
 };
 
 static const struct offset *offset_named(const char *name)
@@ -88,16 +94,9 @@ struct batch {
 static int tx_batch(struct db *db, void *arg)
 {
     struct batch *b = arg;
-    struct buf sel = BUF_INIT(BUF_MAX_SMALL), upd = BUF_INIT(BUF_MAX_SMALL),
-               rows = BUF_INIT(EVENTS_REMIND_BATCH * REMIND_ROW_MAX);
-    /* the column name comes from the offsets table, never from input */
-    (void)buf_printf(&sel,
-                     "SELECT g.id, u.email, u.name FROM event_registrations g JOIN users u ON u.id = g.user_id "
-                     "WHERE g.event_id = ? AND g.status = 'confirmed' AND g.%s IS NULL ORDER BY g.id LIMIT %d",
-                     b->o->col, EVENTS_REMIND_BATCH);
-    (void)buf_printf(&upd, "UPDATE event_registrations SET %s = ms_ts(?) WHERE id = ?", b->o->col);
+    struct buf rows = BUF_INIT(EVENTS_REMIND_BATCH * REMIND_ROW_MAX);
     struct db_res *q = NULL;
-    int rc = buf_ok(&sel) && buf_ok(&upd) ? db_query(db, buf_cstr(&sel), DB_ARGS(DBA_CSTR(b->event_id)), &q) : DB_ERR;
+    int rc = db_query(db, b->o->select, DB_ARGS(DBA_CSTR(b->event_id), DBA_INT(EVENTS_REMIND_BATCH)), &q);
     int n = 0;
     while (rc == DB_OK && (rc = db_next(q)) == 1) {
         /* "id\0email\0name\0"; no address: an empty one */
@@ -130,10 +129,8 @@ static int tx_batch(struct db *db, void *arg)
                 rc = mrc;
         }
         if (rc == DB_OK)
-            rc = db_exec(db, buf_cstr(&upd), DB_ARGS(DBA_INT(time_now_ms()), DBA_CSTR(reg)), NULL);
+            rc = db_exec(db, b->o->mark, DB_ARGS(DBA_INT(time_now_ms()), DBA_CSTR(reg)), NULL);
     }
-    buf_free(&sel);
-    buf_free(&upd);
     buf_free(&rows);
     return rc < 0 ? rc : DB_OK;
 }
