@@ -84,6 +84,13 @@ def reg_of(s, h, rid):
     return r.json()
 
 
+def order_created(s, order_id):
+    """(actor_id, endpoint) of the order's order.create audit entries."""
+    r = s.get(f"{API}/admin/audit-logs?target_id={order_id}", headers=s.admin)
+    assert r.status_code == 200, r.text
+    return [(e["actor_id"], e["endpoint"]) for e in r.json()["data"] if e["action"] == "order.create"]
+
+
 def stats(s, eid):
     r = s.get(f"{API}/events/{eid}/analytics", headers=s.admin)
     assert r.status_code == 200, r.text
@@ -101,6 +108,8 @@ def test_paid_registration_payment_cancel_refund_and_waitlist(shop, stripe, db_f
     o = shop.get(f"{API}/orders/{ra['order_id']}", headers=ha).json()
     assert (o["kind"], o["status"], o["total"], o["currency"], o["event_id"]) == ("event", "pending", 2500, "EUR", ev["id"])
     assert [(i["product_id"], i["quantity"]) for i in o["items"]] == [(f"event:{ev['id']}", 1)]
+    # audited as the buyer's, from the register request
+    assert order_created(shop, ra["order_id"]) == [(ua["id"], "POST /api/v1/events/{id}/register")]
     assert_problem(register(shop, ha, ev["id"]), 409)  # one per user, pending included
     # a pending registration cannot check in
     assert_problem(shop.post(f"{API}/events/{ev['id']}/checkin", json={"code": ra["code"]}, headers=shop.admin), 409)
@@ -121,6 +130,7 @@ def test_paid_registration_payment_cancel_refund_and_waitlist(shop, stripe, db_f
     rc = reg_of(shop, hc, rc["id"])
     assert rc["status"] == "pending" and rc["order_id"] and rc["waitlist_position"] is None
     assert shop.get(f"{API}/orders/{rc['order_id']}", headers=hc).json()["total"] == 2500
+    assert order_created(shop, rc["order_id"]) == [(None, "events")]  # made by the promotion, not by C
     st = stats(shop, ev["id"])
     assert (st["confirmed"], st["pending"], st["seats_taken"], st["revenue"]) == (1, 1, 2, 2500)
     # C cancels the registration: the unpaid order is cancelled with it

@@ -168,9 +168,10 @@ static int free_seat(struct db *db, str_t event_id)
 }
 
 /* A paid event's seat for user: a pending order of kind "event" (id into
- * order); a free event: nothing (order stays empty). locale NULL: the
- * user's own. Inside the caller's transaction. 0 or a db_rc. */
-static int seat_order(struct db *db, str_t event_id, str_t user_id, const char *locale, char order[UUID_STR_LEN + 1])
+ * order); a free event: nothing (order stays empty). r: the user's own
+ * registering request, or NULL (a promotion: mailed in the user's locale).
+ * Inside the caller's transaction. 0 or a db_rc. */
+static int seat_order(struct db *db, struct req *r, str_t event_id, str_t user_id, char order[UUID_STR_LEN + 1])
 {
     struct db_res *q = NULL;
     order[0] = '\0';
@@ -185,7 +186,7 @@ static int seat_order(struct db *db, str_t event_id, str_t user_id, const char *
             (void)str_copy(loc, db_text(q, 3).p, sizeof(loc));
         struct orders_event_seat seat = {.event_id = event_id, .title = db_text(q, 2), .price = db_int(q, 0),
                                          .currency = cur};
-        rc = orders_create_event(db, user_id, locale ? locale : loc, &seat, order);
+        rc = orders_create_event(db, r, user_id, loc, &seat, order);
     }
     db_res_free(q);
     return rc < 0 ? rc : DB_OK;
@@ -208,7 +209,7 @@ int events__promote(struct db *db, str_t event_id, int64_t *promoted)
             break;
         int64_t n = 0;
         char order[UUID_STR_LEN + 1] = "";
-        if ((rc = seat_order(db, event_id, str_c(user), NULL, order)) != DB_OK)
+        if ((rc = seat_order(db, NULL, event_id, str_c(user), order)) != DB_OK)
             break;
         rc = db_exec(db,
                      "UPDATE event_registrations SET status = ?, order_id = ?, waitlist_position = NULL, "
@@ -358,9 +359,7 @@ static int tx_register(struct req *r, void *arg)
     /* a paid event's seat is held by a pending order until it is paid */
     char order[UUID_STR_LEN + 1] = "";
     if (taken && price > 0) {
-        static const char *const lang_names[] = {[LANG_EN] = "en", [LANG_TR] = "tr", [LANG_PL] = "pl"};
-        rc = seat_order(db, c->event_id, r->user_id,
-                        lang_names[lang_from_header(req_header_get(r, "accept-language"))], order);
+        rc = seat_order(db, r, c->event_id, r->user_id, order);
         if (rc != DB_OK)
             return rc;
     }

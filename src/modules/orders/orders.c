@@ -202,18 +202,18 @@ static int kind_changed(struct db *db, const char *kind, str_t id, const char *t
     return DB_OK;
 }
 
-int orders_create_event(struct db *db, str_t user_id, const char *locale, const struct orders_event_seat *seat,
-                        char id[37])
+int orders_create_event(struct db *db, struct req *r, str_t user_id, const char *locale,
+                        const struct orders_event_seat *seat, char id[37])
 {
     uuid7_str(id);
     struct order_head h = {.id = id, .kind = "event", .currency = seat->currency, .total = seat->price,
                            .address = STR_NULL, .event = seat->event_id};
     char product[64];
     (void)snprintf(product, sizeof(product), "event:%.*s", STR_FMT(seat->event_id));
-    int rc = orders__insert_db(db, user_id, locale, &h);
+    int rc = r ? orders__insert(r, &h) : orders__insert_db(db, user_id, locale, &h);
     if (rc == DB_OK)
         rc = orders__insert_line(db, id, 0, product, seat->title, seat->price, 1, seat->currency);
-    return rc == DB_OK ? orders__created(db, NULL, str_c(id)) : rc;
+    return rc == DB_OK ? orders__created(db, r, "events", str_c(id)) : rc;
 }
 
 int orders_cancel_pending(struct db *db, str_t order_id, const char *reason)
@@ -322,7 +322,7 @@ int orders__transition(struct db *db, struct req *r, const char *via, str_t id, 
     return rc;
 }
 
-int orders__created(struct db *db, struct req *r, str_t id)
+int orders__created(struct db *db, struct req *r, const char *via, str_t id)
 {
     struct db_res *res;
     int rc = db_query(db, "SELECT kind, total, currency FROM orders WHERE id = ?", DB_ARGS(DBA_TEXT(id)), &res);
@@ -340,7 +340,7 @@ int orders__created(struct db *db, struct req *r, str_t id)
     struct audit_entry e = {.action = "order.create", .category = "orders", .target_type = "order", .target_id = id,
                             .after = after, .success = true};
     if (rc == DB_OK)
-        rc = orders__audit(db, r, "job plans.cycle", &e);
+        rc = orders__audit(db, r, via, &e);
     json_decref(after);
     return rc;
 }
@@ -644,7 +644,7 @@ static int tx_create(struct req *r, void *arg)
                                         : "DELETE FROM catalog_cart_items WHERE id = ?",
                          DB_ARGS(DBA_CSTR(l->cart_id)), NULL);
     }
-    return rc == DB_OK ? orders__created(r->db, r, str_c(c->id)) : rc;
+    return rc == DB_OK ? orders__created(r->db, r, NULL, str_c(c->id)) : rc;
 }
 
 int orders__insert(struct req *r, const struct order_head *h)

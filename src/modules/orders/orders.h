@@ -19,20 +19,23 @@
 #include "core/module.h"
 
 struct db;
+struct req;
 
 extern const struct module orders_module;
 
 /* Paid events (issue 12 item 1). Inside the caller's write transaction:
  * a pending order of kind "event" for one seat (one line "event:<id>",
  * its expiry job enqueued, mailed and audited like any order); id gets
- * the order's id. 0 or a db_rc. */
+ * the order's id. r: the buyer's own request (r->user_id is user_id; the
+ * mail follows its Accept-Language, the audit names its caller), or NULL
+ * (mailed in locale, audited as the system's). 0 or a db_rc. */
 struct orders_event_seat {
     str_t event_id, title;
     int64_t price; /* minor units */
     const char *currency;
 };
-int orders_create_event(struct db *db, str_t user_id, const char *locale, const struct orders_event_seat *seat,
-                        char id[37]) WARN_UNUSED;
+int orders_create_event(struct db *db, struct req *r, str_t user_id, const char *locale,
+                        const struct orders_event_seat *seat, char id[37]) WARN_UNUSED;
 /* Cancel the order if it is still pending (its registration was
  * cancelled); anything else is left alone. 0 or a db_rc. */
 int orders_cancel_pending(struct db *db, str_t order_id, const char *reason) WARN_UNUSED;

@@ -26,8 +26,9 @@ int orders__transition(struct db *db, struct req *r, const char *via, str_t id, 
                        const char *reason, const char *only_from, char from_out[16]) WARN_UNUSED;
 
 /* At the end of the transaction that made order id (after its lines):
- * the customer's "received" mail and the audit entry order.create. */
-int orders__created(struct db *db, struct req *r, str_t id) WARN_UNUSED;
+ * the customer's "received" mail and the audit entry order.create (from
+ * the request r, or with r NULL as the system's with endpoint via). */
+int orders__created(struct db *db, struct req *r, const char *via, str_t id) WARN_UNUSED;
 /* Audit e from the request r, or (r NULL) as the system with endpoint via. */
 struct audit_entry;
 int orders__audit(struct db *db, struct req *r, const char *via, struct audit_entry *e) WARN_UNUSED;

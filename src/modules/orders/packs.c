@@ -66,7 +66,7 @@ static int tx_buy(struct req *r, void *arg)
     rc = orders__insert(r, &h);
     if (rc == DB_OK)
         rc = orders__insert_line(r->db, c->id, 0, pack, plain, h.total, 1, currency);
-    return rc == DB_OK ? orders__created(r->db, r, str_c(c->id)) : rc;
+    return rc == DB_OK ? orders__created(r->db, r, NULL, str_c(c->id)) : rc;
 }
 
 static int h_buy(struct req *r)

@@ -300,7 +300,7 @@ static int plan_order(struct db *db, struct req *r, str_t user, const char *loca
     int rc = r ? orders__insert(r, &h) : orders__insert_db(db, user, locale, &h);
     if (rc == DB_OK)
         rc = orders__insert_line(db, id, 0, product, str_c(name), p->price, 1, p->currency);
-    return rc == DB_OK ? orders__created(db, r, str_c(id)) : rc;
+    return rc == DB_OK ? orders__created(db, r, "job plans.cycle", str_c(id)) : rc;
 }
 
 struct cycle_ctx {
